@@ -1,0 +1,122 @@
+# cdmplace: the preload library, the CLI, their tests, benchmarks and the demo.
+#
+#   make                 build build/libcdmplace.so and build/cdmplace
+#   make deps            install the Debian packages the build and tests need (root, apt-get)
+#   make check           every test: unit, sanitizers, preload, CLI, real programs
+#   make bench           the benchmarks of bench/, ratios against a baseline
+#   make demo            the demo of the README
+#   make install PREFIX=/usr/local [DESTDIR=...]
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/cdmplace
+VERSION := 0.1.0
+
+CC ?= cc
+B := build
+WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wvla
+CFLAGS ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Ipreload -DCDM_VERSION='"$(VERSION)"'
+ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fno-strict-aliasing
+
+# Sources shared by the library and the CLI: platform, logging, environment, config,
+# topology, node sets, rules.
+CORE_SRC := $(addprefix preload/,platform.c log.c env.c config.c topology.c nodeset.c rules.c)
+LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c callsite.c placement.c trace.c report.c)
+CLI_SRC := $(wildcard tools/*.c)
+
+LIB_OBJ := $(patsubst %.c,$(B)/lib/%.o,$(LIB_SRC))
+CORE_OBJ := $(patsubst %.c,$(B)/core/%.o,$(CORE_SRC))
+CLI_OBJ := $(patsubst %.c,$(B)/core/%.o,$(CLI_SRC))
+ASAN_CORE_OBJ := $(patsubst %.c,$(B)/asan/%.o,$(CORE_SRC))
+ASAN_CLI_OBJ := $(patsubst %.c,$(B)/asan/%.o,$(CLI_SRC))
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+LIB := $(B)/libcdmplace.so
+CLI := $(B)/cdmplace
+ASAN_CLI := $(B)/asan/cdmplace
+
+# Tests: tests/unit_*.c link the core objects (parser, rules, topology: pure code, also
+# built with sanitizers); tests/preload_*.c are programs run with the library preloaded.
+UNIT_SRC := $(wildcard tests/unit_*.c)
+PRELOAD_SRC := $(wildcard tests/preload_*.c)
+UNIT_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(UNIT_SRC))
+ASAN_UNIT_BIN := $(patsubst tests/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
+PRELOAD_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(PRELOAD_SRC))
+TEST_LIBS := $(B)/tests/libcallsite_fixture.so
+EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
+BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
+
+LIB_LDLIBS := -lnuma -lunwind -ldl -lpthread
+CLI_LDLIBS := -lnuma
+
+.PHONY: all deps check check-unit check-preload check-cli check-programs bench demo install clean tests
+all: $(LIB) $(CLI)
+
+$(B)/lib/%.o: %.c preload/internal.h $(wildcard include/*.h) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DCDM_IN_PRELOAD $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec -c $< -o $@
+$(B)/core/%.o: %.c preload/internal.h $(wildcard include/*.h) $(wildcard tools/*.h) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+$(B)/asan/%.o: %.c preload/internal.h $(wildcard include/*.h) $(wildcard tools/*.h) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(SANITIZE) -c $< -o $@
+
+# Only the interposed functions and the public API leave the library (preload/exports.map).
+$(LIB): $(LIB_OBJ) preload/exports.map
+	$(CC) -shared -o $@ $(LIB_OBJ) -Wl,--version-script=preload/exports.map -Wl,-z,now -Wl,-z,relro $(LIB_LDLIBS)
+$(CLI): $(CLI_OBJ) $(CORE_OBJ)
+	$(CC) -o $@ $^ $(CLI_LDLIBS)
+$(ASAN_CLI): $(ASAN_CLI_OBJ) $(ASAN_CORE_OBJ)
+	$(CC) $(SANITIZE) -o $@ $^ $(CLI_LDLIBS)
+
+$(B)/tests/unit_%: tests/unit_%.c $(CORE_OBJ) tests/testutil.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_OBJ) -lcriterion $(CLI_LDLIBS)
+$(B)/asan/tests/unit_%: tests/unit_%.c $(ASAN_CORE_OBJ) tests/testutil.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(SANITIZE) -o $@ $< $(ASAN_CORE_OBJ) -lcriterion $(CLI_LDLIBS)
+$(B)/tests/preload_%: tests/preload_%.c $(TEST_LIBS) tests/preload_util.h include/cdmplace.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -rdynamic -o $@ $< -L$(B)/tests -lcallsite_fixture -Wl,-rpath,'$$ORIGIN' -lcriterion -lnuma -lpthread -ldl
+$(B)/tests/libcallsite_fixture.so: tests/callsite_fixture.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -shared -fno-omit-frame-pointer -O0 -o $@ $<
+$(B)/examples/%: examples/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lpthread
+$(B)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lnuma -lpthread -ldl
+
+tests: all $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(EXAMPLES)
+
+deps:
+	sh tests/install-deps.sh
+
+# Every test; the README's test command. Prints per-suite times.
+check: deps
+	$(MAKE) tests
+	sh tests/run-all.sh
+
+bench: all $(BENCH)
+	sh bench/run.sh
+
+demo: deps
+	$(MAKE) all $(EXAMPLES)
+	sh examples/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/cdmplace
+	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/libcdmplace.so
+	install -m 644 include/cdmplace.h $(DESTDIR)$(PREFIX)/include/cdmplace.h
+	install -m 644 man/cdmplace.1 $(DESTDIR)$(MANDIR)/man1/cdmplace.1
+	install -m 644 man/cdmplace.conf.5 $(DESTDIR)$(MANDIR)/man5/cdmplace.conf.5
+	install -m 644 config/*.conf $(DESTDIR)$(DOCDIR)/examples/
+
+clean:
+	rm -rf $(B)

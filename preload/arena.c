@@ -1,0 +1,61 @@
+/* Memory for the library's own tables: fixed-size objects carved from raw mmap.
+ *
+ * Our tables are touched while we hold our own locks, so they must never call into the
+ * host's allocator: a jemalloc or tcmalloc behind us may call mmap (and so us) while holding
+ * its own lock. Objects of one size class come from 64 KiB chunks and go back to a free
+ * list; chunks are never returned (the tables live as long as the process). uthash's bucket
+ * arrays come straight from mmap (cdm__arena_map). */
+#include "internal.h"
+
+#include <pthread.h>
+#include <sys/mman.h>
+
+#define CHUNK_SIZE (64 * 1024)
+
+struct free_object {
+    struct free_object *next;
+};
+
+void *cdm__arena_map(size_t size)
+{
+    void *mem;
+    size_t page = plat_page_size();
+    size = (size + page - 1) & ~(page - 1);
+    if (plat_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &mem))
+        return NULL;
+    return mem;
+}
+
+void cdm__arena_unmap(void *mem, size_t size)
+{
+    size_t page = plat_page_size();
+    if (mem)
+        plat_munmap(mem, (size + page - 1) & ~(page - 1));
+}
+
+/* Caller holds the lock that guards `slab`. */
+void *cdm__slab_alloc(struct cdm_slab *slab)
+{
+    if (!slab->free_list) {
+        unsigned char *chunk = cdm__arena_map(CHUNK_SIZE);
+        if (!chunk)
+            return NULL;
+        size_t size = (slab->object_size + 15) & ~(size_t)15;
+        for (size_t off = 0; off + size <= CHUNK_SIZE; off += size) {
+            struct free_object *object = (struct free_object *)(chunk + off);
+            object->next = slab->free_list;
+            slab->free_list = object;
+        }
+    }
+    struct free_object *object = slab->free_list;
+    slab->free_list = object->next;
+    __builtin_memset(object, 0, slab->object_size);
+    return object;
+}
+
+void cdm__slab_free(struct cdm_slab *slab, void *ptr)
+{
+    struct free_object *object = ptr;
+    object->next = slab->free_list;
+    slab->free_list = object;
+}

@@ -1,0 +1,173 @@
+/* The allocating stack and its names.
+ *
+ * Only allocations at or above min_size are unwound, with libunwind's local unwinder
+ * (UNW_CACHE_PER_THREAD: no global lock). Each return address is named once, as
+ * "object:function" (dladdr for the object, libunwind for the function: it reads .symtab,
+ * so static functions have names too), and kept in a table of call sites that the report
+ * ranks by bytes. Naming happens outside our lock: dladdr takes the loader's lock, and a
+ * thread holding that lock may be allocating. */
+#define UNW_LOCAL_ONLY
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <libunwind.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TABLE_BUCKETS 4096
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cdm_callsite *table[TABLE_BUCKETS];
+static struct cdm_slab slab = {.object_size = sizeof(struct cdm_callsite)};
+static int caching_policy_set;
+
+static unsigned bucket_of(uintptr_t ip)
+{
+    return (unsigned)((ip >> 2) * 0x9E3779B97F4A7C15ull >> 52) % TABLE_BUCKETS;
+}
+
+static struct cdm_callsite *find(uintptr_t ip)
+{
+    struct cdm_callsite *site = table[bucket_of(ip)];
+    while (site && site->ip != ip)
+        site = site->hash_next;
+    return site;
+}
+
+/* Where libcdmplace.so is loaded: its frames are never call sites. */
+static void *library_base(void)
+{
+    static void *base;
+    Dl_info self;
+    if (!base && dladdr((void *)cdm__stack_capture, &self))
+        base = self.dli_fbase;
+    return base;
+}
+
+/* Name the frame under `cursor` into `site` (not yet in the table). */
+static void name_frame(unw_cursor_t *cursor, uintptr_t ip, struct cdm_callsite *site)
+{
+    Dl_info info = {0};
+    const char *object = "?";
+    site->ip = ip;
+    /* ip - 1: a return address may point past the end of the calling function. */
+    if (dladdr((void *)(ip - 1), &info) && info.dli_fname) {
+        object = info.dli_fname[0] ? info.dli_fname : cdm__rt.exe;
+        site->offset = ip - (uintptr_t)info.dli_fbase;
+        site->in_library = info.dli_fbase == library_base();
+    }
+    char function[160] = "?";
+    unw_word_t unused;
+    if (unw_get_proc_name(cursor, function, sizeof function, &unused) != 0 && info.dli_sname)
+        snprintf(function, sizeof function, "%s", info.dli_sname);
+    int n = snprintf(site->text, sizeof site->text, "%s:%s", object, function);
+    if (n < 0 || (size_t)n >= sizeof site->text)
+        site->text[sizeof site->text - 1] = '\0';
+    const char *colon = strrchr(site->text, ':');
+    site->function = colon ? colon + 1 : site->text;
+    const char *slash = memrchr(site->text, '/', (size_t)(site->function - site->text));
+    site->short_text = slash ? slash + 1 : site->text;
+}
+
+static struct cdm_callsite *intern(unw_cursor_t *cursor, uintptr_t ip)
+{
+    pthread_mutex_lock(&lock);
+    struct cdm_callsite *site = find(ip);
+    pthread_mutex_unlock(&lock);
+    if (site)
+        return site;
+    struct cdm_callsite named = {0};
+    name_frame(cursor, ip, &named);
+    pthread_mutex_lock(&lock);
+    site = find(ip); /* another thread may have named it meanwhile */
+    if (!site && (site = cdm__slab_alloc(&slab)) != NULL) {
+        *site = named;
+        site->short_text = site->text + (named.short_text - named.text);
+        site->function = site->text + (named.function - named.text);
+        unsigned bucket = bucket_of(ip);
+        site->hash_next = table[bucket];
+        table[bucket] = site;
+    }
+    pthread_mutex_unlock(&lock);
+    return site;
+}
+
+void cdm__stack_capture(struct cdm_stack *stack)
+{
+    stack->depth = 0;
+    stack->n_texts = 0;
+    if (!__atomic_exchange_n(&caching_policy_set, 1, __ATOMIC_RELAXED))
+        unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    unw_context_t context;
+    unw_cursor_t cursor;
+    if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
+        return;
+    while (stack->depth < CDM_STACK_DEPTH && unw_step(&cursor) > 0) {
+        unw_word_t ip;
+        if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || ip == 0)
+            break;
+        struct cdm_callsite *site = intern(&cursor, (uintptr_t)ip);
+        if (!site || site->in_library)
+            continue;
+        stack->frames[stack->depth++] = site;
+        stack->texts[stack->n_texts++] = site->text;
+        if (site->short_text != site->text)
+            stack->texts[stack->n_texts++] = site->short_text;
+    }
+}
+
+struct cdm_callsite *cdm__stack_caller(const struct cdm_stack *stack)
+{
+    return stack->depth ? stack->frames[0] : NULL;
+}
+
+void cdm__callsite_account(struct cdm_callsite *site, uint64_t bytes)
+{
+    if (!site)
+        return;
+    __atomic_fetch_add(&site->bytes, bytes, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&site->allocations, 1, __ATOMIC_RELAXED);
+}
+
+int cdm__callsites_top(struct cdm_callsite **out, int n)
+{
+    int found = 0;
+    pthread_mutex_lock(&lock);
+    for (int b = 0; b < TABLE_BUCKETS; b++)
+        for (struct cdm_callsite *site = table[b]; site; site = site->hash_next) {
+            if (!site->allocations)
+                continue;
+            if (found < n)
+                out[found++] = site;
+            else if (site->bytes > out[n - 1]->bytes)
+                out[n - 1] = site;
+            else
+                continue;
+            for (int i = found - 1; i > 0 && out[i - 1]->bytes < out[i]->bytes; i--) {
+                struct cdm_callsite *larger = out[i];
+                out[i] = out[i - 1];
+                out[i - 1] = larger;
+            }
+        }
+    pthread_mutex_unlock(&lock);
+    return found;
+}
+
+void cdm__callsites_prepare_fork(void)
+{
+    pthread_mutex_lock(&lock);
+}
+
+/* The child counts its own allocations from here on. */
+void cdm__callsites_after_fork(bool child)
+{
+    if (child) {
+        pthread_mutex_init(&lock, NULL);
+        for (int b = 0; b < TABLE_BUCKETS; b++)
+            for (struct cdm_callsite *site = table[b]; site; site = site->hash_next)
+                site->bytes = site->allocations = 0;
+    } else {
+        pthread_mutex_unlock(&lock);
+    }
+}

@@ -1,0 +1,429 @@
+/* cdmplace internals: one header, prototypes grouped by the file that defines them.
+ *
+ * Layers, bottom up:
+ *   platform.c   raw syscalls (mbind, get_mempolicy, move_pages, mmap...), 0 or an errno
+ *   log.c        messages to stderr that never allocate, each cause once
+ *   env.c        the environment read from `environ`, secure execution
+ *   config.c     the INI config language of cdmplace.conf(5), parsed without allocating
+ *   topology.c   NUMA nodes, CPUs, memory, tiers, CDM discovery
+ *   nodeset.c    node set syntax and resolution against the topology
+ *   rules.c      which rule places an allocation
+ * and, in the preload library only:
+ *   bootstrap.c  a static pool for allocations made before the real allocator is known
+ *   interpose.c  the exported hooks (malloc family, mmap, munmap, mremap, madvise)
+ *   init.c       constructor, destructor, fork, the preloading state
+ *   callsite.c   the allocating stack and its names
+ *   placement.c  placed buffers: their mappings, policies, budgets, the address table
+ *   trace.c      the JSON-lines decision trace
+ *   report.c     the end-of-run summary
+ *
+ * Names: public `cdm_`, internal `cdm__`, platform `plat_`.
+ */
+#ifndef CDMPLACE_INTERNAL_H
+#define CDMPLACE_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CDM_HIDDEN __attribute__((visibility("hidden")))
+#define CDM_EXPORT __attribute__((visibility("default")))
+#define cdm_likely(x) __builtin_expect(!!(x), 1)
+#define cdm_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Linux's MAX_NUMNODES on Debian's amd64 kernels (NODES_SHIFT = 10). */
+#define CDM_MAX_NODES 1024
+#define CDM_MAX_RULES 64
+#define CDM_MAX_NODE_NAMES 32
+#define CDM_MAX_ERRORS 32
+#define CDM_NAME_MAX 64
+#define CDM_GLOB_MAX 256
+#define CDM_SPEC_MAX 128
+#define CDM_PATH_MAX 1024
+
+/* ---------------------------------------------------------------- node masks */
+typedef struct {
+    uint64_t bits[CDM_MAX_NODES / 64];
+} cdm_nodemask;
+
+static inline void cdm__nodemask_set(cdm_nodemask *mask, int node)
+{
+    mask->bits[node / 64] |= 1ull << (node % 64);
+}
+static inline bool cdm__nodemask_has(const cdm_nodemask *mask, int node)
+{
+    return (mask->bits[node / 64] >> (node % 64)) & 1;
+}
+CDM_HIDDEN bool cdm__nodemask_empty(const cdm_nodemask *mask);
+CDM_HIDDEN int cdm__nodemask_count(const cdm_nodemask *mask);
+/* "0-1,3" into buf; returns buf. */
+CDM_HIDDEN char *cdm__nodemask_format(const cdm_nodemask *mask, char *buf, size_t size);
+
+/* ---------------------------------------------------------------- platform.c */
+/* Every function returns 0 or a positive errno; ENOSYS where the kernel lacks the call. */
+#ifndef MPOL_WEIGHTED_INTERLEAVE
+#define MPOL_WEIGHTED_INTERLEAVE 6 /* Linux 6.9 */
+#endif
+#ifndef MPOL_F_NUMA_BALANCING
+#define MPOL_F_NUMA_BALANCING (1 << 13) /* Linux 5.15 */
+#endif
+CDM_HIDDEN int plat_mbind(void *addr, size_t len, int mode, const cdm_nodemask *nodes,
+                          unsigned flags);
+/* Policy of the mapping holding addr (MPOL_F_ADDR); nodes may be NULL. */
+CDM_HIDDEN int plat_get_mempolicy_addr(const void *addr, int *mode, cdm_nodemask *nodes);
+/* nodes == NULL queries: status[i] gets the node of pages[i] or a negative errno. */
+CDM_HIDDEN int plat_move_pages(unsigned long count, void **pages, const int *nodes,
+                               int *status, int flags);
+/* mmap/munmap that bypass our own hooks. */
+CDM_HIDDEN int plat_mmap(void *hint, size_t len, int prot, int flags, int fd, off_t off,
+                         void **out);
+CDM_HIDDEN int plat_munmap(void *addr, size_t len);
+/* mremap without MREMAP_FIXED. */
+CDM_HIDDEN int plat_mremap(void *old, size_t old_len, size_t new_len, int flags, void **out);
+CDM_HIDDEN size_t plat_page_size(void);
+
+/* ---------------------------------------------------------------- log.c */
+/* Debug level from CDMPLACE_DEBUG (0..3); messages above it are dropped. */
+CDM_HIDDEN extern int cdm__debug_level;
+/* "cdmplace: " + message + "\n" to stderr in one write; formats into a stack buffer. */
+CDM_HIDDEN void cdm__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+CDM_HIDDEN void cdm__vlog(const char *fmt, va_list ap);
+/* Like cdm__log, but only the first time `cause` (a small integer below 64) is seen. */
+CDM_HIDDEN void cdm__warn_once(unsigned cause, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+CDM_HIDDEN void cdm__debug(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+enum cdm_warning {
+    CDM_WARN_CONFIG,
+    CDM_WARN_NODESET,
+    CDM_WARN_NO_CDM,
+    CDM_WARN_POLICY,
+    CDM_WARN_FULL,
+    CDM_WARN_TRACE,
+    CDM_WARN_MIGRATE,
+    CDM_WARN_TRACKER,
+    CDM_WARN_REPORT,
+    CDM_WARN_HOOK,
+    CDM_WARN_LIBNUMA,
+};
+
+/* ---------------------------------------------------------------- env.c */
+/* Value of NAME in `environ`, or NULL; always NULL under secure execution (AT_SECURE). */
+CDM_HIDDEN const char *cdm__env(const char *name);
+CDM_HIDDEN bool cdm__secure_execution(void);
+
+/* ---------------------------------------------------------------- config.c */
+enum cdm_kind {
+    CDM_KIND_HEAP = 1 << 0,
+    CDM_KIND_ANON = 1 << 1,
+    CDM_KIND_SHARED = 1 << 2,
+    CDM_KIND_FILE = 1 << 3,
+    CDM_KIND_ANY = CDM_KIND_HEAP | CDM_KIND_ANON | CDM_KIND_SHARED | CDM_KIND_FILE,
+};
+enum cdm_policy_mode {
+    CDM_POLICY_BIND,
+    CDM_POLICY_PREFERRED,
+    CDM_POLICY_INTERLEAVE,
+    CDM_POLICY_WEIGHTED_INTERLEAVE,
+    CDM_POLICY_LOCAL,
+    CDM_POLICY_DEFAULT,
+};
+enum cdm_on_full { CDM_ON_FULL_FALLBACK, CDM_ON_FULL_FAIL };
+enum cdm_migrate { CDM_MIGRATE_NONE, CDM_MIGRATE_FOLLOW_CPU, CDM_MIGRATE_TIER, CDM_MIGRATE_KERNEL };
+enum cdm_track {
+    CDM_TRACK_AUTO,
+    CDM_TRACK_WP_ASYNC,
+    CDM_TRACK_WP,
+    CDM_TRACK_MISSING,
+    CDM_TRACK_DAMON,
+    CDM_TRACK_OFF,
+};
+enum cdm_report_target { CDM_REPORT_STDERR, CDM_REPORT_PATH, CDM_REPORT_OFF };
+
+struct cdm_node_name {
+    char name[CDM_NAME_MAX];
+    char spec[CDM_SPEC_MAX]; /* "auto" or a node list; resolved by nodeset.c */
+    int line;
+};
+
+struct cdm_rule {
+    char name[CDM_NAME_MAX];      /* from [rule NAME] */
+    int line;                     /* line of the section header */
+    uint64_t size_min, size_max;  /* inclusive; size_max UINT64_MAX when open */
+    char caller[CDM_GLOB_MAX];    /* "" matches any stack */
+    unsigned kinds;               /* enum cdm_kind bits; default HEAP|ANON */
+    char program[CDM_GLOB_MAX];   /* "" matches any program */
+    enum cdm_policy_mode policy;
+    char policy_nodes[CDM_SPEC_MAX]; /* node set text; "" for local/default */
+    int policy_line;                 /* where policy was written, for resolution errors */
+    cdm_nodemask nodes;              /* filled by cdm__config_resolve */
+    enum cdm_on_full on_full;
+    uint64_t budget;                 /* bytes; 0 = no cap */
+    enum cdm_migrate migrate;
+    uint64_t idle_ns;                /* default 200ms */
+    uint64_t hot_set;                /* bytes; 0 = unset */
+};
+
+struct cdm_settings {
+    uint64_t min_size;               /* default 1M */
+    enum cdm_track track;            /* default auto */
+    uint64_t epoch_ns;               /* default 100ms */
+    char log[CDM_PATH_MAX];          /* path template; "" = off */
+    enum cdm_report_target report;   /* default stderr */
+    char report_path[CDM_PATH_MAX];  /* template when report is a path */
+    bool dry_run;
+    bool strict;
+};
+
+struct cdm_config_error {
+    char file[CDM_PATH_MAX];
+    int line;                        /* 0 when the error is about the file as a whole */
+    char message[256];               /* what was expected */
+};
+
+struct cdm_config {
+    char path[CDM_PATH_MAX];         /* "" for the built-in default */
+    struct cdm_settings settings;
+    struct cdm_node_name node_names[CDM_MAX_NODE_NAMES];
+    int n_node_names;
+    struct cdm_rule rules[CDM_MAX_RULES];
+    int n_rules;
+    struct cdm_config_error errors[CDM_MAX_ERRORS];
+    int n_errors;                    /* errors past CDM_MAX_ERRORS are counted, not kept */
+};
+
+/* The built-in default: no rules, profile only, settings at their defaults. node_names
+ * starts with cdm = auto and dram = auto (line 0), which a [nodes] section may redefine. */
+CDM_HIDDEN void cdm__config_default(struct cdm_config *config);
+/* Parse text (not NUL-terminated) as if read from `path`. Never allocates. Returns the
+ * number of errors (also config->n_errors). config is reset first. */
+CDM_HIDDEN int cdm__config_parse(struct cdm_config *config, const char *path, const char *text,
+                                 size_t len);
+/* Read and parse a file with open/read into a bounded stack-free buffer (raw mmap). */
+CDM_HIDDEN int cdm__config_load(struct cdm_config *config, const char *path);
+/* Which file the environment and the system point at: CDMPLACE_CONFIG, /etc/cdmplace.conf,
+ * or NULL for the built-in default. */
+CDM_HIDDEN const char *cdm__config_locate(void);
+/* Apply CDMPLACE_LOG, CDMPLACE_REPORT, CDMPLACE_DRY_RUN (environment overrides the file).
+ * An invalid value is appended to config->errors with the variable's name as file, line 0. */
+CDM_HIDDEN void cdm__config_apply_env(struct cdm_config *config);
+/* Append an error at `line` of config->path (an identical kept error is not repeated). */
+CDM_HIDDEN void cdm__config_error(struct cdm_config *config, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Parse helpers shared with the CLI. Each returns true on success. */
+CDM_HIDDEN bool cdm__parse_size(const char *text, uint64_t *bytes);
+CDM_HIDDEN bool cdm__parse_duration(const char *text, uint64_t *ns);
+CDM_HIDDEN const char *cdm__policy_name(enum cdm_policy_mode policy);
+CDM_HIDDEN const char *cdm__kind_name(enum cdm_kind kind);
+CDM_HIDDEN const char *cdm__migrate_name(enum cdm_migrate migrate);
+CDM_HIDDEN const char *cdm__track_name(enum cdm_track track);
+/* "heap,anon" for a kinds mask; returns buf. */
+CDM_HIDDEN char *cdm__kinds_format(unsigned kinds, char *buf, size_t size);
+/* Shell-style glob (`*`, `?`, `[...]`) with no allocation. */
+CDM_HIDDEN bool cdm__glob_match(const char *pattern, const char *text);
+
+/* ---------------------------------------------------------------- topology.c */
+struct cdm_node {
+    bool present;        /* online */
+    bool has_memory;
+    bool is_cdm;         /* memory and no CPUs */
+    int n_cpus;
+    uint64_t mem_total, mem_free;
+    int memory_tier;     /* /sys/devices/virtual/memory_tiering, -1 when absent */
+    /* HMAT access0 attributes, 0 when absent */
+    unsigned read_latency_ns, write_latency_ns, read_bandwidth_mbs, write_bandwidth_mbs;
+};
+struct cdm_topology {
+    int max_node;        /* highest online node id */
+    int n_nodes;         /* online nodes */
+    struct cdm_node nodes[CDM_MAX_NODES];
+    cdm_nodemask online, cdm, dram; /* dram: nodes with memory and CPUs */
+    bool weighted_interleave;       /* /sys/kernel/mm/mempolicy/weighted_interleave */
+};
+/* Read the topology from sysfs. Never allocates. Returns 0 or an errno. */
+CDM_HIDDEN int cdm__topology_read(struct cdm_topology *topology);
+/* The node's memory free right now, from its meminfo. */
+CDM_HIDDEN uint64_t cdm__topology_node_free(int node);
+/* The kernel's distance from one node to another (10 = local), or -1 when unknown. */
+CDM_HIDDEN int cdm__topology_distance(int from, int to);
+/* The node's online CPUs as the kernel lists them ("0-3,8"), trailing newline removed.
+ * Returns 0 or an errno (EFBIG: the list did not fit and buf holds its beginning). */
+CDM_HIDDEN int cdm__topology_cpulist(int node, char *buf, size_t size);
+
+/* ---------------------------------------------------------------- nodeset.c */
+/* Parse "2", "0-1", "0,2" or a name from [nodes] (cdm and dram built in, auto resolved from
+ * the topology). Returns true and fills `out` with the nodes present on this machine;
+ * `missing` (may be NULL) gets the nodes named but absent. On a syntax error returns false
+ * with `why` filled. */
+CDM_HIDDEN bool cdm__nodeset_resolve(const struct cdm_config *config,
+                                     const struct cdm_topology *topology, const char *spec,
+                                     cdm_nodemask *out, cdm_nodemask *missing, char *why,
+                                     size_t why_size);
+/* The syntax of a node set and, for a name, that [nodes] (or the built-in cdm, dram) defines
+ * it; no topology needed. On failure returns false with `why` filled. */
+CDM_HIDDEN bool cdm__nodeset_check(const struct cdm_config *config, const char *spec, char *why,
+                                   size_t why_size);
+/* Resolve every rule's node set; problems are appended to config->errors (syntax) or
+ * reported through `warn` (a set naming no node here, no CDM node found; warn may be NULL).
+ * Returns config->n_errors. */
+CDM_HIDDEN int cdm__config_resolve(struct cdm_config *config, const struct cdm_topology *topology,
+                                   void (*warn)(const char *file, int line, const char *what));
+
+/* ---------------------------------------------------------------- rules.c */
+struct cdm_request {
+    size_t size;
+    enum cdm_kind kind;
+    const char *program;            /* executable name */
+    /* Stack frames as "object:function" strings, innermost first; NULL if not unwound. */
+    const char *const *frames;
+    int n_frames;
+};
+/* Index of the first matching rule, or -1. */
+CDM_HIDDEN int cdm__rules_match(const struct cdm_config *config, const struct cdm_request *req);
+/* Whether any rule needs the allocating stack. */
+CDM_HIDDEN bool cdm__rules_need_stack(const struct cdm_config *config);
+
+/* ================================================================ preload library only */
+
+/* ---------------------------------------------------------------- bootstrap.c */
+CDM_HIDDEN bool cdm__bootstrap_owns(const void *ptr);
+CDM_HIDDEN void *cdm__bootstrap_alloc(size_t size, size_t alignment);
+CDM_HIDDEN size_t cdm__bootstrap_size(const void *ptr);
+
+/* ---------------------------------------------------------------- arena.c */
+struct cdm_slab {
+    size_t object_size;
+    void *free_list;
+};
+CDM_HIDDEN void *cdm__arena_map(size_t size);
+CDM_HIDDEN void cdm__arena_unmap(void *mem, size_t size);
+/* The caller holds the lock that guards the slab. Objects come back zeroed. */
+CDM_HIDDEN void *cdm__slab_alloc(struct cdm_slab *slab);
+CDM_HIDDEN void cdm__slab_free(struct cdm_slab *slab, void *ptr);
+
+/* ---------------------------------------------------------------- interpose.c */
+/* The one hook list: name, return type, parameters. It declares the real functions' table
+ * (cdm__real) and drives their resolution. reallocarray and mmap64 are built on these. */
+#define CDM_HOOKS(X)                                                                         \
+    X(malloc, void *, (size_t))                                                              \
+    X(free, void, (void *))                                                                  \
+    X(calloc, void *, (size_t, size_t))                                                      \
+    X(realloc, void *, (void *, size_t))                                                     \
+    X(posix_memalign, int, (void **, size_t, size_t))                                        \
+    X(aligned_alloc, void *, (size_t, size_t))                                               \
+    X(memalign, void *, (size_t, size_t))                                                    \
+    X(valloc, void *, (size_t))                                                              \
+    X(pvalloc, void *, (size_t))                                                             \
+    X(malloc_usable_size, size_t, (void *))                                                  \
+    X(mmap, void *, (void *, size_t, int, int, int, off_t))                                  \
+    X(munmap, int, (void *, size_t))                                                         \
+    X(mremap, void *, (void *, size_t, size_t, int, ...))                                    \
+    X(madvise, int, (void *, size_t, int))
+#define CDM_REAL_FIELD(name, ret, params) ret(*name) params;
+struct cdm_real {
+    CDM_HOOKS(CDM_REAL_FIELD)
+};
+CDM_HIDDEN extern struct cdm_real cdm__real;
+/* Find the next definition of every hooked function; safe to call more than once. */
+CDM_HIDDEN void cdm__hooks_resolve(void);
+
+/* ---------------------------------------------------------------- init.c */
+enum cdm_state {
+    CDM_STATE_PRELOADING, /* before our constructor finished: hooks only forward */
+    CDM_STATE_READY,
+    CDM_STATE_EXITED,     /* after our destructor: hooks still work, nothing is recorded */
+};
+CDM_HIDDEN extern enum cdm_state cdm__state;
+/* Requests below this go straight to the real allocator; SIZE_MAX until READY. */
+CDM_HIDDEN extern size_t cdm__min_size;
+/* Set while the library itself runs on this thread: every hook then only forwards. */
+CDM_HIDDEN extern __thread int cdm__guard;
+struct cdm_runtime {
+    struct cdm_config config;
+    struct cdm_topology topology;
+    const char *program;      /* argv[0]'s base name */
+    char exe[CDM_PATH_MAX];   /* /proc/self/exe */
+    uint64_t start_ns;
+    pid_t pid;
+};
+CDM_HIDDEN extern struct cdm_runtime cdm__rt;
+CDM_HIDDEN uint64_t cdm__now_ns(void);
+CDM_HIDDEN pid_t cdm__tid(void);
+/* Nanoseconds spent in the library's slow paths, all threads. */
+CDM_HIDDEN extern uint64_t cdm__time_in_library_ns;
+
+/* ---------------------------------------------------------------- callsite.c */
+#define CDM_STACK_DEPTH 24
+struct cdm_callsite {
+    uintptr_t ip;             /* return address */
+    uintptr_t offset;         /* ip relative to the object's load address */
+    char text[384];           /* "/path/object:function" (function "?" when unknown) */
+    const char *short_text;   /* "object:function": points into text */
+    const char *function;     /* points into text */
+    bool in_library;          /* a frame of libcdmplace.so itself */
+    uint64_t bytes, allocations; /* placed or recorded from here, for the report */
+    struct cdm_callsite *hash_next;
+};
+struct cdm_stack {
+    int depth;
+    struct cdm_callsite *frames[CDM_STACK_DEPTH]; /* innermost first, our own frames skipped */
+    const char *texts[2 * CDM_STACK_DEPTH];       /* full and short forms, for rule globs */
+    int n_texts;
+};
+/* Unwind the calling thread (libunwind) and name each frame, once per return address. */
+CDM_HIDDEN void cdm__stack_capture(struct cdm_stack *stack);
+/* The frame a buffer is attributed to: the innermost one, or NULL. */
+CDM_HIDDEN struct cdm_callsite *cdm__stack_caller(const struct cdm_stack *stack);
+CDM_HIDDEN void cdm__callsite_account(struct cdm_callsite *site, uint64_t bytes);
+/* Up to n call sites by bytes, largest first; returns how many. */
+CDM_HIDDEN int cdm__callsites_top(struct cdm_callsite **out, int n);
+CDM_HIDDEN void cdm__callsites_prepare_fork(void);
+CDM_HIDDEN void cdm__callsites_after_fork(bool child);
+
+/* ---------------------------------------------------------------- placement.c */
+struct cdm_rule_stats {
+    uint64_t allocations, bytes, live_bytes, peak_bytes;
+    uint64_t fallbacks, failures, errors;
+    uint64_t pages_to_dram, pages_to_policy, faults; /* moved by migration (later) */
+};
+/* Index CDM_MAX_RULES counts allocations no rule matched (the profile). */
+CDM_HIDDEN extern struct cdm_rule_stats cdm__rule_stats[CDM_MAX_RULES + 1];
+/* Heap: 1 when the request was handled here (*out is the buffer, or NULL with errno),
+ * 0 when it goes to the real allocator. */
+CDM_HIDDEN int cdm__heap_alloc(size_t size, size_t alignment, void **out);
+CDM_HIDDEN int cdm__heap_realloc(void *ptr, size_t size, void **out);
+CDM_HIDDEN bool cdm__heap_free(void *ptr);
+/* Usable size of a placed heap buffer, 0 if ptr is not one. */
+CDM_HIDDEN size_t cdm__heap_usable_size(const void *ptr);
+CDM_HIDDEN void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+CDM_HIDDEN int cdm__munmap_slow(void *addr, size_t len);
+CDM_HIDDEN void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags,
+                                  void *new_addr);
+CDM_HIDDEN int cdm__madvise_slow(void *addr, size_t len, int advice);
+/* Whether any placed mapping exists (munmap/mremap/madvise fast path). */
+CDM_HIDDEN extern int cdm__placed_mappings;
+/* Pages per node of the rule's live buffers (move_pages query); returns pages counted,
+ * with not-yet-touched pages in *absent. */
+CDM_HIDDEN uint64_t cdm__placement_pages(int rule, uint64_t *per_node, int max_node,
+                                         uint64_t *absent);
+CDM_HIDDEN void cdm__placement_prepare_fork(void);
+CDM_HIDDEN void cdm__placement_after_fork(bool child);
+
+/* ---------------------------------------------------------------- trace.c */
+/* Expand %p %h %e %j %r %% of a path template; false if it does not fit. */
+CDM_HIDDEN bool cdm__expand_template(const char *tpl, char *out, size_t size);
+CDM_HIDDEN void cdm__trace_open(void);
+CDM_HIDDEN bool cdm__trace_enabled(void);
+/* One event: `fields` is the JSON members after "ev" (printf format), without braces. */
+CDM_HIDDEN void cdm__trace_event(const char *ev, const char *fields, ...)
+    __attribute__((format(printf, 2, 3)));
+/* JSON string contents of s (escaped, no quotes) into buf; returns buf. */
+CDM_HIDDEN char *cdm__json_escape(const char *s, char *buf, size_t size);
+CDM_HIDDEN void cdm__trace_close(void);
+CDM_HIDDEN void cdm__trace_after_fork(void);
+
+/* ---------------------------------------------------------------- report.c */
+CDM_HIDDEN void cdm__report_write(void);
+
+#endif

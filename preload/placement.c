@@ -1,0 +1,692 @@
+/* Placed buffers: deciding, mapping, applying the policy, budgets, the address table.
+ *
+ * A placed heap buffer gets a mapping of its own, so that the policy covers exactly its pages
+ * and free gives them back; its address is page aligned, which is what lets free() tell it
+ * from the real allocator's pointers with one test. Placed mmap ranges are the program's own
+ * mappings with a policy applied. Both are kept in one table (uthash over our own arena:
+ * nothing here calls the host's allocator, and no lock is held across a call out of the
+ * library but raw system calls). A refused policy is recorded with its errno and the program
+ * keeps its buffer. */
+#include "internal.h"
+
+#include <errno.h>
+#include <numaif.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "cdmplace.h"
+
+#define HASH_NONFATAL_OOM 1
+#define uthash_malloc(size) cdm__arena_map(size)
+#define uthash_free(ptr, size) cdm__arena_unmap(ptr, size)
+#include <uthash.h>
+
+struct placed {
+    uintptr_t start;        /* key */
+    size_t size;            /* bytes asked for */
+    size_t mapped;          /* bytes of whole pages */
+    int rule;
+    enum cdm_kind kind;
+    bool applied;           /* the policy is on the range (counts against the budget) */
+    int error;
+    UT_hash_handle hh;
+};
+
+struct cdm_rule_stats cdm__rule_stats[CDM_MAX_RULES + 1];
+int cdm__placed_mappings;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct placed *table;
+static struct cdm_slab slab = {.object_size = sizeof(struct placed)};
+/* Bytes of live buffers with the rule's policy applied: what `budget` caps. */
+static uint64_t budget_used[CDM_MAX_RULES];
+
+/* ------------------------------------------------------------------ deciding */
+
+struct decision {
+    int rule;                 /* -1: no rule matched */
+    const char *result;       /* what the trace says happened */
+    int error;
+    struct cdm_stack stack;
+};
+
+static bool stack_wanted(void)
+{
+    return cdm__trace_enabled() || cdm__rt.config.settings.report != CDM_REPORT_OFF ||
+           cdm__rules_need_stack(&cdm__rt.config);
+}
+
+static void decide(size_t size, enum cdm_kind kind, struct decision *d)
+{
+    d->stack.depth = d->stack.n_texts = 0;
+    if (stack_wanted())
+        cdm__stack_capture(&d->stack);
+    struct cdm_request request = {
+        .size = size,
+        .kind = kind,
+        .program = cdm__rt.program,
+        .frames = d->stack.texts,
+        .n_frames = d->stack.n_texts,
+    };
+    d->rule = cdm__rules_match(&cdm__rt.config, &request);
+    d->error = 0;
+    d->result = d->rule < 0 ? "unplaced" : cdm__rt.config.settings.dry_run ? "dry-run" : NULL;
+}
+
+static uint64_t nodes_free(const cdm_nodemask *nodes, int max_node)
+{
+    uint64_t total = 0;
+    for (int node = 0; node <= max_node; node++)
+        if (cdm__nodemask_has(nodes, node))
+            total += cdm__topology_node_free(node);
+    return total;
+}
+
+/* Budget and free memory on the rule's nodes: "applied" when the policy may go on, else
+ * on_full decides between "fallback" (placed, default policy) and "full" (ENOMEM). */
+static const char *check_room(int rule_index, size_t mapped)
+{
+    const struct cdm_rule *rule = &cdm__rt.config.rules[rule_index];
+    bool over_budget = rule->budget &&
+                       __atomic_load_n(&budget_used[rule_index], __ATOMIC_RELAXED) + mapped >
+                           rule->budget;
+    bool full = !over_budget && rule->policy == CDM_POLICY_BIND &&
+                !cdm__nodemask_empty(&rule->nodes) &&
+                nodes_free(&rule->nodes, cdm__rt.topology.max_node) < mapped;
+    if (!over_budget && !full)
+        return "applied";
+    cdm__warn_once(CDM_WARN_FULL,
+                   "rule '%s': %s; on_full = %s applied (counted in the report; raise the "
+                   "budget or free memory on nodes to place more)",
+                   rule->name, over_budget ? "budget reached" : "its nodes are full",
+                   rule->on_full == CDM_ON_FULL_FAIL ? "fail" : "fallback");
+    return rule->on_full == CDM_ON_FULL_FAIL ? "full" : "fallback";
+}
+
+/* ------------------------------------------------------------------ applying */
+
+static const char *errno_hint(int rule_index, int err)
+{
+    const struct cdm_rule *rule = &cdm__rt.config.rules[rule_index];
+    if (err == EINVAL && rule->policy == CDM_POLICY_WEIGHTED_INTERLEAVE &&
+        !cdm__rt.topology.weighted_interleave)
+        return "weighted-interleave needs Linux 6.9";
+    if (err == EINVAL && rule->migrate == CDM_MIGRATE_KERNEL)
+        return "MPOL_F_NUMA_BALANCING needs Linux 5.15";
+    if (err == ENOSYS)
+        return "the kernel has no NUMA memory policy (CONFIG_NUMA)";
+    return strerror(err);
+}
+
+/* mbind the rule's policy onto [start, start + len). Returns 0 or an errno. */
+static int apply_policy(int rule_index, void *start, size_t len, unsigned flags)
+{
+    const struct cdm_rule *rule = &cdm__rt.config.rules[rule_index];
+    const cdm_nodemask *nodes = &rule->nodes;
+    int mode;
+    switch (rule->policy) {
+    case CDM_POLICY_BIND: mode = MPOL_BIND; break;
+    case CDM_POLICY_PREFERRED:
+        mode = cdm__nodemask_count(nodes) > 1 ? MPOL_PREFERRED_MANY : MPOL_PREFERRED;
+        break;
+    case CDM_POLICY_INTERLEAVE: mode = MPOL_INTERLEAVE; break;
+    case CDM_POLICY_WEIGHTED_INTERLEAVE: mode = MPOL_WEIGHTED_INTERLEAVE; break;
+    case CDM_POLICY_LOCAL: mode = MPOL_LOCAL; nodes = NULL; break;
+    default: mode = MPOL_DEFAULT; nodes = NULL; break;
+    }
+    if (nodes && cdm__nodemask_empty(nodes))
+        return ENODEV; /* the node set names no node here: warned at startup */
+    if (rule->migrate == CDM_MIGRATE_KERNEL)
+        mode |= MPOL_F_NUMA_BALANCING;
+    int err = plat_mbind(start, len, mode, nodes, flags);
+    if (err) {
+        char set[128];
+        cdm__warn_once(CDM_WARN_POLICY,
+                       "rule '%s': the kernel refused %s %s (%s); its buffers keep the "
+                       "default policy and the program goes on",
+                       rule->name, cdm__policy_name(rule->policy),
+                       nodes ? cdm__nodemask_format(nodes, set, sizeof set) : "",
+                       errno_hint(rule_index, err));
+    }
+    return err;
+}
+
+/* ------------------------------------------------------------------ recording */
+
+static struct cdm_rule_stats *stats_of(int rule)
+{
+    return &cdm__rule_stats[rule < 0 ? CDM_MAX_RULES : rule];
+}
+
+static void account_live(int rule, int64_t bytes)
+{
+    struct cdm_rule_stats *stats = stats_of(rule);
+    uint64_t live = __atomic_add_fetch(&stats->live_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
+    uint64_t peak = __atomic_load_n(&stats->peak_bytes, __ATOMIC_RELAXED);
+    while (live > peak && !__atomic_compare_exchange_n(&stats->peak_bytes, &peak, live, true,
+                                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+static void record_place(const struct decision *d, void *addr, size_t size, size_t mapped,
+                         enum cdm_kind kind)
+{
+    struct cdm_rule_stats *stats = stats_of(d->rule);
+    __atomic_fetch_add(&stats->allocations, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&stats->bytes, size, __ATOMIC_RELAXED);
+    if (!strcmp(d->result, "fallback"))
+        __atomic_fetch_add(&stats->fallbacks, 1, __ATOMIC_RELAXED);
+    else if (!strcmp(d->result, "full"))
+        __atomic_fetch_add(&stats->failures, 1, __ATOMIC_RELAXED);
+    else if (!strcmp(d->result, "error"))
+        __atomic_fetch_add(&stats->errors, 1, __ATOMIC_RELAXED);
+    struct cdm_callsite *caller = cdm__stack_caller(&d->stack);
+    cdm__callsite_account(caller, size);
+    if (!cdm__trace_enabled())
+        return;
+
+    char rule[CDM_NAME_MAX + 2] = "null", nodes[128] = "", caller_text[400] = "";
+    char where[32] = "null";
+    char stack[1600];
+    size_t used = 0;
+    const struct cdm_rule *r = d->rule >= 0 ? &cdm__rt.config.rules[d->rule] : NULL;
+    if (r) {
+        snprintf(rule, sizeof rule, "\"%s\"", r->name);
+        cdm__nodemask_format(&r->nodes, nodes, sizeof nodes);
+    }
+    if (caller)
+        cdm__json_escape(caller->text, caller_text, sizeof caller_text);
+    if (addr)
+        snprintf(where, sizeof where, "\"%p\"", addr);
+    stack[used++] = '[';
+    for (int i = 0; i < d->stack.depth && i < 8; i++) {
+        char text[400];
+        int n = snprintf(stack + used, sizeof stack - used, "%s{\"at\":\"%s\",\"off\":\"0x%lx\"}",
+                         i ? "," : "", cdm__json_escape(d->stack.frames[i]->text, text, sizeof text),
+                         (unsigned long)d->stack.frames[i]->offset);
+        if (n < 0 || (size_t)n >= sizeof stack - used - 1)
+            break;
+        used += (size_t)n;
+    }
+    stack[used++] = ']';
+    stack[used] = '\0';
+    cdm__trace_event("place",
+                     "\"addr\":%s,\"size\":%zu,\"mapped\":%zu,\"kind\":\"%s\",\"rule\":%s,"
+                     "\"policy\":\"%s\",\"nodes\":\"%s\",\"caller\":\"%s\",\"stack\":%s,"
+                     "\"result\":\"%s\",\"errno\":%d",
+                     where, size, mapped, cdm__kind_name(kind), rule,
+                     r ? cdm__policy_name(r->policy) : "none", nodes, caller_text, stack,
+                     d->result, d->error);
+}
+
+static void record_release(const char *ev, const struct placed *p)
+{
+    account_live(p->rule, -(int64_t)p->mapped);
+    if (p->applied)
+        __atomic_fetch_sub(&budget_used[p->rule], p->mapped, __ATOMIC_RELAXED);
+    cdm__trace_event(ev, "\"addr\":\"0x%lx\",\"size\":%zu,\"kind\":\"%s\",\"rule\":\"%s\"",
+                     (unsigned long)p->start, p->mapped, cdm__kind_name(p->kind),
+                     cdm__rt.config.rules[p->rule].name);
+}
+
+/* ------------------------------------------------------------------ the table */
+
+static struct placed *table_insert(uintptr_t start, size_t size, size_t mapped, int rule,
+                                   enum cdm_kind kind, bool applied, int error)
+{
+    pthread_mutex_lock(&lock);
+    struct placed *p = cdm__slab_alloc(&slab);
+    if (p) {
+        *p = (struct placed){.start = start, .size = size, .mapped = mapped, .rule = rule,
+                             .kind = kind, .applied = applied, .error = error};
+        HASH_ADD(hh, table, start, sizeof p->start, p);
+        if (kind != CDM_KIND_HEAP)
+            __atomic_fetch_add(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&lock);
+    if (p) {
+        account_live(rule, (int64_t)mapped);
+        if (applied)
+            __atomic_fetch_add(&budget_used[rule], mapped, __ATOMIC_RELAXED);
+    }
+    return p;
+}
+
+/* Removes the entry starting at ptr; *out gets a copy. Caller needs no lock. */
+static bool table_take(uintptr_t start, enum cdm_kind kind, struct placed *out)
+{
+    struct placed *p;
+    pthread_mutex_lock(&lock);
+    HASH_FIND(hh, table, &start, sizeof start, p);
+    if (p && (kind == CDM_KIND_ANY || (p->kind == CDM_KIND_HEAP) == (kind == CDM_KIND_HEAP))) {
+        *out = *p;
+        HASH_DEL(table, p);
+        if (p->kind != CDM_KIND_HEAP)
+            __atomic_fetch_sub(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
+        cdm__slab_free(&slab, p);
+    } else {
+        p = NULL;
+    }
+    pthread_mutex_unlock(&lock);
+    return p != NULL;
+}
+
+static bool table_find_heap(const void *ptr, struct placed *out)
+{
+    uintptr_t start = (uintptr_t)ptr;
+    struct placed *p;
+    pthread_mutex_lock(&lock);
+    HASH_FIND(hh, table, &start, sizeof start, p);
+    if (p && p->kind == CDM_KIND_HEAP)
+        *out = *p;
+    else
+        p = NULL;
+    pthread_mutex_unlock(&lock);
+    return p != NULL;
+}
+
+/* ------------------------------------------------------------------ heap buffers */
+
+static size_t round_to_pages(size_t size)
+{
+    size_t page = plat_page_size();
+    return (size + page - 1) & ~(page - 1);
+}
+
+/* A mapping of `mapped` bytes whose start is aligned to `alignment` (beyond a page). */
+static void *map_aligned(size_t mapped, size_t alignment)
+{
+    size_t page = plat_page_size();
+    size_t slack = alignment > page ? alignment - page : 0;
+    void *raw;
+    if (mapped + slack < mapped ||
+        plat_mmap(NULL, mapped + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                  -1, 0, &raw))
+        return NULL;
+    uintptr_t start = ((uintptr_t)raw + alignment - 1) & ~(uintptr_t)(alignment - 1);
+    if (alignment <= page)
+        return raw;
+    if (start > (uintptr_t)raw)
+        plat_munmap(raw, start - (uintptr_t)raw);
+    uintptr_t end = (uintptr_t)raw + mapped + slack;
+    if (end > start + mapped)
+        plat_munmap((void *)(start + mapped), end - (start + mapped));
+    return (void *)start;
+}
+
+int cdm__heap_alloc(size_t size, size_t alignment, void **out)
+{
+    cdm__guard++;
+    uint64_t begin = cdm__now_ns();
+    struct decision d;
+    decide(size, CDM_KIND_HEAP, &d);
+    int handled = 0;
+    size_t mapped = round_to_pages(size);
+    if (d.result) { /* no rule, or dry run: the real allocator serves it */
+        record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
+        goto out;
+    }
+    d.result = mapped < size ? "full" : check_room(d.rule, mapped);
+    if (!strcmp(d.result, "full")) {
+        record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
+        *out = NULL;
+        errno = ENOMEM;
+        handled = 1;
+        goto out;
+    }
+    void *buffer = map_aligned(mapped, alignment);
+    if (!buffer) { /* no address space for a mapping of its own: the real allocator tries */
+        d.result = "unmapped";
+        record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
+        goto out;
+    }
+    bool applied = false;
+    if (!strcmp(d.result, "applied")) {
+        d.error = apply_policy(d.rule, buffer, mapped, 0);
+        applied = d.error == 0;
+        if (d.error)
+            d.result = d.error == ENODEV ? "no-node" : "error";
+    }
+    if (!table_insert((uintptr_t)buffer, size, mapped, d.rule, CDM_KIND_HEAP, applied, d.error)) {
+        plat_munmap(buffer, mapped);
+        d.result = "unmapped";
+        record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
+        goto out;
+    }
+    record_place(&d, buffer, size, mapped, CDM_KIND_HEAP);
+    *out = buffer;
+    handled = 1;
+out:
+    __atomic_fetch_add(&cdm__time_in_library_ns, cdm__now_ns() - begin, __ATOMIC_RELAXED);
+    cdm__guard--;
+    return handled;
+}
+
+bool cdm__heap_free(void *ptr)
+{
+    struct placed p;
+    if (!__atomic_load_n(&table, __ATOMIC_RELAXED) ||
+        !table_take((uintptr_t)ptr, CDM_KIND_HEAP, &p))
+        return false;
+    cdm__guard++;
+    plat_munmap(ptr, p.mapped);
+    record_release("free", &p);
+    cdm__guard--;
+    return true;
+}
+
+size_t cdm__heap_usable_size(const void *ptr)
+{
+    struct placed p;
+    return table_find_heap(ptr, &p) ? p.mapped : 0;
+}
+
+/* Moves a placed buffer to a larger mapping with mremap: the policy goes with the VMA. */
+static int grow_placed(struct placed *p, size_t size, void **out)
+{
+    size_t mapped = round_to_pages(size);
+    if (mapped < size) {
+        errno = ENOMEM;
+        *out = NULL;
+        return 1;
+    }
+    if (p->applied && p->rule >= 0) {
+        const struct cdm_rule *rule = &cdm__rt.config.rules[p->rule];
+        if (!strcmp(check_room(p->rule, mapped - p->mapped), "full") &&
+            rule->on_full == CDM_ON_FULL_FAIL) {
+            errno = ENOMEM;
+            *out = NULL;
+            return 1;
+        }
+    }
+    void *moved;
+    int err = plat_mremap((void *)p->start, p->mapped, mapped, MREMAP_MAYMOVE, &moved);
+    if (err) {
+        errno = err;
+        *out = NULL;
+        return 1;
+    }
+    struct placed old;
+    table_take(p->start, CDM_KIND_HEAP, &old);
+    account_live(old.rule, -(int64_t)old.mapped);
+    if (old.applied)
+        __atomic_fetch_sub(&budget_used[old.rule], old.mapped, __ATOMIC_RELAXED);
+    table_insert((uintptr_t)moved, size, mapped, old.rule, CDM_KIND_HEAP, old.applied, old.error);
+    cdm__trace_event("remap", "\"from\":\"0x%lx\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"
+                              "\"kind\":\"heap\",\"rule\":\"%s\"",
+                     (unsigned long)old.start, moved, old.mapped, mapped,
+                     cdm__rt.config.rules[old.rule].name);
+    *out = moved;
+    return 1;
+}
+
+int cdm__heap_realloc(void *ptr, size_t size, void **out)
+{
+    struct placed p;
+    if (!table_find_heap(ptr, &p)) {
+        /* Not ours: a request growing past min_size may be placed, copying the old bytes. */
+        if (size < cdm__min_size || cdm__state != CDM_STATE_READY ||
+            !cdm__heap_alloc(size, 0, out))
+            return 0;
+        if (*out) {
+            size_t old = cdm__real.malloc_usable_size(ptr);
+            memcpy(*out, ptr, old < size ? old : size);
+            cdm__real.free(ptr);
+        }
+        return 1;
+    }
+    cdm__guard++;
+    int handled = 1;
+    if (size == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
+        cdm__heap_free(ptr);
+        *out = NULL;
+    } else if (size < cdm__min_size) { /* no longer large: back to the program's allocator */
+        void *small = cdm__real.malloc(size);
+        if (small) {
+            memcpy(small, ptr, size);
+            cdm__heap_free(ptr);
+        }
+        *out = small;
+    } else if (size <= p.mapped) {
+        pthread_mutex_lock(&lock);
+        struct placed *entry;
+        HASH_FIND(hh, table, &p.start, sizeof p.start, entry);
+        if (entry)
+            entry->size = size;
+        pthread_mutex_unlock(&lock);
+        *out = ptr;
+    } else {
+        handled = grow_placed(&p, size, out);
+    }
+    cdm__guard--;
+    return handled;
+}
+
+/* ------------------------------------------------------------------ mappings */
+
+static enum cdm_kind kind_of_mapping(int flags, int fd)
+{
+    if (!(flags & MAP_ANONYMOUS) && fd >= 0)
+        return CDM_KIND_FILE;
+    return (flags & MAP_SHARED) ? CDM_KIND_SHARED : CDM_KIND_ANON;
+}
+
+/* Forget placed entries inside [start, end): munmap, or a MAP_FIXED mapping over them.
+ * Entries that straddle the range are trimmed to what is left of them. */
+static void forget_range(uintptr_t start, uintptr_t end, const char *ev)
+{
+    struct placed *p, *next;
+    struct placed gone[16];
+    int n_gone = 0;
+    pthread_mutex_lock(&lock);
+    HASH_ITER(hh, table, p, next)
+    {
+        uintptr_t p_end = p->start + p->mapped;
+        if (p->kind == CDM_KIND_HEAP || p_end <= start || p->start >= end)
+            continue;
+        if (p->start >= start && p_end <= end) {
+            if (n_gone < 16)
+                gone[n_gone++] = *p;
+            HASH_DEL(table, p);
+            __atomic_fetch_sub(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
+            cdm__slab_free(&slab, p);
+        } else if (p->start < start) { /* keeps its head; a tail past `end` is not tracked */
+            p->mapped = start - p->start;
+        } else { /* keeps its tail: re-keyed at `end` */
+            HASH_DEL(table, p);
+            p->mapped = p_end - end;
+            p->start = end;
+            HASH_ADD(hh, table, start, sizeof p->start, p);
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    for (int i = 0; i < n_gone; i++)
+        record_release(ev, &gone[i]);
+}
+
+void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    /* PROT_NONE reserves address space; it is not a buffer (yet). */
+    if (prot == PROT_NONE)
+        return cdm__real.mmap(addr, len, prot, flags, fd, off);
+    cdm__guard++;
+    uint64_t begin = cdm__now_ns();
+    enum cdm_kind kind = kind_of_mapping(flags, fd);
+    struct decision d;
+    decide(len, kind, &d);
+    size_t mapped = round_to_pages(len);
+    if (!d.result)
+        d.result = check_room(d.rule, mapped);
+    void *result;
+    if (!strcmp(d.result, "full")) {
+        result = MAP_FAILED;
+        errno = ENOMEM;
+    } else {
+        result = cdm__real.mmap(addr, len, prot, flags, fd, off);
+    }
+    if (result != MAP_FAILED) {
+        int saved_errno = errno;
+        if (flags & MAP_FIXED)
+            forget_range((uintptr_t)result, (uintptr_t)result + mapped, "free");
+        bool applied = false;
+        if (!strcmp(d.result, "applied")) {
+            /* MAP_POPULATE already faulted the pages in: move them too. */
+            d.error = apply_policy(d.rule, result, mapped, (flags & MAP_POPULATE) ? MPOL_MF_MOVE : 0);
+            applied = d.error == 0;
+            if (d.error)
+                d.result = d.error == ENODEV ? "no-node" : "error";
+        }
+        if (d.rule >= 0 && strcmp(d.result, "dry-run"))
+            table_insert((uintptr_t)result, len, mapped, d.rule, kind, applied, d.error);
+        errno = saved_errno;
+    }
+    record_place(&d, result == MAP_FAILED ? NULL : result, len,
+                 result == MAP_FAILED ? 0 : mapped, kind);
+    __atomic_fetch_add(&cdm__time_in_library_ns, cdm__now_ns() - begin, __ATOMIC_RELAXED);
+    cdm__guard--;
+    return result;
+}
+
+int cdm__munmap_slow(void *addr, size_t len)
+{
+    int rc = cdm__real.munmap(addr, len);
+    if (rc == 0) {
+        int saved_errno = errno;
+        cdm__guard++;
+        forget_range((uintptr_t)addr, (uintptr_t)addr + round_to_pages(len), "free");
+        cdm__guard--;
+        errno = saved_errno;
+    }
+    return rc;
+}
+
+void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
+{
+    void *moved = cdm__real.mremap(old, old_len, new_len, flags, new_addr);
+    if (moved == MAP_FAILED)
+        return moved;
+    int saved_errno = errno;
+    cdm__guard++;
+    struct placed p;
+    if (table_take((uintptr_t)old, CDM_KIND_ANY, &p)) {
+        account_live(p.rule, -(int64_t)p.mapped);
+        if (p.applied)
+            __atomic_fetch_sub(&budget_used[p.rule], p.mapped, __ATOMIC_RELAXED);
+        table_insert((uintptr_t)moved, new_len, round_to_pages(new_len), p.rule, p.kind,
+                     p.applied, p.error);
+        cdm__trace_event("remap", "\"from\":\"%p\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"
+                                  "\"kind\":\"%s\",\"rule\":\"%s\"",
+                         old, moved, old_len, new_len, cdm__kind_name(p.kind),
+                         cdm__rt.config.rules[p.rule].name);
+    }
+    cdm__guard--;
+    errno = saved_errno;
+    return moved;
+}
+
+int cdm__madvise_slow(void *addr, size_t len, int advice)
+{
+    int rc = cdm__real.madvise(addr, len, advice);
+    int saved_errno = errno;
+    cdm__guard++;
+    uintptr_t start = (uintptr_t)addr, end = start + len;
+    int rule = -1;
+    struct placed *p, *next;
+    pthread_mutex_lock(&lock);
+    HASH_ITER(hh, table, p, next)
+    if (p->start < end && p->start + p->mapped > start) {
+        rule = p->rule;
+        break;
+    }
+    pthread_mutex_unlock(&lock);
+    if (rule >= 0)
+        cdm__trace_event("advise", "\"addr\":\"%p\",\"size\":%zu,\"advice\":%d,\"rule\":\"%s\","
+                                   "\"result\":%d",
+                         addr, len, advice, cdm__rt.config.rules[rule].name, rc ? saved_errno : 0);
+    cdm__guard--;
+    errno = saved_errno;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ queries */
+
+CDM_EXPORT int cdm_query(const void *addr, struct cdm_buffer_info *info)
+{
+    uintptr_t at = (uintptr_t)addr;
+    struct placed *p, *next, *hit = NULL;
+    pthread_mutex_lock(&lock);
+    HASH_ITER(hh, table, p, next)
+    if (at >= p->start && at < p->start + p->mapped) {
+        hit = p;
+        break;
+    }
+    if (hit)
+        *info = (struct cdm_buffer_info){.start = (void *)hit->start, .size = hit->size,
+                                         .mapped = hit->mapped, .rule = hit->rule,
+                                         .kind = hit->kind, .applied = hit->applied,
+                                         .error = hit->error};
+    pthread_mutex_unlock(&lock);
+    return hit ? 0 : -1;
+}
+
+CDM_EXPORT const char *cdm_version(void)
+{
+    return CDM_VERSION;
+}
+
+uint64_t cdm__placement_pages(int rule, uint64_t *per_node, int max_node, uint64_t *absent)
+{
+    enum { BATCH = 512 };
+    void *pages[BATCH];
+    int status[BATCH];
+    uint64_t counted = 0;
+    size_t page = plat_page_size();
+    struct placed *p, *next;
+    pthread_mutex_lock(&lock);
+    HASH_ITER(hh, table, p, next)
+    {
+        if (p->rule != rule)
+            continue;
+        /* Large buffers are sampled: at most 64k queried pages each. */
+        size_t n_pages = p->mapped / page;
+        size_t stride = n_pages > 65536 ? n_pages / 65536 : 1;
+        for (size_t first = 0; first < n_pages; first += BATCH * stride) {
+            unsigned long n = 0;
+            for (size_t i = first; i < n_pages && n < BATCH; i += stride)
+                pages[n++] = (void *)(p->start + i * page);
+            if (plat_move_pages(n, pages, NULL, status, 0))
+                break;
+            for (unsigned long i = 0; i < n; i++) {
+                if (status[i] >= 0 && status[i] <= max_node)
+                    per_node[status[i]] += stride;
+                else
+                    *absent += stride;
+                counted += stride;
+            }
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return counted;
+}
+
+void cdm__placement_prepare_fork(void)
+{
+    pthread_mutex_lock(&lock);
+}
+
+/* The child counts from here on; the buffers it inherited stay live in its table. */
+void cdm__placement_after_fork(bool child)
+{
+    if (!child) {
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    pthread_mutex_init(&lock, NULL);
+    for (int i = 0; i <= CDM_MAX_RULES; i++) {
+        struct cdm_rule_stats *stats = &cdm__rule_stats[i];
+        uint64_t live = stats->live_bytes;
+        *stats = (struct cdm_rule_stats){.live_bytes = live, .peak_bytes = live};
+    }
+}

@@ -1,0 +1,231 @@
+/* The decision trace: JSON lines, one event per line (design.md "The trace").
+ *
+ * Each event is formatted into a stack buffer and written with a single write(2) to a file
+ * opened O_APPEND: no allocation and no lock on the program's threads, lines from threads
+ * and from forked children never interleave, and a process killed at any moment leaves only
+ * whole lines. Events are rare (allocations of min_size or more), so a per-thread buffer
+ * drained by a writer thread would buy nothing here. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+static int trace_fd = -1;
+static int reopen_in_child; /* set by the fork handler; the child's next event reopens */
+
+static bool append(char *out, size_t size, size_t *used, const char *text)
+{
+    size_t len = strlen(text);
+    if (*used + len >= size)
+        return false;
+    memcpy(out + *used, text, len);
+    *used += len;
+    out[*used] = '\0';
+    return true;
+}
+
+static const char *first_env(const char *a, const char *b, const char *c)
+{
+    const char *value = cdm__env(a);
+    if (!value && b)
+        value = cdm__env(b);
+    if (!value && c)
+        value = cdm__env(c);
+    return value;
+}
+
+bool cdm__expand_template(const char *tpl, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *c = tpl; *c; c++) {
+        char piece[256] = {c[0], 0};
+        if (c[0] == '%' && c[1]) {
+            switch (*++c) {
+            case 'p': snprintf(piece, sizeof piece, "%d", (int)cdm__rt.pid); break;
+            case 'h': {
+                struct utsname name;
+                snprintf(piece, sizeof piece, "%s", uname(&name) == 0 ? name.nodename : "host");
+                break;
+            }
+            case 'e': snprintf(piece, sizeof piece, "%s", cdm__rt.program ? cdm__rt.program : "program"); break;
+            case 'j': {
+                const char *job = first_env("SLURM_JOB_ID", "PBS_JOBID", NULL);
+                snprintf(piece, sizeof piece, "%s", job ? job : "local");
+                break;
+            }
+            case 'r': {
+                const char *rank = first_env("SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK");
+                snprintf(piece, sizeof piece, "%s", rank ? rank : "0");
+                break;
+            }
+            case '%': break;
+            default: piece[0] = '%', piece[1] = *c, piece[2] = '\0'; break;
+            }
+        }
+        if (!append(out, size, &used, piece))
+            return false;
+    }
+    return true;
+}
+
+char *cdm__json_escape(const char *s, char *buf, size_t size)
+{
+    size_t used = 0;
+    for (; *s && used + 7 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[used++] = '\\';
+            buf[used++] = (char)c;
+        } else if (c < 0x20) {
+            used += (size_t)snprintf(buf + used, size - used, "\\u%04x", c);
+        } else {
+            buf[used++] = (char)c;
+        }
+    }
+    buf[used] = '\0';
+    return buf;
+}
+
+static void write_line(const char *line, size_t len)
+{
+    while (len) {
+        ssize_t n = write(trace_fd, line, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        line += n;
+        len -= (size_t)n;
+    }
+}
+
+static void write_event(const char *ev, const char *fields, va_list ap)
+{
+    char line[4096];
+    int head = snprintf(line, sizeof line, "{\"t\":%llu,\"pid\":%d,\"tid\":%d,\"ev\":\"%s\"%s",
+                        (unsigned long long)(cdm__now_ns() - cdm__rt.start_ns), (int)cdm__rt.pid,
+                        (int)cdm__tid(), ev, *fields ? "," : "");
+    int body = vsnprintf(line + head, sizeof line - (size_t)head - 2, fields, ap);
+    if (body < 0 || (size_t)(head + body) >= sizeof line - 2)
+        body = snprintf(line + head, sizeof line - (size_t)head - 2, "%s\"truncated\":true",
+                        *fields ? "" : ",");
+    size_t len = (size_t)(head + body);
+    line[len++] = '}';
+    line[len++] = '\n';
+    write_line(line, len);
+}
+
+static void event(const char *ev, const char *fields, ...)
+{
+    va_list ap;
+    va_start(ap, fields);
+    write_event(ev, fields, ap);
+    va_end(ap);
+}
+
+static void write_start(void)
+{
+    const struct cdm_config *config = &cdm__rt.config;
+    char cdm[128], dram[128], path[CDM_PATH_MAX + 64], exe[CDM_PATH_MAX + 64], rules[1024];
+    size_t used = 0;
+    rules[0] = '\0';
+    for (int i = 0; i < config->n_rules; i++) {
+        char quoted[CDM_NAME_MAX + 4];
+        snprintf(quoted, sizeof quoted, "%s\"%s\"", i ? "," : "", config->rules[i].name);
+        append(rules, sizeof rules, &used, quoted);
+    }
+    event("start",
+          "\"version\":\"%s\",\"program\":\"%s\",\"exe\":\"%s\",\"ppid\":%d,\"config\":\"%s\","
+          "\"min_size\":%llu,\"dry_run\":%s,\"nodes\":{\"cdm\":\"%s\",\"dram\":\"%s\"},"
+          "\"tracker\":\"off\",\"sees\":\"nothing\",\"rules\":[%s]",
+          CDM_VERSION, cdm__rt.program, cdm__json_escape(cdm__rt.exe, exe, sizeof exe),
+          (int)getppid(), cdm__json_escape(config->path[0] ? config->path : "(built-in)", path, sizeof path),
+          (unsigned long long)config->settings.min_size, config->settings.dry_run ? "true" : "false",
+          cdm__nodemask_format(&cdm__rt.topology.cdm, cdm, sizeof cdm),
+          cdm__nodemask_format(&cdm__rt.topology.dram, dram, sizeof dram), rules);
+}
+
+static void open_trace(void)
+{
+    const char *tpl = cdm__rt.config.settings.log;
+    char path[CDM_PATH_MAX];
+    if (!tpl[0])
+        return;
+    if (!cdm__expand_template(tpl, path, sizeof path)) {
+        cdm__warn_once(CDM_WARN_TRACE, "log path '%s' is too long once expanded: no trace is "
+                                       "written; shorten it", tpl);
+        return;
+    }
+    trace_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (trace_fd < 0) {
+        cdm__warn_once(CDM_WARN_TRACE, "cannot write the trace to %s (%s): no trace is written; "
+                                       "choose a writable path with CDMPLACE_LOG or `log =`",
+                       path, strerror(errno));
+        return;
+    }
+    write_start();
+}
+
+void cdm__trace_open(void)
+{
+    open_trace();
+}
+
+bool cdm__trace_enabled(void)
+{
+    return trace_fd >= 0;
+}
+
+void cdm__trace_event(const char *ev, const char *fields, ...)
+{
+    if (__atomic_exchange_n(&reopen_in_child, 0, __ATOMIC_ACQ_REL)) {
+        /* A template naming the pid gives the child a file of its own. */
+        if (strstr(cdm__rt.config.settings.log, "%p")) {
+            close(trace_fd);
+            trace_fd = -1;
+            open_trace();
+        } else {
+            write_start();
+        }
+    }
+    if (trace_fd < 0)
+        return;
+    va_list ap;
+    va_start(ap, fields);
+    write_event(ev, fields, ap);
+    va_end(ap);
+}
+
+void cdm__trace_close(void)
+{
+    if (trace_fd < 0)
+        return;
+    uint64_t allocations = 0, bytes = 0, fallbacks = 0, failures = 0, errors = 0;
+    for (int i = 0; i <= CDM_MAX_RULES; i++) {
+        allocations += cdm__rule_stats[i].allocations;
+        bytes += cdm__rule_stats[i].bytes;
+        fallbacks += cdm__rule_stats[i].fallbacks;
+        failures += cdm__rule_stats[i].failures;
+        errors += cdm__rule_stats[i].errors;
+    }
+    cdm__trace_event("exit",
+                     "\"allocations\":%llu,\"bytes\":%llu,\"fallbacks\":%llu,\"failures\":%llu,"
+                     "\"errors\":%llu,\"library_ns\":%llu",
+                     (unsigned long long)allocations, (unsigned long long)bytes,
+                     (unsigned long long)fallbacks, (unsigned long long)failures,
+                     (unsigned long long)errors,
+                     (unsigned long long)__atomic_load_n(&cdm__time_in_library_ns, __ATOMIC_RELAXED));
+    close(trace_fd);
+    trace_fd = -1;
+}
+
+void cdm__trace_after_fork(void)
+{
+    if (trace_fd >= 0)
+        __atomic_store_n(&reopen_in_child, 1, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,17 @@
+/* A shared object whose functions allocate: a real stack frame in a named object, for the
+ * caller globs of the rule tests ("*libcallsite_fixture.so:fixture_load_*"). */
+#include <stdlib.h>
+
+__attribute__((noinline)) void *fixture_load_weights(size_t size)
+{
+    void *buffer = malloc(size);
+    __asm__ volatile("" ::: "memory"); /* keep this frame: no tail call */
+    return buffer;
+}
+
+__attribute__((noinline)) void *fixture_scratch(size_t size)
+{
+    void *buffer = malloc(size);
+    __asm__ volatile("" ::: "memory");
+    return buffer;
+}

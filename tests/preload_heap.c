@@ -1,0 +1,227 @@
+/* The malloc family under the preload: each function's contract (as glibc's), and the
+ * policy really applied by the kernel. Run with CDMPLACE_CONFIG=tests/preload_heap.conf
+ * (rules in file order: weights, partial, absent, mapped, big). */
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "preload_util.h"
+
+/* Some tests ask the library about an address after freeing it, or after a failed
+ * reallocarray: by design, not by mistake. */
+#pragma GCC diagnostic ignored "-Wuse-after-free"
+
+enum { RULE_WEIGHTS, RULE_PARTIAL, RULE_ABSENT, RULE_MAPPED, RULE_BIG };
+
+void *fixture_load_weights(size_t size);
+void *fixture_scratch(size_t size);
+
+Test(heap, large_malloc_is_placed_and_bound)
+{
+    size_t size = 8 * MiB + 123;
+    unsigned char *buffer = malloc(size);
+    cr_assert_not_null(buffer);
+    struct cdm_buffer_info info;
+    cr_assert_eq(query(buffer, &info), 0);
+    cr_assert_eq(info.rule, RULE_BIG);
+    cr_assert_eq(info.applied, 1);
+    cr_assert_eq(info.size, size);
+    cr_assert_eq((uintptr_t)buffer % 4096, 0);
+    unsigned long nodes;
+    cr_assert_eq(policy_of(buffer, &nodes), MPOL_BIND);
+    cr_assert_eq(nodes, 1ul, "bound to node 0");
+    cr_assert_eq(pages_on_node(buffer, size, 0), (size + 4095) / 4096);
+    fill(buffer, size, 7);
+    cr_assert(intact(buffer, size, 7));
+    uintptr_t at = (uintptr_t)buffer;
+    free(buffer);
+    cr_assert_not(placed_at(at));
+}
+
+Test(heap, small_malloc_is_not_placed)
+{
+    void *small = malloc(100), *below = malloc(MiB - 1);
+    cr_assert_not(placed(small));
+    cr_assert_not(placed(below));
+    free(small);
+    free(below);
+}
+
+Test(heap, caller_rule_places_one_call_site_and_not_another)
+{
+    void *weights = fixture_load_weights(2 * MiB);
+    void *scratch = fixture_scratch(2 * MiB);
+    struct cdm_buffer_info info;
+    cr_assert_eq(query(weights, &info), 0, "fixture_load_weights matches the caller glob");
+    cr_assert_eq(info.rule, RULE_WEIGHTS);
+    cr_assert_not(placed(scratch), "fixture_scratch matches no rule at 2M");
+    free(weights);
+    free(scratch);
+}
+
+Test(heap, nodeset_with_missing_nodes_keeps_the_present_ones)
+{
+    void *buffer = malloc(3 * MiB + MiB / 2);
+    struct cdm_buffer_info info;
+    cr_assert_eq(query(buffer, &info), 0);
+    cr_assert_eq(info.rule, RULE_PARTIAL);
+    unsigned long nodes;
+    cr_assert_eq(policy_of(buffer, &nodes), MPOL_INTERLEAVE);
+    cr_assert_eq(nodes, 1ul, "interleave 0-3 resolves to node 0 on a one-node machine");
+    free(buffer);
+}
+
+Test(heap, nodeset_naming_no_node_places_without_policy)
+{
+    void *buffer = malloc(5 * MiB + MiB / 2);
+    struct cdm_buffer_info info;
+    cr_assert_eq(query(buffer, &info), 0);
+    cr_assert_eq(info.rule, RULE_ABSENT);
+    cr_assert_eq(info.applied, 0);
+    cr_assert_eq(info.error, ENODEV);
+    cr_assert_eq(policy_of(buffer, NULL), MPOL_DEFAULT);
+    memset(buffer, 1, 5 * MiB);
+    free(buffer);
+}
+
+Test(heap, calloc_zero_fills_and_checks_overflow)
+{
+    unsigned char *buffer = calloc(9, MiB);
+    cr_assert(placed(buffer));
+    for (size_t i = 0; i < 9 * MiB; i++)
+        cr_assert_eq(buffer[i], 0);
+    free(buffer);
+    errno = 0;
+    cr_assert_null(calloc(opaque(SIZE_MAX / 2 + 1), 4));
+    cr_assert_eq(errno, ENOMEM);
+    void *empty = calloc(0, 0);
+    free(empty);
+}
+
+Test(heap, realloc_keeps_contents_and_policy)
+{
+    unsigned char *buffer = malloc(8 * MiB);
+    fill(buffer, 8 * MiB, 3);
+    buffer = realloc(buffer, 32 * MiB); /* grows past its pages: mremap */
+    struct cdm_buffer_info info;
+    cr_assert_eq(query(buffer, &info), 0);
+    cr_assert_eq(info.rule, RULE_BIG);
+    cr_assert_eq(info.size, 32 * MiB);
+    cr_assert(intact(buffer, 8 * MiB, 3));
+    cr_assert_eq(policy_of(buffer + 31 * MiB, NULL), MPOL_BIND, "the grown part is bound too");
+    fill(buffer, 32 * MiB, 4);
+    unsigned char *same = realloc(buffer, 9 * MiB); /* shrinks within its pages */
+    cr_assert_eq(same, buffer);
+    cr_assert(intact(same, 9 * MiB, 4));
+    unsigned char *small = realloc(same, 100); /* no longer large: the real allocator */
+    cr_assert_not(placed(small));
+    cr_assert(intact(small, 100, 4));
+    unsigned char *grown = realloc(small, 10 * MiB); /* grows past min_size: placed */
+    cr_assert(placed(grown));
+    cr_assert(intact(grown, 100, 4));
+    uintptr_t at = (uintptr_t)grown;
+    cr_assert_null(realloc(grown, 0), "realloc(p, 0) frees p and returns NULL, as glibc");
+    cr_assert_not(placed_at(at));
+}
+
+Test(heap, reallocarray_checks_overflow)
+{
+    void *buffer = reallocarray(NULL, 9, MiB);
+    cr_assert(placed(buffer));
+    errno = 0;
+    cr_assert_null(reallocarray(buffer, opaque(SIZE_MAX / 2), 3));
+    cr_assert_eq(errno, ENOMEM);
+    cr_assert(placed(buffer), "a failed reallocarray leaves the buffer alone");
+    free(buffer);
+}
+
+Test(heap, aligned_allocations)
+{
+    void *ptr = NULL;
+    cr_assert_eq(posix_memalign(&ptr, 64 * 1024, 9 * MiB), 0);
+    cr_assert_eq((uintptr_t)ptr % (64 * 1024), 0);
+    cr_assert(placed(ptr));
+    free(ptr);
+    ptr = (void *)0x1;
+    cr_assert_eq(posix_memalign(&ptr, 3, 9 * MiB), EINVAL);
+    cr_assert_eq(ptr, (void *)0x1, "posix_memalign leaves *out alone on error");
+    cr_assert_eq(posix_memalign(&ptr, 0, 9 * MiB), EINVAL);
+    void *huge_aligned = aligned_alloc(2 * MiB, 10 * MiB);
+    cr_assert_eq((uintptr_t)huge_aligned % (2 * MiB), 0);
+    cr_assert(placed(huge_aligned));
+    memset(huge_aligned, 1, 10 * MiB);
+    free(huge_aligned);
+    void *m = memalign(4096, 9 * MiB), *v = valloc(9 * MiB), *p = pvalloc(9 * MiB + 1);
+    cr_assert(placed(m) && placed(v) && placed(p));
+    cr_assert_geq(malloc_usable_size(p), 9 * MiB + 4096);
+    free(m);
+    free(v);
+    free(p);
+}
+
+Test(heap, usable_size_of_placed_and_plain_buffers)
+{
+    void *buffer = malloc(8 * MiB + 1);
+    cr_assert_eq(malloc_usable_size(buffer), 8 * MiB + 4096);
+    free(buffer);
+    void *small = malloc(10);
+    cr_assert_geq(malloc_usable_size(small), 10);
+    free(small);
+    cr_assert_eq(malloc_usable_size(NULL), 0);
+}
+
+Test(heap, impossible_sizes_fail_like_glibc)
+{
+    errno = 0;
+    cr_assert_null(malloc(opaque(SIZE_MAX)));
+    cr_assert_eq(errno, ENOMEM);
+    errno = 0;
+    cr_assert_null(malloc(opaque(SIZE_MAX - 4096)));
+    cr_assert_eq(errno, ENOMEM);
+    void *zero = malloc(0);
+    cr_assert_not_null(zero, "glibc returns a unique pointer for malloc(0)");
+    free(zero);
+    free(NULL);
+}
+
+/* Many threads: small allocations hammered while others place and free large buffers. */
+static void *hammer_small(void *arg)
+{
+    for (int i = 0; i < 200000; i++) {
+        unsigned char *p = malloc((size_t)(i % 4000) + 1);
+        p[0] = (unsigned char)i;
+        free(p);
+    }
+    return NULL;
+}
+
+static void *place_large(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int i = 0; i < 100; i++) {
+        size_t size = 8 * MiB + (size_t)i * 4096;
+        unsigned char *p = malloc(size);
+        if (!p || !placed(p))
+            return (void *)1;
+        fill(p, 64 * 1024, seed + (unsigned)i);
+        if (!intact(p, 64 * 1024, seed + (unsigned)i))
+            return (void *)1;
+        free(p);
+    }
+    return NULL;
+}
+
+Test(heap, threads_small_and_large_together)
+{
+    pthread_t threads[6];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&threads[i], NULL, hammer_small, NULL);
+    for (int i = 4; i < 6; i++)
+        pthread_create(&threads[i], NULL, place_large, (void *)(uintptr_t)i);
+    for (int i = 0; i < 6; i++) {
+        void *result;
+        pthread_join(threads[i], &result);
+        cr_assert_null(result, "thread %d saw a large buffer unplaced or corrupted", i);
+    }
+}
