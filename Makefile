@@ -45,7 +45,9 @@ PRELOAD_SRC := $(wildcard tests/preload_*.c)
 UNIT_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(UNIT_SRC))
 ASAN_UNIT_BIN := $(patsubst tests/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
 PRELOAD_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(PRELOAD_SRC))
-TEST_LIBS := $(B)/tests/libcallsite_fixture.so
+# tests/process_*.c spawn programs (tests/probe.c, the CLI) under the preload.
+PROCESS_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/process_*.c)) $(B)/tests/probe
+TEST_LIBS := $(B)/tests/libcallsite_fixture.so $(B)/tests/liblate_fixture.so
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 
@@ -82,7 +84,13 @@ $(B)/asan/tests/unit_%: tests/unit_%.c $(ASAN_CORE_OBJ) tests/testutil.h
 $(B)/tests/preload_%: tests/preload_%.c $(TEST_LIBS) tests/preload_util.h include/cdmplace.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -rdynamic -o $@ $< -L$(B)/tests -lcallsite_fixture -Wl,-rpath,'$$ORIGIN' -lcriterion -lnuma -lpthread -ldl
-$(B)/tests/libcallsite_fixture.so: tests/callsite_fixture.c
+$(B)/tests/process_%: tests/process_%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lcriterion
+$(B)/tests/probe: tests/probe.c include/cdmplace.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lpthread -ldl
+$(B)/tests/lib%.so: tests/%.c include/cdmplace.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -shared -fno-omit-frame-pointer -O0 -o $@ $<
 $(B)/examples/%: examples/%.c
@@ -92,7 +100,7 @@ $(B)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lnuma -lpthread -ldl
 
-tests: all $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(EXAMPLES)
+tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(PROCESS_BIN) $(EXAMPLES)
 
 deps:
 	sh tests/install-deps.sh

@@ -1,0 +1,108 @@
+/* A program for the process tests: it allocates, forks, execs, exits in the ways a host
+ * program does, with libcdmplace.so preloaded by the test, and prints what happened. */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cdmplace.h"
+
+#define MiB (1024ul * 1024)
+
+static int placed(const void *ptr)
+{
+    int (*query)(const void *, struct cdm_buffer_info *) =
+        (int (*)(const void *, struct cdm_buffer_info *))dlsym(RTLD_DEFAULT, "cdm_query");
+    struct cdm_buffer_info info;
+    return query && query(ptr, &info) == 0;
+}
+
+/* Allocates, writes, prints whether the buffer was placed, frees. */
+static int alloc_and_report(const char *label, size_t size)
+{
+    char *buffer = malloc(size);
+    if (!buffer)
+        return 1;
+    memset(buffer, 5, size);
+    printf("%splaced=%d\n", label, placed(buffer));
+    free(buffer);
+    return 0;
+}
+
+/* Registered during exit by the program's destructor. */
+static char *kept_until_late;
+static void late_handler(void)
+{
+    alloc_and_report("late ", 9 * MiB);
+    alloc_and_report("late small ", 64);
+    free(kept_until_late);
+    printf("late ok\n");
+}
+
+static void atexit_handler(void)
+{
+    alloc_and_report("atexit ", 9 * MiB);
+}
+
+static int exit_paths;
+__attribute__((destructor)) static void probe_destructor(void)
+{
+    if (!exit_paths)
+        return;
+    printf("destructor ok\n");
+    atexit(late_handler);
+}
+
+static void *allocate_forever(void *arg)
+{
+    char *volatile buffer; /* volatile: the compiler may not elide the malloc/free pair */
+    for (;;) {
+        buffer = malloc(((uintptr_t)arg & 1) ? 8 * MiB : 100);
+        buffer[0] = 1;
+        free(buffer);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    const char *command = argc > 1 ? argv[1] : "";
+    size_t size = argc > 2 ? strtoul(argv[2], NULL, 0) * MiB : 9 * MiB;
+    if (!strcmp(command, "alloc"))
+        return alloc_and_report("", size);
+    if (!strcmp(command, "fork")) {
+        pid_t child = fork();
+        if (child == 0)
+            exit(alloc_and_report("child ", size) ? 3 : 0);
+        int status;
+        alloc_and_report("parent ", size);
+        waitpid(child, &status, 0);
+        printf("child=%d status=%d\n", (int)child, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        return 0;
+    }
+    if (!strcmp(command, "exec") && argc > 2) {
+        execvp(argv[2], argv + 2);
+        perror("execvp");
+        return 127;
+    }
+    if (!strcmp(command, "exit")) {
+        exit_paths = 1;
+        kept_until_late = malloc(9 * MiB);
+        atexit(atexit_handler);
+        return alloc_and_report("", size);
+    }
+    if (!strcmp(command, "threads-exit") || !strcmp(command, "loop")) {
+        pthread_t threads[4];
+        for (uintptr_t i = 0; i < 4; i++)
+            pthread_create(&threads[i], NULL, allocate_forever, (void *)i);
+        usleep(!strcmp(command, "loop") ? 100000000 : 50000);
+        exit(0);
+    }
+    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | exec PROGRAM...\n");
+    return 2;
+}

@@ -1,0 +1,315 @@
+/* Whole processes under the preload: fork, exec, the ways a program exits, a kill, and what
+ * they leave (trace, report, messages). Each case spawns tests/probe.c or the CLI with its
+ * own environment; run from the repository root after `make tests`. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define PROBE "build/tests/probe"
+#define CONFIG "tests/process.conf"
+
+struct run {
+    int status;       /* exit status, or 128 + signal */
+    char out[16384];
+    char err[16384];
+};
+
+static char dir[256];
+
+static void make_dir(void)
+{
+    snprintf(dir, sizeof dir, "%s/cdmplace-process-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void read_file(const char *path, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return;
+    size_t n = fread(buf, 1, size - 1, file);
+    buf[n] = '\0';
+    fclose(file);
+}
+
+/* Spawns argv with `env` (NAME=VALUE strings, NULL-terminated) added to a clean copy of
+ * ours, the library preloaded unless `preload` is false. Kills it after `kill_after_ms`
+ * when that is not 0. */
+static void spawn(struct run *run, const char *const *argv, const char *const *env, bool preload,
+                  int kill_after_ms)
+{
+    char *envp[256], library[1200];
+    int n = 0;
+    for (char **e = environ; *e && n < 200; e++)
+        if (strncmp(*e, "CDMPLACE_", 9) && strncmp(*e, "LD_PRELOAD=", 11))
+            envp[n++] = *e;
+    char cwd[1024];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(library, sizeof library, "LD_PRELOAD=%s/build/libcdmplace.so", cwd);
+    if (preload)
+        envp[n++] = library;
+    for (; env && *env; env++)
+        envp[n++] = (char *)*env;
+    envp[n] = NULL;
+    char out_path[512], err_path[512];
+    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    cr_assert_eq(posix_spawnp(&pid, argv[0], &actions, NULL, (char *const *)argv, envp), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    if (kill_after_ms) {
+        usleep((useconds_t)kill_after_ms * 1000);
+        kill(pid, SIGKILL);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    run->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    read_file(out_path, run->out, sizeof run->out);
+    read_file(err_path, run->err, sizeof run->err);
+}
+
+static int count(const char *haystack, const char *needle)
+{
+    int n = 0;
+    for (const char *at = haystack; (at = strstr(at, needle)); at += strlen(needle))
+        n++;
+    return n;
+}
+
+/* The trace files in dir whose names start with prefix, concatenated; returns how many. */
+static int traces(const char *prefix, char *buf, size_t size)
+{
+    DIR *d = opendir(dir);
+    struct dirent *entry;
+    int files = 0;
+    size_t used = 0;
+    buf[0] = '\0';
+    while ((entry = readdir(d))) {
+        if (strncmp(entry->d_name, prefix, strlen(prefix)))
+            continue;
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+        read_file(path, buf + used, size - used);
+        used = strlen(buf);
+        files++;
+    }
+    closedir(d);
+    return files;
+}
+
+/* Every line of a trace is a whole JSON object. */
+static void assert_whole_lines(const char *text)
+{
+    const char *line = text;
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        cr_assert_not_null(end, "a trace line without its newline: %.80s", line);
+        cr_assert_eq(line[0], '{');
+        cr_assert_eq(end[-1], '}');
+        line = end + 1;
+    }
+}
+
+static char log_env[600];
+static const char *log_to(const char *name)
+{
+    snprintf(log_env, sizeof log_env, "CDMPLACE_LOG=%s/%s", dir, name);
+    return log_env;
+}
+
+TestSuite(process, .init = make_dir, .timeout = 60);
+
+Test(process, fork_child_keeps_working_and_writes_its_own_trace)
+{
+    static struct run run;
+    const char *argv[] = {PROBE, "fork", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", log_to("trace.%p"), NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_eq(run.status, 0, "%s", run.err);
+    cr_assert(strstr(run.out, "parent placed=1"));
+    cr_assert(strstr(run.out, "child placed=1"), "%s", run.out);
+    cr_assert(strstr(run.out, "status=0"));
+    static char all[65536];
+    cr_assert_eq(traces("trace.", all, sizeof all), 2, "one trace per process");
+    cr_assert_eq(count(all, "\"ev\":\"start\""), 2);
+    cr_assert_eq(count(all, "\"ev\":\"exit\""), 2);
+    cr_assert_eq(count(all, "\"rule\":\"big\",\"policy\":\"bind\""), 2);
+    assert_whole_lines(all);
+}
+
+Test(process, exec_through_the_cli_stays_preloaded)
+{
+    static struct run run;
+    char config[1100], cwd[1024];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(config, sizeof config, "%s/" CONFIG, cwd);
+    /* cdmplace run -> sh -> probe exec -> probe alloc: two execs below the CLI. */
+    const char *argv[] = {"build/cdmplace", "run", "-c", config, "--report", "off", "--",
+                          "sh", "-c", PROBE " exec " PROBE " alloc 9", NULL};
+    spawn(&run, argv, NULL, false, 0);
+    cr_assert_eq(run.status, 0, "%s", run.err);
+    cr_assert_str_eq(run.out, "placed=1\n");
+}
+
+Test(process, exit_paths_allocate_after_the_library_is_done)
+{
+    static struct run run;
+    char library[2200], cwd[1024];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(library, sizeof library, "LD_PRELOAD=%s/build/libcdmplace.so %s/build/tests/liblate_fixture.so",
+             cwd, cwd);
+    const char *argv[] = {PROBE, "exit", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", library, log_to("exit.%p"), NULL};
+    spawn(&run, argv, env, false, 0);
+    cr_assert_eq(run.status, 0, "%s", run.err);
+    cr_assert_str_eq(run.out, "placed=1\natexit placed=1\ndestructor ok\nlate placed=1\n"
+                              "late small placed=0\nlate ok\nfinal destructor placed=0\n");
+    static char all[65536];
+    cr_assert_eq(traces("exit.", all, sizeof all), 1);
+    cr_assert_eq(count(all, "\"ev\":\"exit\""), 1);
+    cr_assert_eq(count(all, "\"ev\":\"free\""), 4, "every placed buffer freed, %s", all);
+    assert_whole_lines(all);
+}
+
+Test(process, exit_while_threads_allocate)
+{
+    for (int i = 0; i < 5; i++) {
+        static struct run run;
+        const char *argv[] = {PROBE, "threads-exit", NULL};
+        const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", NULL};
+        spawn(&run, argv, env, true, 0);
+        cr_assert_eq(run.status, 0, "run %d: %s", i, run.err);
+        cr_assert_str_empty(run.err);
+    }
+}
+
+Test(process, killed_process_leaves_whole_lines)
+{
+    static struct run run;
+    const char *argv[] = {PROBE, "loop", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", log_to("killed.jsonl"), NULL};
+    spawn(&run, argv, env, true, 400);
+    cr_assert_eq(run.status, 128 + SIGKILL);
+    static char all[1 << 20];
+    cr_assert_eq(traces("killed.", all, sizeof all), 1);
+    cr_assert_gt(count(all, "\"ev\":\"place\""), 2, "the loop placed buffers before the kill");
+    cr_assert_eq(count(all, "\"ev\":\"exit\""), 0);
+    assert_whole_lines(all);
+}
+
+Test(process, report_to_a_file_and_off)
+{
+    static struct run run;
+    char report_env[640], report_path[600], report[8192];
+    snprintf(report_path, sizeof report_path, "%s/report.txt", dir);
+    snprintf(report_env, sizeof report_env, "CDMPLACE_REPORT=%s", report_path);
+    const char *argv[] = {PROBE, "alloc", "12", NULL};
+    const char *to_file[] = {"CDMPLACE_CONFIG=" CONFIG, report_env, NULL};
+    spawn(&run, argv, to_file, true, 0);
+    cr_assert_eq(run.status, 0);
+    cr_assert_str_empty(run.err, "the report went to the file");
+    read_file(report_path, report, sizeof report);
+    cr_assert(strstr(report, "cdmplace: report for probe"), "%s", report);
+    cr_assert(strstr(report, "cdmplace: big "), "a row for the rule: %s", report);
+    cr_assert(strstr(report, "12.0M"), "its bytes: %s", report);
+    cr_assert(strstr(report, "probe:alloc_and_report"), "the call site: %s", report);
+
+    const char *to_stderr[] = {"CDMPLACE_CONFIG=" CONFIG, NULL};
+    spawn(&run, argv, to_stderr, true, 0);
+    cr_assert(strstr(run.err, "cdmplace: big "), "report = stderr by default: %s", run.err);
+
+    const char *off[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", NULL};
+    spawn(&run, argv, off, true, 0);
+    cr_assert_str_empty(run.err);
+    cr_assert_str_eq(run.out, "placed=1\n");
+}
+
+Test(process, dry_run_decides_and_applies_nothing)
+{
+    static struct run run;
+    const char *argv[] = {PROBE, "alloc", "9", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", "CDMPLACE_DRY_RUN=1",
+                         log_to("dry.jsonl"), NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_str_eq(run.out, "placed=0\n");
+    static char all[65536];
+    traces("dry.", all, sizeof all);
+    cr_assert(strstr(all, "\"dry_run\":true"));
+    cr_assert_eq(count(all, "\"rule\":\"big\""), 1);
+    cr_assert_eq(count(all, "\"result\":\"dry-run\""), 1);
+}
+
+static void write_config(const char *name, const char *text, char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s", dir, name);
+    FILE *file = fopen(path, "w");
+    fputs(text, file);
+    fclose(file);
+}
+
+Test(process, bad_config_runs_the_program_unplaced_with_one_message)
+{
+    static struct run run;
+    char path[600], config_env[700 + 16];
+    write_config("bad.conf", "[settings]\nmin_size = 1M\n\n[rule big]\nsize = 8M-\npolicy = bind\n",
+                 path, sizeof path);
+    snprintf(config_env, sizeof config_env, "CDMPLACE_CONFIG=%s", path);
+    const char *argv[] = {PROBE, "alloc", "9", NULL};
+    const char *env[] = {config_env, "CDMPLACE_REPORT=off", NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_eq(run.status, 0);
+    cr_assert_str_eq(run.out, "placed=0\n", "unplaced");
+    char where[700 + 16];
+    snprintf(where, sizeof where, "cdmplace: %s:6: ", path);
+    cr_assert(strstr(run.err, where), "names file and line: %s", run.err);
+    cr_assert(strstr(run.err, "runs unplaced"), "%s", run.err);
+}
+
+Test(process, strict_bad_config_stops_the_program)
+{
+    static struct run run;
+    char path[600], config_env[700 + 16];
+    write_config("strict.conf", "[settings]\nstrict = true\nmin_size = 1Q\n", path, sizeof path);
+    snprintf(config_env, sizeof config_env, "CDMPLACE_CONFIG=%s", path);
+    const char *argv[] = {PROBE, "alloc", "9", NULL};
+    const char *env[] = {config_env, NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_eq(run.status, 2);
+    cr_assert_str_empty(run.out, "the program did not start");
+    cr_assert(strstr(run.err, ":3: "), "%s", run.err);
+}
+
+Test(process, environment_overrides_the_file_and_templates_expand)
+{
+    static struct run run;
+    char path[600], config_env[700], text[1400];
+    snprintf(text, sizeof text, "[settings]\nlog = %s/from-file.jsonl\nreport = off\n\n"
+                                "[rule big]\nsize = 8M-\npolicy = bind 0\n", dir);
+    write_config("env.conf", text, path, sizeof path);
+    snprintf(config_env, sizeof config_env, "CDMPLACE_CONFIG=%s", path);
+    const char *argv[] = {PROBE, "alloc", "9", NULL};
+    const char *env[] = {config_env, log_to("t.%j.%r.%e.%%.%p.jsonl"), "SLURM_JOB_ID=77",
+                         "SLURM_PROCID=3", NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_str_eq(run.out, "placed=1\n");
+    static char all[65536];
+    cr_assert_eq(traces("from-file", all, sizeof all), 0, "CDMPLACE_LOG overrides log =");
+    cr_assert_eq(traces("t.77.3.probe.%.", all, sizeof all), 1, "templates expand");
+    cr_assert_eq(count(all, "\"ev\":\"place\""), 1);
+}
