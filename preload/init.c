@@ -45,7 +45,7 @@ static void warn_config(const char *file, int line, const char *what)
     cdm__log("%s:%d: warning: %s", file, line, what);
 }
 
-/* A config with errors is reported once, and the program runs with the built-in default. */
+/* A config with errors is reported once; the caller then runs the built-in default. */
 static void report_config_errors(struct cdm_config *config)
 {
     int shown = config->n_errors < 3 ? config->n_errors : 3;
@@ -59,8 +59,8 @@ static void report_config_errors(struct cdm_config *config)
     }
     cdm__log("the config has %d error%s: the program runs unplaced (fix %s; `cdmplace check` "
              "lists every error)",
-             config->n_errors, config->n_errors == 1 ? "" : "s", config->path);
-    cdm__config_default(config);
+             config->n_errors, config->n_errors == 1 ? "" : "s",
+             config->path[0] ? config->path : "the CDMPLACE_ variables");
 }
 
 static void warn_unbuilt_features(const struct cdm_config *config)
@@ -116,6 +116,7 @@ __attribute__((constructor)) static void cdm_init(void)
         cdm__config_load(config, path);
     else
         cdm__config_default(config);
+    cdm__config_apply_env(config); /* the environment overrides the file */
     int err = cdm__topology_read(&cdm__rt.topology);
     if (err)
         cdm__log("cannot read the NUMA topology from /sys/devices/system/node (%s): "
@@ -123,11 +124,12 @@ __attribute__((constructor)) static void cdm_init(void)
                  strerror(err));
     if (config->n_errors == 0 && !err)
         cdm__config_resolve(config, &cdm__rt.topology, warn_config);
-    if (config->n_errors)
-        report_config_errors(config);
-    else if (err)
+    if (config->n_errors || err) {
+        if (config->n_errors)
+            report_config_errors(config);
         cdm__config_default(config);
-    cdm__config_apply_env(config);
+        cdm__config_apply_env(config);
+    }
     warn_unbuilt_features(config);
 
     cdm__trace_open();

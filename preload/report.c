@@ -105,7 +105,9 @@ static void write_report(struct output *out)
         emit(out, "%-16.16s %7llu %9s %9s %9llu %9llu %9llu %6llu  %s",
              index < CDM_MAX_RULES ? config->rules[index].name : "(no rule)",
              (unsigned long long)stats->allocations, human(stats->bytes, a, sizeof a),
-             human(stats->peak_bytes, b, sizeof b), (unsigned long long)stats->pages_to_dram,
+             /* frees of unplaced buffers are not seen: no peak for them */
+             index < CDM_MAX_RULES ? human(stats->peak_bytes, b, sizeof b) : "-",
+             (unsigned long long)stats->pages_to_dram,
              (unsigned long long)stats->pages_to_policy, (unsigned long long)stats->fallbacks,
              (unsigned long long)stats->failures, pages);
     }

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs the Debian 12 packages that building, testing and the demo need (root, apt-get).
+# Packages already present are not fetched again; anything missing triggers apt-get update.
+set -eu
+packages="gcc make libc6-dev pkg-config libnuma-dev libunwind-dev uthash-dev libcriterion-dev
+numactl python3 perl sqlite3 xz-utils zstd gzip bzip2 tar gawk diffutils coreutils findutils"
+missing=""
+for package in $packages; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $package"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages:$missing; run as root (or install them) first" >&2
+    exit 1
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,66 @@
+#!/bin/sh
+# Every test suite, with its time; the last line counts tests passed and failed over all
+# suites. Run from the repository root after `make tests` (`make check` does both).
+set -u
+root=$(pwd)
+library="$root/build/libcdmplace.so"
+passed=0
+failed=0
+suites_failed=""
+log=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-tests-XXXXXX")
+trap 'rm -rf "$log"' EXIT
+
+# suite NAME TIMEOUT COMMAND...: runs one suite, prints its time and result, adds its counts.
+suite() {
+    name=$1 limit=$2
+    shift 2
+    start=$(date +%s.%N)
+    out="$log/$(echo "$name" | tr / _).out"
+    timeout --kill-after=10 "$limit" "$@" >"$out" 2>&1
+    status=$?
+    seconds=$(echo "$(date +%s.%N) $start" | awk '{printf "%.1f", $1 - $2}')
+    # Criterion: "Synthesis: Tested: N | Passing: P | Failing: F | Crashing: C";
+    # scripts: "N passed, M failed".
+    counts=$(awk '
+        /Synthesis: Tested:/ { for (i = 1; i <= NF; i++) { if ($i == "Passing:") p += $(i+1);
+                               if ($i == "Failing:" || $i == "Crashing:") f += $(i+1) } }
+        /^[0-9]+ passed, [0-9]+ failed/ { p += $1; f += $3 }
+        END { printf "%d %d", p, f }' "$out")
+    set -- $counts
+    if [ "$status" -ne 0 ] && [ "$2" -eq 0 ]; then
+        set -- "$1" 1 # a crash or timeout outside any counted test
+    fi
+    passed=$((passed + $1))
+    failed=$((failed + $2))
+    if [ "$status" -eq 0 ] && [ "$2" -eq 0 ]; then
+        printf '%-28s %6ss  %4d passed\n' "$name" "$seconds" "$1"
+    else
+        printf '%-28s %6ss  %4d passed, %d failed (exit %d)\n' "$name" "$seconds" "$1" "$2" "$status"
+        suites_failed="$suites_failed $name"
+        grep -v '^\[----\] *$' "$out" | grep -E -B2 -A6 'FAIL|Assertion|CRASH|Timeout|FAIL ' | head -60
+    fi
+}
+
+for test in build/tests/unit_*; do
+    [ -x "$test" ] && suite "$(basename "$test")" 300 "$test"
+done
+for test in build/asan/tests/unit_*; do
+    [ -x "$test" ] && suite "asan/$(basename "$test")" 600 \
+        env CDMPLACE_CLI=build/asan/cdmplace ASAN_OPTIONS=detect_leaks=1 "$test"
+done
+for test in build/tests/preload_*; do
+    [ -x "$test" ] || continue
+    name=$(basename "$test")
+    config="tests/${name#preload_}.conf"
+    [ -f "$config" ] || config=tests/preload_heap.conf
+    suite "$name" 300 env CDMPLACE_CONFIG="$config" LD_PRELOAD="$library" "$test"
+done
+for test in build/tests/process_*; do
+    [ -x "$test" ] && suite "$(basename "$test")" 300 "$test"
+done
+suite real-programs 900 sh tests/real-programs.sh
+
+echo
+[ -n "$suites_failed" ] && echo "failed suites:$suites_failed"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ -z "$suites_failed" ]
