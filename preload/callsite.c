@@ -15,24 +15,27 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TABLE_BUCKETS 4096
+/* The table lives in our own arena (see arena.c); an add that cannot grow it is dropped. */
+#define HASH_NONFATAL_OOM 1
+#define uthash_malloc(size) cdm__arena_map(size)
+#define uthash_free(ptr, size) cdm__arena_unmap(ptr, size)
+#include <uthash.h>
+
+struct callsite_entry {
+    struct cdm_callsite site; /* site.ip is the key */
+    UT_hash_handle hh;
+};
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cdm_callsite *table[TABLE_BUCKETS];
-static struct cdm_slab slab = {.object_size = sizeof(struct cdm_callsite)};
+static struct callsite_entry *table;
+static struct cdm_slab slab = {.object_size = sizeof(struct callsite_entry)};
 static int caching_policy_set;
-
-static unsigned bucket_of(uintptr_t ip)
-{
-    return (unsigned)((ip >> 2) * 0x9E3779B97F4A7C15ull >> 52) % TABLE_BUCKETS;
-}
 
 static struct cdm_callsite *find(uintptr_t ip)
 {
-    struct cdm_callsite *site = table[bucket_of(ip)];
-    while (site && site->ip != ip)
-        site = site->hash_next;
-    return site;
+    struct callsite_entry *entry;
+    HASH_FIND(hh, table, &ip, sizeof ip, entry);
+    return entry ? &entry->site : NULL;
 }
 
 /* Where libcdmplace.so is loaded: its frames are never call sites. */
@@ -81,13 +84,13 @@ static struct cdm_callsite *intern(unw_cursor_t *cursor, uintptr_t ip)
     name_frame(cursor, ip, &named);
     pthread_mutex_lock(&lock);
     site = find(ip); /* another thread may have named it meanwhile */
-    if (!site && (site = cdm__slab_alloc(&slab)) != NULL) {
+    struct callsite_entry *entry;
+    if (!site && (entry = cdm__slab_alloc(&slab)) != NULL) {
+        site = &entry->site;
         *site = named;
         site->short_text = site->text + (named.short_text - named.text);
         site->function = site->text + (named.function - named.text);
-        unsigned bucket = bucket_of(ip);
-        site->hash_next = table[bucket];
-        table[bucket] = site;
+        HASH_ADD(hh, table, site.ip, sizeof site->ip, entry);
     }
     pthread_mutex_unlock(&lock);
     return site;
@@ -133,23 +136,25 @@ void cdm__callsite_account(struct cdm_callsite *site, uint64_t bytes)
 int cdm__callsites_top(struct cdm_callsite **out, int n)
 {
     int found = 0;
+    struct callsite_entry *entry, *next;
     pthread_mutex_lock(&lock);
-    for (int b = 0; b < TABLE_BUCKETS; b++)
-        for (struct cdm_callsite *site = table[b]; site; site = site->hash_next) {
-            if (!site->allocations)
-                continue;
-            if (found < n)
-                out[found++] = site;
-            else if (site->bytes > out[n - 1]->bytes)
-                out[n - 1] = site;
-            else
-                continue;
-            for (int i = found - 1; i > 0 && out[i - 1]->bytes < out[i]->bytes; i--) {
-                struct cdm_callsite *larger = out[i];
-                out[i] = out[i - 1];
-                out[i - 1] = larger;
-            }
+    HASH_ITER(hh, table, entry, next)
+    {
+        struct cdm_callsite *site = &entry->site;
+        if (!site->allocations)
+            continue;
+        if (found < n)
+            out[found++] = site;
+        else if (site->bytes > out[n - 1]->bytes)
+            out[n - 1] = site;
+        else
+            continue;
+        for (int i = found - 1; i > 0 && out[i - 1]->bytes < out[i]->bytes; i--) {
+            struct cdm_callsite *larger = out[i];
+            out[i] = out[i - 1];
+            out[i - 1] = larger;
         }
+    }
     pthread_mutex_unlock(&lock);
     return found;
 }
@@ -163,10 +168,10 @@ void cdm__callsites_prepare_fork(void)
 void cdm__callsites_after_fork(bool child)
 {
     if (child) {
+        struct callsite_entry *entry, *next;
         pthread_mutex_init(&lock, NULL);
-        for (int b = 0; b < TABLE_BUCKETS; b++)
-            for (struct cdm_callsite *site = table[b]; site; site = site->hash_next)
-                site->bytes = site->allocations = 0;
+        HASH_ITER(hh, table, entry, next)
+        entry->site.bytes = entry->site.allocations = 0;
     } else {
         pthread_mutex_unlock(&lock);
     }

@@ -363,7 +363,6 @@ struct cdm_callsite {
     const char *function;     /* points into text */
     bool in_library;          /* a frame of libcdmplace.so itself */
     uint64_t bytes, allocations; /* placed or recorded from here, for the report */
-    struct cdm_callsite *hash_next;
 };
 struct cdm_stack {
     int depth;

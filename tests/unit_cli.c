@@ -1,0 +1,782 @@
+/* cdmplace(1) as a user runs it: each test forks and executes the CLI and checks its exit
+ * status, its output, and the environment it hands to the program it runs.
+ *
+ * The CLI is $CDMPLACE_CLI when set (the test runner points it at the sanitized build,
+ * build/asan/cdmplace), else build/cdmplace of this tree. The `run` tests preload the real
+ * build/libcdmplace.so (`make` builds it) into sh, whose output reports its environment. */
+#include "internal.h"
+#include "testutil.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <numa.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static char cli_path[PATH_MAX];
+/* Short enough that every path built from it fits the buffers below. */
+static char tmp_dir[512];
+/* Room for a file name in tmp_dir. */
+#define PATH_BUF (sizeof tmp_dir + 64)
+
+static void setup(void)
+{
+    const char *cli = getenv("CDMPLACE_CLI");
+    char path[PATH_MAX];
+    if (cli == NULL || *cli == '\0') {
+        cr_assert(test_source_path("build/cdmplace", path, sizeof path), "no source tree");
+        cli = path;
+    }
+    cr_assert_not_null(realpath(cli, cli_path), "%s: %s (make build/cdmplace)", cli,
+                       strerror(errno));
+    const char *base = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/cdmplace-cli-XXXXXX", base && *base ? base : "/tmp");
+    cr_assert_not_null(mkdtemp(path), "mkdtemp: %s", strerror(errno));
+    char real[PATH_MAX];
+    cr_assert_not_null(realpath(path, real));
+    cr_assert_lt(strlen(real), sizeof tmp_dir, "TMPDIR is too deep: %s", real);
+    memcpy(tmp_dir, real, strlen(real) + 1);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void teardown(void)
+{
+    if (tmp_dir[0])
+        nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 30);
+
+/* ---------------------------------------------------------------- running the CLI */
+
+struct outcome {
+    int status; /* exit status, or 128 + signal */
+    char *out, *err;
+};
+
+struct invocation {
+    const char *exe;         /* default: cli_path */
+    const char *cwd;         /* default: the test's */
+    const char *const *env;  /* "NAME=VALUE" sets, "NAME" unsets */
+};
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define ENV(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static char *slurp(const char *path)
+{
+    FILE *file = fopen(path, "r");
+    cr_assert_not_null(file, "%s: %s", path, strerror(errno));
+    size_t size = 0, cap = 4096;
+    char *text = malloc(cap);
+    size_t n;
+    while ((n = fread(text + size, 1, cap - size - 1, file)) > 0) {
+        size += n;
+        if (cap - size - 1 == 0)
+            text = realloc(text, cap *= 2);
+    }
+    fclose(file);
+    text[size] = '\0';
+    return text;
+}
+
+static struct outcome cli_with(const struct invocation *how, const char *const *args)
+{
+    char out_path[PATH_MAX + 16], err_path[PATH_MAX + 16];
+    snprintf(out_path, sizeof out_path, "%s/.stdout", tmp_dir);
+    snprintf(err_path, sizeof err_path, "%s/.stderr", tmp_dir);
+    const char *exe = how->exe ? how->exe : cli_path;
+    const char *argv[64] = {exe};
+    int argc = 1;
+    for (; args[argc - 1]; argc++)
+        argv[argc] = args[argc - 1];
+    argv[argc] = NULL;
+
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int null = open("/dev/null", O_RDONLY);
+        if (out < 0 || err < 0 || null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 ||
+            dup2(err, 2) < 0)
+            _exit(250);
+        static const char *const ours[] = {"CDMPLACE_CONFIG", "CDMPLACE_LOG", "CDMPLACE_REPORT",
+                                           "CDMPLACE_DRY_RUN", "CDMPLACE_DEBUG",
+                                           "CDMPLACE_LIBRARY", "LD_PRELOAD"};
+        for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++)
+            unsetenv(ours[i]);
+        for (const char *const *entry = how->env; entry && *entry; entry++) {
+            const char *equals = strchr(*entry, '=');
+            if (equals) {
+                char name[256];
+                snprintf(name, sizeof name, "%.*s", (int)(equals - *entry), *entry);
+                setenv(name, equals + 1, 1);
+            } else {
+                unsetenv(*entry);
+            }
+        }
+        if (how->cwd && chdir(how->cwd) != 0)
+            _exit(251);
+        execv(exe, (char *const *)argv);
+        _exit(252);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    struct outcome result = {
+        .status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+        .out = slurp(out_path),
+        .err = slurp(err_path),
+    };
+    return result;
+}
+
+static struct outcome cli(const char *const *args)
+{
+    const struct invocation plain = {0};
+    return cli_with(&plain, args);
+}
+
+static void outcome_free(struct outcome *result)
+{
+    free(result->out);
+    free(result->err);
+}
+
+/* ---------------------------------------------------------------- reading output */
+
+static char *first_line(const char *text, char *buf, size_t size)
+{
+    snprintf(buf, size, "%.*s", (int)strcspn(text, "\n"), text);
+    return buf;
+}
+
+/* The line as its words joined by single spaces: table rows without their alignment. */
+static void squeeze(const char *line, size_t len, char *out, size_t size)
+{
+    size_t o = 0;
+    bool space = false;
+    for (size_t i = 0; i < len && o + 1 < size; i++) {
+        if (line[i] == ' ' || line[i] == '\t') {
+            space = o > 0;
+            continue;
+        }
+        if (space && o + 2 < size)
+            out[o++] = ' ';
+        space = false;
+        out[o++] = line[i];
+    }
+    out[o] = '\0';
+}
+
+/* Whether some line of text has exactly these words. */
+static bool has_row(const char *text, const char *words)
+{
+    for (const char *line = text; *line;) {
+        size_t len = strcspn(line, "\n");
+        char squeezed[1024];
+        squeeze(line, len, squeezed, sizeof squeezed);
+        if (strcmp(squeezed, words) == 0)
+            return true;
+        line += len + (line[len] == '\n');
+    }
+    return false;
+}
+
+/* The line of text whose first word is `first`, squeezed into buf. */
+static bool row_starting(const char *text, const char *first, char *buf, size_t size)
+{
+    size_t first_len = strlen(first);
+    for (const char *line = text; *line;) {
+        size_t len = strcspn(line, "\n");
+        squeeze(line, len, buf, size);
+        if (strncmp(buf, first, first_len) == 0 && buf[first_len] == ' ')
+            return true;
+        line += len + (line[len] == '\n');
+    }
+    return false;
+}
+
+/* The "usage: A\n       B\n" block that opens a help text, one line per entry. */
+static int usage_block(const char *text, char lines[][512], int max)
+{
+    int n = 0;
+    cr_assert_eq(strncmp(text, "usage: ", 7), 0, "help starts with 'usage: ': %s", text);
+    for (const char *line = text; *line && n < max;) {
+        size_t len = strcspn(line, "\n");
+        if (len == 0)
+            break;
+        const char *prefix = n == 0 ? "usage: " : "       ";
+        cr_assert_eq(strncmp(line, prefix, 7), 0, "usage line %d: '%.*s'", n, (int)len, line);
+        snprintf(lines[n++], 512, "%.*s", (int)(len - 7), line + 7);
+        line += len + (line[len] == '\n');
+    }
+    return n;
+}
+
+/* ---------------------------------------------------------------- the man page */
+
+/* A roff line as text: font escapes (\fB \fI \fR \fP \f(XX \f[X]) dropped, \- as -, \& as
+ * nothing, \e as a backslash, any other escaped character as itself. */
+static void roff_text(const char *in, char *out, size_t size)
+{
+    size_t o = 0;
+    while (*in && o + 1 < size) {
+        if (in[0] != '\\' || in[1] == '\0') {
+            out[o++] = *in++;
+            continue;
+        }
+        char escape = in[1];
+        in += 2;
+        if (escape == 'f') {
+            if (*in == '(')
+                in += *in ? 3 : 0;
+            else if (*in == '[')
+                in = strchr(in, ']') ? strchr(in, ']') + 1 : in + strlen(in);
+            else if (*in)
+                in++;
+        } else if (escape == 'e') {
+            out[o++] = '\\';
+        } else if (escape != '&') {
+            out[o++] = escape;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* The text lines of man/cdmplace.1's SYNOPSIS (requests and comments skipped). */
+static int man_synopsis(char lines[][512], int max)
+{
+    char path[PATH_MAX], raw[1024];
+    cr_assert(test_source_path("man/cdmplace.1", path, sizeof path));
+    FILE *file = fopen(path, "r");
+    cr_assert_not_null(file, "%s: %s", path, strerror(errno));
+    bool inside = false;
+    int n = 0;
+    while (fgets(raw, sizeof raw, file) && n < max) {
+        raw[strcspn(raw, "\n")] = '\0';
+        if (strncmp(raw, ".SH", 3) == 0) {
+            if (inside)
+                break;
+            inside = strstr(raw, "SYNOPSIS") != NULL;
+            continue;
+        }
+        if (!inside || raw[0] == '.' || raw[0] == '\'' || raw[0] == '\0')
+            continue;
+        roff_text(raw, lines[n++], 512);
+    }
+    fclose(file);
+    return n;
+}
+
+/* ---------------------------------------------------------------- files for the tests */
+
+static void write_in_tmp(const char *name, const char *contents, char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s", tmp_dir, name);
+    FILE *file = fopen(path, "w");
+    cr_assert_not_null(file, "%s: %s", path, strerror(errno));
+    fputs(contents, file);
+    cr_assert_eq(fclose(file), 0);
+}
+
+static bool exists_in_tmp(const char *name)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+    int in = open(from, O_RDONLY);
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    cr_assert(in >= 0 && out >= 0, "copy %s to %s: %s", from, to, strerror(errno));
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        cr_assert_eq(write(out, buf, (size_t)n), n);
+    cr_assert_eq(n, 0);
+    close(in);
+    cr_assert_eq(close(out), 0);
+}
+
+/* build/libcdmplace.so of this tree, as an absolute path. */
+static const char *library(void)
+{
+    static char path[PATH_MAX];
+    char built[PATH_MAX];
+    cr_assert(test_source_path("build/libcdmplace.so", built, sizeof built));
+    cr_assert_not_null(realpath(built, path), "%s: %s (make build/libcdmplace.so)", built,
+                       strerror(errno));
+    return path;
+}
+
+static const char valid_config[] = "[nodes]\n"
+                                   "near = 0\n"
+                                   "\n"
+                                   "[rule big]\n"
+                                   "size = 64M-\n"
+                                   "policy = bind near\n"
+                                   "budget = 8G\n";
+
+/* Line 5 is the error. */
+static const char broken_config[] = "[settings]\n"
+                                    "min_size = 1M\n"
+                                    "\n"
+                                    "[rule broken]\n"
+                                    "size = lots\n"
+                                    "policy = bind 0\n";
+
+/* The program `run` starts prints what it was given, one variable per line. */
+#define SHOW_ENV                                                                               \
+    "sh", "-c",                                                                                \
+        "printf '%s\\n' \"${LD_PRELOAD-unset}\" \"${CDMPLACE_CONFIG-unset}\" "                 \
+        "\"${CDMPLACE_DRY_RUN-unset}\" \"${CDMPLACE_LOG-unset}\" \"${CDMPLACE_REPORT-unset}\""
+
+struct shown_env {
+    char preload[PATH_MAX * 2], config[PATH_MAX], dry_run[64], log[PATH_MAX], report[PATH_MAX];
+};
+
+static void parse_shown(const char *out, struct shown_env *env)
+{
+    char *fields[] = {env->preload, env->config, env->dry_run, env->log, env->report};
+    size_t sizes[] = {sizeof env->preload, sizeof env->config, sizeof env->dry_run,
+                      sizeof env->log, sizeof env->report};
+    const char *line = out;
+    for (size_t i = 0; i < 5; i++) {
+        size_t len = strcspn(line, "\n");
+        cr_assert(line[len] == '\n', "the program printed 5 lines: '%s'", out);
+        snprintf(fields[i], sizes[i], "%.*s", (int)len, line);
+        line += len + 1;
+    }
+}
+
+/* ---------------------------------------------------------------- help and usage */
+
+Test(cli, top_level_help)
+{
+    static const char *const spellings[] = {"-h", "--help"};
+    for (size_t i = 0; i < 2; i++) {
+        struct outcome result = cli(ARGS(spellings[i]));
+        cr_assert_eq(result.status, 0, "%s", spellings[i]);
+        cr_assert_str_empty(result.err);
+        char lines[8][512];
+        cr_assert_eq(usage_block(result.out, lines, 8), 4, "%s", result.out);
+        cr_assert(strstr(result.out, "\n  run "), "lists run: %s", result.out);
+        cr_assert(strstr(result.out, "\n  check "), "lists check");
+        cr_assert(strstr(result.out, "\n  topo "), "lists topo");
+        outcome_free(&result);
+    }
+}
+
+Test(cli, every_command_has_help)
+{
+    static const char *const commands[] = {"run", "check", "topo"};
+    static const char *const spellings[] = {"-h", "--help"};
+    for (size_t c = 0; c < 3; c++)
+        for (size_t s = 0; s < 2; s++) {
+            struct outcome result = cli(ARGS(commands[c], spellings[s]));
+            char expected[64], line[512];
+            snprintf(expected, sizeof expected, "usage: cdmplace %s", commands[c]);
+            cr_assert_eq(result.status, 0, "%s %s", commands[c], spellings[s]);
+            cr_assert_str_empty(result.err, "%s %s", commands[c], spellings[s]);
+            first_line(result.out, line, sizeof line);
+            cr_assert_eq(strncmp(line, expected, strlen(expected)), 0, "%s", line);
+            cr_assert(strstr(result.out, "-h, --help"), "%s documents -h", commands[c]);
+            outcome_free(&result);
+        }
+}
+
+Test(cli, version)
+{
+    struct outcome result = cli(ARGS("--version"));
+    cr_assert_eq(result.status, 0);
+    cr_assert_str_eq(result.out, "cdmplace " CDM_VERSION "\n");
+    outcome_free(&result);
+}
+
+Test(cli, man_synopsis_is_the_usage)
+{
+    char man[8][512], help[8][512];
+    int n_man = man_synopsis(man, 8);
+    struct outcome result = cli(ARGS("--help"));
+    int n_help = usage_block(result.out, help, 8);
+    cr_assert_eq(n_man, n_help, "SYNOPSIS has %d lines, --help %d", n_man, n_help);
+    for (int i = 0; i < n_man; i++)
+        cr_assert_str_eq(man[i], help[i], "SYNOPSIS line %d", i + 1);
+    outcome_free(&result);
+
+    /* Each command's own -h prints its line of the SYNOPSIS. */
+    static const char *const commands[] = {"run", "check", "topo"};
+    for (size_t c = 0; c < 3; c++) {
+        struct outcome own = cli(ARGS(commands[c], "-h"));
+        char line[512];
+        first_line(own.out, line, sizeof line);
+        bool found = false;
+        for (int i = 0; i < n_man; i++)
+            found |= strcmp(line + strlen("usage: "), man[i]) == 0;
+        cr_assert(found, "'%s' is not in the man page's SYNOPSIS", line);
+        outcome_free(&own);
+    }
+}
+
+Test(cli, bad_usage_exits_2_with_usage_on_stderr)
+{
+    static const char *const cases[][5] = {
+        {NULL},
+        {"frobnicate", NULL},
+        {"--bogus", NULL},
+        {"run", NULL},
+        {"run", "--bogus", "true", NULL},
+        {"run", "-c", NULL},
+        {"run", "--dry-run=yes", "true", NULL},
+        {"run", "--log", "", "true", NULL},
+        {"check", NULL},
+        {"check", "a.conf", "b.conf", NULL},
+        {"check", "-x", NULL},
+        {"topo", "extra", NULL},
+        {"topo", "--bogus", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *const *args = cases[i];
+        struct outcome result = cli(args);
+        cr_assert_eq(result.status, 2, "case %zu (%s): status %d", i, args[0] ? args[0] : "",
+                     result.status);
+        cr_assert_str_empty(result.out, "case %zu prints nothing on stdout", i);
+        cr_assert_eq(strncmp(result.err, "cdmplace: ", 10), 0, "case %zu: %s", i, result.err);
+        cr_assert(strstr(result.err, "usage: cdmplace"), "case %zu: %s", i, result.err);
+        outcome_free(&result);
+    }
+}
+
+/* ---------------------------------------------------------------- check */
+
+Test(cli, check_valid_config_prints_it_resolved)
+{
+    char config[PATH_BUF];
+    write_in_tmp("valid.conf", valid_config, config, sizeof config);
+    struct outcome result = cli(ARGS("check", config));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    cr_assert_str_empty(result.err);
+    cr_assert(has_row(result.out, "near 0 0"), "node set near resolved:\n%s", result.out);
+    cr_assert(has_row(result.out, "dram auto 0"), "dram holds node 0:\n%s", result.out);
+    cr_assert(has_row(result.out, "NAME SIZE KINDS CALLER PROGRAM POLICY NODES ON_FULL BUDGET "
+                                  "MIGRATE"),
+              "rule table header:\n%s", result.out);
+    cr_assert(has_row(result.out, "big 64M- heap,anon * * bind near 0 fallback 8G none"),
+              "the rule as resolved:\n%s", result.out);
+    cr_assert(has_row(result.out, "min_size 1M"), "settings:\n%s", result.out);
+    outcome_free(&result);
+}
+
+Test(cli, check_warns_and_passes_on_absent_nodes)
+{
+    char config[PATH_BUF], expected[PATH_MAX + 32];
+    write_in_tmp("absent.conf", "[rule far]\nsize = 1M-\npolicy = bind 1023\n", config,
+                 sizeof config);
+    struct outcome result = cli(ARGS("check", config));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    snprintf(expected, sizeof expected, "cdmplace: %s:3: warning: ", config);
+    cr_assert_eq(strncmp(result.err, expected, strlen(expected)), 0, "%s", result.err);
+    cr_assert(has_row(result.out, "far 1M- heap,anon * * bind 1023 none (absent: 1023) fallback "
+                                  "none none"),
+              "%s", result.out);
+    outcome_free(&result);
+}
+
+Test(cli, check_reports_errors_with_file_and_line)
+{
+    char config[PATH_BUF], expected[PATH_MAX + 32];
+    write_in_tmp("broken.conf", broken_config, config, sizeof config);
+    struct outcome result = cli(ARGS("check", config));
+    cr_assert_eq(result.status, 2);
+    snprintf(expected, sizeof expected, "cdmplace: %s:5: ", config);
+    cr_assert_eq(strncmp(result.err, expected, strlen(expected)), 0, "%s", result.err);
+    cr_assert_str_empty(result.out, "nothing is printed for an invalid config");
+    outcome_free(&result);
+}
+
+Test(cli, check_missing_file)
+{
+    char config[PATH_BUF], expected[PATH_BUF + 64];
+    snprintf(config, sizeof config, "%s/absent.conf", tmp_dir);
+    struct outcome result = cli(ARGS("check", config));
+    cr_assert_eq(result.status, 2);
+    snprintf(expected, sizeof expected, "cdmplace: %s: ", config);
+    cr_assert_eq(strncmp(result.err, expected, strlen(expected)), 0, "%s", result.err);
+    outcome_free(&result);
+}
+
+/* ---------------------------------------------------------------- run */
+
+Test(cli, run_bad_config_does_not_start_the_program)
+{
+    char config[PATH_BUF], expected[PATH_MAX + 32];
+    write_in_tmp("broken.conf", broken_config, config, sizeof config);
+    write_in_tmp("valid.conf", valid_config, config, sizeof config);
+    char library_env[PATH_MAX + 32];
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    const struct invocation how = {.cwd = tmp_dir, .env = ENV(library_env)};
+
+    struct outcome result = cli_with(&how, ARGS("run", "-c", "broken.conf", "--", "touch",
+                                                "marker"));
+    cr_assert_eq(result.status, 2);
+    cr_assert_not(exists_in_tmp("marker"), "the program must not run");
+    snprintf(expected, sizeof expected, "cdmplace: broken.conf:5: ");
+    cr_assert_eq(strncmp(result.err, expected, strlen(expected)), 0, "%s", result.err);
+    outcome_free(&result);
+
+    /* The same through CDMPLACE_CONFIG, where the library would look. */
+    const struct invocation by_env = {.cwd = tmp_dir,
+                                      .env = ENV(library_env, "CDMPLACE_CONFIG=broken.conf")};
+    result = cli_with(&by_env, ARGS("run", "touch", "marker"));
+    cr_assert_eq(result.status, 2);
+    cr_assert_not(exists_in_tmp("marker"), "the program must not run");
+    outcome_free(&result);
+
+    /* And with a valid config it does run: the marker test above can fail. */
+    result = cli_with(&how, ARGS("run", "-c", "valid.conf", "--", "touch", "marker"));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    cr_assert(exists_in_tmp("marker"));
+    outcome_free(&result);
+}
+
+Test(cli, run_proceeds_when_the_config_only_warns)
+{
+    char config[PATH_BUF], library_env[PATH_MAX + 32];
+    write_in_tmp("absent.conf", "[rule far]\nsize = 1M-\npolicy = bind 1023\n", config,
+                 sizeof config);
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    const struct invocation how = {.cwd = tmp_dir, .env = ENV(library_env, "CDMPLACE_REPORT=off")};
+    struct outcome result = cli_with(&how, ARGS("run", "-c", "absent.conf", "touch", "marker"));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    cr_assert(exists_in_tmp("marker"), "the program ran");
+    cr_assert(strstr(result.err, "absent.conf:3: warning: "), "the warning is said: %s",
+              result.err);
+    outcome_free(&result);
+}
+
+Test(cli, run_returns_the_program_status)
+{
+    char config[PATH_BUF], library_env[PATH_MAX + 32];
+    write_in_tmp("valid.conf", valid_config, config, sizeof config);
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    const struct invocation how = {.env = ENV(library_env, "CDMPLACE_REPORT=off")};
+    static const struct {
+        const char *script;
+        int status;
+    } cases[] = {{"exit 7", 7}, {"exit 0", 0}, {"exit 1", 1}, {"kill -TERM $$", 128 + SIGTERM}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct outcome result =
+            cli_with(&how, ARGS("run", "-c", config, "--", "sh", "-c", cases[i].script));
+        cr_assert_eq(result.status, cases[i].status, "%s: stderr %s", cases[i].script,
+                     result.err);
+        outcome_free(&result);
+    }
+}
+
+/* A preset LD_PRELOAD loads into the CLI too, ahead of the sanitizer's runtime when the CLI
+ * is the sanitized build; ASan refuses that unless told the order does not matter. */
+static const char *asan_options(void)
+{
+    static char value[1024];
+    const char *old = getenv("ASAN_OPTIONS");
+    snprintf(value, sizeof value, "ASAN_OPTIONS=%s%sverify_asan_link_order=0", old ? old : "",
+             old && *old ? ":" : "");
+    return value;
+}
+
+Test(cli, run_exports_config_and_preload)
+{
+    char config[PATH_BUF], library_env[PATH_MAX + 32], preload_env[PATH_MAX + 32];
+    char expected[PATH_MAX * 2 + 2];
+    Dl_info numa;
+    write_in_tmp("valid.conf", valid_config, config, sizeof config);
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    /* A real library that is already preloaded: libnuma, which this test links. */
+    cr_assert(dladdr((void *)numa_available, &numa) && numa.dli_fname);
+    snprintf(preload_env, sizeof preload_env, "LD_PRELOAD=%s", numa.dli_fname);
+    const struct invocation how = {.cwd = tmp_dir,
+                                   .env = ENV(library_env, preload_env, asan_options())};
+
+    struct outcome result = cli_with(&how, ARGS("run", "-c", "valid.conf", SHOW_ENV));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    struct shown_env shown;
+    parse_shown(result.out, &shown);
+    snprintf(expected, sizeof expected, "%s:%s", library(), numa.dli_fname);
+    cr_assert_str_eq(shown.preload, expected, "the library first, the old entry kept");
+    cr_assert_str_eq(shown.config, config, "CDMPLACE_CONFIG is the absolute path");
+    cr_assert_str_eq(shown.dry_run, "unset");
+    cr_assert_str_eq(shown.log, "unset");
+    cr_assert_str_eq(shown.report, "unset");
+    outcome_free(&result);
+
+    /* Already in LD_PRELOAD: not added twice. */
+    snprintf(preload_env, sizeof preload_env, "LD_PRELOAD=%s", library());
+    const struct invocation again = {.cwd = tmp_dir,
+                                     .env = ENV(library_env, preload_env, asan_options())};
+    result = cli_with(&again, ARGS("run", "-c", "valid.conf", SHOW_ENV));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    parse_shown(result.out, &shown);
+    cr_assert_str_eq(shown.preload, library());
+    outcome_free(&result);
+}
+
+Test(cli, run_options_become_the_environment)
+{
+    char config[PATH_BUF], library_env[PATH_MAX + 32], log[PATH_MAX + 32];
+    write_in_tmp("valid.conf", valid_config, config, sizeof config);
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    snprintf(log, sizeof log, "%s/trace.%%p.jsonl", tmp_dir);
+    const struct invocation how = {.env = ENV(library_env)};
+    struct outcome result = cli_with(&how, ARGS("run", "-c", config, "--dry-run", "--log", log,
+                                                "--report", "off", SHOW_ENV));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    struct shown_env shown;
+    parse_shown(result.out, &shown);
+    cr_assert_str_eq(shown.dry_run, "1");
+    cr_assert_str_eq(shown.log, log);
+    cr_assert_str_eq(shown.report, "off");
+    outcome_free(&result);
+}
+
+Test(cli, run_checks_the_log_template_before_starting)
+{
+    char library_env[PATH_MAX + 32];
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    const struct invocation how = {.cwd = tmp_dir, .env = ENV(library_env)};
+    struct outcome result = cli_with(&how, ARGS("run", "--log", "trace.%x", "touch", "marker"));
+    cr_assert_eq(result.status, 2);
+    cr_assert(strstr(result.err, "CDMPLACE_LOG"), "%s", result.err);
+    cr_assert_not(exists_in_tmp("marker"));
+    outcome_free(&result);
+}
+
+Test(cli, run_without_a_config_file_exports_none)
+{
+    if (access("/etc/cdmplace.conf", F_OK) == 0)
+        cr_skip_test("/etc/cdmplace.conf exists here, so run uses it");
+    char library_env[PATH_MAX + 32];
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    const struct invocation how = {.env = ENV(library_env, "CDMPLACE_REPORT=off")};
+    struct outcome result = cli_with(&how, ARGS("run", SHOW_ENV));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    struct shown_env shown;
+    parse_shown(result.out, &shown);
+    cr_assert_str_eq(shown.config, "unset", "the built-in default has no file");
+    cr_assert_str_eq(shown.preload, library());
+    outcome_free(&result);
+}
+
+Test(cli, run_program_not_found_or_not_executable)
+{
+    char path[PATH_BUF], library_env[PATH_MAX + 32];
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    const struct invocation how = {.cwd = tmp_dir, .env = ENV(library_env)};
+
+    struct outcome result = cli_with(&how, ARGS("run", "cdmplace-no-such-program"));
+    cr_assert_eq(result.status, 127);
+    cr_assert(strstr(result.err, "cdmplace: "), "%s", result.err);
+    outcome_free(&result);
+
+    write_in_tmp("data.txt", "not a program\n", path, sizeof path);
+    cr_assert_eq(chmod(path, 0644), 0);
+    result = cli_with(&how, ARGS("run", "./data.txt"));
+    cr_assert_eq(result.status, 126);
+    cr_assert(strstr(result.err, "cdmplace: "), "%s", result.err);
+    outcome_free(&result);
+}
+
+Test(cli, run_finds_the_library_beside_itself)
+{
+    char dir_buf[PATH_MAX], here[PATH_MAX + 32], installed[PATH_MAX + 32], found[PATH_MAX];
+    snprintf(dir_buf, sizeof dir_buf, "%s", cli_path);
+    const char *dir = dirname(dir_buf);
+    snprintf(here, sizeof here, "%s/libcdmplace.so", dir);
+    snprintf(installed, sizeof installed, "%s/../lib/libcdmplace.so", dir);
+    const char *expected = realpath(here, found) ? found : realpath(installed, found);
+    const struct invocation how = {.cwd = tmp_dir, .env = ENV("CDMPLACE_REPORT=off")};
+
+    struct outcome result = cli_with(&how, ARGS("run", SHOW_ENV));
+    if (expected) {
+        cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+        struct shown_env shown;
+        parse_shown(result.out, &shown);
+        cr_assert_str_eq(shown.preload, expected);
+    } else {
+        /* The sanitized CLI lives in build/asan/, with no library beside it. */
+        cr_assert_eq(result.status, 1);
+        cr_assert(strstr(result.err, "CDMPLACE_LIBRARY"), "the fix is named: %s", result.err);
+        cr_assert_str_empty(result.out, "the program must not run");
+    }
+    outcome_free(&result);
+}
+
+/* `make install PREFIX=P` puts the CLI in P/bin and the library in P/lib. */
+Test(cli, run_finds_the_installed_library)
+{
+    char bin[PATH_MAX + 32], lib[PATH_MAX + 32], exe[PATH_MAX + 64], so[PATH_MAX + 64];
+    snprintf(bin, sizeof bin, "%s/bin", tmp_dir);
+    snprintf(lib, sizeof lib, "%s/lib", tmp_dir);
+    cr_assert_eq(mkdir(bin, 0755), 0);
+    cr_assert_eq(mkdir(lib, 0755), 0);
+    snprintf(exe, sizeof exe, "%s/cdmplace", bin);
+    snprintf(so, sizeof so, "%s/libcdmplace.so", lib);
+    copy_file(cli_path, exe, 0755);
+    copy_file(library(), so, 0755);
+    const struct invocation how = {.exe = exe, .env = ENV("CDMPLACE_REPORT=off")};
+
+    struct outcome result = cli_with(&how, ARGS("run", SHOW_ENV));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    struct shown_env shown;
+    parse_shown(result.out, &shown);
+    cr_assert_str_eq(shown.preload, so);
+    outcome_free(&result);
+}
+
+Test(cli, run_with_a_bad_library_variable_fails)
+{
+    const struct invocation how = {.cwd = tmp_dir,
+                                   .env = ENV("CDMPLACE_LIBRARY=/nonexistent/libcdmplace.so")};
+    struct outcome result = cli_with(&how, ARGS("run", "touch", "marker"));
+    cr_assert_eq(result.status, 1);
+    cr_assert(strstr(result.err, "CDMPLACE_LIBRARY=/nonexistent/libcdmplace.so"), "%s",
+              result.err);
+    cr_assert_not(exists_in_tmp("marker"));
+    outcome_free(&result);
+}
+
+/* ---------------------------------------------------------------- topo */
+
+Test(cli, topo_lists_node_0)
+{
+    static struct cdm_topology topology;
+    char row[1024], cpulist[4096], expected[4200];
+    cr_assert_eq(cdm__topology_read(&topology), 0);
+    cr_assert_eq(cdm__topology_cpulist(0, cpulist, sizeof cpulist), 0);
+
+    struct outcome result = cli(ARGS("topo"));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    cr_assert(row_starting(result.out, "NODE", row, sizeof row), "%s", result.out);
+    cr_assert_eq(strncmp(row, "NODE CPUS CPU LIST MEMORY FREE KIND TIER", 40), 0, "%s", row);
+    cr_assert(row_starting(result.out, "0", row, sizeof row), "node 0 row:\n%s", result.out);
+    snprintf(expected, sizeof expected, "0 %d %s ", topology.nodes[0].n_cpus,
+             cpulist[0] ? cpulist : "-");
+    cr_assert_eq(strncmp(row, expected, strlen(expected)), 0, "'%s' starts '%s'", row, expected);
+    cr_assert(strstr(row, topology.nodes[0].is_cdm ? " cdm" : " dram"), "%s", row);
+    cr_assert(strstr(result.out, "\ndistances\n"), "%s", result.out);
+    cr_assert(strstr(result.out, "\nweighted interleave: "), "%s", result.out);
+    cr_assert(strstr(result.out, "\nuserfaultfd: "), "%s", result.out);
+    cr_assert(strstr(result.out, "\ndamon: "), "%s", result.out);
+    outcome_free(&result);
+}

@@ -1,0 +1,388 @@
+/* cdmplace(1): the command table, the top level, and what the subcommands share.
+ *
+ * One table holds each command's name, function, usage line and help (as git.c's
+ * commands[]); the usage lines are the man page's SYNOPSIS, byte for byte, and
+ * tests/unit_cli.c checks that they stay so. One file per subcommand: run.c, check.c, topo.c.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- the command table */
+
+static const struct cli_command commands[] = {
+    {
+        "run",
+        cli_run,
+        "cdmplace run [-c FILE] [--dry-run] [--log PATH] [--report stderr|PATH|off] [--] "
+        "PROGRAM [ARGS...]",
+        "run a program with libcdmplace.so preloaded",
+        "Check the config, then run PROGRAM with libcdmplace.so added to LD_PRELOAD. A config\n"
+        "with errors stops here (exit 2) and PROGRAM is not started. The exit status is then\n"
+        "PROGRAM's; 127 when it is not found, 126 when it cannot be executed.\n"
+        "\n"
+        "options:\n"
+        "  -c, --config FILE   the config (default: $CDMPLACE_CONFIG, /etc/cdmplace.conf,\n"
+        "                      else the built-in profile-only default)\n"
+        "      --dry-run       decide and record every placement, apply none\n"
+        "      --log PATH      write the decision trace (JSON lines) to PATH; %p %h %e %j %r\n"
+        "                      expand to pid, host, program, job id, rank\n"
+        "      --report TO     the end-of-run summary: stderr, a PATH template, or off\n"
+        "  -h, --help          print this help\n",
+    },
+    {
+        "check",
+        cli_check,
+        "cdmplace check FILE",
+        "validate a config; print its node sets and rules as resolved here",
+        "Validate FILE (cdmplace.conf(5)) and print its node sets, settings and rules as\n"
+        "resolved on this machine. Exit 0 when it is valid (warnings are printed), 2 with every\n"
+        "error as FILE:LINE: on stderr.\n"
+        "\n"
+        "options:\n"
+        "  -h, --help   print this help\n",
+    },
+    {
+        "topo",
+        cli_topo,
+        "cdmplace topo",
+        "print nodes, CPUs, memory, distances, CDM nodes, what the kernel allows",
+        "Print this machine's NUMA nodes: CPUs, memory total and free, kind (cdm: memory and no\n"
+        "CPUs; dram: memory and CPUs), memory tier and HMAT attributes where the kernel has\n"
+        "them, the distance matrix, and what the kernel allows for placement and access\n"
+        "tracking (weighted interleave, userfaultfd, DAMON).\n"
+        "\n"
+        "options:\n"
+        "  -h, --help   print this help\n",
+    },
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static const char top_usage[] = "cdmplace --help | --version";
+
+/* ---------------------------------------------------------------- help and usage */
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("cdmplace: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* Every synopsis line, as the man page's SYNOPSIS lists them. */
+static void print_synopsis(FILE *out)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "%s%s\n", i == 0 ? "usage: " : "       ", commands[i].usage);
+    fprintf(out, "       %s\n", top_usage);
+}
+
+static void print_top_help(void)
+{
+    print_synopsis(stdout);
+    printf("\nPlace a program's large buffers on NUMA nodes, CDM memory (GPU, CXL, HBM)\n"
+           "among them, by the rules of a config file.\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        printf("  %-7s %s\n", commands[i].name, commands[i].summary);
+    printf("\n'cdmplace COMMAND -h' prints a command's options. See cdmplace(1), "
+           "cdmplace.conf(5).\n");
+}
+
+int cli_help(const struct cli_command *command)
+{
+    printf("usage: %s\n\n%s", command->usage, command->help);
+    return CLI_OK;
+}
+
+int cli_bad_usage(const struct cli_command *command, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "cdmplace: %s: ", command->name);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nusage: %s\n", command->usage);
+    va_end(ap);
+    return CLI_USAGE;
+}
+
+/* The option as the user wrote it: getopt_long leaves optopt 0 for an unknown long option,
+ * and long-only options use values past 255. */
+static void bad_option_text(int result, char **argv, char *buf, size_t size)
+{
+    const char *word = argv[optind - 1];
+    bool long_option = strncmp(word, "--", 2) == 0;
+    if (long_option && (result == ':' || optopt == 0 || optopt > 255))
+        snprintf(buf, size, "%.*s", (int)strcspn(word, "="), word);
+    else
+        snprintf(buf, size, "-%c", optopt);
+}
+
+int cli_bad_option(const struct cli_command *command, int result, char **argv)
+{
+    char option[128];
+    bad_option_text(result, argv, option, sizeof option);
+    if (result == ':')
+        return cli_bad_usage(command, "option '%s' needs an argument", option);
+    /* A known long option given "=VALUE" that takes none: getopt_long sets optopt to its
+     * value, where an unknown one leaves optopt 0. */
+    if (optopt != 0 && strchr(argv[optind - 1], '=') && strncmp(argv[optind - 1], "--", 2) == 0)
+        return cli_bad_usage(command, "option '%s' takes no argument", option);
+    return cli_bad_usage(command, "unknown option '%s'", option);
+}
+
+/* ---------------------------------------------------------------- configs */
+
+static int warnings_seen;
+static bool warnings_quiet;
+
+static void print_diagnostic(const char *file, int line, const char *severity, const char *what)
+{
+    if (file == NULL || *file == '\0')
+        fprintf(stderr, "cdmplace: %s%s\n", severity, what);
+    else if (line > 0)
+        fprintf(stderr, "cdmplace: %s:%d: %s%s\n", file, line, severity, what);
+    else
+        fprintf(stderr, "cdmplace: %s: %s%s\n", file, severity, what);
+}
+
+static void print_warning(const char *file, int line, const char *what)
+{
+    if (!warnings_quiet)
+        print_diagnostic(file, line, "warning: ", what);
+    warnings_seen++;
+}
+
+int cli_config_load(const char *path, unsigned flags, struct cli_config *loaded)
+{
+    memset(loaded, 0, sizeof *loaded);
+    loaded->config = calloc(1, sizeof *loaded->config);
+    loaded->topology = calloc(1, sizeof *loaded->topology);
+    if (loaded->config == NULL || loaded->topology == NULL) {
+        cli_error("out of memory");
+        return CLI_FAILED;
+    }
+    struct cdm_config *config = loaded->config;
+    if (path)
+        cdm__config_load(config, path);
+    else
+        cdm__config_default(config);
+    if (flags & CLI_CONFIG_APPLY_ENV)
+        cdm__config_apply_env(config);
+
+    int err = cdm__topology_read(loaded->topology);
+    if (err) {
+        /* The program still runs (design: "The program always runs"); every node set then
+         * names no node, and the resolution below says so per rule. */
+        if (!(flags & CLI_CONFIG_NO_WARNINGS))
+            cli_error("warning: cannot read the NUMA topology from /sys/devices/system/node: %s",
+                      strerror(err));
+        memset(loaded->topology, 0, sizeof *loaded->topology);
+        loaded->topology->max_node = -1;
+    }
+    loaded->have_topology = err == 0;
+
+    warnings_seen = 0;
+    warnings_quiet = flags & CLI_CONFIG_NO_WARNINGS;
+    cdm__config_resolve(config, loaded->topology, print_warning);
+    loaded->warnings = warnings_seen;
+
+    int kept = config->n_errors < CDM_MAX_ERRORS ? config->n_errors : CDM_MAX_ERRORS;
+    for (int i = 0; i < kept; i++) {
+        const struct cdm_config_error *error = &config->errors[i];
+        print_diagnostic(error->file[0] ? error->file : config->path, error->line, "",
+                         error->message);
+    }
+    if (config->n_errors > kept)
+        print_diagnostic(config->path, 0, "", "more errors than shown");
+    return config->n_errors ? CLI_USAGE : CLI_OK;
+}
+
+void cli_config_free(struct cli_config *loaded)
+{
+    free(loaded->config);
+    free(loaded->topology);
+    memset(loaded, 0, sizeof *loaded);
+}
+
+/* ---------------------------------------------------------------- formatting */
+
+static const char unit_letters[] = "KMGTPE";
+
+char *cli_format_size(uint64_t bytes, char *buf, size_t size)
+{
+    int unit = -1;
+    while (unit < 3 && bytes != 0 && bytes % 1024 == 0) {
+        bytes /= 1024;
+        unit++;
+    }
+    if (unit < 0)
+        snprintf(buf, size, "%llu", (unsigned long long)bytes);
+    else
+        snprintf(buf, size, "%llu%c", (unsigned long long)bytes, unit_letters[unit]);
+    return buf;
+}
+
+char *cli_format_bytes(uint64_t bytes, char *buf, size_t size)
+{
+    double value = (double)bytes;
+    int unit = -1;
+    while (value >= 1024 && unit < 5) {
+        value /= 1024;
+        unit++;
+    }
+    if (unit < 0)
+        snprintf(buf, size, "%lluB", (unsigned long long)bytes);
+    else if (value == (double)(uint64_t)value)
+        snprintf(buf, size, "%.0f%c", value, unit_letters[unit]);
+    else
+        snprintf(buf, size, "%.2f%c", value, unit_letters[unit]);
+    return buf;
+}
+
+char *cli_format_duration(uint64_t ns, char *buf, size_t size)
+{
+    static const struct {
+        uint64_t ns;
+        const char *suffix;
+    } units[] = {{1000000000, "s"}, {1000000, "ms"}, {1000, "us"}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (ns != 0 && ns % units[i].ns == 0) {
+            snprintf(buf, size, "%llu%s", (unsigned long long)(ns / units[i].ns), units[i].suffix);
+            return buf;
+        }
+    snprintf(buf, size, "%lluns", (unsigned long long)ns);
+    return buf;
+}
+
+char *cli_format_nodes(const cdm_nodemask *mask, char *buf, size_t size)
+{
+    if (cdm__nodemask_empty(mask))
+        snprintf(buf, size, "none");
+    else
+        cdm__nodemask_format(mask, buf, size);
+    return buf;
+}
+
+/* ---------------------------------------------------------------- tables */
+
+static void *checked(void *pointer)
+{
+    if (pointer == NULL) {
+        cli_error("out of memory");
+        exit(CLI_FAILED);
+    }
+    return pointer;
+}
+
+void cli_table_init(struct cli_table *table, int n_columns)
+{
+    table->n_columns = n_columns < CLI_TABLE_COLUMNS ? n_columns : CLI_TABLE_COLUMNS;
+    table->n_rows = 0;
+    table->cells = NULL;
+}
+
+void cli_table_row(struct cli_table *table, const char *const *cells)
+{
+    size_t n = (size_t)table->n_columns;
+    table->cells = checked(realloc(table->cells, (table->n_rows + 1) * n * sizeof(char *)));
+    for (size_t column = 0; column < n; column++)
+        table->cells[table->n_rows * n + column] = checked(strdup(cells[column]));
+    table->n_rows++;
+}
+
+void cli_table_print(const struct cli_table *table)
+{
+    size_t n = (size_t)table->n_columns;
+    size_t width[CLI_TABLE_COLUMNS] = {0};
+    for (size_t row = 0; row < (size_t)table->n_rows; row++)
+        for (size_t column = 0; column < n; column++) {
+            size_t len = strlen(table->cells[row * n + column]);
+            if (len > width[column])
+                width[column] = len;
+        }
+    for (size_t row = 0; row < (size_t)table->n_rows; row++) {
+        fputs("  ", stdout);
+        for (size_t column = 0; column < n; column++) {
+            const char *cell = table->cells[row * n + column];
+            if (column + 1 < n)
+                printf("%-*s  ", (int)width[column], cell);
+            else
+                printf("%s\n", cell);
+        }
+    }
+}
+
+void cli_table_free(struct cli_table *table)
+{
+    for (size_t i = 0; i < (size_t)table->n_rows * (size_t)table->n_columns; i++)
+        free(table->cells[i]);
+    free(table->cells);
+    table->cells = NULL;
+    table->n_rows = 0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int finish(int status)
+{
+    /* A full disk or a closed pipe must not pass for success. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_error("cannot write the output: %s", strerror(errno));
+        return CLI_FAILED;
+    }
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_VERSION = 256 };
+    static const struct option options[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    int option;
+
+    opterr = 0;
+    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "h", options, NULL)) != -1) {
+        switch (option) {
+        case 'h':
+            print_top_help();
+            return finish(CLI_OK);
+        case OPT_VERSION:
+            printf("cdmplace %s\n", CDM_VERSION);
+            return finish(CLI_OK);
+        default: {
+            char text[128];
+            bad_option_text(option, argv, text, sizeof text);
+            cli_error("unknown option '%s'", text);
+            print_synopsis(stderr);
+            return CLI_USAGE;
+        }
+        }
+    }
+    if (optind >= argc) {
+        cli_error("no command given");
+        print_synopsis(stderr);
+        return CLI_USAGE;
+    }
+    const char *name = argv[optind];
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0) {
+            char **command_argv = argv + optind;
+            int command_argc = argc - optind;
+            optind = 0; /* glibc: restart getopt for the command's own options */
+            return finish(commands[i].run(&commands[i], command_argc, command_argv));
+        }
+    cli_error("'%s' is not a command", name);
+    print_synopsis(stderr);
+    return CLI_USAGE;
+}

@@ -1,0 +1,85 @@
+/* The cdmplace command line: the command table's entry type, the subcommands, and what they
+ * share (loading a config, formatting sizes, aligned tables).
+ *
+ * The CLI is an ordinary program: it allocates and uses stdio freely. It links the same core
+ * objects as the library (config, topology, node sets), so `check` and `run` judge a config
+ * exactly as the library will. */
+#ifndef CDMPLACE_CLI_H
+#define CDMPLACE_CLI_H
+
+#include "internal.h"
+
+/* Exit statuses of cdmplace(1). */
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+
+struct cli_command {
+    const char *name;
+    /* argv[0] is the command's name; returns the exit status. */
+    int (*run)(const struct cli_command *command, int argc, char **argv);
+    /* The synopsis line: printed by -h and on bad usage, and the man page's SYNOPSIS holds
+     * it byte for byte (tests/unit_cli.c checks). */
+    const char *usage;
+    const char *summary; /* one line for `cdmplace --help` */
+    const char *help;    /* what -h prints after the usage line */
+};
+
+/* ---------------------------------------------------------------- the subcommands */
+int cli_run(const struct cli_command *command, int argc, char **argv);
+int cli_check(const struct cli_command *command, int argc, char **argv);
+int cli_topo(const struct cli_command *command, int argc, char **argv);
+
+/* ---------------------------------------------------------------- cdmplace.c */
+/* "cdmplace: " + message + "\n" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The usage line and help to stdout; returns CLI_OK. */
+int cli_help(const struct cli_command *command);
+/* "cdmplace: NAME: why" and the usage line to stderr; returns CLI_USAGE. */
+int cli_bad_usage(const struct cli_command *command, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Every subcommand's getopt_long string starts with this: stop at the first operand (so a
+ * program's own options are left alone) and report a missing argument as ':'. */
+#define CLI_OPTSTRING_PREFIX "+:"
+/* getopt_long's '?' or ':' as a bad-usage message; returns CLI_USAGE. */
+int cli_bad_option(const struct cli_command *command, int result, char **argv);
+
+/* A config read and resolved against this machine. */
+struct cli_config {
+    struct cdm_config *config;
+    struct cdm_topology *topology;
+    bool have_topology; /* false when sysfs could not be read (warned) */
+    int warnings;
+};
+enum cli_config_flags {
+    CLI_CONFIG_APPLY_ENV = 1 << 0, /* apply CDMPLACE_LOG, _REPORT, _DRY_RUN as the library will */
+    CLI_CONFIG_NO_WARNINGS = 1 << 1, /* count warnings, print none */
+};
+/* Load `path` (NULL: the built-in default), read the topology, resolve the node sets.
+ * Warnings go to stderr as "cdmplace: FILE:LINE: warning: ..." and errors as
+ * "cdmplace: FILE:LINE: ...". Returns CLI_OK, CLI_USAGE when the config has errors, or
+ * CLI_FAILED when memory ran out. */
+int cli_config_load(const char *path, unsigned flags, struct cli_config *loaded);
+void cli_config_free(struct cli_config *loaded);
+
+/* Exact size in the config's units: "64M", "1536K", "100" (bytes). Returns buf. */
+char *cli_format_size(uint64_t bytes, char *buf, size_t size);
+/* Rounded for reading: "3.96G", "512M". Returns buf. */
+char *cli_format_bytes(uint64_t bytes, char *buf, size_t size);
+/* Exact duration in the config's units: "200ms", "1s", "150us". Returns buf. */
+char *cli_format_duration(uint64_t ns, char *buf, size_t size);
+/* Node mask as a list, or "none" when empty. Returns buf. */
+char *cli_format_nodes(const cdm_nodemask *mask, char *buf, size_t size);
+
+/* A table printed with aligned columns, two spaces apart, indented by two. */
+#define CLI_TABLE_COLUMNS 16
+struct cli_table {
+    int n_columns;
+    int n_rows;
+    char **cells; /* n_rows * n_columns, row major; the first row is the header */
+};
+void cli_table_init(struct cli_table *table, int n_columns);
+/* Append a row of n_columns strings (copied). */
+void cli_table_row(struct cli_table *table, const char *const *cells);
+void cli_table_print(const struct cli_table *table);
+void cli_table_free(struct cli_table *table);
+
+#endif

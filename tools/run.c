@@ -1,0 +1,206 @@
+/* cdmplace run: check the config, preload the library, exec the program.
+ *
+ * The config is judged here, before the program starts, by the same parser and resolver the
+ * library uses: a config with errors stops the run with exit 2 and FILE:LINE messages, rather
+ * than a program that runs unplaced. What the library must know travels in its environment
+ * (cdmplace.conf(5) ENVIRONMENT): CDMPLACE_CONFIG as an absolute path, since the program may
+ * change directory, and CDMPLACE_DRY_RUN, CDMPLACE_LOG, CDMPLACE_REPORT from the options. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LIBRARY_NAME "libcdmplace.so"
+
+/* The library: $CDMPLACE_LIBRARY, else next to the executable (the build tree), else in
+ * ../lib beside its bin directory (`make install`). Fills `path` with an absolute path. */
+static bool find_library(char path[PATH_MAX])
+{
+    const char *forced = cdm__env("CDMPLACE_LIBRARY");
+    if (forced && *forced) {
+        if (realpath(forced, path) == NULL) {
+            cli_error("CDMPLACE_LIBRARY=%s: %s", forced, strerror(errno));
+            return false;
+        }
+        return true;
+    }
+
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len < 0) {
+        cli_error("cannot find %s: /proc/self/exe: %s; set CDMPLACE_LIBRARY", LIBRARY_NAME,
+                  strerror(errno));
+        return false;
+    }
+    exe[len] = '\0';
+    const char *dir = dirname(exe);
+    static const char *const places[] = {"/" LIBRARY_NAME, "/../lib/" LIBRARY_NAME};
+    for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
+        char candidate[PATH_MAX];
+        if (snprintf(candidate, sizeof candidate, "%s%s", dir, places[i]) >= (int)sizeof candidate)
+            continue;
+        if (access(candidate, R_OK) == 0 && realpath(candidate, path) != NULL)
+            return true;
+    }
+    cli_error("cannot find %s in %s or %s/../lib; set CDMPLACE_LIBRARY to its path", LIBRARY_NAME,
+              dir, dir);
+    return false;
+}
+
+/* Whether one entry of an LD_PRELOAD list (colon or space separated, ld.so(8)) is `library`. */
+static bool preload_has(const char *list, const char *library)
+{
+    size_t len = strlen(library);
+    for (const char *entry = list; *entry;) {
+        size_t entry_len = strcspn(entry, ": ");
+        if (entry_len == len && strncmp(entry, library, len) == 0)
+            return true;
+        entry += entry_len;
+        entry += strspn(entry, ": ");
+    }
+    return false;
+}
+
+/* LD_PRELOAD with the library first, keeping what was there; unchanged if it is already in. */
+static bool set_preload(const char *library)
+{
+    if (strpbrk(library, ": ")) {
+        cli_error("%s: LD_PRELOAD cannot hold a path with a colon or a space; install the "
+                  "library elsewhere or set CDMPLACE_LIBRARY", library);
+        return false;
+    }
+    const char *old = getenv("LD_PRELOAD");
+    if (old == NULL || *old == '\0')
+        old = "";
+    else if (preload_has(old, library))
+        return true;
+    size_t size = strlen(library) + 1 + strlen(old) + 1;
+    char *value = malloc(size);
+    bool ok = value != NULL;
+    if (ok) {
+        snprintf(value, size, "%s%s%s", library, *old ? ":" : "", old);
+        ok = setenv("LD_PRELOAD", value, 1) == 0;
+        free(value);
+    }
+    if (!ok)
+        cli_error("cannot set LD_PRELOAD: %s", strerror(errno));
+    return ok;
+}
+
+struct run_options {
+    const char *config;
+    bool dry_run;
+    const char *log;
+    const char *report;
+};
+
+/* Returns CLI_OK with *help set when -h was given and handled. */
+static int parse_options(const struct cli_command *command, int argc, char **argv,
+                         struct run_options *run, bool *help)
+{
+    enum { OPT_DRY_RUN = 256, OPT_LOG, OPT_REPORT };
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"log", required_argument, NULL, OPT_LOG},
+        {"report", required_argument, NULL, OPT_REPORT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int option;
+    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "c:h", options, NULL)) != -1) {
+        switch (option) {
+        case 'c':
+            run->config = optarg;
+            break;
+        case OPT_DRY_RUN:
+            run->dry_run = true;
+            break;
+        case OPT_LOG:
+            run->log = optarg;
+            break;
+        case OPT_REPORT:
+            run->report = optarg;
+            break;
+        case 'h':
+            *help = true;
+            return cli_help(command);
+        default:
+            return cli_bad_option(command, option, argv);
+        }
+    }
+    if (run->config && *run->config == '\0')
+        return cli_bad_usage(command, "--config needs a file name");
+    if (run->log && *run->log == '\0')
+        return cli_bad_usage(command, "--log needs a path (or 'off')");
+    if (run->report && *run->report == '\0')
+        return cli_bad_usage(command, "--report needs stderr, a path, or off");
+    if (optind >= argc)
+        return cli_bad_usage(command, "no program given");
+    return CLI_OK;
+}
+
+/* The options as the library's environment, set before the config is checked so that the
+ * check applies them as the library will (an invalid --log template stops the run). */
+static bool export_options(const struct run_options *run)
+{
+    if ((run->dry_run && setenv("CDMPLACE_DRY_RUN", "1", 1) != 0) ||
+        (run->log && setenv("CDMPLACE_LOG", run->log, 1) != 0) ||
+        (run->report && setenv("CDMPLACE_REPORT", run->report, 1) != 0)) {
+        cli_error("cannot set the environment: %s", strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* The config as an absolute path (the program may change directory) and the library. */
+static bool export_config_and_library(const char *config_path, const char *library)
+{
+    char absolute[PATH_MAX];
+    if (config_path && realpath(config_path, absolute) == NULL) {
+        cli_error("%s: %s", config_path, strerror(errno));
+        return false;
+    }
+    if (config_path && setenv("CDMPLACE_CONFIG", absolute, 1) != 0) {
+        cli_error("cannot set the environment: %s", strerror(errno));
+        return false;
+    }
+    return set_preload(library);
+}
+
+int cli_run(const struct cli_command *command, int argc, char **argv)
+{
+    struct run_options run = {0};
+    bool help = false;
+    int status = parse_options(command, argc, argv, &run, &help);
+    if (status != CLI_OK || help)
+        return status;
+    char **program = argv + optind;
+    if (!export_options(&run))
+        return CLI_FAILED;
+
+    const char *config_path = run.config ? run.config : cdm__config_locate();
+    struct cli_config loaded;
+    /* Warnings are not printed here: the library says each of them once when the program
+     * starts, and twice would be noise. Errors stop the run before it starts. */
+    status = cli_config_load(config_path, CLI_CONFIG_APPLY_ENV | CLI_CONFIG_NO_WARNINGS, &loaded);
+    cli_config_free(&loaded);
+    if (status != CLI_OK)
+        return status;
+
+    char library[PATH_MAX];
+    if (!find_library(library) || !export_config_and_library(config_path, library))
+        return CLI_FAILED;
+
+    execvp(program[0], program);
+    int err = errno;
+    cli_error("cannot run %s: %s", program[0], strerror(err));
+    /* As env(1): 127 when not found, 126 when found but not executable. */
+    return err == ENOENT ? 127 : 126;
+}

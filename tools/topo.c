@@ -1,0 +1,237 @@
+/* cdmplace topo: this machine as the library sees it (preload/topology.c), and what the
+ * kernel allows for placement and access tracking. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/userfaultfd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Newer than Debian 12's kernel headers (6.1). */
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1 /* Linux 5.11 */
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15) /* Linux 6.7 */
+#endif
+
+#define DAMON_ADMIN "/sys/kernel/mm/damon/admin"
+
+static const char *node_kind(const struct cdm_node *node)
+{
+    if (node->is_cdm)
+        return "cdm";
+    return node->has_memory ? "dram" : "no memory";
+}
+
+static bool has_hmat(const struct cdm_topology *topology)
+{
+    for (int id = 0; id <= topology->max_node; id++) {
+        const struct cdm_node *node = &topology->nodes[id];
+        if (node->present && (node->read_latency_ns || node->write_latency_ns ||
+                              node->read_bandwidth_mbs || node->write_bandwidth_mbs))
+            return true;
+    }
+    return false;
+}
+
+static char *hmat_value(unsigned value, const char *unit, char *buf, size_t size)
+{
+    if (value)
+        snprintf(buf, size, "%u%s", value, unit);
+    else
+        snprintf(buf, size, "-");
+    return buf;
+}
+
+static void print_nodes(const struct cdm_topology *topology)
+{
+    bool hmat = has_hmat(topology);
+    struct cli_table table;
+    cli_table_init(&table, hmat ? 11 : 7);
+    cli_table_row(&table, (const char *const[]){"NODE", "CPUS", "CPU LIST", "MEMORY", "FREE",
+                                                "KIND", "TIER", "READ LAT", "WRITE LAT",
+                                                "READ BW", "WRITE BW"});
+    for (int id = 0; id <= topology->max_node; id++) {
+        const struct cdm_node *node = &topology->nodes[id];
+        if (!node->present)
+            continue;
+        char number[16], cpus[16], cpulist[8192], total[32], free_text[32], tier[16];
+        char read_latency[32], write_latency[32], read_bandwidth[32], write_bandwidth[32];
+        snprintf(number, sizeof number, "%d", id);
+        snprintf(cpus, sizeof cpus, "%d", node->n_cpus);
+        if (cdm__topology_cpulist(id, cpulist, sizeof cpulist) != 0)
+            snprintf(cpulist, sizeof cpulist, "?");
+        else if (cpulist[0] == '\0')
+            snprintf(cpulist, sizeof cpulist, "-");
+        if (node->memory_tier >= 0)
+            snprintf(tier, sizeof tier, "%d", node->memory_tier);
+        else
+            snprintf(tier, sizeof tier, "-");
+        const char *cells[] = {
+            number,
+            cpus,
+            cpulist,
+            cli_format_bytes(node->mem_total, total, sizeof total),
+            cli_format_bytes(node->mem_free, free_text, sizeof free_text),
+            node_kind(node),
+            tier,
+            hmat_value(node->read_latency_ns, "ns", read_latency, sizeof read_latency),
+            hmat_value(node->write_latency_ns, "ns", write_latency, sizeof write_latency),
+            hmat_value(node->read_bandwidth_mbs, "MiB/s", read_bandwidth, sizeof read_bandwidth),
+            hmat_value(node->write_bandwidth_mbs, "MiB/s", write_bandwidth,
+                       sizeof write_bandwidth),
+        };
+        cli_table_row(&table, cells);
+    }
+    printf("nodes: %d online\n", topology->n_nodes);
+    cli_table_print(&table);
+    cli_table_free(&table);
+}
+
+static void print_distances(const struct cdm_topology *topology)
+{
+    int n = topology->n_nodes + 1;
+    if (n > CLI_TABLE_COLUMNS) {
+        /* Too wide for a matrix: one line per pair instead. */
+        printf("distances (from to distance)\n");
+        for (int from = 0; from <= topology->max_node; from++)
+            for (int to = 0; to <= topology->max_node; to++)
+                if (topology->nodes[from].present && topology->nodes[to].present)
+                    printf("  %d %d %d\n", from, to, cdm__topology_distance(from, to));
+        return;
+    }
+    struct cli_table table;
+    char cells[CLI_TABLE_COLUMNS][16];
+    const char *row[CLI_TABLE_COLUMNS];
+    cli_table_init(&table, n);
+    int column = 0;
+    snprintf(cells[column++], sizeof cells[0], "FROM\\TO");
+    for (int to = 0; to <= topology->max_node; to++)
+        if (topology->nodes[to].present)
+            snprintf(cells[column++], sizeof cells[0], "%d", to);
+    for (int i = 0; i < n; i++)
+        row[i] = cells[i];
+    cli_table_row(&table, row);
+    for (int from = 0; from <= topology->max_node; from++) {
+        if (!topology->nodes[from].present)
+            continue;
+        column = 0;
+        snprintf(cells[column++], sizeof cells[0], "%d", from);
+        for (int to = 0; to <= topology->max_node; to++) {
+            if (!topology->nodes[to].present)
+                continue;
+            int distance = cdm__topology_distance(from, to);
+            if (distance < 0)
+                snprintf(cells[column++], sizeof cells[0], "?");
+            else
+                snprintf(cells[column++], sizeof cells[0], "%d", distance);
+        }
+        cli_table_row(&table, row);
+    }
+    printf("distances\n");
+    cli_table_print(&table);
+    cli_table_free(&table);
+}
+
+/* userfaultfd as the tracker would open it (design: UFFD_USER_MODE_ONLY is allowed to
+ * ordinary users even with vm.unprivileged_userfaultfd=0), and the features behind the
+ * trackers: write-protect (wp, Linux 5.7) and async write-protect (wp-async, Linux 6.7).
+ * The CLI asks the kernel directly; the library's tracker goes through platform.c. */
+static void print_userfaultfd(void)
+{
+    bool user_mode = true;
+    const char *mode = "user-mode only";
+    long fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+    if (fd < 0 && errno == EINVAL) {
+        /* Before Linux 5.11 the flag is unknown: ask for full userfaultfd instead. */
+        user_mode = false;
+        mode = "kernel older than 5.11: full userfaultfd";
+        fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    }
+    if (fd < 0) {
+        int err = errno;
+        if (err == ENOSYS)
+            printf("userfaultfd: not available (kernel built without CONFIG_USERFAULTFD, or a "
+                   "seccomp filter hides it)\n");
+        else if (err == EPERM && user_mode)
+            printf("userfaultfd: not permitted even in user mode (a seccomp filter or security "
+                   "module forbids it; containers' default profiles do)\n");
+        else if (err == EPERM)
+            printf("userfaultfd: not permitted (set sysctl vm.unprivileged_userfaultfd=1, or "
+                   "run with CAP_SYS_PTRACE)\n");
+        else
+            printf("userfaultfd: not available (%s)\n", strerror(err));
+        return;
+    }
+    struct uffdio_api api = {.api = UFFD_API, .features = 0};
+    if (ioctl((int)fd, UFFDIO_API, &api) != 0) {
+        printf("userfaultfd: available (%s); UFFDIO_API failed: %s\n", mode, strerror(errno));
+    } else {
+        bool wp = api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+        bool wp_async = api.features & UFFD_FEATURE_WP_ASYNC;
+        printf("userfaultfd: available (%s); write-protect %s; async write-protect %s\n", mode,
+               wp ? "yes" : "no (Linux 5.7)", wp_async ? "yes" : "no (Linux 6.7)");
+    }
+    close((int)fd);
+}
+
+static void print_damon(void)
+{
+    if (access(DAMON_ADMIN, F_OK) != 0)
+        printf("damon: not available (needs CONFIG_DAMON_SYSFS, Linux 5.18)\n");
+    else if (access(DAMON_ADMIN "/kdamonds/nr_kdamonds", W_OK) != 0)
+        printf("damon: present (" DAMON_ADMIN "), needs root\n");
+    else
+        printf("damon: available (" DAMON_ADMIN ")\n");
+}
+
+int cli_topo(const struct cli_command *command, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int option;
+    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "h", options, NULL)) != -1) {
+        if (option == 'h')
+            return cli_help(command);
+        return cli_bad_option(command, option, argv);
+    }
+    if (optind < argc)
+        return cli_bad_usage(command, "unexpected argument '%s'", argv[optind]);
+
+    struct cdm_topology *topology = calloc(1, sizeof *topology);
+    if (topology == NULL) {
+        cli_error("out of memory");
+        return CLI_FAILED;
+    }
+    int err = cdm__topology_read(topology);
+    if (err) {
+        cli_error("cannot read /sys/devices/system/node: %s", strerror(err));
+        free(topology);
+        return CLI_FAILED;
+    }
+    char list[512];
+    print_nodes(topology);
+    printf("\n");
+    print_distances(topology);
+    printf("\n");
+    if (cdm__nodemask_empty(&topology->cdm))
+        printf("cdm nodes: none (no node has memory and no CPUs)\n");
+    else
+        printf("cdm nodes: %s\n", cdm__nodemask_format(&topology->cdm, list, sizeof list));
+    printf("dram nodes: %s\n", cli_format_nodes(&topology->dram, list, sizeof list));
+    printf("weighted interleave: %s\n",
+           topology->weighted_interleave ? "available" : "not available (Linux 6.9)");
+    print_userfaultfd();
+    print_damon();
+    free(topology);
+    return CLI_OK;
+}
