@@ -114,7 +114,7 @@ static const char *errno_hint(int rule_index, int err)
         !cdm__rt.topology.weighted_interleave)
         return "weighted-interleave needs Linux 6.9";
     if (err == EINVAL && rule->migrate == CDM_MIGRATE_KERNEL)
-        return "MPOL_F_NUMA_BALANCING needs Linux 5.15";
+        return "migrate = kernel needs policy = bind: MPOL_F_NUMA_BALANCING, Linux 5.15";
     if (err == ENOSYS)
         return "the kernel has no NUMA memory policy (CONFIG_NUMA)";
     return strerror(err);

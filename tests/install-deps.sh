@@ -3,7 +3,7 @@
 # Packages already present are not fetched again; anything missing triggers apt-get update.
 set -eu
 packages="gcc make libc6-dev pkg-config libnuma-dev libunwind-dev uthash-dev libcriterion-dev
-numactl python3 perl sqlite3 xz-utils zstd gzip bzip2 tar gawk diffutils coreutils findutils"
+numactl man-db groff-base python3 perl sqlite3 xz-utils zstd gzip bzip2 tar gawk diffutils coreutils findutils"
 missing=""
 for package in $packages; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||

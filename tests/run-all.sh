@@ -58,6 +58,7 @@ done
 for test in build/tests/process_*; do
     [ -x "$test" ] && suite "$(basename "$test")" 300 "$test"
 done
+suite install 120 sh tests/install.sh
 suite real-programs 900 sh tests/real-programs.sh
 
 echo

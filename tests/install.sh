@@ -1,0 +1,25 @@
+#!/bin/sh
+# `make install PREFIX=...` into a scratch prefix: the files land where the man pages say, and
+# the installed CLI finds the installed library and places with it.
+set -u
+prefix=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-install-XXXXXX")
+trap 'rm -rf "$prefix"' EXIT
+passed=0 failed=0
+check() {
+    if eval "$2"; then passed=$((passed + 1)); echo "ok $1"
+    else failed=$((failed + 1)); echo "FAIL $1"; fi
+}
+make -s install PREFIX="$prefix" >/dev/null
+for file in bin/cdmplace lib/libcdmplace.so include/cdmplace.h share/man/man1/cdmplace.1 \
+    share/man/man5/cdmplace.conf.5 share/doc/cdmplace/examples/profile.conf; do
+    check "installed $file" "[ -f '$prefix/$file' ]"
+done
+check "the man pages render" \
+    "MANWIDTH=80 man -l '$prefix/share/man/man1/cdmplace.1' 2>&1 | grep -q 'cdmplace run' &&
+     MANWIDTH=80 man -l '$prefix/share/man/man5/cdmplace.conf.5' 2>&1 | grep -q 'min_size'"
+out=$(env -u CDMPLACE_LIBRARY "$prefix/bin/cdmplace" run -c tests/process.conf --report off -- \
+    build/tests/probe alloc 9 2>&1)
+check "the installed CLI preloads the installed library" "[ '$out' = 'placed=1' ]"
+check "--version" "'$prefix/bin/cdmplace' --version | grep -q '[0-9]\.[0-9]'"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
