@@ -46,7 +46,7 @@ UNIT_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(UNIT_SRC))
 ASAN_UNIT_BIN := $(patsubst tests/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
 PRELOAD_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(PRELOAD_SRC))
 # tests/process_*.c spawn programs (tests/probe.c, the CLI) under the preload.
-PROCESS_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/process_*.c)) $(B)/tests/probe
+PROCESS_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/process_*.c)) $(B)/tests/probe $(B)/tests/linked_probe
 TEST_LIBS := $(B)/tests/libcallsite_fixture.so $(B)/tests/liblate_fixture.so
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
@@ -90,6 +90,9 @@ $(B)/tests/process_%: tests/process_%.c
 $(B)/tests/probe: tests/probe.c include/cdmplace.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lpthread -ldl
+# The probe linked to the library itself: secure execution ignores LD_PRELOAD paths.
+$(B)/tests/linked_probe: tests/probe.c $(LIB)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -L$(B) -lcdmplace -Wl,-rpath,$(CURDIR)/$(B) -lpthread -ldl
 $(B)/tests/lib%.so: tests/%.c include/cdmplace.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -shared -fno-omit-frame-pointer -O0 -o $@ $<

@@ -313,3 +313,30 @@ Test(process, environment_overrides_the_file_and_templates_expand)
     cr_assert_eq(traces("t.77.3.probe.%.", all, sizeof all), 1, "templates expand");
     cr_assert_eq(count(all, "\"ev\":\"place\""), 1);
 }
+
+Test(process, secure_execution_reads_no_environment)
+{
+    if (geteuid() != 0)
+        cr_skip_test("making a setgid program needs root");
+    static struct run run;
+    char copy[600], command[2000];
+    snprintf(copy, sizeof copy, "%s/secure_probe", dir);
+    snprintf(command, sizeof command, "cp build/tests/linked_probe %s && chgrp nogroup %s && chmod g+s %s",
+             copy, copy, copy);
+    cr_assert_eq(system(command), 0);
+    const char *argv[] = {copy, "alloc", "9", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", log_to("secure.jsonl"), NULL};
+    spawn(&run, argv, env, false, 0);
+    if (!strstr(run.err, "cdmplace: report for"))
+        cr_skip_test("setgid had no effect here (nosuid mount?): %s", run.err);
+    cr_assert_str_eq(run.out, "placed=0\n", "CDMPLACE_CONFIG was not read");
+    cr_assert(strstr(run.err, "config built-in"), "%s", run.err);
+    static char all[4096];
+    cr_assert_eq(traces("secure.", all, sizeof all), 0, "CDMPLACE_LOG was not read");
+
+    snprintf(command, sizeof command, "chmod g-s %s", copy);
+    cr_assert_eq(system(command), 0);
+    spawn(&run, argv, env, false, 0);
+    cr_assert_str_eq(run.out, "placed=1\n", "the same program without setgid reads them");
+    cr_assert_eq(traces("secure.", all, sizeof all), 1);
+}
