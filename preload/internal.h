@@ -83,6 +83,8 @@ CDM_HIDDEN int plat_munmap(void *addr, size_t len);
 /* mremap without MREMAP_FIXED. */
 CDM_HIDDEN int plat_mremap(void *old, size_t old_len, size_t new_len, int flags, void **out);
 CDM_HIDDEN size_t plat_page_size(void);
+/* write(2) until all of data is written, through EINTR and short writes. */
+CDM_HIDDEN int plat_write_all(int fd, const void *data, size_t len);
 
 /* ---------------------------------------------------------------- log.c */
 /* Debug level from CDMPLACE_DEBUG (0..3); messages above it are dropped. */
@@ -90,6 +92,8 @@ CDM_HIDDEN extern int cdm__debug_level;
 /* "cdmplace: " + message + "\n" to stderr in one write; formats into a stack buffer. */
 CDM_HIDDEN void cdm__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 CDM_HIDDEN void cdm__vlog(const char *fmt, va_list ap);
+/* The same line to another descriptor (the report's file). */
+CDM_HIDDEN void cdm__vlog_to(int fd, const char *fmt, va_list ap);
 /* Like cdm__log, but only the first time `cause` (a small integer below 64) is seen. */
 CDM_HIDDEN void cdm__warn_once(unsigned cause, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

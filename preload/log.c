@@ -11,9 +11,9 @@
 
 int cdm__debug_level;
 
-void cdm__vlog(const char *fmt, va_list ap)
+void cdm__vlog_to(int fd, const char *fmt, va_list ap)
 {
-    char line[512];
+    char line[1024];
     int saved_errno = errno;
     size_t prefix = sizeof("cdmplace: ") - 1;
     memcpy(line, "cdmplace: ", prefix);
@@ -22,9 +22,13 @@ void cdm__vlog(const char *fmt, va_list ap)
     if (len > sizeof line - 2)
         len = sizeof line - 2;
     line[len++] = '\n';
-    while (write(STDERR_FILENO, line, len) < 0 && errno == EINTR)
-        ;
+    plat_write_all(fd, line, len);
     errno = saved_errno;
+}
+
+void cdm__vlog(const char *fmt, va_list ap)
+{
+    cdm__vlog_to(STDERR_FILENO, fmt, ap);
 }
 
 void cdm__log(const char *fmt, ...)

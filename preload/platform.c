@@ -62,6 +62,23 @@ size_t plat_page_size(void)
     return page;
 }
 
+int plat_write_all(int fd, const void *data, size_t len)
+{
+    const char *at = data;
+    while (len) {
+        ssize_t n = write(fd, at, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno;
+        if (n == 0)
+            return EIO;
+        at += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 int plat_mremap(void *old, size_t old_len, size_t new_len, int flags, void **out)
 {
     long rc = syscall(SYS_mremap, old, old_len, new_len, flags, NULL);

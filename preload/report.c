@@ -21,25 +21,10 @@ struct output {
 static void emit(struct output *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void emit(struct output *out, const char *fmt, ...)
 {
-    char line[1024] = "cdmplace: ";
-    size_t prefix = strlen(line);
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line + prefix, sizeof line - prefix - 1, fmt, ap);
+    cdm__vlog_to(out->fd, fmt, ap);
     va_end(ap);
-    size_t len = prefix + (n < 0 ? 0 : (size_t)n);
-    if (len > sizeof line - 2)
-        len = sizeof line - 2;
-    line[len++] = '\n';
-    for (const char *at = line; len;) {
-        ssize_t written = write(out->fd, at, len);
-        if (written < 0 && errno == EINTR)
-            continue;
-        if (written <= 0)
-            return;
-        at += written;
-        len -= (size_t)written;
-    }
 }
 
 /* 1536 -> "1.5K": powers of 1024, as the config writes sizes. */

@@ -91,19 +91,6 @@ char *cdm__json_escape(const char *s, char *buf, size_t size)
     return buf;
 }
 
-static void write_line(const char *line, size_t len)
-{
-    while (len) {
-        ssize_t n = write(trace_fd, line, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        line += n;
-        len -= (size_t)n;
-    }
-}
-
 static void write_event(const char *ev, const char *fields, va_list ap)
 {
     char line[4096];
@@ -117,7 +104,7 @@ static void write_event(const char *ev, const char *fields, va_list ap)
     size_t len = (size_t)(head + body);
     line[len++] = '}';
     line[len++] = '\n';
-    write_line(line, len);
+    plat_write_all(trace_fd, line, len);
 }
 
 static void event(const char *ev, const char *fields, ...)

@@ -138,6 +138,21 @@ int cli_bad_option(const struct cli_command *command, int result, char **argv)
     return cli_bad_usage(command, "unknown option '%s'", option);
 }
 
+int cli_parse_help_only(const struct cli_command *command, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int option;
+    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "h", options, NULL)) != -1) {
+        if (option == 'h')
+            return cli_help(command);
+        return cli_bad_option(command, option, argv);
+    }
+    return -1;
+}
+
 /* ---------------------------------------------------------------- configs */
 
 static int warnings_seen;

@@ -189,23 +189,16 @@ static void print_rules(const struct cli_config *loaded)
 
 int cli_check(const struct cli_command *command, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int option;
-    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "h", options, NULL)) != -1) {
-        if (option == 'h')
-            return cli_help(command);
-        return cli_bad_option(command, option, argv);
-    }
+    int status = cli_parse_help_only(command, argc, argv);
+    if (status >= 0)
+        return status;
     if (optind >= argc)
         return cli_bad_usage(command, "no config file given");
     if (argc - optind > 1)
         return cli_bad_usage(command, "one config file at a time");
 
     struct cli_config loaded;
-    int status = cli_config_load(argv[optind], 0, &loaded);
+    status = cli_config_load(argv[optind], 0, &loaded);
     if (status == CLI_OK) {
         printf("config %s: valid, %d warning%s\n\n", loaded.config->path, loaded.warnings,
                loaded.warnings == 1 ? "" : "s");

@@ -41,6 +41,9 @@ int cli_bad_usage(const struct cli_command *command, const char *fmt, ...)
 #define CLI_OPTSTRING_PREFIX "+:"
 /* getopt_long's '?' or ':' as a bad-usage message; returns CLI_USAGE. */
 int cli_bad_option(const struct cli_command *command, int result, char **argv);
+/* Options of a command whose only option is -h/--help: -1 to go on (optind at the first
+ * operand), else the status to exit with. */
+int cli_parse_help_only(const struct cli_command *command, int argc, char **argv);
 
 /* A config read and resolved against this machine. */
 struct cli_config {

@@ -194,16 +194,9 @@ static void print_damon(void)
 
 int cli_topo(const struct cli_command *command, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int option;
-    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "h", options, NULL)) != -1) {
-        if (option == 'h')
-            return cli_help(command);
-        return cli_bad_option(command, option, argv);
-    }
+    int status = cli_parse_help_only(command, argc, argv);
+    if (status >= 0)
+        return status;
     if (optind < argc)
         return cli_bad_usage(command, "unexpected argument '%s'", argv[optind]);
 
