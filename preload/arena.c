@@ -16,11 +16,38 @@ struct free_object {
     struct free_object *next;
 };
 
+/* Blocks given back are kept for the next request of the same size: uthash frees its bucket
+ * array whenever a table empties and asks for it again on the next insert, which would
+ * otherwise be an mmap, page faults and an munmap for every placed buffer. A leaf lock:
+ * callers hold a table's lock, never the other way round. */
+#define KEPT_BLOCKS 8
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    void *mem;
+    size_t size;
+} kept[KEPT_BLOCKS];
+
+static size_t whole_pages(size_t size)
+{
+    size_t page = plat_page_size();
+    return (size + page - 1) & ~(page - 1);
+}
+
 void *cdm__arena_map(size_t size)
 {
-    void *mem;
-    size_t page = plat_page_size();
-    size = (size + page - 1) & ~(page - 1);
+    void *mem = NULL;
+    size = whole_pages(size);
+    pthread_mutex_lock(&kept_lock);
+    for (int i = 0; i < KEPT_BLOCKS && !mem; i++)
+        if (kept[i].mem && kept[i].size == size) {
+            mem = kept[i].mem;
+            kept[i].mem = NULL;
+        }
+    pthread_mutex_unlock(&kept_lock);
+    if (mem) {
+        __builtin_memset(mem, 0, size);
+        return mem;
+    }
     if (plat_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &mem))
         return NULL;
     return mem;
@@ -28,9 +55,19 @@ void *cdm__arena_map(size_t size)
 
 void cdm__arena_unmap(void *mem, size_t size)
 {
-    size_t page = plat_page_size();
+    if (!mem)
+        return;
+    size = whole_pages(size);
+    pthread_mutex_lock(&kept_lock);
+    for (int i = 0; i < KEPT_BLOCKS && mem; i++)
+        if (!kept[i].mem) {
+            kept[i].mem = mem;
+            kept[i].size = size;
+            mem = NULL;
+        }
+    pthread_mutex_unlock(&kept_lock);
     if (mem)
-        plat_munmap(mem, (size + page - 1) & ~(page - 1));
+        plat_munmap(mem, size);
 }
 
 /* Caller holds the lock that guards `slab`. */

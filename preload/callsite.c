@@ -10,6 +10,8 @@
 #include "internal.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <libunwind.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -48,7 +50,8 @@ static void *library_base(void)
     return base;
 }
 
-/* Name the frame under `cursor` into `site` (not yet in the table). */
+/* Name the frame at ip into `site` (not yet in the table); `cursor`, when not NULL, stands
+ * at that frame. */
 static void name_frame(unw_cursor_t *cursor, uintptr_t ip, struct cdm_callsite *site)
 {
     Dl_info info = {0};
@@ -62,7 +65,8 @@ static void name_frame(unw_cursor_t *cursor, uintptr_t ip, struct cdm_callsite *
     }
     char function[160] = "?";
     unw_word_t unused;
-    if (unw_get_proc_name(cursor, function, sizeof function, &unused) != 0 && info.dli_sname)
+    if ((!cursor || unw_get_proc_name(cursor, function, sizeof function, &unused) != 0) &&
+        info.dli_sname)
         snprintf(function, sizeof function, "%s", info.dli_sname);
     int n = snprintf(site->text, sizeof site->text, "%s:%s", object, function);
     if (n < 0 || (size_t)n >= sizeof site->text)
@@ -73,27 +77,54 @@ static void name_frame(unw_cursor_t *cursor, uintptr_t ip, struct cdm_callsite *
     site->short_text = slash ? slash + 1 : site->text;
 }
 
-static struct cdm_callsite *intern(unw_cursor_t *cursor, uintptr_t ip)
+/* Adds a named site unless another thread named the same address meanwhile. */
+static struct cdm_callsite *insert(const struct cdm_callsite *named)
 {
     pthread_mutex_lock(&lock);
-    struct cdm_callsite *site = find(ip);
-    pthread_mutex_unlock(&lock);
-    if (site)
-        return site;
-    struct cdm_callsite named = {0};
-    name_frame(cursor, ip, &named);
-    pthread_mutex_lock(&lock);
-    site = find(ip); /* another thread may have named it meanwhile */
+    struct cdm_callsite *site = find(named->ip);
     struct callsite_entry *entry;
     if (!site && (entry = cdm__slab_alloc(&slab)) != NULL) {
         site = &entry->site;
-        *site = named;
-        site->short_text = site->text + (named.short_text - named.text);
-        site->function = site->text + (named.function - named.text);
+        *site = *named;
+        site->short_text = site->text + (named->short_text - named->text);
+        site->function = site->text + (named->function - named->text);
         HASH_ADD(hh, table, site.ip, sizeof site->ip, entry);
     }
     pthread_mutex_unlock(&lock);
     return site;
+}
+
+/* Names the return addresses in ips[] that have no site yet: a cursor walk, since only a
+ * cursor gives libunwind's names. An address the walk does not meet is named by dladdr. */
+static void name_missing(void *const *ips, struct cdm_callsite **sites, int n)
+{
+    unw_context_t context;
+    unw_cursor_t cursor;
+    int left = 0;
+    for (int i = 0; i < n; i++)
+        left += sites[i] == NULL;
+    if (unw_getcontext(&context) == 0 && unw_init_local(&cursor, &context) == 0) {
+        int steps = 0;
+        do {
+            unw_word_t ip;
+            if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || ip == 0)
+                break;
+            for (int i = 0; i < n; i++) {
+                if (sites[i] || (uintptr_t)ips[i] != ip)
+                    continue;
+                struct cdm_callsite named = {0};
+                name_frame(&cursor, ip, &named);
+                sites[i] = insert(&named);
+                left--;
+            }
+        } while (left > 0 && ++steps < CDM_STACK_DEPTH + 8 && unw_step(&cursor) > 0);
+    }
+    for (int i = 0; i < n; i++)
+        if (!sites[i]) {
+            struct cdm_callsite named = {0};
+            name_frame(NULL, (uintptr_t)ips[i], &named);
+            sites[i] = insert(&named);
+        }
 }
 
 void cdm__stack_capture(struct cdm_stack *stack)
@@ -102,15 +133,22 @@ void cdm__stack_capture(struct cdm_stack *stack)
     stack->n_texts = 0;
     if (!__atomic_exchange_n(&caching_policy_set, 1, __ATOMIC_RELAXED))
         unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-    unw_context_t context;
-    unw_cursor_t cursor;
-    if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
-        return;
-    while (stack->depth < CDM_STACK_DEPTH && unw_step(&cursor) > 0) {
-        unw_word_t ip;
-        if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || ip == 0)
-            break;
-        struct cdm_callsite *site = intern(&cursor, (uintptr_t)ip);
+    /* unw_backtrace walks from libunwind's frame cache; unw_step on a cursor masks signals
+     * around every frame (two system calls each), so cursors are kept for naming. */
+    void *ips[CDM_STACK_DEPTH + 8];
+    struct cdm_callsite *sites[CDM_STACK_DEPTH + 8];
+    int n = unw_backtrace(ips, CDM_STACK_DEPTH + 8);
+    bool missing = false;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < n; i++) {
+        sites[i] = find((uintptr_t)ips[i]);
+        missing |= sites[i] == NULL;
+    }
+    pthread_mutex_unlock(&lock);
+    if (missing)
+        name_missing(ips, sites, n);
+    for (int i = 0; i < n && stack->depth < CDM_STACK_DEPTH; i++) {
+        struct cdm_callsite *site = sites[i];
         if (!site || site->in_library)
             continue;
         stack->frames[stack->depth++] = site;
@@ -118,6 +156,29 @@ void cdm__stack_capture(struct cdm_stack *stack)
         if (site->short_text != site->text)
             stack->texts[stack->n_texts++] = site->short_text;
     }
+}
+
+void cdm__stack_warm_up(void)
+{
+    /* libunwind 1.6 opens the pipe it validates memory with (pipe2, kept for the life of
+     * the process) on its first unwind; held stdio numbers keep it off 0-2. */
+    int held[3], n_held = 0;
+    for (;;) {
+        int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            break;
+        if (fd > STDERR_FILENO) {
+            close(fd);
+            break;
+        }
+        held[n_held++] = fd;
+    }
+    if (n_held) {
+        void *ip;
+        unw_backtrace(&ip, 1);
+    }
+    while (n_held)
+        close(held[--n_held]);
 }
 
 struct cdm_callsite *cdm__stack_caller(const struct cdm_stack *stack)

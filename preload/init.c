@@ -40,6 +40,14 @@ pid_t cdm__tid(void)
     return cached_tid;
 }
 
+/* Only the process `cdmplace run` started speaks on stderr (CDMPLACE_ROOT_PID); without
+ * `run` every process does. */
+static bool quiet_here(void)
+{
+    const char *root = cdm__env("CDMPLACE_ROOT_PID");
+    return root && atoi(root) != (int)cdm__rt.pid;
+}
+
 static void warn_config(const char *file, int line, const char *what)
 {
     cdm__log("%s:%d: warning: %s", file, line, what);
@@ -79,10 +87,12 @@ static void prepare_fork(void)
 {
     cdm__callsites_prepare_fork();
     cdm__placement_prepare_fork();
+    cdm__trace_prepare_fork();
 }
 
 static void after_fork_parent(void)
 {
+    cdm__trace_after_fork(false);
     cdm__placement_after_fork(false);
     cdm__callsites_after_fork(false);
 }
@@ -92,9 +102,10 @@ static void after_fork_child(void)
 {
     cached_tid = 0;
     cdm__rt.pid = (pid_t)syscall(SYS_getpid);
+    cdm__log_set_quiet(quiet_here());
     cdm__placement_after_fork(true);
     cdm__callsites_after_fork(true);
-    cdm__trace_after_fork();
+    cdm__trace_after_fork(true);
 }
 
 __attribute__((constructor)) static void cdm_init(void)
@@ -107,6 +118,7 @@ __attribute__((constructor)) static void cdm_init(void)
     if (debug && *debug >= '0' && *debug <= '3')
         cdm__debug_level = *debug - '0';
     cdm__rt.program = program_invocation_short_name;
+    cdm__log_setup(quiet_here(), cdm__trace_message);
     ssize_t len = readlink("/proc/self/exe", cdm__rt.exe, sizeof cdm__rt.exe - 1);
     cdm__rt.exe[len > 0 ? len : 0] = '\0';
 
@@ -132,6 +144,7 @@ __attribute__((constructor)) static void cdm_init(void)
     }
     warn_unbuilt_features(config);
 
+    cdm__stack_warm_up();
     cdm__trace_open();
     pthread_atfork(prepare_fork, after_fork_parent, after_fork_child);
     /* A placed buffer takes whole pages: below one page placement only wastes memory. */

@@ -83,6 +83,8 @@ CDM_HIDDEN int plat_munmap(void *addr, size_t len);
 /* mremap without MREMAP_FIXED. */
 CDM_HIDDEN int plat_mremap(void *old, size_t old_len, size_t new_len, int flags, void **out);
 CDM_HIDDEN size_t plat_page_size(void);
+/* open(2) with O_CLOEXEC, on a descriptor above 2 even when the program closed its stdio. */
+CDM_HIDDEN int plat_open_above_stdio(const char *path, int flags, mode_t mode, int *out);
 /* write(2) until all of data is written, through EINTR and short writes. */
 CDM_HIDDEN int plat_write_all(int fd, const void *data, size_t len);
 
@@ -94,6 +96,12 @@ CDM_HIDDEN void cdm__log(const char *fmt, ...) __attribute__((format(printf, 1, 
 CDM_HIDDEN void cdm__vlog(const char *fmt, va_list ap);
 /* The same line to another descriptor (the report's file). */
 CDM_HIDDEN void cdm__vlog_to(int fd, const char *fmt, va_list ap);
+/* In the library: remember what stderr is; a quiet process (not the one `cdmplace run`
+ * started) and one whose fd 2 changed send messages to `divert` instead. */
+CDM_HIDDEN void cdm__log_setup(bool quiet, void (*divert)(const char *message));
+CDM_HIDDEN void cdm__log_set_quiet(bool quiet);
+/* Whether writing to fd 2 reaches the stderr the program started with. */
+CDM_HIDDEN bool cdm__stderr_usable(void);
 /* Like cdm__log, but only the first time `cause` (a small integer below 64) is seen. */
 CDM_HIDDEN void cdm__warn_once(unsigned cause, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -376,6 +384,9 @@ struct cdm_stack {
 };
 /* Unwind the calling thread (libunwind) and name each frame, once per return address. */
 CDM_HIDDEN void cdm__stack_capture(struct cdm_stack *stack);
+/* When the program started with fd 0, 1 or 2 closed, let libunwind open the pipe it keeps
+ * now, on a higher number, instead of on the program's stdio later. */
+CDM_HIDDEN void cdm__stack_warm_up(void);
 /* The frame a buffer is attributed to: the innermost one, or NULL. */
 CDM_HIDDEN struct cdm_callsite *cdm__stack_caller(const struct cdm_stack *stack);
 CDM_HIDDEN void cdm__callsite_account(struct cdm_callsite *site, uint64_t bytes);
@@ -423,8 +434,11 @@ CDM_HIDDEN void cdm__trace_event(const char *ev, const char *fields, ...)
     __attribute__((format(printf, 2, 3)));
 /* JSON string contents of s (escaped, no quotes) into buf; returns buf. */
 CDM_HIDDEN char *cdm__json_escape(const char *s, char *buf, size_t size);
+/* A message the process may not print (see cdm__log_setup), as an "error" event. */
+CDM_HIDDEN void cdm__trace_message(const char *message);
 CDM_HIDDEN void cdm__trace_close(void);
-CDM_HIDDEN void cdm__trace_after_fork(void);
+CDM_HIDDEN void cdm__trace_prepare_fork(void);
+CDM_HIDDEN void cdm__trace_after_fork(bool child);
 
 /* ---------------------------------------------------------------- report.c */
 CDM_HIDDEN void cdm__report_write(void);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int cdm__debug_level;
@@ -26,9 +27,53 @@ void cdm__vlog_to(int fd, const char *fmt, va_list ap)
     errno = saved_errno;
 }
 
+/* Where messages may go: stderr only while it is still the file it was when the library
+ * started (a program may close fd 2 and reuse the number for its data) and only in the
+ * process that speaks for the run; elsewhere they go to `divert` (the trace). */
+static struct {
+    bool checking, quiet;
+    dev_t dev;
+    ino_t ino;
+    void (*divert)(const char *message);
+} stderr_use;
+
+void cdm__log_setup(bool quiet, void (*divert)(const char *message))
+{
+    struct stat st;
+    stderr_use.checking = true;
+    stderr_use.quiet = quiet || fstat(STDERR_FILENO, &st) != 0;
+    if (!stderr_use.quiet) {
+        stderr_use.dev = st.st_dev;
+        stderr_use.ino = st.st_ino;
+    }
+    stderr_use.divert = divert;
+}
+
+void cdm__log_set_quiet(bool quiet)
+{
+    stderr_use.quiet = quiet;
+}
+
+bool cdm__stderr_usable(void)
+{
+    struct stat st;
+    if (!stderr_use.checking)
+        return true;
+    return !stderr_use.quiet && fstat(STDERR_FILENO, &st) == 0 && st.st_dev == stderr_use.dev &&
+           st.st_ino == stderr_use.ino;
+}
+
 void cdm__vlog(const char *fmt, va_list ap)
 {
-    cdm__vlog_to(STDERR_FILENO, fmt, ap);
+    if (cdm__stderr_usable()) {
+        cdm__vlog_to(STDERR_FILENO, fmt, ap);
+    } else if (stderr_use.divert) {
+        char message[512];
+        int saved_errno = errno;
+        vsnprintf(message, sizeof message, fmt, ap);
+        stderr_use.divert(message);
+        errno = saved_errno;
+    }
 }
 
 void cdm__log(const char *fmt, ...)

@@ -75,6 +75,13 @@ static void decide(size_t size, enum cdm_kind kind, struct decision *d)
     d->result = d->rule < 0 ? "unplaced" : cdm__rt.config.settings.dry_run ? "dry-run" : NULL;
 }
 
+/* Free memory on a rule's nodes, read from sysfs at most every ROOM_REFRESH_NS and lowered
+ * by what the rule places in between: a read per placement costs four system calls. */
+#define ROOM_REFRESH_NS 20000000ull
+static struct {
+    uint64_t free_bytes, read_ns;
+} room[CDM_MAX_RULES];
+
 static uint64_t nodes_free(const cdm_nodemask *nodes, int max_node)
 {
     uint64_t total = 0;
@@ -82,6 +89,26 @@ static uint64_t nodes_free(const cdm_nodemask *nodes, int max_node)
         if (cdm__nodemask_has(nodes, node))
             total += cdm__topology_node_free(node);
     return total;
+}
+
+/* Whether `mapped` bytes fit on the rule's nodes; when they do, they are counted as taken. */
+static bool take_room(int rule_index, size_t mapped)
+{
+    uint64_t now = cdm__now_ns();
+    if (now - __atomic_load_n(&room[rule_index].read_ns, __ATOMIC_RELAXED) > ROOM_REFRESH_NS) {
+        const struct cdm_rule *rule = &cdm__rt.config.rules[rule_index];
+        __atomic_store_n(&room[rule_index].free_bytes,
+                         nodes_free(&rule->nodes, cdm__rt.topology.max_node), __ATOMIC_RELAXED);
+        __atomic_store_n(&room[rule_index].read_ns, now, __ATOMIC_RELAXED);
+    }
+    uint64_t free_bytes = __atomic_load_n(&room[rule_index].free_bytes, __ATOMIC_RELAXED);
+    do {
+        if (free_bytes < mapped)
+            return false;
+    } while (!__atomic_compare_exchange_n(&room[rule_index].free_bytes, &free_bytes,
+                                          free_bytes - mapped, true, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    return true;
 }
 
 /* Budget and free memory on the rule's nodes: "applied" when the policy may go on, else
@@ -93,8 +120,7 @@ static const char *check_room(int rule_index, size_t mapped)
                        __atomic_load_n(&budget_used[rule_index], __ATOMIC_RELAXED) + mapped >
                            rule->budget;
     bool full = !over_budget && rule->policy == CDM_POLICY_BIND &&
-                !cdm__nodemask_empty(&rule->nodes) &&
-                nodes_free(&rule->nodes, cdm__rt.topology.max_node) < mapped;
+                !cdm__nodemask_empty(&rule->nodes) && !take_room(rule_index, mapped);
     if (!over_budget && !full)
         return "applied";
     cdm__warn_once(CDM_WARN_FULL,
@@ -221,11 +247,20 @@ static void record_place(const struct decision *d, void *addr, size_t size, size
                      d->result, d->error);
 }
 
-static void record_release(const char *ev, const struct placed *p)
+/* Gives back what a released buffer took of its rule's budget and room. */
+static void release_room(const struct placed *p)
 {
     account_live(p->rule, -(int64_t)p->mapped);
-    if (p->applied)
-        __atomic_fetch_sub(&budget_used[p->rule], p->mapped, __ATOMIC_RELAXED);
+    if (!p->applied)
+        return;
+    __atomic_fetch_sub(&budget_used[p->rule], p->mapped, __ATOMIC_RELAXED);
+    if (cdm__rt.config.rules[p->rule].policy == CDM_POLICY_BIND)
+        __atomic_fetch_add(&room[p->rule].free_bytes, p->mapped, __ATOMIC_RELAXED);
+}
+
+static void record_release(const char *ev, const struct placed *p)
+{
+    release_room(p);
     cdm__trace_event(ev, "\"addr\":\"0x%lx\",\"size\":%zu,\"kind\":\"%s\",\"rule\":\"%s\"",
                      (unsigned long)p->start, p->mapped, cdm__kind_name(p->kind),
                      cdm__rt.config.rules[p->rule].name);
@@ -410,9 +445,7 @@ static int grow_placed(struct placed *p, size_t size, void **out)
     }
     struct placed old;
     table_take(p->start, CDM_KIND_HEAP, &old);
-    account_live(old.rule, -(int64_t)old.mapped);
-    if (old.applied)
-        __atomic_fetch_sub(&budget_used[old.rule], old.mapped, __ATOMIC_RELAXED);
+    release_room(&old);
     table_insert((uintptr_t)moved, size, mapped, old.rule, CDM_KIND_HEAP, old.applied, old.error);
     cdm__trace_event("remap", "\"from\":\"0x%lx\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"
                               "\"kind\":\"heap\",\"rule\":\"%s\"",
@@ -571,9 +604,7 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
     cdm__guard++;
     struct placed p;
     if (table_take((uintptr_t)old, CDM_KIND_ANY, &p)) {
-        account_live(p.rule, -(int64_t)p.mapped);
-        if (p.applied)
-            __atomic_fetch_sub(&budget_used[p.rule], p.mapped, __ATOMIC_RELAXED);
+        release_room(&p);
         table_insert((uintptr_t)moved, new_len, round_to_pages(new_len), p.rule, p.kind,
                      p.applied, p.error);
         cdm__trace_event("remap", "\"from\":\"%p\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"

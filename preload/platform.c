@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <numaif.h>
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -60,6 +61,23 @@ size_t plat_page_size(void)
     if (cdm_unlikely(page == 0))
         page = (size_t)sysconf(_SC_PAGESIZE);
     return page;
+}
+
+int plat_open_above_stdio(const char *path, int flags, mode_t mode, int *out)
+{
+    int fd = open(path, flags | O_CLOEXEC, mode);
+    if (fd < 0)
+        return errno;
+    if (fd <= STDERR_FILENO) { /* the program closed its stdio: leave those numbers free */
+        int high = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        int err = high < 0 ? errno : 0;
+        close(fd);
+        if (err)
+            return err;
+        fd = high;
+    }
+    *out = fd;
+    return 0;
 }
 
 int plat_write_all(int fd, const void *data, size_t len)

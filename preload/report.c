@@ -118,13 +118,16 @@ void cdm__report_write(void)
     if (settings->report == CDM_REPORT_OFF || allocations == 0)
         return;
     struct output out = {.fd = STDERR_FILENO};
+    if (settings->report == CDM_REPORT_STDERR && !cdm__stderr_usable())
+        return; /* a child of the run, or fd 2 is no longer stderr: the trace has it all */
     if (settings->report == CDM_REPORT_PATH) {
         char path[CDM_PATH_MAX];
+        int err = ENAMETOOLONG;
         if (!cdm__expand_template(settings->report_path, path, sizeof path) ||
-            (out.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+            (err = plat_open_above_stdio(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, &out.fd))) {
             cdm__warn_once(CDM_WARN_REPORT, "cannot write the report to %s (%s): choose a "
                                             "writable path with CDMPLACE_REPORT or `report =`",
-                           settings->report_path, strerror(errno));
+                           settings->report_path, strerror(err));
             return;
         }
     }

@@ -1,20 +1,37 @@
 /* The decision trace: JSON lines, one event per line (design.md "The trace").
  *
- * Each event is formatted into a stack buffer and written with a single write(2) to a file
- * opened O_APPEND: no allocation and no lock on the program's threads, lines from threads
- * and from forked children never interleave, and a process killed at any moment leaves only
- * whole lines. Events are rare (allocations of min_size or more), so a per-thread buffer
- * drained by a writer thread would buy nothing here. */
+ * Each event is formatted into a stack buffer and written with one system call: no
+ * allocation and no lock on the program's threads, and lines from threads never interleave.
+ * Events are rare (allocations of min_size or more), so per-thread buffers drained by a
+ * writer thread would buy nothing here.
+ *
+ * A killed process leaves only whole lines. A write to a file stops between page-sized
+ * chunks when SIGKILL arrives (mm/filemap.c generic_perform_write checks
+ * fatal_signal_pending), so a line must not cross a 4 KiB boundary of the file. In a file
+ * of our own (the path names %p) lines go in order under `own_lock` (a thread killed between
+ * choosing an offset and writing would leave a hole) and, where a line would cross a
+ * boundary, an empty object "{   }" first fills the page (a pad line; readers skip objects
+ * without "ev"). The lock is taken only on the placement path, never on the fast path. A
+ * file that several processes share is written with O_APPEND, where the kernel picks the
+ * offsets: there a kill can cut the last line. */
 #include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#define TRACE_PAGE 4096
+
 static int trace_fd = -1;
+static bool own_file;          /* the path names %p: offsets are ours to reserve */
+static pthread_mutex_t own_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t next_offset;   /* own_file: where the next line goes, under own_lock */
+static const char spaces[TRACE_PAGE] = {[0 ... TRACE_PAGE - 1] = ' '};
 static int reopen_in_child; /* set by the fork handler; the child's next event reopens */
 
 static bool append(char *out, size_t size, size_t *used, const char *text)
@@ -103,8 +120,36 @@ static void write_event(const char *ev, const char *fields, va_list ap)
                         *fields ? "" : ",");
     size_t len = (size_t)(head + body);
     line[len++] = '}';
-    line[len++] = '\n';
-    plat_write_all(trace_fd, line, len);
+    if (!own_file) {
+        line[len++] = '\n';
+        plat_write_all(trace_fd, line, len);
+        return;
+    }
+    /* [pad][line][tail]"\n": the pad fills the page when the line would cross it; the tail
+     * keeps the next line from starting 1 or 2 bytes before a boundary, where no pad fits. */
+    pthread_mutex_lock(&own_lock);
+    uint64_t offset = next_offset;
+    size_t room = TRACE_PAGE - offset % TRACE_PAGE;
+    size_t pad = len + 1 > room ? room : 0;
+    size_t left = TRACE_PAGE - (offset + pad + len + 1) % TRACE_PAGE;
+    size_t tail = left < 3 ? left : 0;
+    next_offset = offset + pad + len + tail + 1;
+    struct iovec parts[6];
+    int n = 0;
+    if (pad >= 3) {
+        parts[n++] = (struct iovec){(void *)"{", 1};
+        parts[n++] = (struct iovec){(void *)spaces, pad - 3};
+        parts[n++] = (struct iovec){(void *)"}\n", 2};
+    } else if (pad) { /* only where an older file ended 1 or 2 bytes before a boundary */
+        parts[n++] = (struct iovec){(void *)spaces, pad - 1};
+        parts[n++] = (struct iovec){(void *)"\n", 1};
+    }
+    parts[n++] = (struct iovec){line, len};
+    parts[n++] = (struct iovec){(void *)spaces, tail};
+    parts[n++] = (struct iovec){(void *)"\n", 1};
+    while (pwritev(trace_fd, parts, n, (off_t)offset) < 0 && errno == EINTR)
+        ;
+    pthread_mutex_unlock(&own_lock);
 }
 
 static void event(const char *ev, const char *fields, ...)
@@ -148,12 +193,19 @@ static void open_trace(void)
                                        "written; shorten it", tpl);
         return;
     }
-    trace_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (trace_fd < 0) {
+    own_file = strstr(tpl, "%p") != NULL;
+    int err = plat_open_above_stdio(path, O_WRONLY | O_CREAT | (own_file ? 0 : O_APPEND), 0644,
+                                    &trace_fd);
+    if (err) {
+        trace_fd = -1;
         cdm__warn_once(CDM_WARN_TRACE, "cannot write the trace to %s (%s): no trace is written; "
                                        "choose a writable path with CDMPLACE_LOG or `log =`",
-                       path, strerror(errno));
+                       path, strerror(err));
         return;
+    }
+    if (own_file) {
+        off_t end = lseek(trace_fd, 0, SEEK_END);
+        next_offset = end > 0 ? (uint64_t)end : 0;
     }
     write_start();
 }
@@ -188,6 +240,12 @@ void cdm__trace_event(const char *ev, const char *fields, ...)
     va_end(ap);
 }
 
+void cdm__trace_message(const char *message)
+{
+    char text[600];
+    cdm__trace_event("error", "\"message\":\"%s\"", cdm__json_escape(message, text, sizeof text));
+}
+
 void cdm__trace_close(void)
 {
     if (trace_fd < 0)
@@ -211,8 +269,18 @@ void cdm__trace_close(void)
     trace_fd = -1;
 }
 
-void cdm__trace_after_fork(void)
+void cdm__trace_prepare_fork(void)
 {
+    pthread_mutex_lock(&own_lock);
+}
+
+void cdm__trace_after_fork(bool child)
+{
+    if (!child) {
+        pthread_mutex_unlock(&own_lock);
+        return;
+    }
+    pthread_mutex_init(&own_lock, NULL);
     if (trace_fd >= 0)
         __atomic_store_n(&reopen_in_child, 1, __ATOMIC_RELEASE);
 }

@@ -167,7 +167,12 @@ static bool export_config_and_library(const char *config_path, const char *libra
         cli_error("%s: %s", config_path, strerror(errno));
         return false;
     }
-    if (config_path && setenv("CDMPLACE_CONFIG", absolute, 1) != 0) {
+    /* This process becomes the program: it alone speaks on stderr, its children (whose
+     * stderr a parent may capture as data) record their messages in the trace. */
+    char root_pid[32];
+    snprintf(root_pid, sizeof root_pid, "%d", (int)getpid());
+    if ((config_path && setenv("CDMPLACE_CONFIG", absolute, 1) != 0) ||
+        setenv("CDMPLACE_ROOT_PID", root_pid, 1) != 0) {
         cli_error("cannot set the environment: %s", strerror(errno));
         return false;
     }
