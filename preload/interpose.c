@@ -324,7 +324,9 @@ CDM_EXPORT size_t malloc_usable_size(void *ptr)
 
 CDM_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    if (cdm_likely(len < cdm__min_size))
+    /* A small MAP_FIXED mapping may replace placed pages: the slow path forgets them. */
+    if (cdm_likely(len < cdm__min_size) &&
+        cdm_likely(!(flags & MAP_FIXED) || !__atomic_load_n(&cdm__placed_mappings, __ATOMIC_RELAXED)))
         return cdm__real.mmap(addr, len, prot, flags, fd, off);
     if (unresolved())
         return raw_mmap(addr, len, prot, flags, fd, off);

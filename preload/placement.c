@@ -18,7 +18,10 @@
 
 #include "cdmplace.h"
 
+/* An add that cannot grow the table sets insert_failed (under `lock`) instead of exiting. */
+static bool insert_failed;
 #define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(entry) (insert_failed = true)
 #define uthash_malloc(size) cdm__arena_map(size)
 #define uthash_free(ptr, size) cdm__arena_unmap(ptr, size)
 #include <uthash.h>
@@ -247,15 +250,28 @@ static void record_place(const struct decision *d, void *addr, size_t size, size
                      d->result, d->error);
 }
 
-/* Gives back what a released buffer took of its rule's budget and room. */
-static void release_room(const struct placed *p)
+/* Gives back what `bytes` of a buffer took of its rule's live bytes, budget and room. */
+static void release_part(const struct placed *p, size_t bytes)
 {
-    account_live(p->rule, -(int64_t)p->mapped);
+    account_live(p->rule, -(int64_t)bytes);
     if (!p->applied)
         return;
-    __atomic_fetch_sub(&budget_used[p->rule], p->mapped, __ATOMIC_RELAXED);
+    __atomic_fetch_sub(&budget_used[p->rule], bytes, __ATOMIC_RELAXED);
     if (cdm__rt.config.rules[p->rule].policy == CDM_POLICY_BIND)
-        __atomic_fetch_add(&room[p->rule].free_bytes, p->mapped, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&room[p->rule].free_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+static void release_room(const struct placed *p)
+{
+    release_part(p, p->mapped);
+}
+
+/* The other way: what a buffer (or its growth) takes. */
+static void take_part(const struct placed *p, size_t bytes)
+{
+    account_live(p->rule, (int64_t)bytes);
+    if (p->applied)
+        __atomic_fetch_add(&budget_used[p->rule], bytes, __ATOMIC_RELAXED);
 }
 
 static void record_release(const char *ev, const struct placed *p)
@@ -268,24 +284,40 @@ static void record_release(const char *ev, const struct placed *p)
 
 /* ------------------------------------------------------------------ the table */
 
+/* Adds a copy of `entry`; the caller holds `lock`. No accounting. */
+static struct placed *table_put_locked(const struct placed *entry)
+{
+    struct placed *p = cdm__slab_alloc(&slab);
+    if (!p)
+        return NULL;
+    *p = *entry;
+    insert_failed = false;
+    HASH_ADD(hh, table, start, sizeof p->start, p);
+    if (insert_failed) {
+        cdm__slab_free(&slab, p);
+        return NULL;
+    }
+    if (p->kind != CDM_KIND_HEAP)
+        __atomic_fetch_add(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+static struct placed *table_put(const struct placed *entry)
+{
+    pthread_mutex_lock(&lock);
+    struct placed *p = table_put_locked(entry);
+    pthread_mutex_unlock(&lock);
+    return p;
+}
+
 static struct placed *table_insert(uintptr_t start, size_t size, size_t mapped, int rule,
                                    enum cdm_kind kind, bool applied, int error)
 {
-    pthread_mutex_lock(&lock);
-    struct placed *p = cdm__slab_alloc(&slab);
-    if (p) {
-        *p = (struct placed){.start = start, .size = size, .mapped = mapped, .rule = rule,
-                             .kind = kind, .applied = applied, .error = error};
-        HASH_ADD(hh, table, start, sizeof p->start, p);
-        if (kind != CDM_KIND_HEAP)
-            __atomic_fetch_add(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
-    }
-    pthread_mutex_unlock(&lock);
-    if (p) {
-        account_live(rule, (int64_t)mapped);
-        if (applied)
-            __atomic_fetch_add(&budget_used[rule], mapped, __ATOMIC_RELAXED);
-    }
+    struct placed entry = {.start = start, .size = size, .mapped = mapped, .rule = rule,
+                           .kind = kind, .applied = applied, .error = error};
+    struct placed *p = table_put(&entry);
+    if (p)
+        take_part(&entry, mapped);
     return p;
 }
 
@@ -354,6 +386,7 @@ static void *map_aligned(size_t mapped, size_t alignment)
 int cdm__heap_alloc(size_t size, size_t alignment, void **out)
 {
     cdm__guard++;
+    int saved_errno = errno; /* the program sees errno change only on ENOMEM */
     uint64_t begin = cdm__now_ns();
     struct decision d;
     decide(size, CDM_KIND_HEAP, &d);
@@ -367,7 +400,7 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
     if (!strcmp(d.result, "full")) {
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         *out = NULL;
-        errno = ENOMEM;
+        saved_errno = ENOMEM;
         handled = 1;
         goto out;
     }
@@ -395,6 +428,7 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
     handled = 1;
 out:
     __atomic_fetch_add(&cdm__time_in_library_ns, cdm__now_ns() - begin, __ATOMIC_RELAXED);
+    errno = saved_errno;
     cdm__guard--;
     return handled;
 }
@@ -406,8 +440,10 @@ bool cdm__heap_free(void *ptr)
         !table_take((uintptr_t)ptr, CDM_KIND_HEAP, &p))
         return false;
     cdm__guard++;
+    int saved_errno = errno; /* free never changes errno (glibc 2.33) */
     plat_munmap(ptr, p.mapped);
     record_release("free", &p);
+    errno = saved_errno;
     cdm__guard--;
     return true;
 }
@@ -418,39 +454,51 @@ size_t cdm__heap_usable_size(const void *ptr)
     return table_find_heap(ptr, &p) ? p.mapped : 0;
 }
 
-/* Moves a placed buffer to a larger mapping with mremap: the policy goes with the VMA. */
-static int grow_placed(struct placed *p, size_t size, void **out)
+/* Moves a placed buffer to a larger mapping with mremap: the policy goes with the VMA. The
+ * entry is re-keyed under `lock` together with the raw mremap, so that no other thread's
+ * new buffer can take the old address while the table still names it. */
+static int grow_placed(const struct placed *p, size_t size, void **out)
 {
     size_t mapped = round_to_pages(size);
+    *out = NULL;
     if (mapped < size) {
         errno = ENOMEM;
-        *out = NULL;
         return 1;
     }
-    if (p->applied && p->rule >= 0) {
-        const struct cdm_rule *rule = &cdm__rt.config.rules[p->rule];
-        if (!strcmp(check_room(p->rule, mapped - p->mapped), "full") &&
-            rule->on_full == CDM_ON_FULL_FAIL) {
-            errno = ENOMEM;
-            *out = NULL;
-            return 1;
-        }
+    if (p->applied && !strcmp(check_room(p->rule, mapped - p->mapped), "full")) {
+        errno = ENOMEM; /* on_full = fail; with fallback the buffer grows past the cap */
+        return 1;
     }
-    void *moved;
-    int err = plat_mremap((void *)p->start, p->mapped, mapped, MREMAP_MAYMOVE, &moved);
+    uintptr_t start = p->start;
+    struct placed *entry, before;
+    int err = 0;
+    void *moved = NULL;
+    pthread_mutex_lock(&lock);
+    HASH_FIND(hh, table, &start, sizeof start, entry);
+    if (!entry) {
+        err = EINVAL; /* freed by another thread meanwhile: the program's own race */
+    } else if ((err = plat_mremap((void *)start, entry->mapped, mapped, MREMAP_MAYMOVE, &moved)) == 0) {
+        before = *entry;
+        HASH_DEL(table, entry);
+        struct placed grown = before;
+        grown.start = (uintptr_t)moved;
+        grown.size = size;
+        grown.mapped = mapped;
+        cdm__slab_free(&slab, entry);
+        if (!table_put_locked(&grown))
+            cdm__warn_once(CDM_WARN_HOOK, "no memory for the table of placed buffers: a grown "
+                                          "buffer is no longer tracked");
+    }
+    pthread_mutex_unlock(&lock);
     if (err) {
         errno = err;
-        *out = NULL;
         return 1;
     }
-    struct placed old;
-    table_take(p->start, CDM_KIND_HEAP, &old);
-    release_room(&old);
-    table_insert((uintptr_t)moved, size, mapped, old.rule, CDM_KIND_HEAP, old.applied, old.error);
+    take_part(&before, mapped - before.mapped);
     cdm__trace_event("remap", "\"from\":\"0x%lx\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"
                               "\"kind\":\"heap\",\"rule\":\"%s\"",
-                     (unsigned long)old.start, moved, old.mapped, mapped,
-                     cdm__rt.config.rules[old.rule].name);
+                     (unsigned long)before.start, moved, before.mapped, mapped,
+                     cdm__rt.config.rules[before.rule].name);
     *out = moved;
     return 1;
 }
@@ -471,7 +519,7 @@ int cdm__heap_realloc(void *ptr, size_t size, void **out)
         return 1;
     }
     cdm__guard++;
-    int handled = 1;
+    int saved_errno = errno, handled = 1;
     if (size == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
         cdm__heap_free(ptr);
         *out = NULL;
@@ -493,6 +541,8 @@ int cdm__heap_realloc(void *ptr, size_t size, void **out)
     } else {
         handled = grow_placed(&p, size, out);
     }
+    if (*out)
+        errno = saved_errno;
     cdm__guard--;
     return handled;
 }
@@ -506,8 +556,9 @@ static enum cdm_kind kind_of_mapping(int flags, int fd)
     return (flags & MAP_SHARED) ? CDM_KIND_SHARED : CDM_KIND_ANON;
 }
 
-/* Forget placed entries inside [start, end): munmap, or a MAP_FIXED mapping over them.
- * Entries that straddle the range are trimmed to what is left of them. */
+/* Forget what placed mappings had inside [start, end): munmap, or a MAP_FIXED mapping over
+ * them. An entry inside is removed, one that straddles is trimmed (split around a hole);
+ * the bytes gone leave the budget and live counts. The trace names up to 16 removed. */
 static void forget_range(uintptr_t start, uintptr_t end, const char *ev)
 {
     struct placed *p, *next;
@@ -520,31 +571,64 @@ static void forget_range(uintptr_t start, uintptr_t end, const char *ev)
         if (p->kind == CDM_KIND_HEAP || p_end <= start || p->start >= end)
             continue;
         if (p->start >= start && p_end <= end) {
+            release_part(p, p->mapped);
             if (n_gone < 16)
                 gone[n_gone++] = *p;
             HASH_DEL(table, p);
             __atomic_fetch_sub(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
             cdm__slab_free(&slab, p);
-        } else if (p->start < start) { /* keeps its head; a tail past `end` is not tracked */
+        } else if (p->start < start) { /* keeps its head, and a tail past a hole */
+            uintptr_t cut_end = p_end < end ? p_end : end;
+            release_part(p, cut_end - start);
             p->mapped = start - p->start;
+            if (p_end > end) {
+                struct placed tail = *p;
+                tail.start = end;
+                tail.mapped = p_end - end;
+                tail.size = tail.mapped;
+                if (!table_put_locked(&tail))
+                    release_part(&tail, tail.mapped);
+            }
         } else { /* keeps its tail: re-keyed at `end` */
+            release_part(p, end - p->start);
             HASH_DEL(table, p);
             p->mapped = p_end - end;
             p->start = end;
+            insert_failed = false;
             HASH_ADD(hh, table, start, sizeof p->start, p);
+            if (insert_failed) {
+                release_part(p, p->mapped);
+                __atomic_fetch_sub(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
+                cdm__slab_free(&slab, p);
+            }
         }
     }
     pthread_mutex_unlock(&lock);
     for (int i = 0; i < n_gone; i++)
-        record_release(ev, &gone[i]);
+        cdm__trace_event(ev, "\"addr\":\"0x%lx\",\"size\":%zu,\"kind\":\"%s\",\"rule\":\"%s\"",
+                         (unsigned long)gone[i].start, gone[i].mapped, cdm__kind_name(gone[i].kind),
+                         cdm__rt.config.rules[gone[i].rule].name);
+}
+
+/* A mapping that is no buffer: a reservation (PROT_NONE) or one below min_size. Only a
+ * MAP_FIXED one matters here, for the placed ranges it replaces. */
+static void *map_unplaced(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    void *result = cdm__real.mmap(addr, len, prot, flags, fd, off);
+    if (result != MAP_FAILED && (flags & MAP_FIXED)) {
+        int saved_errno = errno;
+        forget_range((uintptr_t)result, (uintptr_t)result + round_to_pages(len), "free");
+        errno = saved_errno;
+    }
+    return result;
 }
 
 void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    /* PROT_NONE reserves address space; it is not a buffer (yet). */
-    if (prot == PROT_NONE)
-        return cdm__real.mmap(addr, len, prot, flags, fd, off);
+    if (prot == PROT_NONE || len < cdm__min_size)
+        return map_unplaced(addr, len, prot, flags, fd, off);
     cdm__guard++;
+    int saved_errno = errno;
     uint64_t begin = cdm__now_ns();
     enum cdm_kind kind = kind_of_mapping(flags, fd);
     struct decision d;
@@ -552,15 +636,14 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
     size_t mapped = round_to_pages(len);
     if (!d.result)
         d.result = check_room(d.rule, mapped);
-    void *result;
-    if (!strcmp(d.result, "full")) {
-        result = MAP_FAILED;
-        errno = ENOMEM;
-    } else {
+    void *result = MAP_FAILED;
+    int mmap_errno = ENOMEM;
+    if (strcmp(d.result, "full")) {
+        errno = saved_errno;
         result = cdm__real.mmap(addr, len, prot, flags, fd, off);
+        mmap_errno = errno;
     }
     if (result != MAP_FAILED) {
-        int saved_errno = errno;
         if (flags & MAP_FIXED)
             forget_range((uintptr_t)result, (uintptr_t)result + mapped, "free");
         bool applied = false;
@@ -573,47 +656,62 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
         }
         if (d.rule >= 0 && strcmp(d.result, "dry-run"))
             table_insert((uintptr_t)result, len, mapped, d.rule, kind, applied, d.error);
-        errno = saved_errno;
     }
     record_place(&d, result == MAP_FAILED ? NULL : result, len,
                  result == MAP_FAILED ? 0 : mapped, kind);
     __atomic_fetch_add(&cdm__time_in_library_ns, cdm__now_ns() - begin, __ATOMIC_RELAXED);
+    errno = result == MAP_FAILED ? mmap_errno : saved_errno;
     cdm__guard--;
     return result;
 }
 
 int cdm__munmap_slow(void *addr, size_t len)
 {
-    int rc = cdm__real.munmap(addr, len);
-    if (rc == 0) {
-        int saved_errno = errno;
-        cdm__guard++;
-        forget_range((uintptr_t)addr, (uintptr_t)addr + round_to_pages(len), "free");
-        cdm__guard--;
-        errno = saved_errno;
-    }
-    return rc;
+    /* The entries go first: once the range is unmapped another thread's mmap may get it. */
+    if (((uintptr_t)addr & (plat_page_size() - 1)) || len == 0)
+        return cdm__real.munmap(addr, len); /* EINVAL, from the kernel */
+    int saved_errno = errno;
+    cdm__guard++;
+    forget_range((uintptr_t)addr, (uintptr_t)addr + round_to_pages(len), "free");
+    cdm__guard--;
+    errno = saved_errno;
+    return cdm__real.munmap(addr, len);
 }
 
 void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
 {
-    void *moved = cdm__real.mremap(old, old_len, new_len, flags, new_addr);
-    if (moved == MAP_FAILED)
-        return moved;
+    /* The entry leaves the table before the move and comes back at the new address (or the
+     * old one, if the move fails), so no other thread's mapping can meet a stale key. */
     int saved_errno = errno;
     cdm__guard++;
     struct placed p;
-    if (table_take((uintptr_t)old, CDM_KIND_ANY, &p)) {
-        release_room(&p);
-        table_insert((uintptr_t)moved, new_len, round_to_pages(new_len), p.rule, p.kind,
-                     p.applied, p.error);
+    bool tracked = table_take((uintptr_t)old, CDM_KIND_ANY, &p);
+    cdm__guard--;
+    errno = saved_errno;
+    void *moved = cdm__real.mremap(old, old_len, new_len, flags, new_addr);
+    if (!tracked)
+        return moved;
+    int mremap_errno = errno;
+    cdm__guard++;
+    if (moved == MAP_FAILED) {
+        table_put(&p);
+    } else {
+        struct placed after = p;
+        after.start = (uintptr_t)moved;
+        after.size = new_len;
+        after.mapped = round_to_pages(new_len);
+        if (flags & MREMAP_FIXED) /* whatever was placed at the destination is gone */
+            forget_range(after.start, after.start + after.mapped, "free");
+        if (table_put(&after))
+            take_part(&p, after.mapped);
+        release_part(&p, p.mapped);
         cdm__trace_event("remap", "\"from\":\"%p\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"
                                   "\"kind\":\"%s\",\"rule\":\"%s\"",
                          old, moved, old_len, new_len, cdm__kind_name(p.kind),
                          cdm__rt.config.rules[p.rule].name);
     }
     cdm__guard--;
-    errno = saved_errno;
+    errno = mremap_errno;
     return moved;
 }
 

@@ -164,6 +164,7 @@ static void write_start(void)
 {
     const struct cdm_config *config = &cdm__rt.config;
     char cdm[128], dram[128], path[CDM_PATH_MAX + 64], exe[CDM_PATH_MAX + 64], rules[1024];
+    char program[512];
     size_t used = 0;
     rules[0] = '\0';
     for (int i = 0; i < config->n_rules; i++) {
@@ -175,7 +176,8 @@ static void write_start(void)
           "\"version\":\"%s\",\"program\":\"%s\",\"exe\":\"%s\",\"ppid\":%d,\"config\":\"%s\","
           "\"min_size\":%llu,\"dry_run\":%s,\"nodes\":{\"cdm\":\"%s\",\"dram\":\"%s\"},"
           "\"tracker\":\"off\",\"sees\":\"nothing\",\"rules\":[%s]",
-          CDM_VERSION, cdm__rt.program, cdm__json_escape(cdm__rt.exe, exe, sizeof exe),
+          CDM_VERSION, cdm__json_escape(cdm__rt.program, program, sizeof program),
+          cdm__json_escape(cdm__rt.exe, exe, sizeof exe),
           (int)getppid(), cdm__json_escape(config->path[0] ? config->path : "(built-in)", path, sizeof path),
           (unsigned long long)config->settings.min_size, config->settings.dry_run ? "true" : "false",
           cdm__nodemask_format(&cdm__rt.topology.cdm, cdm, sizeof cdm),

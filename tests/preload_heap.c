@@ -212,14 +212,33 @@ static void *place_large(void *arg)
     return NULL;
 }
 
+/* Growing placed buffers move them (mremap) while other threads place at the addresses
+ * they leave. */
+static void *grow_large(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int i = 0; i < 100; i++) {
+        unsigned char *p = malloc(8 * MiB);
+        if (!p)
+            return (void *)1;
+        fill(p, 64 * 1024, seed + (unsigned)i);
+        p = realloc(p, 24 * MiB);
+        if (!p || !placed(p) || !intact(p, 64 * 1024, seed + (unsigned)i))
+            return (void *)1;
+        free(p);
+    }
+    return NULL;
+}
+
 Test(heap, threads_small_and_large_together)
 {
-    pthread_t threads[6];
+    pthread_t threads[7];
     for (int i = 0; i < 4; i++)
         pthread_create(&threads[i], NULL, hammer_small, NULL);
     for (int i = 4; i < 6; i++)
         pthread_create(&threads[i], NULL, place_large, (void *)(uintptr_t)i);
-    for (int i = 0; i < 6; i++) {
+    pthread_create(&threads[6], NULL, grow_large, (void *)(uintptr_t)6);
+    for (int i = 0; i < 7; i++) {
         void *result;
         pthread_join(threads[i], &result);
         cr_assert_null(result, "thread %d saw a large buffer unplaced or corrupted", i);

@@ -384,3 +384,20 @@ Test(process, children_of_the_run_keep_stderr_clean)
     cr_assert(strstr(run.err, "cdmplace: report for probe"), "the program run started reports: %s",
               run.err);
 }
+
+Test(process, program_names_are_escaped_in_the_trace)
+{
+    static struct run run;
+    char link[700], cwd[1024], target[1200];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(target, sizeof target, "%s/" PROBE, cwd);
+    snprintf(link, sizeof link, "%s/we\"ird\\prog", dir);
+    cr_assert_eq(symlink(target, link), 0);
+    const char *argv[] = {link, "alloc", "9", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", log_to("odd.%p.jsonl"), NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_str_eq(run.out, "placed=1\n");
+    static char all[65536];
+    cr_assert_eq(traces("odd.", all, sizeof all), 1);
+    cr_assert(strstr(all, "\"program\":\"we\\\"ird\\\\prog\""), "%s", all);
+}
