@@ -2,7 +2,9 @@
 #
 #   make                 build build/libcdmplace.so and build/cdmplace
 #   make deps            install the Debian packages the build and tests need (root, apt-get)
-#   make check           every test: unit, sanitizers, preload, CLI, real programs
+#   make check           every test: unit, sanitizers, preload, CLI, real programs, and the
+#                        multi-node suites in QEMU guests (tests/guest/suites.txt)
+#   make check-guest     only the multi-node guest suites
 #   make bench           the benchmarks of bench/, ratios against a baseline
 #   make demo            the demo of the README
 #   make install PREFIX=/usr/local [DESTDIR=...]
@@ -45,6 +47,8 @@ PRELOAD_SRC := $(wildcard tests/preload_*.c)
 UNIT_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(UNIT_SRC))
 ASAN_UNIT_BIN := $(patsubst tests/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
 PRELOAD_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(PRELOAD_SRC))
+# tests/guest_*.c run preloaded inside the multi-node guest (tests/guest/suites.txt).
+GUEST_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/guest_*.c))
 # tests/process_*.c spawn programs (tests/probe.c, the CLI) under the preload.
 PROCESS_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/process_*.c)) $(B)/tests/probe $(B)/tests/linked_probe
 TEST_LIBS := $(B)/tests/libcallsite_fixture.so $(B)/tests/liblate_fixture.so
@@ -52,9 +56,11 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 
 LIB_LDLIBS := -lnuma -lunwind -ldl -lpthread
+# Tests that run with the library preloaded (on the host, or in the guest).
+LINK_PRELOADED_TEST = @mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(ALL_CFLAGS) -rdynamic -o $@ $< -L$(B)/tests -lcallsite_fixture -Wl,-rpath,'$$ORIGIN' -lcriterion -lnuma -lpthread -ldl
 CLI_LDLIBS := -lnuma
 
-.PHONY: all deps check check-unit check-preload check-cli check-programs bench demo install clean tests
+.PHONY: all deps guest-kernels check check-guest check-unit check-preload check-cli check-programs bench demo install clean tests
 all: $(LIB) $(CLI)
 
 $(B)/lib/%.o: %.c preload/internal.h $(wildcard include/*.h) Makefile
@@ -81,9 +87,10 @@ $(B)/tests/unit_%: tests/unit_%.c $(CORE_OBJ) tests/testutil.h
 $(B)/asan/tests/unit_%: tests/unit_%.c $(ASAN_CORE_OBJ) tests/testutil.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(SANITIZE) -o $@ $< $(ASAN_CORE_OBJ) -lcriterion $(CLI_LDLIBS)
+$(B)/tests/guest_%: tests/guest_%.c $(TEST_LIBS) tests/preload_util.h include/cdmplace.h
+	$(LINK_PRELOADED_TEST)
 $(B)/tests/preload_%: tests/preload_%.c $(TEST_LIBS) tests/preload_util.h include/cdmplace.h
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -rdynamic -o $@ $< -L$(B)/tests -lcallsite_fixture -Wl,-rpath,'$$ORIGIN' -lcriterion -lnuma -lpthread -ldl
+	$(LINK_PRELOADED_TEST)
 $(B)/tests/process_%: tests/process_%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lcriterion
@@ -103,15 +110,26 @@ $(B)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lnuma -lpthread -ldl
 
-tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(PROCESS_BIN) $(EXAMPLES)
+tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(EXAMPLES)
 
 deps:
 	sh tests/install-deps.sh
 
+# The guests' kernels (Debian 12's 6.12 and 6.1, unpacked in build/guest/kernels, not
+# installed) and their initramfs; kept once fetched.
+guest-kernels:
+	sh tests/guest/fetch-kernels.sh
+	sh tests/guest/initramfs.sh 6.12
+	sh tests/guest/initramfs.sh 6.1
+
 # Every test; the README's test command. Prints per-suite times.
 check: deps
-	$(MAKE) tests
+	$(MAKE) tests guest-kernels
 	sh tests/run-all.sh
+
+check-guest: deps
+	$(MAKE) tests guest-kernels
+	sh tests/guest/run-suites.sh
 
 bench: all $(BENCH)
 	sh bench/run.sh

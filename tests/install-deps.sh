@@ -1,9 +1,11 @@
 #!/bin/sh
-# Installs the Debian 12 packages that building, testing and the demo need (root, apt-get).
+# Installs the Debian 12 packages that building, testing and the demo need (root, apt-get);
+# qemu-system-x86, busybox-static and cpio are the multi-node guests' (tests/guest/).
 # Packages already present are not fetched again; anything missing triggers apt-get update.
 set -eu
 packages="gcc make libc6-dev pkg-config libnuma-dev libunwind-dev uthash-dev libcriterion-dev
-numactl man-db groff-base python3 perl sqlite3 xz-utils zstd gzip bzip2 tar gawk diffutils coreutils findutils"
+numactl man-db groff-base python3 perl sqlite3 xz-utils zstd gzip bzip2 tar gawk diffutils coreutils findutils
+qemu-system-x86 busybox-static cpio"
 missing=""
 for package in $packages; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||

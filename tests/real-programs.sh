@@ -15,6 +15,8 @@
 # RP_TIMEOUT (seconds, default 120) bounds each run of each program; RP_KEEP=1 keeps the
 # temporary directory (each case's outputs and traces) for a look after a failure;
 # RP_VERBOSE=1 prints the seconds each case took.
+# RP_CONFIG names another config (the multi-node guest binds to the CDM node with
+# tests/real-programs-cdm.conf).
 
 # The cases' commands and scripts are expanded by the shells that run them, not here.
 # shellcheck disable=SC2016
@@ -28,7 +30,7 @@ ulimit -c 0 # the signal cases must not leave core files behind
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CLI=$ROOT/build/cdmplace
 LIB=$ROOT/build/libcdmplace.so
-CONF=$ROOT/tests/real-programs.conf
+CONF=${RP_CONFIG:-$ROOT/tests/real-programs.conf}
 TIMEOUT=${RP_TIMEOUT:-120}
 
 # The Debian programs, not whatever a user's PATH puts first (pyenv shims, /usr/local).

@@ -1,7 +1,11 @@
 #!/bin/sh
 # Every test suite, with its time; the last line counts tests passed and failed over all
 # suites. Run from the repository root after `make tests` (`make check` does both).
+# run-all.sh --host runs only the host's suites, --guest only the multi-node guest's
+# (tests/guest/suites.txt; `make check-guest`).
 set -u
+only=${1:-all}
+case $only in all|--host|--guest) ;; *) echo "usage: run-all.sh [--host | --guest]" >&2; exit 2 ;; esac
 root=$(pwd)
 library="$root/build/libcdmplace.so"
 passed=0
@@ -9,6 +13,11 @@ failed=0
 suites_failed=""
 log=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-tests-XXXXXX")
 trap 'rm -rf "$log"' EXIT
+# A suite's `timeout` puts it in a process group of its own, which an interrupt at the
+# terminal does not reach: pass the signal on, so that no suite (no guest) outlives us.
+running=""
+trap '[ -n "$running" ] && kill "$running" 2>/dev/null; exit 130' INT
+trap '[ -n "$running" ] && kill "$running" 2>/dev/null; exit 143' TERM
 
 # suite NAME TIMEOUT COMMAND...: runs one suite, prints its time and result, adds its counts.
 suite() {
@@ -16,8 +25,11 @@ suite() {
     shift 2
     start=$(date +%s.%N)
     out="$log/$(echo "$name" | tr / _).out"
-    timeout --kill-after=10 "$limit" "$@" >"$out" 2>&1
+    timeout --kill-after=10 "$limit" "$@" >"$out" 2>&1 &
+    running=$!
+    wait "$running"
     status=$?
+    running=""
     seconds=$(echo "$(date +%s.%N) $start" | awk '{printf "%.1f", $1 - $2}')
     # Criterion: "Synthesis: Tested: N | Passing: P | Failing: F | Crashing: C";
     # scripts: "N passed, M failed".
@@ -27,8 +39,10 @@ suite() {
         /^[0-9]+ passed, [0-9]+ failed/ { p += $1; f += $3 }
         END { printf "%d %d", p, f }' "$out")
     set -- $counts
+    uncounted=no
     if [ "$status" -ne 0 ] && [ "$2" -eq 0 ]; then
         set -- "$1" 1 # a crash or timeout outside any counted test
+        uncounted=yes
     fi
     passed=$((passed + $1))
     failed=$((failed + $2))
@@ -37,29 +51,46 @@ suite() {
     else
         printf '%-28s %6ss  %4d passed, %d failed (exit %d)\n' "$name" "$seconds" "$1" "$2" "$status"
         suites_failed="$suites_failed $name"
-        grep -v '^\[----\] *$' "$out" | grep -E -B2 -A6 'FAIL|Assertion|CRASH|Timeout|FAIL ' | head -60
+        if [ "$uncounted" = yes ]; then
+            tail -n 50 "$out" # e.g. a guest's console when it hung or crashed
+        else
+            grep -v '^\[----\] *$' "$out" | grep -E -B2 -A6 'FAIL|Assertion|CRASH|Timeout|FAIL ' | head -60
+        fi
     fi
 }
 
-for test in build/tests/unit_*; do
-    [ -x "$test" ] && suite "$(basename "$test")" 300 "$test"
-done
-for test in build/asan/tests/unit_*; do
-    [ -x "$test" ] && suite "asan/$(basename "$test")" 600 \
-        env CDMPLACE_CLI=build/asan/cdmplace ASAN_OPTIONS=detect_leaks=1 "$test"
-done
-for test in build/tests/preload_*; do
-    [ -x "$test" ] || continue
-    name=$(basename "$test")
-    config="tests/${name#preload_}.conf"
-    [ -f "$config" ] || config=tests/preload_heap.conf
-    suite "$name" 300 env CDMPLACE_CONFIG="$config" LD_PRELOAD="$library" "$test"
-done
-for test in build/tests/process_*; do
-    [ -x "$test" ] && suite "$(basename "$test")" 300 "$test"
-done
-suite install 120 sh tests/install.sh
-suite real-programs 900 sh tests/real-programs.sh
+host_suites() {
+    for test in build/tests/unit_*; do
+        [ -x "$test" ] && suite "$(basename "$test")" 300 "$test"
+    done
+    for test in build/asan/tests/unit_*; do
+        [ -x "$test" ] && suite "asan/$(basename "$test")" 600 \
+            env CDMPLACE_CLI=build/asan/cdmplace ASAN_OPTIONS=detect_leaks=1 "$test"
+    done
+    for test in build/tests/preload_*; do
+        [ -x "$test" ] || continue
+        name=$(basename "$test")
+        config="tests/${name#preload_}.conf"
+        [ -f "$config" ] || config=tests/preload_heap.conf
+        suite "$name" 300 env CDMPLACE_CONFIG="$config" LD_PRELOAD="$library" "$test"
+    done
+    for test in build/tests/process_*; do
+        [ -x "$test" ] && suite "$(basename "$test")" 300 "$test"
+    done
+    suite install 120 sh tests/install.sh
+    suite real-programs 900 sh tests/real-programs.sh
+}
+
+# The multi-node suites, each in a QEMU guest booted for it; run.sh stops a guest at
+# CDMPLACE_GUEST_TIMEOUT, before this limit, so that its console's tail is shown.
+guest_suites() {
+    for name in $(sh tests/guest/run-suites.sh --list); do
+        suite "guest/$name" $((${CDMPLACE_GUEST_TIMEOUT:-600} + 60)) sh tests/guest/run-suites.sh "$name"
+    done
+}
+
+[ "$only" = --guest ] || host_suites
+[ "$only" = --host ] || guest_suites
 
 echo
 [ -n "$suites_failed" ] && echo "failed suites:$suites_failed"

@@ -1,0 +1,205 @@
+#!/bin/sh
+# run.sh [OPTIONS] -- COMMAND [ARGS...]: runs COMMAND as root in a QEMU guest with several
+# NUMA nodes, in a chroot of this machine's root (shared read-only over 9p), in the current
+# directory. Prints COMMAND's stdout and stderr and exits with its status; 124 when the
+# guest ran out of time, 125 when it failed before the command finished (both print the
+# last 40 lines of the guest's console).
+#
+#   --kernel 6.12|6.1     guest kernel (default 6.12), fetched by fetch-kernels.sh
+#   --topology NAME       cdm (default): node 0 has the 2 CPUs and 1G, node 1 has 1G and
+#                           no CPUs;
+#                         tiers: node 0 has the CPUs and 1G, nodes 1 and 2 have 512M each
+#                           and no CPUs, and HMAT makes each slower than the last, so the
+#                           kernel puts them in lower memory tiers (6.1: one tier);
+#                         small-cdm: node 0 has the CPUs and 1G, node 1 48M and no CPUs
+#   --mem SIZE,...        each node's memory instead of the topology's (M or G suffix)
+#   --timeout SECONDS     the whole run, boot included (default 600)
+#   --env NAME=VALUE      passed to COMMAND (repeatable); COMMAND sees PATH (this shell's),
+#                         HOME=/tmp and these, nothing else
+#   --accel tcg|kvm       tcg by default (CDMPLACE_GUEST_ACCEL); kvm is used only when a
+#                         probe boot with it reaches the marker, else TCG
+#   --console             copy the guest's console to stderr as it runs
+#
+# The guest sees this machine's files read-only, with a tmpfs on /tmp: COMMAND writes under
+# /tmp. TCG emulates every instruction: expect a few times slower than the host.
+set -eu
+repo=$(cd "$(dirname "$0")/../.." && pwd -P)
+usage() {
+    sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0" >&2
+    exit 2
+}
+# quote WORD: WORD as one shell word.
+quote() {
+    printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+kernel=6.12 topology=cdm mem="" limit=600 accel=${CDMPLACE_GUEST_ACCEL:-tcg} console=no
+environment="$(quote "PATH=$PATH") 'HOME=/tmp'"
+while [ $# -gt 0 ]; do
+    case $1 in
+    --kernel) kernel=${2:?}; shift 2 ;;
+    --topology) topology=${2:?}; shift 2 ;;
+    --mem) mem=${2:?}; shift 2 ;;
+    --timeout) limit=${2:?}; shift 2 ;;
+    --env)
+        case ${2:-} in [A-Za-z_]*=*) ;; *) usage ;; esac
+        environment="$environment $(quote "$2")"
+        shift 2 ;;
+    --accel) accel=${2:?}; shift 2 ;;
+    --console) console=yes; shift ;;
+    --) shift; break ;;
+    *) usage ;;
+    esac
+done
+[ $# -gt 0 ] || usage
+case $kernel in 6.12|6.1) ;; *) echo "guest: no kernel $kernel (6.12 or 6.1)" >&2; exit 2 ;; esac
+case $accel in tcg|kvm) ;; *) echo "guest: --accel takes tcg or kvm" >&2; exit 2 ;; esac
+case $limit in ''|*[!0-9]*) echo "guest: --timeout takes seconds" >&2; exit 2 ;; esac
+
+# Node memory sizes, then what the topology adds: HMAT latency (ns) and bandwidth per node.
+# The `tiers` figures give abstract distances 16 and 240 times node 0's, which the 6.12
+# kernel puts in memory_tier72 and memory_tier1080 (node 0: memory_tier4).
+hmat=""
+case $topology in
+cdm) sizes=1G,1G ;;
+small-cdm) sizes=1G,48M ;;
+tiers) sizes=1G,512M,512M hmat="10:10G 40:2560M 120:512M" ;;
+*) echo "guest: no topology $topology (cdm, tiers, small-cdm)" >&2; exit 2 ;;
+esac
+if [ -n "$mem" ]; then
+    if [ "$(echo "$mem" | tr , '\n' | wc -l)" -ne "$(echo "$sizes" | tr , '\n' | wc -l)" ]; then
+        echo "guest: --mem $mem: topology $topology has $(echo "$sizes" | tr , '\n' | wc -l) nodes" >&2
+        exit 2
+    fi
+    sizes=$mem
+fi
+machine=pc numa="" total=0 node=0
+for size in $(echo "$sizes" | tr , ' '); do
+    case $size in
+    *[!0-9]*[MG] | [MG] | *[!MG]) echo "guest: memory size $size: a number with M or G" >&2; exit 2 ;;
+    *G) mib=$((${size%G} * 1024)) ;;
+    *M) mib=${size%M} ;;
+    esac
+    total=$((total + mib))
+    numa="$numa -object memory-backend-ram,id=m$node,size=${mib}M -numa node,nodeid=$node,memdev=m$node"
+    if [ "$node" -eq 0 ]; then
+        numa="$numa,cpus=0-1"
+    elif [ -n "$hmat" ]; then
+        numa="$numa,initiator=0"
+    fi
+    node=$((node + 1))
+done
+if [ -n "$hmat" ]; then
+    machine=pc,hmat=on node=0
+    for figures in $hmat; do
+        numa="$numa -numa hmat-lb,initiator=0,target=$node,hierarchy=memory,data-type=access-latency,latency=${figures%:*}"
+        numa="$numa -numa hmat-lb,initiator=0,target=$node,hierarchy=memory,data-type=access-bandwidth,bandwidth=${figures#*:}"
+        node=$((node + 1))
+    done
+fi
+
+cwd=$(pwd -P)
+case $cwd in /tmp|/tmp/*)
+    echo "guest: $cwd is hidden in the guest by its tmpfs on /tmp; run from elsewhere" >&2
+    exit 2 ;;
+esac
+[ -f "$repo/build/guest/kernels/$kernel/release" ] || sh "$repo/tests/guest/fetch-kernels.sh" >&2
+sh "$repo/tests/guest/initramfs.sh" "$kernel" >&2
+
+# KVM, when asked for, only after a probe boot reached the marker on this host kernel:
+# a software KVM may start and then fail on ordinary instructions and hang.
+if [ "$accel" = kvm ] && [ -z "${CDMPLACE_GUEST_PROBE:-}" ]; then
+    verdict="$repo/build/guest/kvm-probe-$(uname -r)"
+    if [ ! -f "$verdict" ]; then
+        if CDMPLACE_GUEST_PROBE=1 sh "$0" --accel kvm --kernel "$kernel" --timeout 30 -- true >/dev/null 2>&1; then
+            echo works >"$verdict"
+        else
+            echo fails >"$verdict"
+        fi
+    fi
+    if [ "$(cat "$verdict")" != works ]; then
+        echo "guest: KVM failed its probe boot on this host ($verdict); using TCG" >&2
+        accel=tcg
+    fi
+fi
+if [ "$accel" = kvm ]; then
+    cpu="-accel kvm -cpu host"
+else
+    cpu="-accel tcg -cpu max"
+fi
+
+# The run's results directory: the job to run, the guest's console, COMMAND's output and
+# exit status. Removed after a run that reached the marker; kept when the guest failed.
+out="$repo/build/guest/out/$(date +%Y%m%d-%H%M%S)-$$"
+mkdir -p "$out"
+echo "$out" >"$out/path"
+{
+    echo "cd $(quote "$cwd") || exit 125"
+    printf 'exec env -i %s' "$environment"
+    for word in "$@"; do
+        printf ' %s' "$(quote "$word")"
+    done
+    echo
+} >"$out/job"
+
+qemu=""
+tail=""
+cleanup() {
+    [ -n "$qemu" ] && kill "$qemu" 2>/dev/null
+    [ -n "$tail" ] && kill "$tail" 2>/dev/null
+    return 0
+}
+trap cleanup EXIT
+trap 'cleanup; rm -rf "$out"; exit 130' INT
+trap 'cleanup; rm -rf "$out"; exit 143' TERM
+
+: >"$out/console"
+# shellcheck disable=SC2086
+timeout --kill-after=5 "$limit" qemu-system-x86_64 $cpu -smp 2 -m "${total}M" -machine "$machine" \
+    $numa -nodefaults -no-user-config -display none -monitor none -serial "file:$out/console" \
+    -no-reboot -net none \
+    -kernel "$repo/build/guest/kernels/$kernel/vmlinuz" -initrd "$repo/build/guest/initrd-$kernel.cpio.gz" \
+    -append "console=ttyS0 panic=-1" \
+    -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+    -virtfs "local,path=$(echo "$out" | sed 's/,/,,/g'),mount_tag=results,security_model=none" \
+    </dev/null >"$out/qemu.log" 2>&1 &
+qemu=$!
+if [ "$console" = yes ]; then
+    tail -n +1 -f --pid="$qemu" "$out/console" >&2 &
+    tail=$!
+fi
+status=0
+wait "$qemu" || status=$?
+qemu=""
+
+if grep -q 'CDMPLACE-GUEST-DONE' "$out/console" && [ -f "$out/status" ]; then
+    [ -n "$tail" ] && wait "$tail"
+    tail=""
+    cat "$out/stdout"
+    cat "$out/stderr" >&2
+    status=$(cat "$out/status")
+    rm -rf "$out"
+    exit "$status"
+fi
+# What COMMAND printed before the guest stopped, then why it stopped.
+[ -f "$out/stdout" ] && cat "$out/stdout"
+[ -f "$out/stderr" ] && cat "$out/stderr" >&2
+if [ -n "${CDMPLACE_GUEST_PROBE:-}" ]; then
+    rm -rf "$out"
+    exit 125
+fi
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    echo "guest: timed out after ${limit}s (kernel $kernel, topology $topology); results in $out" >&2
+    status=124
+else
+    echo "guest: the guest stopped before its command finished (kernel $kernel, topology" \
+        "$topology, QEMU exit $status); results in $out" >&2
+    status=125
+fi
+cat "$out/qemu.log" >&2
+echo "guest: last 40 console lines:" >&2
+tail -n 40 "$out/console" >&2
+# The cause may lie further up than 40 lines (a panic's call trace is longer).
+trouble=$(grep -E 'Kernel panic|BUG:|Oops:|Out of memory:' "$out/console" | head -n 3)
+[ -z "$trouble" ] || printf 'guest: the kernel said:\n%s\n' "$trouble" >&2
+exit "$status"
