@@ -94,6 +94,10 @@ static uint64_t nodes_free(const cdm_nodemask *nodes, int max_node)
     return total;
 }
 
+/* What a strict bind leaves free on its nodes: a node drained to its watermarks has no page
+ * to give, and under MPOL_BIND the kernel's answer to that is the OOM killer. */
+#define ROOM_HEADROOM (4ull << 20)
+
 /* Whether `mapped` bytes fit on the rule's nodes; when they do, they are counted as taken. */
 static bool take_room(int rule_index, size_t mapped)
 {
@@ -106,7 +110,7 @@ static bool take_room(int rule_index, size_t mapped)
     }
     uint64_t free_bytes = __atomic_load_n(&room[rule_index].free_bytes, __ATOMIC_RELAXED);
     do {
-        if (free_bytes < mapped)
+        if (free_bytes < mapped + ROOM_HEADROOM)
             return false;
     } while (!__atomic_compare_exchange_n(&room[rule_index].free_bytes, &free_bytes,
                                           free_bytes - mapped, true, __ATOMIC_RELAXED,
