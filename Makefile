@@ -60,7 +60,7 @@ LIB_LDLIBS := -lnuma -lunwind -ldl -lpthread
 LINK_PRELOADED_TEST = @mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(ALL_CFLAGS) -rdynamic -o $@ $< -L$(B)/tests -lcallsite_fixture -Wl,-rpath,'$$ORIGIN' -lcriterion -lnuma -lpthread -ldl
 CLI_LDLIBS := -lnuma
 
-.PHONY: all deps guest-kernels check check-guest check-unit check-preload check-cli check-programs bench demo install clean tests
+.PHONY: all deps tests check check-guest guest-kernels bench demo demo-host install clean
 all: $(LIB) $(CLI)
 
 $(B)/lib/%.o: %.c preload/internal.h $(wildcard include/*.h) Makefile
@@ -134,8 +134,12 @@ check-guest: deps
 bench: all $(BENCH)
 	sh bench/run.sh
 
+# The demo runs in the `cdm` guest (node 1: memory, no CPUs); demo-host on this machine.
 demo: deps
-	$(MAKE) all $(EXAMPLES)
+	$(MAKE) all $(EXAMPLES) guest-kernels
+	sh tests/guest/run.sh --kernel 6.12 --topology cdm --timeout 600 -- sh examples/demo.sh
+
+demo-host: all $(EXAMPLES)
 	sh examples/demo.sh
 
 install: all

@@ -1,6 +1,8 @@
 #!/bin/sh
 # The demo: an unmodified program's large buffers placed by rules, with the machine's
-# topology, the decision trace and the end-of-run report on screen. Run by `make demo`.
+# topology, the decision trace and the end-of-run report on screen. `make demo` runs it in
+# the multi-node guest (tests/guest/run.sh), where node 1 is a CDM node; the report's last
+# column shows the weights' pages on it. `make demo-host` runs it on this machine.
 set -eu
 cd "$(dirname "$0")/.."
 work=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-demo-XXXXXX")
