@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <dlfcn.h>
 #include <numaif.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,6 +84,21 @@ static inline bool intact(const unsigned char *buffer, size_t size, unsigned see
         if (buffer[i] != (unsigned char)(i * 31 + seed))
             return false;
     return true;
+}
+
+/* A buffer whose rule's policy the kernel refused: still placed, the errno recorded, and
+ * every byte usable. */
+static inline void assert_refused_but_usable(size_t size, int rule, int error)
+{
+    unsigned char *buffer = malloc(size);
+    struct cdm_buffer_info info;
+    cr_assert_eq(query(buffer, &info), 0);
+    cr_assert_eq(info.rule, rule);
+    cr_assert_not(info.applied);
+    cr_assert_eq(info.error, error);
+    fill(buffer, size, 5);
+    cr_assert(intact(buffer, size, 5));
+    free(buffer);
 }
 
 #endif

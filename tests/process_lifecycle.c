@@ -126,6 +126,15 @@ static void assert_whole_lines(const char *text)
     }
 }
 
+/* The repository's PATH as an absolute path (the CLI and symlinks need one). */
+static const char *absolute(const char *path, char *buf, size_t size)
+{
+    char cwd[1024];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(buf, size, "%s/%s", cwd, path);
+    return buf;
+}
+
 static char log_env[600];
 static const char *log_to(const char *name)
 {
@@ -164,9 +173,8 @@ Test(process, fork_child_keeps_working_and_writes_its_own_trace)
 Test(process, exec_through_the_cli_stays_preloaded)
 {
     static struct run run;
-    char config[1100], cwd[1024];
-    cr_assert_not_null(getcwd(cwd, sizeof cwd));
-    snprintf(config, sizeof config, "%s/" CONFIG, cwd);
+    char config[1100];
+    absolute(CONFIG, config, sizeof config);
     /* cdmplace run -> sh -> probe exec -> probe alloc: two execs below the CLI. */
     const char *argv[] = {"build/cdmplace", "run", "-c", config, "--report", "off", "--",
                           "sh", "-c", PROBE " exec " PROBE " alloc 9", NULL};
@@ -363,9 +371,8 @@ Test(process, secure_execution_reads_no_environment)
 Test(process, children_of_the_run_keep_stderr_clean)
 {
     static struct run run;
-    char config[1100], cwd[1024], log[1300];
-    cr_assert_not_null(getcwd(cwd, sizeof cwd));
-    snprintf(config, sizeof config, "%s/" CONFIG, cwd);
+    char config[1100], log[1300];
+    absolute(CONFIG, config, sizeof config);
     snprintf(log, sizeof log, "%s/child.%%p.jsonl", dir);
     /* sh is the program `run` starts; the probe is its child, whose stderr a parent could
      * be capturing as data: the report stays out of it and goes to the trace. */
@@ -388,9 +395,8 @@ Test(process, children_of_the_run_keep_stderr_clean)
 Test(process, program_names_are_escaped_in_the_trace)
 {
     static struct run run;
-    char link[700], cwd[1024], target[1200];
-    cr_assert_not_null(getcwd(cwd, sizeof cwd));
-    snprintf(target, sizeof target, "%s/" PROBE, cwd);
+    char link[700], target[1200];
+    absolute(PROBE, target, sizeof target);
     snprintf(link, sizeof link, "%s/we\"ird\\prog", dir);
     cr_assert_eq(symlink(target, link), 0);
     const char *argv[] = {link, "alloc", "9", NULL};
