@@ -85,7 +85,7 @@ host_suites() {
 # CDMPLACE_GUEST_TIMEOUT, before this limit, so that its console's tail is shown.
 guest_suites() {
     for name in $(sh tests/guest/run-suites.sh --list); do
-        suite "guest/$name" $((${CDMPLACE_GUEST_TIMEOUT:-600} + 60)) sh tests/guest/run-suites.sh "$name"
+        suite "guest/$name" $((${CDMPLACE_GUEST_TIMEOUT:-1200} + 60)) sh tests/guest/run-suites.sh "$name"
     done
 }
 

@@ -6,7 +6,7 @@
 # run-suites.sh NAME: that suite's command in its guest: the command's own output and exit
 # status (tests/guest/run.sh's 124 and 125 when the guest failed).
 #
-# Each guest may take CDMPLACE_GUEST_TIMEOUT seconds (default 600), boot included.
+# Each guest may take CDMPLACE_GUEST_TIMEOUT seconds (default 1200), boot included.
 set -eu
 cd "$(dirname "$0")/../.."
 suites() {
@@ -30,5 +30,5 @@ case ${1:-} in
 $line
 LINE
     exec sh tests/guest/run.sh --kernel "$kernel" --topology "$topology" \
-        --timeout "${CDMPLACE_GUEST_TIMEOUT:-600}" -- sh -c "$command" ;;
+        --timeout "${CDMPLACE_GUEST_TIMEOUT:-1200}" -- sh -c "$command" ;;
 esac
