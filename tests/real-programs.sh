@@ -31,6 +31,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CLI=$ROOT/build/cdmplace
 LIB=$ROOT/build/libcdmplace.so
 CONF=${RP_CONFIG:-$ROOT/tests/real-programs.conf}
+case $CONF in /*) ;; *) CONF=$PWD/$CONF ;; esac # the programs run in directories of their own
 TIMEOUT=${RP_TIMEOUT:-120}
 
 # The Debian programs, not whatever a user's PATH puts first (pyenv shims, /usr/local).
