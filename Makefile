@@ -25,8 +25,8 @@ ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fno-strict-aliasing
 
 # Sources shared by the library and the CLI: platform, logging, environment, config,
 # topology, node sets, rules.
-CORE_SRC := $(addprefix preload/,platform.c log.c env.c config.c topology.c nodeset.c rules.c)
-LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c callsite.c placement.c trace.c report.c)
+CORE_SRC := $(addprefix preload/,platform.c log.c env.c config.c topology.c nodeset.c rules.c backends.c)
+LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c callsite.c placement.c tracker.c migrate.c trace.c report.c)
 CLI_SRC := $(wildcard tools/*.c)
 
 LIB_OBJ := $(patsubst %.c,$(B)/lib/%.o,$(LIB_SRC))
@@ -96,7 +96,7 @@ $(B)/tests/process_%: tests/process_%.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lcriterion
 $(B)/tests/probe: tests/probe.c include/cdmplace.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lpthread -ldl
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lpthread -lnuma -ldl
 # The probe linked to the library itself: secure execution ignores LD_PRELOAD paths.
 $(B)/tests/linked_probe: tests/probe.c $(LIB)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -L$(B) -lcdmplace -Wl,-rpath,$(CURDIR)/$(B) -lpthread -ldl
@@ -105,7 +105,7 @@ $(B)/tests/lib%.so: tests/%.c include/cdmplace.h
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -shared -fno-omit-frame-pointer -O0 -o $@ $<
 $(B)/examples/%: examples/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lpthread
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lpthread -lnuma
 $(B)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lnuma -lpthread -ldl

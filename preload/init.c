@@ -71,20 +71,10 @@ static void report_config_errors(struct cdm_config *config)
              config->path[0] ? config->path : "the CDMPLACE_ variables");
 }
 
-static void warn_unbuilt_features(const struct cdm_config *config)
-{
-    for (int i = 0; i < config->n_rules; i++)
-        if (config->rules[i].migrate != CDM_MIGRATE_NONE &&
-            config->rules[i].migrate != CDM_MIGRATE_KERNEL)
-            cdm__warn_once(CDM_WARN_MIGRATE,
-                           "%s:%d: migrate = %s needs access tracking, which this version "
-                           "does not have yet: rule '%s' places buffers and moves nothing",
-                           config->path, config->rules[i].line,
-                           cdm__migrate_name(config->rules[i].migrate), config->rules[i].name);
-}
-
+/* The tracker's locks first: its thread holds them while it writes the trace. */
 static void prepare_fork(void)
 {
+    cdm__tracker_prepare_fork();
     cdm__callsites_prepare_fork();
     cdm__placement_prepare_fork();
     cdm__trace_prepare_fork();
@@ -95,6 +85,7 @@ static void after_fork_parent(void)
     cdm__trace_after_fork(false);
     cdm__placement_after_fork(false);
     cdm__callsites_after_fork(false);
+    cdm__tracker_after_fork(false);
 }
 
 /* The child has only this thread: forget its old id, start its own trace and counts. */
@@ -105,6 +96,7 @@ static void after_fork_child(void)
     cdm__log_set_quiet(quiet_here());
     cdm__placement_after_fork(true);
     cdm__callsites_after_fork(true);
+    cdm__tracker_after_fork(true);
     cdm__trace_after_fork(true);
 }
 
@@ -142,7 +134,7 @@ __attribute__((constructor)) static void cdm_init(void)
         cdm__config_default(config);
         cdm__config_apply_env(config);
     }
-    warn_unbuilt_features(config);
+    cdm__tracker_setup();
 
     cdm__stack_warm_up();
     cdm__trace_open();
@@ -164,6 +156,7 @@ __attribute__((destructor)) static void cdm_fini(void)
         return;
     cdm__guard = 1;
     __atomic_store_n(&cdm__state, CDM_STATE_EXITED, __ATOMIC_RELEASE);
+    cdm__tracker_stop();
     cdm__trace_close();
     cdm__report_write();
     cdm__guard = 0;

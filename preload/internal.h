@@ -8,12 +8,15 @@
  *   topology.c   NUMA nodes, CPUs, memory, tiers, CDM discovery
  *   nodeset.c    node set syntax and resolution against the topology
  *   rules.c      which rule places an allocation
+ *   backends.c   which access tracker the kernel and permissions allow
  * and, in the preload library only:
  *   bootstrap.c  a static pool for allocations made before the real allocator is known
  *   interpose.c  the exported hooks (malloc family, mmap, munmap, mremap, madvise)
  *   init.c       constructor, destructor, fork, the preloading state
  *   callsite.c   the allocating stack and its names
  *   placement.c  placed buffers: their mappings, policies, budgets, the address table
+ *   tracker.c    which pages of migrating buffers are touched: the userfaultfd thread
+ *   migrate.c    where tracked pages should live, and the move_pages calls
  *   trace.c      the JSON-lines decision trace
  *   report.c     the end-of-run summary
  *
@@ -87,6 +90,45 @@ CDM_HIDDEN size_t plat_page_size(void);
 CDM_HIDDEN int plat_open_above_stdio(const char *path, int flags, mode_t mode, int *out);
 /* write(2) until all of data is written, through EINTR and short writes. */
 CDM_HIDDEN int plat_write_all(int fd, const void *data, size_t len);
+/* userfaultfd (Linux 4.3): O_CLOEXEC | O_NONBLOCK. user_mode_only (Linux 5.11) is allowed to
+ * ordinary users; a full one falls back to /dev/userfaultfd (Linux 6.1) on EPERM. */
+#define PLAT_UFFD_WP_UNPOPULATED (1ull << 13) /* Linux 6.4 */
+#define PLAT_UFFD_WP_ASYNC (1ull << 15)       /* Linux 6.7 */
+CDM_HIDDEN int plat_uffd_open(bool user_mode_only, int *out);
+/* UFFDIO_API asking for `features`; *granted (may be NULL) gets what the kernel has. With
+ * features 0 it only asks: a descriptor takes one UFFDIO_API. */
+CDM_HIDDEN int plat_uffd_api(int fd, uint64_t features, uint64_t *granted);
+/* modes: UFFDIO_REGISTER_MODE_MISSING and/or _WP. */
+CDM_HIDDEN int plat_uffd_register(int fd, uintptr_t start, size_t len, uint64_t modes);
+CDM_HIDDEN int plat_uffd_unregister(int fd, uintptr_t start, size_t len);
+/* Write-protect (or release and wake) a range. */
+CDM_HIDDEN int plat_uffd_writeprotect(int fd, uintptr_t start, size_t len, bool protect);
+/* Resolve missing faults with the zero page; EEXIST when another thread won. */
+CDM_HIDDEN int plat_uffd_zeropage(int fd, uintptr_t start, size_t len);
+CDM_HIDDEN int plat_uffd_wake(int fd, uintptr_t start, size_t len);
+struct plat_fault {
+    uintptr_t address;
+    bool write_protect; /* a write to a write-protected page; else a missing page */
+};
+/* Read pending page faults (EAGAIN when none). Other events are dropped. */
+CDM_HIDDEN int plat_uffd_read(int fd, struct plat_fault *faults, int max, int *count);
+/* PAGEMAP_SCAN (Linux 6.7) over [start, end) of /proc/self/pagemap: the regions whose pages
+ * have every `required` category and none of `excluded` (PLAT_PAGE_IS_*); `protect`
+ * write-protects what matched again (async userfaultfd write-protect). *walk_end says where
+ * the scan stopped when `regions` filled up. EOPNOTSUPP before 6.7. */
+#define PLAT_PAGE_IS_WRITTEN (1ull << 1)
+#define PLAT_PAGE_IS_PRESENT (1ull << 3)
+#define PLAT_PAGE_IS_PFNZERO (1ull << 5)
+#define PLAT_PAGE_IS_HUGE (1ull << 6)
+struct plat_page_region {
+    uint64_t start, end, categories;
+};
+CDM_HIDDEN int plat_pagemap_scan(int pagemap_fd, uintptr_t start, uintptr_t end,
+                                 uint64_t required, uint64_t excluded, bool protect,
+                                 struct plat_page_region *regions, size_t max_regions,
+                                 size_t *n_regions, uintptr_t *walk_end);
+/* eventfd, O_CLOEXEC | O_NONBLOCK: how the tracker thread is told to stop. */
+CDM_HIDDEN int plat_eventfd(int *out);
 
 /* ---------------------------------------------------------------- log.c */
 /* Debug level from CDMPLACE_DEBUG (0..3); messages above it are dropped. */
@@ -263,6 +305,25 @@ CDM_HIDDEN int cdm__topology_distance(int from, int to);
  * Returns 0 or an errno (EFBIG: the list did not fit; buf holds a beginning, maybe empty). */
 CDM_HIDDEN int cdm__topology_cpulist(int node, char *buf, size_t size);
 
+/* ---------------------------------------------------------------- backends.c */
+struct cdm_backend_probe {
+    bool full;              /* a full userfaultfd opens here */
+    bool user_mode;         /* only UFFD_USER_MODE_ONLY does */
+    int full_error, user_error; /* why each did not */
+    uint64_t features;      /* UFFD_FEATURE_* the kernel offers */
+};
+/* Open and close a userfaultfd to learn what this process may track with. */
+CDM_HIDDEN void cdm__backends_probe(struct cdm_backend_probe *probe);
+/* Whether `backend` can run here; if not, `why` names the version or permission it needs. */
+CDM_HIDDEN bool cdm__backend_allowed(const struct cdm_backend_probe *probe,
+                                     enum cdm_track backend, char *why, size_t why_size);
+/* The backend `track = wanted` gets: wanted if allowed, else the best allowed of wp-async,
+ * wp, missing, else off. `why` is "" when wanted (wp-async for auto) runs, else the reason. */
+CDM_HIDDEN enum cdm_track cdm__backend_choose(const struct cdm_backend_probe *probe,
+                                              enum cdm_track wanted, char *why, size_t why_size);
+/* What a backend sees: "writes", "first touch", ... */
+CDM_HIDDEN const char *cdm__backend_sees(enum cdm_track backend);
+
 /* ---------------------------------------------------------------- nodeset.c */
 /* Parse "2", "0-1", "0,2" or a name from [nodes] (cdm and dram built in, auto resolved from
  * the topology). Returns true and fills `out` with the nodes present on this machine;
@@ -399,7 +460,8 @@ CDM_HIDDEN void cdm__callsites_after_fork(bool child);
 struct cdm_rule_stats {
     uint64_t allocations, bytes, live_bytes, peak_bytes;
     uint64_t fallbacks, failures, errors;
-    uint64_t pages_to_dram, pages_to_policy, faults; /* moved by migration (later) */
+    uint64_t pages_to_dram, pages_to_policy; /* moved by migration */
+    uint64_t faults;                         /* served by the tracker (wp, missing) */
 };
 /* Index CDM_MAX_RULES counts allocations no rule matched (the profile). */
 CDM_HIDDEN extern struct cdm_rule_stats cdm__rule_stats[CDM_MAX_RULES + 1];
@@ -415,14 +477,59 @@ CDM_HIDDEN int cdm__munmap_slow(void *addr, size_t len);
 CDM_HIDDEN void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags,
                                   void *new_addr);
 CDM_HIDDEN int cdm__madvise_slow(void *addr, size_t len, int advice);
-/* Whether any placed mapping exists (munmap/mremap/madvise fast path). */
+/* Placed mappings (munmap/mremap fast path) and placed buffers of any kind (madvise). */
 CDM_HIDDEN extern int cdm__placed_mappings;
+CDM_HIDDEN extern int cdm__placed_buffers;
 /* Pages per node of the rule's live buffers (move_pages query); returns pages counted,
  * with not-yet-touched pages in *absent. */
 CDM_HIDDEN uint64_t cdm__placement_pages(int rule, uint64_t *per_node, int max_node,
                                          uint64_t *absent);
 CDM_HIDDEN void cdm__placement_prepare_fork(void);
 CDM_HIDDEN void cdm__placement_after_fork(bool child);
+
+/* ---------------------------------------------------------------- tracker.c */
+/* A placed buffer whose rule migrates, and what is known of each of its pages. */
+struct cdm_tracked {
+    uintptr_t start;
+    size_t n_pages;
+    int rule;
+    uint32_t *last_touch; /* epoch of the last access seen; 0 never */
+    int16_t *node;        /* where the page was last seen; -1 not known (or not there) */
+    uint8_t *heat;        /* tier: aging byte, top bit set by an access this epoch */
+    void *state;          /* the mapping of our own holding the three arrays */
+    size_t state_size;
+};
+/* Epochs count from here, so that a page can be marked as touched long ago (a hint). */
+#define CDM_EPOCH_FIRST (1u << 20)
+#define CDM_EPOCH_ANCIENT 1u
+/* Choose the backend (at startup; warns once when track's choice is not allowed here). */
+CDM_HIDDEN void cdm__tracker_setup(void);
+CDM_HIDDEN enum cdm_track cdm__tracker_backend(void);
+/* A placed buffer (policy applied) of a migrating rule: register it; the thread starts with
+ * the first one. Call without placement's lock. */
+CDM_HIDDEN void cdm__tracker_add(uintptr_t start, size_t len, int rule);
+/* [start, start + len) is unmapped, moved or replaced: ranges touching it are dropped. */
+CDM_HIDDEN void cdm__tracker_forget(uintptr_t start, size_t len);
+/* Its pages were discarded (MADV_DONTNEED, MADV_FREE, MADV_REMOVE): nothing is known of them. */
+CDM_HIDDEN void cdm__tracker_discard(uintptr_t start, size_t len);
+/* MADV_WILLNEED (to_dram) or MADV_COLD / MADV_PAGEOUT on tracked pages: the thread moves them
+ * now. False when no tracked page is in the range. */
+CDM_HIDDEN bool cdm__tracker_hint(uintptr_t start, size_t len, bool to_dram);
+/* From the tracker thread, its lock held (between migration batches): serve the faults
+ * waiting, so that no program thread waits for a whole epoch's migration. */
+CDM_HIDDEN void cdm__tracker_serve_waiting(void);
+/* At exit: stop and join the thread, release every range. */
+CDM_HIDDEN void cdm__tracker_stop(void);
+CDM_HIDDEN void cdm__tracker_prepare_fork(void);
+CDM_HIDDEN void cdm__tracker_after_fork(bool child);
+
+/* ---------------------------------------------------------------- migrate.c */
+/* On the tracker thread, its lock held: move every tracked page to where its rule wants it.
+ * epoch_end: a collected epoch (moves, aging, `epoch` events); else a hint's immediate run. */
+/* follow-cpu: epochs without a touch before a page counts as idle (at least 1); 1 for tier. */
+CDM_HIDDEN uint32_t cdm__migrate_idle_epochs(int rule);
+CDM_HIDDEN void cdm__migrate_reconcile(struct cdm_tracked *ranges, int n_ranges, uint32_t epoch,
+                                       bool epoch_end);
 
 /* ---------------------------------------------------------------- trace.c */
 /* Expand %p %h %e %j %r %% of a path template; false if it does not fit. */

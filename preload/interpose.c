@@ -369,7 +369,7 @@ CDM_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ..
 
 CDM_EXPORT int madvise(void *addr, size_t len, int advice)
 {
-    if (cdm_likely(!__atomic_load_n(&cdm__placed_mappings, __ATOMIC_RELAXED)) &&
+    if (cdm_likely(!__atomic_load_n(&cdm__placed_buffers, __ATOMIC_RELAXED)) &&
         cdm_likely(cdm__real.madvise != NULL))
         return cdm__real.madvise(addr, len, advice);
     if (unresolved())

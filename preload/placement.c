@@ -39,6 +39,7 @@ struct placed {
 
 struct cdm_rule_stats cdm__rule_stats[CDM_MAX_RULES + 1];
 int cdm__placed_mappings;
+int cdm__placed_buffers;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct placed *table;
@@ -303,7 +304,18 @@ static struct placed *table_put_locked(const struct placed *entry)
     }
     if (p->kind != CDM_KIND_HEAP)
         __atomic_fetch_add(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&cdm__placed_buffers, 1, __ATOMIC_RELAXED);
     return p;
+}
+
+/* Removes and frees an entry; the caller holds `lock`. */
+static void table_del_locked(struct placed *p)
+{
+    HASH_DEL(table, p);
+    if (p->kind != CDM_KIND_HEAP)
+        __atomic_fetch_sub(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_sub(&cdm__placed_buffers, 1, __ATOMIC_RELAXED);
+    cdm__slab_free(&slab, p);
 }
 
 static struct placed *table_put(const struct placed *entry)
@@ -333,10 +345,7 @@ static bool table_take(uintptr_t start, enum cdm_kind kind, struct placed *out)
     HASH_FIND(hh, table, &start, sizeof start, p);
     if (p && (kind == CDM_KIND_ANY || (p->kind == CDM_KIND_HEAP) == (kind == CDM_KIND_HEAP))) {
         *out = *p;
-        HASH_DEL(table, p);
-        if (p->kind != CDM_KIND_HEAP)
-            __atomic_fetch_sub(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
-        cdm__slab_free(&slab, p);
+        table_del_locked(p);
     } else {
         p = NULL;
     }
@@ -428,6 +437,8 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
         goto out;
     }
     record_place(&d, buffer, size, mapped, CDM_KIND_HEAP);
+    if (applied)
+        cdm__tracker_add((uintptr_t)buffer, mapped, d.rule);
     *out = buffer;
     handled = 1;
 out:
@@ -445,6 +456,7 @@ bool cdm__heap_free(void *ptr)
         return false;
     cdm__guard++;
     int saved_errno = errno; /* free never changes errno (glibc 2.33) */
+    cdm__tracker_forget(p.start, p.mapped);
     plat_munmap(ptr, p.mapped);
     record_release("free", &p);
     errno = saved_errno;
@@ -477,18 +489,18 @@ static int grow_placed(const struct placed *p, size_t size, void **out)
     struct placed *entry, before;
     int err = 0;
     void *moved = NULL;
+    cdm__tracker_forget(start, p->mapped); /* a moved mapping loses its registration */
     pthread_mutex_lock(&lock);
     HASH_FIND(hh, table, &start, sizeof start, entry);
     if (!entry) {
         err = EINVAL; /* freed by another thread meanwhile: the program's own race */
     } else if ((err = plat_mremap((void *)start, entry->mapped, mapped, MREMAP_MAYMOVE, &moved)) == 0) {
         before = *entry;
-        HASH_DEL(table, entry);
+        table_del_locked(entry);
         struct placed grown = before;
         grown.start = (uintptr_t)moved;
         grown.size = size;
         grown.mapped = mapped;
-        cdm__slab_free(&slab, entry);
         if (!table_put_locked(&grown))
             cdm__warn_once(CDM_WARN_HOOK, "no memory for the table of placed buffers: a grown "
                                           "buffer is no longer tracked");
@@ -499,6 +511,8 @@ static int grow_placed(const struct placed *p, size_t size, void **out)
         return 1;
     }
     take_part(&before, mapped - before.mapped);
+    if (before.applied)
+        cdm__tracker_add((uintptr_t)moved, mapped, before.rule);
     cdm__trace_event("remap", "\"from\":\"0x%lx\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"
                               "\"kind\":\"heap\",\"rule\":\"%s\"",
                      (unsigned long)before.start, moved, before.mapped, mapped,
@@ -578,9 +592,7 @@ static void forget_range(uintptr_t start, uintptr_t end, const char *ev)
             release_part(p, p->mapped);
             if (n_gone < 16)
                 gone[n_gone++] = *p;
-            HASH_DEL(table, p);
-            __atomic_fetch_sub(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
-            cdm__slab_free(&slab, p);
+            table_del_locked(p);
         } else if (p->start < start) { /* keeps its head, and a tail past a hole */
             uintptr_t cut_end = p_end < end ? p_end : end;
             release_part(p, cut_end - start);
@@ -603,11 +615,13 @@ static void forget_range(uintptr_t start, uintptr_t end, const char *ev)
             if (insert_failed) {
                 release_part(p, p->mapped);
                 __atomic_fetch_sub(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
+                __atomic_fetch_sub(&cdm__placed_buffers, 1, __ATOMIC_RELAXED);
                 cdm__slab_free(&slab, p);
             }
         }
     }
     pthread_mutex_unlock(&lock);
+    cdm__tracker_forget(start, end - start);
     for (int i = 0; i < n_gone; i++)
         cdm__trace_event(ev, "\"addr\":\"0x%lx\",\"size\":%zu,\"kind\":\"%s\",\"rule\":\"%s\"",
                          (unsigned long)gone[i].start, gone[i].mapped, cdm__kind_name(gone[i].kind),
@@ -658,8 +672,10 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
             if (d.error)
                 d.result = d.error == ENODEV ? "no-node" : "error";
         }
-        if (d.rule >= 0 && strcmp(d.result, "dry-run"))
-            table_insert((uintptr_t)result, len, mapped, d.rule, kind, applied, d.error);
+        if (d.rule >= 0 && strcmp(d.result, "dry-run") &&
+            table_insert((uintptr_t)result, len, mapped, d.rule, kind, applied, d.error) &&
+            applied)
+            cdm__tracker_add((uintptr_t)result, mapped, d.rule);
     }
     record_place(&d, result == MAP_FAILED ? NULL : result, len,
                  result == MAP_FAILED ? 0 : mapped, kind);
@@ -690,6 +706,8 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
     cdm__guard++;
     struct placed p;
     bool tracked = table_take((uintptr_t)old, CDM_KIND_ANY, &p);
+    if (tracked)
+        cdm__tracker_forget(p.start, p.mapped);
     cdm__guard--;
     errno = saved_errno;
     void *moved = cdm__real.mremap(old, old_len, new_len, flags, new_addr);
@@ -698,7 +716,8 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
     int mremap_errno = errno;
     cdm__guard++;
     if (moved == MAP_FAILED) {
-        table_put(&p);
+        if (table_put(&p) && p.applied)
+            cdm__tracker_add(p.start, p.mapped, p.rule);
     } else {
         struct placed after = p;
         after.start = (uintptr_t)moved;
@@ -706,8 +725,11 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
         after.mapped = round_to_pages(new_len);
         if (flags & MREMAP_FIXED) /* whatever was placed at the destination is gone */
             forget_range(after.start, after.start + after.mapped, "free");
-        if (table_put(&after))
+        if (table_put(&after)) {
             take_part(&p, after.mapped);
+            if (after.applied)
+                cdm__tracker_add(after.start, after.mapped, after.rule);
+        }
         release_part(&p, p.mapped);
         cdm__trace_event("remap", "\"from\":\"%p\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"
                                   "\"kind\":\"%s\",\"rule\":\"%s\"",
@@ -717,6 +739,20 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
     cdm__guard--;
     errno = mremap_errno;
     return moved;
+}
+
+/* What advice means for tracked pages: gone (their state is reset), or a hint to move. */
+static void advise_tracker(uintptr_t start, size_t len, int advice)
+{
+    switch (advice) {
+    case MADV_DONTNEED:
+    case MADV_FREE:
+    case MADV_REMOVE: cdm__tracker_discard(start, len); break;
+    case MADV_COLD:
+    case MADV_PAGEOUT: cdm__tracker_hint(start, len, false); break;
+    case MADV_WILLNEED: cdm__tracker_hint(start, len, true); break;
+    default: break;
+    }
 }
 
 int cdm__madvise_slow(void *addr, size_t len, int advice)
@@ -734,6 +770,8 @@ int cdm__madvise_slow(void *addr, size_t len, int advice)
         break;
     }
     pthread_mutex_unlock(&lock);
+    if (rule >= 0 && rc == 0)
+        advise_tracker(start, round_to_pages(len), advice);
     if (rule >= 0)
         cdm__trace_event("advise", "\"addr\":\"%p\",\"size\":%zu,\"advice\":%d,\"rule\":\"%s\","
                                    "\"result\":%d",

@@ -7,8 +7,11 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <numaif.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <numaif.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -103,5 +106,137 @@ int plat_mremap(void *old, size_t old_len, size_t new_len, int flags, void **out
     if (rc < 0 && rc > -4096)
         return errno;
     *out = (void *)rc;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ userfaultfd */
+
+int plat_uffd_open(bool user_mode_only, int *out)
+{
+#ifdef SYS_userfaultfd
+    long fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK |
+                                           (user_mode_only ? UFFD_USER_MODE_ONLY : 0));
+    if (fd < 0 && errno == EPERM && !user_mode_only) {
+        /* /dev/userfaultfd (Linux 6.1) grants full userfaultfd to whoever may open it. */
+        int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+        if (dev >= 0) {
+            fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+            close(dev);
+        }
+        if (fd < 0)
+            errno = EPERM;
+    }
+    if (fd < 0)
+        return errno;
+    *out = (int)fd;
+    return 0;
+#else
+    return ENOSYS;
+#endif
+}
+
+int plat_uffd_api(int fd, uint64_t features, uint64_t *granted)
+{
+    struct uffdio_api api = {.api = UFFD_API, .features = features};
+    if (ioctl(fd, UFFDIO_API, &api) != 0)
+        return errno;
+    if (granted)
+        *granted = api.features;
+    return 0;
+}
+
+int plat_uffd_register(int fd, uintptr_t start, size_t len, uint64_t modes)
+{
+    struct uffdio_register reg = {.range = {.start = start, .len = len}, .mode = modes};
+    return ioctl(fd, UFFDIO_REGISTER, &reg) ? errno : 0;
+}
+
+int plat_uffd_unregister(int fd, uintptr_t start, size_t len)
+{
+    struct uffdio_range range = {.start = start, .len = len};
+    return ioctl(fd, UFFDIO_UNREGISTER, &range) ? errno : 0;
+}
+
+int plat_uffd_writeprotect(int fd, uintptr_t start, size_t len, bool protect)
+{
+    struct uffdio_writeprotect wp = {.range = {.start = start, .len = len},
+                                     .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
+    return ioctl(fd, UFFDIO_WRITEPROTECT, &wp) ? errno : 0;
+}
+
+int plat_uffd_zeropage(int fd, uintptr_t start, size_t len)
+{
+    struct uffdio_zeropage zero = {.range = {.start = start, .len = len}};
+    return ioctl(fd, UFFDIO_ZEROPAGE, &zero) ? errno : 0;
+}
+
+int plat_uffd_wake(int fd, uintptr_t start, size_t len)
+{
+    struct uffdio_range range = {.start = start, .len = len};
+    return ioctl(fd, UFFDIO_WAKE, &range) ? errno : 0;
+}
+
+int plat_uffd_read(int fd, struct plat_fault *faults, int max, int *count)
+{
+    struct uffd_msg msgs[16];
+    if (max > 16)
+        max = 16;
+    ssize_t n;
+    do
+        n = read(fd, msgs, sizeof msgs[0] * (size_t)max);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno;
+    *count = 0;
+    for (ssize_t i = 0; i < n / (ssize_t)sizeof msgs[0]; i++) {
+        if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+            continue; /* no event feature is asked for: only faults arrive */
+        faults[*count].address = msgs[i].arg.pagefault.address;
+        faults[*count].write_protect = msgs[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP;
+        (*count)++;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ PAGEMAP_SCAN (Linux 6.7) */
+
+/* The ABI of include/uapi/linux/fs.h, absent from Debian 12's 6.1 headers. */
+struct plat_pm_scan_arg {
+    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PLAT_PAGEMAP_SCAN _IOWR('f', 16, struct plat_pm_scan_arg)
+#define PLAT_PM_SCAN_WP_MATCHING (1 << 0)
+#define PLAT_PM_SCAN_CHECK_WPASYNC (1 << 1)
+
+int plat_pagemap_scan(int pagemap_fd, uintptr_t start, uintptr_t end, uint64_t required,
+                      uint64_t excluded, bool protect, struct plat_page_region *regions,
+                      size_t max_regions, size_t *n_regions, uintptr_t *walk_end)
+{
+    struct plat_pm_scan_arg arg = {
+        .size = sizeof arg,
+        .flags = protect ? PLAT_PM_SCAN_WP_MATCHING | PLAT_PM_SCAN_CHECK_WPASYNC : 0,
+        .start = start,
+        .end = end,
+        .vec = (uintptr_t)regions,
+        .vec_len = max_regions,
+        .category_inverted = excluded,
+        .category_mask = required | excluded,
+        .return_mask = required | excluded,
+    };
+    long rc = ioctl(pagemap_fd, PLAT_PAGEMAP_SCAN, &arg);
+    if (rc < 0)
+        return errno == ENOTTY ? EOPNOTSUPP : errno; /* before 6.7 the ioctl is unknown */
+    *n_regions = (size_t)rc;
+    *walk_end = arg.walk_end;
+    return 0;
+}
+
+int plat_eventfd(int *out)
+{
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0)
+        return errno;
+    *out = fd;
     return 0;
 }

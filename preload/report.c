@@ -75,9 +75,10 @@ static void write_report(struct output *out)
          (int)cdm__rt.pid, (unsigned long long)(elapsed / 1000000000),
          (unsigned long long)(elapsed / 1000000 % 1000), config->path[0] ? config->path : "built-in (profile only)",
          config->settings.dry_run ? ", dry run" : "");
-    emit(out, "tracker: off (placement only: no access tracking in this version)");
-    emit(out, "%-16s %7s %9s %9s %9s %9s %9s %6s  %s", "rule", "allocs", "bytes", "peak", "to-dram",
-         "to-cdm", "fallbacks", "failed", "pages per node at exit");
+    enum cdm_track tracker = cdm__tracker_backend();
+    emit(out, "tracker: %s (sees %s)", cdm__track_name(tracker), cdm__backend_sees(tracker));
+    emit(out, "%-16s %7s %9s %9s %9s %9s %7s %9s %6s  %s", "rule", "allocs", "bytes", "peak",
+         "to-dram", "to-cdm", "faults", "fallbacks", "failed", "pages per node at exit");
     for (int i = 0; i <= config->n_rules; i++) {
         int index = i < config->n_rules ? i : CDM_MAX_RULES;
         const struct cdm_rule_stats *stats = &cdm__rule_stats[index];
@@ -87,13 +88,14 @@ static void write_report(struct output *out)
             pages_per_node(index, pages, sizeof pages);
         else
             snprintf(pages, sizeof pages, "(not placed)");
-        emit(out, "%-16.16s %7llu %9s %9s %9llu %9llu %9llu %6llu  %s",
+        emit(out, "%-16.16s %7llu %9s %9s %9llu %9llu %7llu %9llu %6llu  %s",
              index < CDM_MAX_RULES ? config->rules[index].name : "(no rule)",
              (unsigned long long)stats->allocations, human(stats->bytes, a, sizeof a),
              /* frees of unplaced buffers are not seen: no peak for them */
              index < CDM_MAX_RULES ? human(stats->peak_bytes, b, sizeof b) : "-",
              (unsigned long long)stats->pages_to_dram,
-             (unsigned long long)stats->pages_to_policy, (unsigned long long)stats->fallbacks,
+             (unsigned long long)stats->pages_to_policy, (unsigned long long)stats->faults,
+             (unsigned long long)stats->fallbacks,
              (unsigned long long)stats->failures, pages);
     }
     struct cdm_callsite *top[TOP_CALL_SITES];

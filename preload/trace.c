@@ -175,13 +175,15 @@ static void write_start(void)
     event("start",
           "\"version\":\"%s\",\"program\":\"%s\",\"exe\":\"%s\",\"ppid\":%d,\"config\":\"%s\","
           "\"min_size\":%llu,\"dry_run\":%s,\"nodes\":{\"cdm\":\"%s\",\"dram\":\"%s\"},"
-          "\"tracker\":\"off\",\"sees\":\"nothing\",\"rules\":[%s]",
+          "\"tracker\":\"%s\",\"sees\":\"%s\",\"epoch_ns\":%llu,\"rules\":[%s]",
           CDM_VERSION, cdm__json_escape(cdm__rt.program, program, sizeof program),
           cdm__json_escape(cdm__rt.exe, exe, sizeof exe),
           (int)getppid(), cdm__json_escape(config->path[0] ? config->path : "(built-in)", path, sizeof path),
           (unsigned long long)config->settings.min_size, config->settings.dry_run ? "true" : "false",
           cdm__nodemask_format(&cdm__rt.topology.cdm, cdm, sizeof cdm),
-          cdm__nodemask_format(&cdm__rt.topology.dram, dram, sizeof dram), rules);
+          cdm__nodemask_format(&cdm__rt.topology.dram, dram, sizeof dram),
+          cdm__track_name(cdm__tracker_backend()), cdm__backend_sees(cdm__tracker_backend()),
+          (unsigned long long)config->settings.epoch_ns, rules);
 }
 
 static void open_trace(void)

@@ -2,24 +2,11 @@
  * kernel allows for placement and access tracking. */
 #include "cli.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <linux/userfaultfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-/* Newer than Debian 12's kernel headers (6.1). */
-#ifndef UFFD_USER_MODE_ONLY
-#define UFFD_USER_MODE_ONLY 1 /* Linux 5.11 */
-#endif
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC (1 << 15) /* Linux 6.7 */
-#endif
 
 #define DAMON_ADMIN "/sys/kernel/mm/damon/admin"
 
@@ -140,46 +127,30 @@ static void print_distances(const struct cdm_topology *topology)
     cli_table_free(&table);
 }
 
-/* userfaultfd as the tracker would open it (design: UFFD_USER_MODE_ONLY is allowed to
- * ordinary users even with vm.unprivileged_userfaultfd=0), and the features behind the
- * trackers: write-protect (wp, Linux 5.7) and async write-protect (wp-async, Linux 6.7).
- * The CLI asks the kernel directly; the library's tracker goes through platform.c. */
-static void print_userfaultfd(void)
+/* userfaultfd as the library would open it, each tracker backend with what it needs, and
+ * what `track = auto` gets for this user on this kernel (preload/backends.c). */
+static void print_trackers(void)
 {
-    bool user_mode = true;
-    const char *mode = "user-mode only";
-    long fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-    if (fd < 0 && errno == EINVAL) {
-        /* Before Linux 5.11 the flag is unknown: ask for full userfaultfd instead. */
-        user_mode = false;
-        mode = "kernel older than 5.11: full userfaultfd";
-        fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-    }
-    if (fd < 0) {
-        int err = errno;
-        if (err == ENOSYS)
-            printf("userfaultfd: not available (kernel built without CONFIG_USERFAULTFD, or a "
-                   "seccomp filter hides it)\n");
-        else if (err == EPERM && user_mode)
-            printf("userfaultfd: not permitted even in user mode (a seccomp filter or security "
-                   "module forbids it; containers' default profiles do)\n");
-        else if (err == EPERM)
-            printf("userfaultfd: not permitted (set sysctl vm.unprivileged_userfaultfd=1, or "
-                   "run with CAP_SYS_PTRACE)\n");
+    struct cdm_backend_probe probe;
+    cdm__backends_probe(&probe);
+    if (probe.full)
+        printf("userfaultfd: available (full)\n");
+    else if (probe.user_mode)
+        printf("userfaultfd: available (user-mode only)\n");
+    static const enum cdm_track backends[] = {CDM_TRACK_WP_ASYNC, CDM_TRACK_WP, CDM_TRACK_MISSING,
+                                              CDM_TRACK_DAMON};
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+        char why[256];
+        if (cdm__backend_allowed(&probe, backends[i], why, sizeof why))
+            printf("tracker %s: available, sees %s\n", cdm__track_name(backends[i]),
+                   cdm__backend_sees(backends[i]));
         else
-            printf("userfaultfd: not available (%s)\n", strerror(err));
-        return;
+            printf("tracker %s: not available (%s)\n", cdm__track_name(backends[i]), why);
     }
-    struct uffdio_api api = {.api = UFFD_API, .features = 0};
-    if (ioctl((int)fd, UFFDIO_API, &api) != 0) {
-        printf("userfaultfd: available (%s); UFFDIO_API failed: %s\n", mode, strerror(errno));
-    } else {
-        bool wp = api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP;
-        bool wp_async = api.features & UFFD_FEATURE_WP_ASYNC;
-        printf("userfaultfd: available (%s); write-protect %s; async write-protect %s\n", mode,
-               wp ? "yes" : "no (Linux 5.7)", wp_async ? "yes" : "no (Linux 6.7)");
-    }
-    close((int)fd);
+    char why[256];
+    enum cdm_track chosen = cdm__backend_choose(&probe, CDM_TRACK_AUTO, why, sizeof why);
+    printf("tracker (track = auto): %s, sees %s\n", cdm__track_name(chosen),
+           cdm__backend_sees(chosen));
 }
 
 static void print_damon(void)
@@ -223,7 +194,7 @@ int cli_topo(const struct cli_command *command, int argc, char **argv)
     printf("dram nodes: %s\n", cli_format_nodes(&topology->dram, list, sizeof list));
     printf("weighted interleave: %s\n",
            topology->weighted_interleave ? "available" : "not available (Linux 6.9)");
-    print_userfaultfd();
+    print_trackers();
     print_damon();
     free(topology);
     return CLI_OK;

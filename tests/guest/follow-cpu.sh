@@ -1,0 +1,66 @@
+#!/bin/sh
+# follow-cpu in the cdm guest (node 1: memory only): the seed flow of examples/seed_flow.c,
+# checked from the program's own move_pages queries and from the trace.
+#   follow-cpu.sh TRACKER          track = auto must pick TRACKER (wp-async on 6.12, wp on 6.1)
+#   follow-cpu.sh TRACKER TRACK    track = TRACK (wp, missing: the first touch only)
+set -u
+tracker=$1 track=${2:-auto}
+passed=0 failed=0
+check() {
+    if eval "$2"; then passed=$((passed + 1)); echo "ok $1"
+    else failed=$((failed + 1)); echo "FAIL $1"; fi
+}
+# share NODE PHASE: percent of the buffer's pages on NODE after PHASE, from the program.
+share() {
+    awk -v phase="$2:" -v node="$1" '
+        index($0, phase) == 1 {
+            total = 0; on = 0
+            for (i = 1; i <= NF; i++)
+                if ($i == "node" || $i == "absent:") {
+                    count = $(i + ($i == "node" ? 2 : 1)); total += count
+                    if ($i == "node" && $(i + 1) == node ":") on = count
+                }
+            print int(100 * on / total)
+        }' /tmp/follow.out
+}
+conf=tests/guest_follow.conf
+if [ "$track" != auto ]; then
+    sed "s/^\[settings\]/[settings]\ntrack = $track/" $conf > /tmp/follow-$track.conf
+    conf=/tmp/follow-$track.conf
+fi
+rm -f /tmp/follow.jsonl /tmp/follow.report
+build/cdmplace run -c $conf -- build/examples/seed_flow 8 3 >/tmp/follow.out 2>/tmp/follow.err
+status=$?
+cat /tmp/follow.out
+check "the program ran" "[ $status -eq 0 ]"
+check "its data intact after every migration" "grep -qx 'data intact: yes' /tmp/follow.out"
+check "the trace names the tracker" \
+    "grep -q '\"ev\":\"start\".*\"tracker\":\"$tracker\"' /tmp/follow.jsonl"
+check "the report names the tracker" "grep -q '^cdmplace: tracker: $tracker ' /tmp/follow.report"
+check "no page failed to move" "! grep '\"ev\":\"migrate\"' /tmp/follow.jsonl | grep -qv '\"failed\":0,'"
+check "pages moved to DRAM because the CPU touched them" \
+    "grep -q '\"ev\":\"migrate\".*\"to\":0,.*\"reason\":\"touched\"' /tmp/follow.jsonl"
+check "pages went back to the CDM node when idle" \
+    "grep -q '\"ev\":\"migrate\".*\"from\":0,\"to\":1,.*\"reason\":\"idle\"' /tmp/follow.jsonl"
+if [ "$tracker" = missing ]; then
+    check "the first touch is seen as faults" \
+        "awk '\$1 == \"cdmplace:\" && \$2 == \"seed\" { exit !(\$8 > 0) }' /tmp/follow.report"
+    check "after the device phase the buffer is on the CDM node (>= 95%)" \
+        "[ $(share 1 'device phase') -ge 95 ]"
+    check "and stays there: later touches are not seen (>= 95%)" \
+        "[ $(share 1 'cpu phase 2') -ge 95 ]"
+else
+    check "after allocation the buffer is on the CDM node (>= 95%)" "[ $(share 1 allocated) -ge 95 ]"
+    check "while the CPU computes it is on DRAM (>= 95%)" "[ $(share 0 'cpu phase 1') -ge 95 ]"
+    check "after the device phase it is back on the CDM node (>= 95%)" \
+        "[ $(share 1 'device phase') -ge 95 ]"
+    check "and on DRAM again for the second CPU phase (>= 95%)" \
+        "[ $(share 0 'cpu phase 2') -ge 95 ]"
+fi
+if [ "$tracker" = wp ] && [ "$track" = auto ]; then
+    check "auto's fallback is said once, with the version that has wp-async" \
+        "[ \$(grep -c 'track = auto: wp-async: async write-protect and PAGEMAP_SCAN need Linux 6.7; tracking with wp' /tmp/follow.err) -eq 1 ]"
+fi
+[ "$failed" -eq 0 ] || { cat /tmp/follow.err /tmp/follow.report; grep -v '"ev":"place"' /tmp/follow.jsonl | cut -c1-240 | tail -40; }
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
