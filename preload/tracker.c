@@ -132,14 +132,18 @@ static struct cdm_tracked *range_holding(uintptr_t address)
 /* ------------------------------------------------------------------ collecting */
 
 /* The first write the write-protect backends see of a page is the one that made it: the
- * page is where placement put it, and follow-cpu leaves it there (a buffer being filled is
- * not yet a buffer in use). It counts as touched long ago; later writes count as use. With
- * `missing` the first touch is all there is, and it counts. */
+ * page is where placement put it, and stays there (a buffer being filled is not yet a
+ * buffer in use). It counts as touched long ago; later writes count as use. With `missing`
+ * the first touch is all there is, and it counts. */
 static void mark_touched(struct cdm_tracked *range, size_t first, size_t count, uint32_t epoch)
 {
     bool first_counts = tracker.backend == CDM_TRACK_MISSING;
     for (size_t i = first; i < first + count && i < range->n_pages; i++) {
-        range->last_touch[i] = range->last_touch[i] || first_counts ? epoch : CDM_EPOCH_ANCIENT;
+        if (!range->last_touch[i] && !first_counts) {
+            range->last_touch[i] = CDM_EPOCH_ANCIENT;
+            continue;
+        }
+        range->last_touch[i] = epoch;
         range->heat[i] |= 0x80; /* aging byte: the top bit is "this epoch" */
     }
 }
