@@ -94,6 +94,7 @@ int main(int argc, char **argv)
     pass = compute(buffer, size, seconds, pass);
     where("cpu phase 2", buffer, size);
     printf("data intact: %s\n", intact(buffer, size, pass) ? "yes" : "no");
+    fflush(stdout);
     free(buffer);
     return 0;
 }
