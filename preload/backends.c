@@ -110,5 +110,15 @@ enum cdm_track cdm__backend_choose(const struct cdm_backend_probe *probe, enum c
     for (size_t i = 0; i < sizeof fallbacks / sizeof fallbacks[0]; i++)
         if (cdm__backend_allowed(probe, fallbacks[i], reason, sizeof reason))
             return fallbacks[i];
+    /* None: every distinct reason, so that the message names each way to allow one. */
+    char last[256] = "";
+    for (size_t i = 0; i < sizeof fallbacks / sizeof fallbacks[0]; i++) {
+        cdm__backend_allowed(probe, fallbacks[i], reason, sizeof reason);
+        if (fallbacks[i] == first || !strcmp(reason, last))
+            continue;
+        size_t used = strlen(why);
+        snprintf(why + used, why_size - used, "; %s: %s", cdm__track_name(fallbacks[i]), reason);
+        snprintf(last, sizeof last, "%s", reason);
+    }
     return CDM_TRACK_OFF;
 }
