@@ -25,7 +25,7 @@ ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fno-strict-aliasing
 
 # Sources shared by the library and the CLI: platform, logging, environment, config,
 # topology, node sets, rules.
-CORE_SRC := $(addprefix preload/,platform.c log.c env.c config.c topology.c nodeset.c rules.c backends.c)
+CORE_SRC := $(addprefix preload/,platform.c log.c env.c config.c topology.c nodeset.c rules.c backends.c damon.c)
 LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c callsite.c placement.c tracker.c migrate.c trace.c report.c)
 CLI_SRC := $(wildcard tools/*.c)
 
@@ -103,6 +103,10 @@ $(B)/tests/linked_probe: tests/probe.c $(LIB)
 $(B)/tests/lib%.so: tests/%.c include/cdmplace.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -shared -fno-omit-frame-pointer -O0 -o $@ $<
+# DAMON is driven from the tracker thread; its guest test drives the module directly.
+$(B)/tests/guest_damon: tests/guest_damon.c $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ -lcriterion -lnuma -lpthread
 $(B)/examples/%: examples/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lpthread -lnuma

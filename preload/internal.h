@@ -9,6 +9,7 @@
  *   nodeset.c    node set syntax and resolution against the topology
  *   rules.c      which rule places an allocation
  *   backends.c   which access tracker the kernel and permissions allow
+ *   damon.c      DAMON's sysfs interface: one kdamond of ours
  * and, in the preload library only:
  *   bootstrap.c  a static pool for allocations made before the real allocator is known
  *   interpose.c  the exported hooks (malloc family, mmap, munmap, mremap, madvise)
@@ -103,12 +104,15 @@ CDM_HIDDEN int plat_uffd_register(int fd, uintptr_t start, size_t len, uint64_t 
 CDM_HIDDEN int plat_uffd_unregister(int fd, uintptr_t start, size_t len);
 /* Write-protect (or release and wake) a range. */
 CDM_HIDDEN int plat_uffd_writeprotect(int fd, uintptr_t start, size_t len, bool protect);
-/* Resolve missing faults with the zero page; EEXIST when another thread won. */
+/* Resolve missing faults with the zero page, or with a copy of `from` (a write: a page of its
+ * own at once); EEXIST when another thread won. */
 CDM_HIDDEN int plat_uffd_zeropage(int fd, uintptr_t start, size_t len);
+CDM_HIDDEN int plat_uffd_copy(int fd, uintptr_t start, const void *from, size_t len);
 CDM_HIDDEN int plat_uffd_wake(int fd, uintptr_t start, size_t len);
 struct plat_fault {
     uintptr_t address;
     bool write_protect; /* a write to a write-protected page; else a missing page */
+    bool write;         /* the access was a write */
 };
 /* Read pending page faults (EAGAIN when none). Other events are dropped. */
 CDM_HIDDEN int plat_uffd_read(int fd, struct plat_fault *faults, int max, int *count);
@@ -324,6 +328,54 @@ CDM_HIDDEN enum cdm_track cdm__backend_choose(const struct cdm_backend_probe *pr
 /* What a backend sees: "writes", "first touch", ... */
 CDM_HIDDEN const char *cdm__backend_sees(enum cdm_track backend);
 
+/* ---------------------------------------------------------------- damon.c */
+/* DAMON through its sysfs interface: one kdamond of ours. Every function returns 0 or a
+ * positive errno, never allocates, never uses stdio; one caller at a time (the tracker
+ * thread, or the CLI). */
+/* At most this many ranges: a quarter of the kdamond's 1000 regions, so that DAMON can still
+ * split each range into a few regions of different heat. */
+#define CDM_DAMON_MAX_RANGES 256
+
+/* 0 when this process could start DAMON monitoring now: the sysfs interface is there
+ * (CONFIG_DAMON_SYSFS, Linux 5.18; region read-back needs 6.2), this process may write it
+ * (root), and nobody has a kdamond configured (the interface is one per machine). Else a
+ * positive errno (EOPNOTSUPP, EACCES, EROFS, EBUSY...) and `why` names the cause and the fix. */
+CDM_HIDDEN int cdm__damon_probe(char *why, size_t why_size);
+
+/* Create kdamond 0 monitoring [starts[i], ends[i]) of process `pid` (fixed ranges, "fvaddr"):
+ * sample every sample_us, aggregate accesses over aggr_us, and a "stat" scheme that matches
+ * every region so that cdm__damon_collect can read them back. The ranges may come in any
+ * order; they must not be empty or overlap (EINVAL); with none, the kdamond is configured
+ * but off until cdm__damon_set_ranges gives some. EBUSY when a kdamond exists already;
+ * EOPNOTSUPP on a kernel without what this needs (the sysfs interface, fvaddr: 5.19,
+ * tried_regions: 6.2). On failure nothing of ours is left configured. */
+CDM_HIDDEN int cdm__damon_start(pid_t pid, uint64_t sample_us, uint64_t aggr_us,
+                                const uintptr_t *starts, const uintptr_t *ends, int n_ranges);
+
+/* Replace the monitored ranges of the running kdamond (state "commit", Linux 5.19): for
+ * buffers that come and go. Regions that overlap the new ranges keep what DAMON learnt of
+ * them. n_ranges 0 turns the kdamond off (collect then reports nothing) and keeps it ours;
+ * the next ranges turn it on again. EINVAL when not started here. */
+CDM_HIDDEN int cdm__damon_set_ranges(const uintptr_t *starts, const uintptr_t *ends,
+                                     int n_ranges);
+
+/* Ask the kdamond for a snapshot of its regions (state "update_schemes_tried_regions",
+ * Linux 6.2) and call `seen` for each, in address order: nr_accesses is how many of the last
+ * aggregation's samples (aggr_us / sample_us of them) found the region accessed, age how many
+ * aggregations it has kept about that level. Blocks until the kdamond has answered: one to
+ * two aggregation intervals, which the kernel polls every 100 ms (0.1 to 0.3 s with 100 ms
+ * aggregations in the 6.12 guest). EAGAIN when the kdamond answered with no region at all (it ran
+ * late and the kernel's wait timed out): nothing is known of this epoch, which is not the
+ * same as nothing accessed. ESRCH when the kdamond stopped (turned off by someone else).
+ * 0 without any call to `seen` while no range is monitored. */
+CDM_HIDDEN int cdm__damon_collect(void (*seen)(uintptr_t start, uintptr_t end,
+                                               unsigned nr_accesses, unsigned age, void *arg),
+                                  void *arg);
+
+/* Turn our kdamond off and remove it (nr_kdamonds 0). Does nothing in a process that did not
+ * start it (a forked child, or nothing started); safe to call again. */
+CDM_HIDDEN void cdm__damon_stop(void);
+
 /* ---------------------------------------------------------------- nodeset.c */
 /* Parse "2", "0-1", "0,2" or a name from [nodes] (cdm and dram built in, auto resolved from
  * the topology). Returns true and fills `out` with the nodes present on this machine;
@@ -490,6 +542,7 @@ CDM_HIDDEN void cdm__placement_after_fork(bool child);
 /* ---------------------------------------------------------------- tracker.c */
 /* A placed buffer whose rule migrates, and what is known of each of its pages. */
 struct cdm_tracked {
+    uint64_t id;          /* never reused: finds the range again after the lock was released */
     uintptr_t start;
     size_t n_pages;
     int rule;
@@ -505,31 +558,34 @@ struct cdm_tracked {
 /* Choose the backend (at startup; warns once when track's choice is not allowed here). */
 CDM_HIDDEN void cdm__tracker_setup(void);
 CDM_HIDDEN enum cdm_track cdm__tracker_backend(void);
-/* A placed buffer (policy applied) of a migrating rule: register it; the thread starts with
+/* A placed buffer (policy applied) of a migrating rule: register it; the threads start with
  * the first one. Call without placement's lock. */
 CDM_HIDDEN void cdm__tracker_add(uintptr_t start, size_t len, int rule);
 /* [start, start + len) is unmapped, moved or replaced: ranges touching it are dropped. */
 CDM_HIDDEN void cdm__tracker_forget(uintptr_t start, size_t len);
 /* Its pages were discarded (MADV_DONTNEED, MADV_FREE, MADV_REMOVE): nothing is known of them. */
 CDM_HIDDEN void cdm__tracker_discard(uintptr_t start, size_t len);
-/* MADV_WILLNEED (to_dram) or MADV_COLD / MADV_PAGEOUT on tracked pages: the thread moves them
- * now. False when no tracked page is in the range. */
+/* MADV_WILLNEED (to_dram) or MADV_COLD / MADV_PAGEOUT on tracked pages: the migrator moves
+ * them now. False when no tracked page is in the range. */
 CDM_HIDDEN bool cdm__tracker_hint(uintptr_t start, size_t len, bool to_dram);
-/* From the tracker thread, its lock held (between migration batches): serve the faults
- * waiting, so that no program thread waits for a whole epoch's migration. */
-CDM_HIDDEN void cdm__tracker_serve_waiting(void);
-/* At exit: stop and join the thread, release every range. */
+/* At exit: stop and join the threads, release every range. */
 CDM_HIDDEN void cdm__tracker_stop(void);
 CDM_HIDDEN void cdm__tracker_prepare_fork(void);
 CDM_HIDDEN void cdm__tracker_after_fork(bool child);
+/* For migrate.c, on the migrator thread, the tracker's lock held: the ranges (faults marked
+ * meanwhile are marked first); one range by id; releasing the lock around a move_pages call
+ * and taking it again (NULL: the range went meanwhile). */
+CDM_HIDDEN int cdm__tracker_ranges(struct cdm_tracked **ranges);
+CDM_HIDDEN struct cdm_tracked *cdm__tracker_find(uint64_t id);
+CDM_HIDDEN void cdm__tracker_release(void);
+CDM_HIDDEN struct cdm_tracked *cdm__tracker_reacquire(uint64_t id);
 
 /* ---------------------------------------------------------------- migrate.c */
-/* On the tracker thread, its lock held: move every tracked page to where its rule wants it.
- * epoch_end: a collected epoch (moves, aging, `epoch` events); else a hint's immediate run. */
 /* follow-cpu: epochs without a touch before a page counts as idle (at least 1); 1 for tier. */
 CDM_HIDDEN uint32_t cdm__migrate_idle_epochs(int rule);
-CDM_HIDDEN void cdm__migrate_reconcile(struct cdm_tracked *ranges, int n_ranges, uint32_t epoch,
-                                       bool epoch_end);
+/* On the migrator thread, the tracker's lock held: move every tracked page to where its rule
+ * wants it. epoch_end: a collected epoch (moves, aging, `epoch` events); else a hint's run. */
+CDM_HIDDEN void cdm__migrate_reconcile(uint32_t epoch, bool epoch_end);
 
 /* ---------------------------------------------------------------- trace.c */
 /* Expand %p %h %e %j %r %% of a path template; false if it does not fit. */

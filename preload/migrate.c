@@ -1,5 +1,7 @@
 /* Migration: where each tracked page should live, and the move_pages calls that put it there.
- * Runs only on the tracker thread (tracker.c), with the tracker's lock held.
+ * Runs on the migrator thread (tracker.c), with the tracker's lock held except around each
+ * move_pages call: a buffer may be freed meanwhile, so each range is looked up again by its
+ * id afterwards.
  *
  * Each epoch reconciles every tracked page with the side its rule wants for it:
  *   follow-cpu  a page touched within `idle` lives on the DRAM node nearest the rule's
@@ -7,33 +9,39 @@
  *   tier        pages are ranked by an aging byte (top bit: touched this epoch, shifted
  *               right every epoch); the hottest up to `hot_set` live on DRAM, the rest of
  *               those seen go back to the rule's nodes.
- * A page never seen is left where placement put it. Because the wanted side is recomputed
- * each epoch from state, a page that could not move (busy, a transparent huge page moving as
- * a whole, mapped by another process) is simply tried again: nothing is lost, and every move
- * is counted by what move_pages reports, page by page. */
+ * A page never seen is left where placement put it, and a page going back that is on one of
+ * the rule's nodes already stays there. Because the wanted side is recomputed each epoch
+ * from state, a page that could not move (busy, a transparent huge page moving as a whole,
+ * mapped by another process) is simply tried again: nothing is lost, and every move is
+ * counted by what move_pages reports, page by page. */
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <numaif.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Small enough that faults waiting on the tracker thread are served between batches soon. */
+/* Pages per move_pages call. */
 #define BATCH 256
 /* Nodes counted per rule in `epoch` events. */
 #define COUNTED_NODES 64
+/* move_pages leaves the status of pages it did not try as it was. */
+#define NOT_TRIED INT_MIN
 
-enum side { LEAVE = -1 };
+enum { LEAVE = -1 };
 
 struct batch {
-    struct cdm_tracked *range;
-    int to;                  /* target node */
+    uint64_t range_id;
+    int rule;
+    bool to_dram;
     const char *reason;
     int n;
     size_t index[BATCH];
     void *pages[BATCH];
     int nodes[BATCH];
     int status[BATCH];
+    int16_t before[BATCH]; /* node[] when the page was added */
 };
 
 /* The DRAM node a rule's pages go to when the CPU uses them: the one nearest its nodes. */
@@ -44,7 +52,7 @@ static int dram_node(int rule)
         return cached[rule] - 1;
     const struct cdm_topology *topology = &cdm__rt.topology;
     const cdm_nodemask *nodes = &cdm__rt.config.rules[rule].nodes;
-    int from = -1, best = -1, best_distance = 1 << 30;
+    int from = -1, best = -1, best_distance = INT_MAX;
     for (int node = 0; node <= topology->max_node && from < 0; node++)
         if (cdm__nodemask_has(nodes, node))
             from = node;
@@ -75,6 +83,17 @@ static int policy_node(int rule, size_t index)
     return LEAVE;
 }
 
+uint32_t cdm__migrate_idle_epochs(int rule_index)
+{
+    const struct cdm_rule *rule = &cdm__rt.config.rules[rule_index];
+    uint64_t epoch_ns = cdm__rt.config.settings.epoch_ns;
+    uint64_t epochs = (rule->idle_ns + epoch_ns - 1) / epoch_ns;
+    if (rule->migrate != CDM_MIGRATE_FOLLOW_CPU || epochs < 1)
+        return 1;
+    /* Past this, "touched long ago" (CDM_EPOCH_ANCIENT) would look recent. */
+    return epochs > CDM_EPOCH_FIRST / 2 ? CDM_EPOCH_FIRST / 2 : (uint32_t)epochs;
+}
+
 /* ------------------------------------------------------------------ moving */
 
 static void forget_page(struct cdm_tracked *range, size_t i)
@@ -84,91 +103,118 @@ static void forget_page(struct cdm_tracked *range, size_t i)
     range->heat[i] = 0;
 }
 
-/* Pages whose node is not known yet are asked first: a page already where it should be is
- * not a migration, and must not be counted as one. */
-static void drop_already_there(struct batch *b)
+/* One move_pages call with the lock released; the range again afterwards, or NULL if it went
+ * meanwhile (then nothing of the results is kept). */
+static struct cdm_tracked *call_unlocked(struct batch *b, bool query, int *err)
 {
-    int kept = 0;
-    bool unknown = false;
     for (int i = 0; i < b->n; i++)
-        unknown |= b->range->node[b->index[i]] < 0;
-    if (unknown && plat_move_pages((unsigned long)b->n, b->pages, NULL, b->status, 0) == 0) {
-        for (int i = 0; i < b->n; i++) {
-            size_t page = b->index[i];
-            if (b->status[i] == -ENOENT || b->status[i] == -EFAULT) {
-                forget_page(b->range, page); /* gone, or never written */
-                continue;
-            }
-            if (b->status[i] >= 0)
-                b->range->node[page] = (int16_t)b->status[i];
-            if (b->status[i] == b->to)
-                continue;
-            b->index[kept] = page;
-            b->pages[kept] = b->pages[i];
-            kept++;
-        }
-        b->n = kept;
-    }
+        b->status[i] = NOT_TRIED;
+    cdm__tracker_release();
+    *err = plat_move_pages((unsigned long)b->n, b->pages, query ? NULL : b->nodes, b->status,
+                           query ? 0 : MPOL_MF_MOVE);
+    return cdm__tracker_reacquire(b->range_id);
 }
 
-static void flush(struct batch *b)
+/* Pages whose node is not known yet are asked first: a page already where it should be is
+ * not a migration, and must not be counted as one. */
+static struct cdm_tracked *drop_already_there(struct batch *b, struct cdm_tracked *range)
 {
-    drop_already_there(b);
-    if (b->n == 0)
-        return;
-    struct cdm_tracked *range = b->range;
-    int from = range->node[b->index[0]];
+    bool unknown = false;
+    for (int i = 0; i < b->n; i++)
+        unknown |= b->before[i] < 0;
+    if (!unknown)
+        return range;
+    int err;
+    if (!(range = call_unlocked(b, true, &err)) || err)
+        return range;
+    int kept = 0;
     for (int i = 0; i < b->n; i++) {
-        b->nodes[i] = b->to;
-        if (range->node[b->index[i]] != from)
-            from = -1; /* several */
-    }
-    uint64_t begin = cdm__now_ns();
-    int err = plat_move_pages((unsigned long)b->n, b->pages, b->nodes, b->status, MPOL_MF_MOVE);
-    uint64_t spent = cdm__now_ns() - begin;
-    cdm__tracker_serve_waiting();
-    unsigned moved = 0, busy = 0, failed = 0;
-    for (int i = 0; i < b->n && !err; i++) {
         size_t page = b->index[i];
         int status = b->status[i];
-        if (status == b->to) {
+        if (status == -ENOENT) { /* gone (discarded, or never there) */
+            forget_page(range, page);
+            continue;
+        }
+        if (status == -EFAULT) /* the zero page: it moves once written */
+            continue;
+        if (status >= 0)
+            range->node[page] = (int16_t)status;
+        if (status == b->nodes[i] ||
+            (!b->to_dram && status >= 0 &&
+             cdm__nodemask_has(&cdm__rt.config.rules[b->rule].nodes, status)))
+            continue; /* there already, or on one of the rule's nodes */
+        b->index[kept] = page;
+        b->pages[kept] = b->pages[i];
+        b->nodes[kept] = b->nodes[i];
+        b->before[kept] = status >= 0 ? (int16_t)status : -1;
+        kept++;
+    }
+    b->n = kept;
+    return range;
+}
+
+/* Moves the batch; returns the range again, or NULL when it went meanwhile. */
+static struct cdm_tracked *flush(struct batch *b, struct cdm_tracked *range)
+{
+    if (b->n && range)
+        range = drop_already_there(b, range);
+    if (b->n == 0 || !range) {
+        b->n = 0;
+        return range;
+    }
+    int from = b->before[0], to = b->nodes[0];
+    for (int i = 0; i < b->n; i++) {
+        from = b->before[i] == from ? from : -1; /* -1: several */
+        to = b->nodes[i] == to ? to : -1;
+    }
+    uint64_t begin = cdm__now_ns();
+    int err;
+    range = call_unlocked(b, false, &err);
+    uint64_t spent = cdm__now_ns() - begin;
+    unsigned moved = 0, busy = 0, failed = 0;
+    for (int i = 0; i < b->n && range; i++) {
+        size_t page = b->index[i];
+        int status = b->status[i];
+        if (status >= 0 && status == b->nodes[i]) {
             moved++;
             range->node[page] = (int16_t)status;
-        } else if (status == -ENOENT || status == -EFAULT) {
+        } else if (status == -ENOENT) {
             forget_page(range, page);
-        } else if (status == -EBUSY) {
+        } else if (status == -EBUSY || status == NOT_TRIED || status == -EFAULT) {
             busy++; /* tried again next epoch; its node is asked then (a huge page may have
                      * moved as a whole meanwhile) */
             range->node[page] = -1;
         } else {
             failed++; /* -EACCES: shared with another process; -ENOMEM: target full */
-            if (status >= 0)
-                range->node[page] = (int16_t)status;
+            range->node[page] = status >= 0 ? (int16_t)status : -1;
         }
     }
-    if (err)
-        failed = (unsigned)b->n;
-    struct cdm_rule_stats *stats = &cdm__rule_stats[range->rule];
-    bool to_dram = b->to == dram_node(range->rule);
-    __atomic_fetch_add(to_dram ? &stats->pages_to_dram : &stats->pages_to_policy, moved,
+    if (err) /* the call failed as a whole: no status was written */
+        failed = (unsigned)b->n - busy;
+    int rule = b->rule;
+    struct cdm_rule_stats *stats = &cdm__rule_stats[rule];
+    __atomic_fetch_add(b->to_dram ? &stats->pages_to_dram : &stats->pages_to_policy, moved,
                        __ATOMIC_RELAXED);
     __atomic_fetch_add(&cdm__time_in_library_ns, spent, __ATOMIC_RELAXED);
     cdm__trace_event("migrate",
                      "\"addr\":\"%p\",\"end\":\"%p\",\"from\":%d,\"to\":%d,\"pages\":%u,"
                      "\"busy\":%u,\"failed\":%u,\"errno\":%d,\"ns\":%llu,\"reason\":\"%s\","
                      "\"rule\":\"%s\"",
-                     b->pages[0], (char *)b->pages[b->n - 1] + plat_page_size(), from, b->to,
-                     moved, busy, failed, err, (unsigned long long)spent, b->reason,
-                     cdm__rt.config.rules[range->rule].name);
+                     b->pages[0], (char *)b->pages[b->n - 1] + plat_page_size(), from, to, moved,
+                     busy, failed, err, (unsigned long long)spent, b->reason,
+                     cdm__rt.config.rules[rule].name);
     b->n = 0;
+    return range;
 }
 
-static void add(struct batch *b, size_t index)
+/* Adds page i going to `node`; returns the range again (NULL: it went meanwhile). */
+static struct cdm_tracked *add(struct batch *b, struct cdm_tracked *range, size_t i, int node)
 {
-    b->index[b->n] = index;
-    b->pages[b->n] = (void *)(b->range->start + index * plat_page_size());
-    if (++b->n == BATCH)
-        flush(b);
+    b->index[b->n] = i;
+    b->pages[b->n] = (void *)(range->start + i * plat_page_size());
+    b->nodes[b->n] = node;
+    b->before[b->n] = range->node[i];
+    return ++b->n == BATCH ? flush(b, range) : range;
 }
 
 /* ------------------------------------------------------------------ deciding */
@@ -182,14 +228,16 @@ struct rule_epoch {
 };
 
 /* tier: the heat a page needs to be among the hottest `hot_set` bytes of its rule. */
-static void rank(int rule, struct cdm_tracked *ranges, int n_ranges, struct rule_epoch *r)
+static void rank(int rule, const uint64_t *ids, int n_ids, struct rule_epoch *r)
 {
     uint64_t histogram[256] = {0};
-    for (int k = 0; k < n_ranges; k++)
-        if (ranges[k].rule == rule)
-            for (size_t i = 0; i < ranges[k].n_pages; i++)
-                histogram[ranges[k].heat[i]]++;
-    uint64_t cap = cdm__rt.config.rules[rule].hot_set / plat_page_size();
+    for (int k = 0; k < n_ids; k++) {
+        struct cdm_tracked *range = cdm__tracker_find(ids[k]);
+        for (size_t i = 0; range && i < range->n_pages; i++)
+            histogram[range->heat[i]]++;
+    }
+    uint64_t hot_set = cdm__rt.config.rules[rule].hot_set, page = plat_page_size();
+    uint64_t cap = hot_set ? (hot_set + page - 1) / page : 0;
     r->threshold = 0; /* without hot_set: every page seen lately */
     r->quota = 0;
     if (cap == 0)
@@ -205,58 +253,56 @@ static void rank(int rule, struct cdm_tracked *ranges, int n_ranges, struct rule
     }
 }
 
-uint32_t cdm__migrate_idle_epochs(int rule_index)
-{
-    const struct cdm_rule *rule = &cdm__rt.config.rules[rule_index];
-    uint64_t epoch_ns = cdm__rt.config.settings.epoch_ns;
-    uint64_t epochs = (rule->idle_ns + epoch_ns - 1) / epoch_ns;
-    if (rule->migrate != CDM_MIGRATE_FOLLOW_CPU || epochs < 1)
-        return 1;
-    return epochs > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)epochs;
-}
-
-static int wanted_node(struct cdm_tracked *range, size_t i, uint32_t epoch, struct rule_epoch *r)
+/* Whether page i is wanted on DRAM (1), on the rule's nodes (0), or left alone (-1). */
+static int wanted_side(const struct cdm_tracked *range, size_t i, uint32_t epoch,
+                       struct rule_epoch *r)
 {
     const struct cdm_rule *rule = &cdm__rt.config.rules[range->rule];
-    bool hot;
     if (rule->migrate == CDM_MIGRATE_FOLLOW_CPU) {
         if (range->last_touch[i] == 0)
-            return LEAVE;
-        hot = epoch - range->last_touch[i] < cdm__migrate_idle_epochs(range->rule);
-    } else {
-        if (range->heat[i] == 0 && range->node[i] < 0)
-            return LEAVE;
-        hot = range->heat[i] > r->threshold || (range->heat[i] == r->threshold &&
-                                                range->heat[i] && r->quota && r->quota--);
+            return -1;
+        /* Signed: a fault marked during this pass is one epoch ahead. */
+        return (int32_t)(epoch - range->last_touch[i]) < (int32_t)cdm__migrate_idle_epochs(range->rule);
     }
-    if (hot)
-        r->hot++;
-    else
-        r->cold++;
-    return hot ? dram_node(range->rule) : policy_node(range->rule, i);
+    if (range->heat[i] == 0 && range->node[i] < 0)
+        return -1;
+    return range->heat[i] > r->threshold ||
+           (range->heat[i] == r->threshold && range->heat[i] && r->quota && r->quota--);
 }
 
-static void reconcile_range(struct cdm_tracked *range, uint32_t epoch, struct rule_epoch *r,
+/* Reconcile one range; false when it went while the lock was released. */
+static bool reconcile_range(uint64_t id, uint32_t epoch, struct rule_epoch *r,
                             const char *why_dram, const char *why_policy)
 {
-    static struct batch to_dram, to_policy; /* one tracker thread: no need for its stack */
-    to_dram = (struct batch){.range = range, .to = dram_node(range->rule), .reason = why_dram};
-    to_policy = (struct batch){.range = range, .reason = why_policy};
-    for (size_t i = 0; i < range->n_pages; i++) {
-        int want = wanted_node(range, i, epoch, r);
-        if (want == LEAVE || want == range->node[i])
+    static struct batch to_dram, to_policy; /* one migrator thread */
+    struct cdm_tracked *range = cdm__tracker_find(id);
+    if (!range)
+        return false;
+    int rule = range->rule, dram = dram_node(rule);
+    to_dram = (struct batch){.range_id = id, .rule = rule, .to_dram = true, .reason = why_dram};
+    to_policy = (struct batch){.range_id = id, .rule = rule, .reason = why_policy};
+    const cdm_nodemask *rule_nodes = &cdm__rt.config.rules[rule].nodes;
+    for (size_t i = 0; range && i < range->n_pages; i++) {
+        int side = wanted_side(range, i, epoch, r);
+        if (side < 0)
             continue;
-        if (want == to_dram.to) {
-            add(&to_dram, i);
+        if (side) {
+            r->hot++;
+            if (range->node[i] != dram && dram >= 0)
+                range = add(&to_dram, range, i, dram);
         } else {
-            if (to_policy.n && to_policy.to != want)
-                flush(&to_policy);
-            to_policy.to = want;
-            add(&to_policy, i);
+            r->cold++;
+            int node = range->node[i];
+            if (node < 0 || !cdm__nodemask_has(rule_nodes, node)) {
+                int target = policy_node(rule, i);
+                if (target >= 0)
+                    range = add(&to_policy, range, i, target);
+            }
         }
     }
-    flush(&to_dram);
-    flush(&to_policy);
+    range = flush(&to_dram, range);
+    range = flush(&to_policy, range);
+    return range != NULL;
 }
 
 static void count_range(const struct cdm_tracked *range, struct rule_epoch *r)
@@ -291,37 +337,38 @@ static void record_epoch(int rule, uint32_t epoch, const struct rule_epoch *r)
                      (unsigned long long)r->cold);
 }
 
-void cdm__migrate_reconcile(struct cdm_tracked *ranges, int n_ranges, uint32_t epoch,
-                            bool epoch_end)
+void cdm__migrate_reconcile(uint32_t epoch, bool epoch_end)
 {
     static uint64_t last_signature[CDM_MAX_RULES];
+    static uint64_t ids[CDM_DAMON_MAX_RANGES];
     for (int rule = 0; rule < cdm__rt.config.n_rules; rule++) {
-        struct rule_epoch r = {0};
-        bool has_ranges = false;
-        for (int k = 0; k < n_ranges && !has_ranges; k++)
-            has_ranges = ranges[k].rule == rule;
-        if (!has_ranges)
+        struct cdm_tracked *ranges;
+        int n_ranges = cdm__tracker_ranges(&ranges), n_ids = 0;
+        for (int k = 0; k < n_ranges; k++)
+            if (ranges[k].rule == rule)
+                ids[n_ids++] = ranges[k].id;
+        if (!n_ids)
             continue;
+        struct rule_epoch r = {0};
         bool tier = cdm__rt.config.rules[rule].migrate == CDM_MIGRATE_TIER;
         if (tier)
-            rank(rule, ranges, n_ranges, &r);
-        for (int k = 0; k < n_ranges; k++) {
-            if (ranges[k].rule != rule)
-                continue;
+            rank(rule, ids, n_ids, &r);
+        for (int k = 0; k < n_ids; k++) {
             if (!epoch_end)
-                reconcile_range(&ranges[k], epoch, &r, "advice", "advice");
+                reconcile_range(ids[k], epoch, &r, "advice", "advice");
             else
-                reconcile_range(&ranges[k], epoch, &r, tier ? "hot" : "touched",
-                                tier ? "cold" : "idle");
-            if (epoch_end)
-                count_range(&ranges[k], &r);
+                reconcile_range(ids[k], epoch, &r, tier ? "hot" : "touched", tier ? "cold" : "idle");
         }
         if (!epoch_end)
             continue;
-        for (int k = 0; k < n_ranges; k++)
-            if (ranges[k].rule == rule)
-                for (size_t i = 0; i < ranges[k].n_pages; i++)
-                    ranges[k].heat[i] >>= 1;
+        for (int k = 0; k < n_ids; k++) {
+            struct cdm_tracked *range = cdm__tracker_find(ids[k]);
+            if (!range)
+                continue;
+            count_range(range, &r);
+            for (size_t i = 0; i < range->n_pages; i++)
+                range->heat[i] >>= 1;
+        }
         /* An epoch event when something changed: the trace stays small while nothing does. */
         uint64_t signature = r.hot * 0x9e3779b97f4a7c15ull ^ r.cold * 0xc2b2ae3d27d4eb4full ^
                              r.unknown;

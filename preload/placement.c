@@ -33,6 +33,7 @@ struct placed {
     int rule;
     enum cdm_kind kind;
     bool applied;           /* the policy is on the range (counts against the budget) */
+    bool huge_tlb;          /* MAP_HUGETLB: placed, never tracked (it moves as a whole) */
     int error;
     UT_hash_handle hh;
 };
@@ -326,15 +327,21 @@ static struct placed *table_put(const struct placed *entry)
     return p;
 }
 
-static struct placed *table_insert(uintptr_t start, size_t size, size_t mapped, int rule,
-                                   enum cdm_kind kind, bool applied, int error)
+/* Hands a placed buffer to the tracker: its rule may migrate its pages. */
+static void track(const struct placed *p)
 {
-    struct placed entry = {.start = start, .size = size, .mapped = mapped, .rule = rule,
-                           .kind = kind, .applied = applied, .error = error};
-    struct placed *p = table_put(&entry);
-    if (p)
-        take_part(&entry, mapped);
-    return p;
+    if (p->applied && !p->huge_tlb)
+        cdm__tracker_add(p->start, p->mapped, p->rule);
+}
+
+/* A new entry, accounted and handed to the tracker. */
+static bool table_insert(const struct placed *entry)
+{
+    if (!table_put(entry))
+        return false;
+    take_part(entry, entry->mapped);
+    track(entry);
+    return true;
 }
 
 /* Removes the entry starting at ptr; *out gets a copy. Caller needs no lock. */
@@ -430,15 +437,16 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
         if (d.error)
             d.result = d.error == ENODEV ? "no-node" : "error";
     }
-    if (!table_insert((uintptr_t)buffer, size, mapped, d.rule, CDM_KIND_HEAP, applied, d.error)) {
+    struct placed entry = {.start = (uintptr_t)buffer, .size = size, .mapped = mapped,
+                           .rule = d.rule, .kind = CDM_KIND_HEAP, .applied = applied,
+                           .error = d.error};
+    if (!table_insert(&entry)) {
         plat_munmap(buffer, mapped);
         d.result = "unmapped";
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         goto out;
     }
     record_place(&d, buffer, size, mapped, CDM_KIND_HEAP);
-    if (applied)
-        cdm__tracker_add((uintptr_t)buffer, mapped, d.rule);
     *out = buffer;
     handled = 1;
 out:
@@ -507,12 +515,14 @@ static int grow_placed(const struct placed *p, size_t size, void **out)
     }
     pthread_mutex_unlock(&lock);
     if (err) {
+        if (entry) /* still where it was: tracked again */
+            track(p);
         errno = err;
         return 1;
     }
     take_part(&before, mapped - before.mapped);
-    if (before.applied)
-        cdm__tracker_add((uintptr_t)moved, mapped, before.rule);
+    track(&(struct placed){.start = (uintptr_t)moved, .mapped = mapped, .rule = before.rule,
+                           .applied = before.applied});
     cdm__trace_event("remap", "\"from\":\"0x%lx\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"
                               "\"kind\":\"heap\",\"rule\":\"%s\"",
                      (unsigned long)before.start, moved, before.mapped, mapped,
@@ -632,13 +642,12 @@ static void forget_range(uintptr_t start, uintptr_t end, const char *ev)
  * MAP_FIXED one matters here, for the placed ranges it replaces. */
 static void *map_unplaced(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    void *result = cdm__real.mmap(addr, len, prot, flags, fd, off);
-    if (result != MAP_FAILED && (flags & MAP_FIXED)) {
+    if (flags & MAP_FIXED) { /* before: the tracker must not move the new mapping's pages */
         int saved_errno = errno;
-        forget_range((uintptr_t)result, (uintptr_t)result + round_to_pages(len), "free");
+        forget_range((uintptr_t)addr, (uintptr_t)addr + round_to_pages(len), "free");
         errno = saved_errno;
     }
-    return result;
+    return cdm__real.mmap(addr, len, prot, flags, fd, off);
 }
 
 void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -657,13 +666,13 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
     void *result = MAP_FAILED;
     int mmap_errno = ENOMEM;
     if (strcmp(d.result, "full")) {
+        if (flags & MAP_FIXED) /* before: the tracker must not move the new mapping's pages */
+            forget_range((uintptr_t)addr, (uintptr_t)addr + mapped, "free");
         errno = saved_errno;
         result = cdm__real.mmap(addr, len, prot, flags, fd, off);
         mmap_errno = errno;
     }
     if (result != MAP_FAILED) {
-        if (flags & MAP_FIXED)
-            forget_range((uintptr_t)result, (uintptr_t)result + mapped, "free");
         bool applied = false;
         if (!strcmp(d.result, "applied")) {
             /* MAP_POPULATE already faulted the pages in: move them too. */
@@ -672,10 +681,11 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
             if (d.error)
                 d.result = d.error == ENODEV ? "no-node" : "error";
         }
-        if (d.rule >= 0 && strcmp(d.result, "dry-run") &&
-            table_insert((uintptr_t)result, len, mapped, d.rule, kind, applied, d.error) &&
-            applied)
-            cdm__tracker_add((uintptr_t)result, mapped, d.rule);
+        struct placed entry = {.start = (uintptr_t)result, .size = len, .mapped = mapped,
+                               .rule = d.rule, .kind = kind, .applied = applied,
+                               .error = d.error, .huge_tlb = (flags & MAP_HUGETLB) != 0};
+        if (d.rule >= 0 && strcmp(d.result, "dry-run"))
+            table_insert(&entry);
     }
     record_place(&d, result == MAP_FAILED ? NULL : result, len,
                  result == MAP_FAILED ? 0 : mapped, kind);
@@ -716,8 +726,8 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
     int mremap_errno = errno;
     cdm__guard++;
     if (moved == MAP_FAILED) {
-        if (table_put(&p) && p.applied)
-            cdm__tracker_add(p.start, p.mapped, p.rule);
+        if (table_put(&p))
+            track(&p);
     } else {
         struct placed after = p;
         after.start = (uintptr_t)moved;
@@ -727,8 +737,7 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
             forget_range(after.start, after.start + after.mapped, "free");
         if (table_put(&after)) {
             take_part(&p, after.mapped);
-            if (after.applied)
-                cdm__tracker_add(after.start, after.mapped, after.rule);
+            track(&after);
         }
         release_part(&p, p.mapped);
         cdm__trace_event("remap", "\"from\":\"%p\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"

@@ -41,6 +41,8 @@ int plat_get_mempolicy_addr(const void *addr, int *mode, cdm_nodemask *nodes)
 
 int plat_move_pages(unsigned long count, void **pages, const int *nodes, int *status, int flags)
 {
+    /* A positive result counts pages the kernel gave up on (and did not report): their
+     * status, and that of the pages after them, is left as it was. */
     return errno_of(move_pages(0, count, pages, nodes, status, flags));
 }
 
@@ -66,12 +68,11 @@ size_t plat_page_size(void)
     return page;
 }
 
-int plat_open_above_stdio(const char *path, int flags, mode_t mode, int *out)
+/* A descriptor of ours on a number above 2: a program that closed its stdio must find those
+ * numbers still free (Python makes sys.stdin None when fd 0 is closed). */
+static int above_stdio(int fd, int *out)
 {
-    int fd = open(path, flags | O_CLOEXEC, mode);
-    if (fd < 0)
-        return errno;
-    if (fd <= STDERR_FILENO) { /* the program closed its stdio: leave those numbers free */
+    if (fd <= STDERR_FILENO) {
         int high = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
         int err = high < 0 ? errno : 0;
         close(fd);
@@ -81,6 +82,12 @@ int plat_open_above_stdio(const char *path, int flags, mode_t mode, int *out)
     }
     *out = fd;
     return 0;
+}
+
+int plat_open_above_stdio(const char *path, int flags, mode_t mode, int *out)
+{
+    int fd = open(path, flags | O_CLOEXEC, mode);
+    return fd < 0 ? errno : above_stdio(fd, out);
 }
 
 int plat_write_all(int fd, const void *data, size_t len)
@@ -128,8 +135,7 @@ int plat_uffd_open(bool user_mode_only, int *out)
     }
     if (fd < 0)
         return errno;
-    *out = (int)fd;
-    return 0;
+    return above_stdio((int)fd, out);
 #else
     return ENOSYS;
 #endif
@@ -170,6 +176,12 @@ int plat_uffd_zeropage(int fd, uintptr_t start, size_t len)
     return ioctl(fd, UFFDIO_ZEROPAGE, &zero) ? errno : 0;
 }
 
+int plat_uffd_copy(int fd, uintptr_t start, const void *from, size_t len)
+{
+    struct uffdio_copy copy = {.dst = start, .src = (uintptr_t)from, .len = len};
+    return ioctl(fd, UFFDIO_COPY, &copy) ? errno : 0;
+}
+
 int plat_uffd_wake(int fd, uintptr_t start, size_t len)
 {
     struct uffdio_range range = {.start = start, .len = len};
@@ -193,6 +205,7 @@ int plat_uffd_read(int fd, struct plat_fault *faults, int max, int *count)
             continue; /* no event feature is asked for: only faults arrive */
         faults[*count].address = msgs[i].arg.pagefault.address;
         faults[*count].write_protect = msgs[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP;
+        faults[*count].write = msgs[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE;
         (*count)++;
     }
     return 0;
@@ -235,8 +248,5 @@ int plat_pagemap_scan(int pagemap_fd, uintptr_t start, uintptr_t end, uint64_t r
 int plat_eventfd(int *out)
 {
     int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (fd < 0)
-        return errno;
-    *out = fd;
-    return 0;
+    return fd < 0 ? errno : above_stdio(fd, out);
 }

@@ -1,28 +1,31 @@
 /* Access tracking: which pages of the migrating rules' buffers the program touches, epoch
- * by epoch, seen by one thread of ours.
+ * by epoch, seen by two threads of ours.
  *
- * A buffer whose rule has `migrate = follow-cpu | tier` is registered with a userfaultfd
- * when it is placed. The tracker thread wakes every `epoch` (or on a fault, a hint, a stop)
- * and collects what the backend saw:
+ * A buffer whose rule has `migrate = follow-cpu | tier` is registered with a userfaultfd (or
+ * given to DAMON) when it is placed. The tracker thread serves faults as they come and, every
+ * `epoch`, collects what the backend saw:
  *   wp-async  PAGEMAP_SCAN returns the pages written since the last scan and protects them
  *             again in the same call (Linux 6.7); no fault ever waits for us.
  *   wp        a write to a protected page stops the writer until we mark the page and
- *             unprotect it; each epoch protects the buffers again.
+ *             unprotect it; pages are protected again when their next write matters.
  *   missing   the first touch of a page stops the toucher until we map it.
- * then hands the epoch to migrate.c, which moves pages with move_pages.
+ *   damon     the kernel's DAMON samples reads and writes (damon.c); nothing waits for us.
+ * then wakes the migrator thread, which moves pages (migrate.c). Two threads, so that no
+ * fault ever waits behind a migration: move_pages of a few hundred pages takes milliseconds.
  *
- * Rules for the thread (as the kernel's selftests/mm/uffd-common.c): it blocks every signal,
- * polls the userfaultfd and an eventfd, and loops on EINTR. A program thread stopped on a
- * fault may hold the malloc lock or any of the program's: the thread never allocates, never
- * uses stdio, and takes only `lock`, which no thread holds while touching tracked memory.
- * Faults are resolved even when their buffer is gone (EEXIST and ENOENT mean: wake and go
- * on). No userfaultfd event is asked for: our own hooks see munmap, mremap and madvise, and
- * an event would stop the caller of those until this thread reads it.
+ * Rules for the threads (as the kernel's selftests/mm/uffd-common.c): they block every
+ * signal, poll eventfds (and the userfaultfd), loop on EINTR. A program thread stopped on a
+ * fault may hold the malloc lock or any of the program's: neither thread allocates or uses
+ * stdio, and serving a fault never waits for `lock` (a fork's prepare handler holds it): when
+ * the lock is busy the fault is resolved at once and its page marked later (`pending`).
+ * A fault is always resolved or woken, even when its buffer is gone or the kernel refuses the
+ * first way. No userfaultfd event is asked for: our own hooks see munmap, mremap and madvise,
+ * and an event would stop the caller of those until we read it.
  *
  * fork: a child's mappings lose their registration (no UFFD_FEATURE_EVENT_FORK), so the
- * child closes the inherited descriptors, forgets the ranges and starts its own thread at its
- * next tracked buffer. exit: the thread is stopped and joined, then closing the userfaultfd
- * releases every range and wakes any fault still waiting. */
+ * child closes the inherited descriptors, forgets the ranges and starts its own threads at
+ * its next tracked buffer. exit: the threads are stopped and joined, then closing the
+ * userfaultfd releases every range and wakes any fault still waiting. */
 #include "internal.h"
 
 #include <errno.h>
@@ -34,27 +37,46 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_TRACKED 256
+#define MAX_TRACKED CDM_DAMON_MAX_RANGES
+#define PENDING 1024 /* faults served while the lock was busy, marked by its next holder */
+/* A write-protect fault releases this many bytes around it (aligned): one round trip per
+ * block instead of per page, for a sequential writer 16 times fewer. The block counts as
+ * written: finer than the epoch's idea of time needs. */
+#define WP_BLOCK (64u << 10)
+/* DAMON samples this often; it aggregates over one epoch. */
+#define DAMON_SAMPLE_US 5000
+#define DAMON_MAX_REGIONS 1024
 
 static struct {
-    pthread_mutex_t lock; /* ranges, n_ranges */
+    pthread_mutex_t lock; /* everything below but the descriptors and `pending` */
     struct cdm_tracked ranges[MAX_TRACKED];
     int n_ranges;
+    uint64_t next_id;
     enum cdm_track backend; /* chosen at startup; OFF: nothing is tracked */
-    int uffd, pagemap_fd, wake_fd;
-    pthread_t thread;
+    int uffd, pagemap_fd, wake_fd, migrate_fd;
+    pthread_t tracker_thread, migrator_thread;
     bool started, failed, stopping;
-    uint32_t epoch; /* the last epoch collected */
+    uint32_t epoch;          /* the last epoch collected */
+    uint32_t migrated_epoch; /* the last epoch reconciled */
+    bool damon_running, damon_dirty;
+    /* One producer (the tracker thread), consumed by whoever holds `lock`. */
+    uintptr_t pending[PENDING];
+    unsigned pending_head, pending_tail;
 } tracker = {.lock = PTHREAD_MUTEX_INITIALIZER, .uffd = -1, .pagemap_fd = -1, .wake_fd = -1,
-             .epoch = CDM_EPOCH_FIRST - 1};
+             .migrate_fd = -1, .epoch = CDM_EPOCH_FIRST - 1, .migrated_epoch = CDM_EPOCH_FIRST - 1};
 
-/* Serialises starting the thread (first tracked buffer) with stopping it (exit). */
+/* Serialises starting the threads (first tracked buffer) with stopping them (exit). */
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static bool rule_tracks(int rule)
 {
     enum cdm_migrate migrate = cdm__rt.config.rules[rule].migrate;
     return migrate == CDM_MIGRATE_FOLLOW_CPU || migrate == CDM_MIGRATE_TIER;
+}
+
+static bool synchronous(void)
+{
+    return tracker.backend == CDM_TRACK_WP || tracker.backend == CDM_TRACK_MISSING;
 }
 
 void cdm__tracker_setup(void)
@@ -68,7 +90,7 @@ void cdm__tracker_setup(void)
         return;
     struct cdm_backend_probe probe;
     cdm__backends_probe(&probe);
-    char why[256];
+    char why[512];
     tracker.backend = cdm__backend_choose(&probe, config->settings.track, why, sizeof why);
     if (tracker.backend == CDM_TRACK_OFF)
         cdm__warn_once(CDM_WARN_TRACKER,
@@ -86,7 +108,7 @@ enum cdm_track cdm__tracker_backend(void)
     return tracker.backend;
 }
 
-/* ------------------------------------------------------------------ ranges */
+/* ------------------------------------------------------------------ ranges (lock held) */
 
 static void range_free(struct cdm_tracked *range)
 {
@@ -100,6 +122,7 @@ static void range_remove_at(int i)
     range_free(&tracker.ranges[i]);
     tracker.ranges[i] = tracker.ranges[--tracker.n_ranges];
     tracker.ranges[tracker.n_ranges] = (struct cdm_tracked){0};
+    tracker.damon_dirty = true;
 }
 
 /* The per-page arrays of a new range, in one mapping of our own. */
@@ -109,8 +132,8 @@ static bool range_init(struct cdm_tracked *range, uintptr_t start, size_t n_page
     void *state = cdm__arena_map(size);
     if (!state)
         return false;
-    *range = (struct cdm_tracked){.start = start, .n_pages = n_pages, .rule = rule,
-                                  .state = state, .state_size = size};
+    *range = (struct cdm_tracked){.id = ++tracker.next_id, .start = start, .n_pages = n_pages,
+                                  .rule = rule, .state = state, .state_size = size};
     range->last_touch = state;
     range->node = (int16_t *)(range->last_touch + n_pages);
     range->heat = (uint8_t *)(range->node + n_pages);
@@ -118,27 +141,31 @@ static bool range_init(struct cdm_tracked *range, uintptr_t start, size_t n_page
     return true;
 }
 
-static struct cdm_tracked *range_holding(uintptr_t address)
+static uintptr_t range_end(const struct cdm_tracked *range)
 {
-    size_t page = plat_page_size();
-    for (int i = 0; i < tracker.n_ranges; i++) {
-        struct cdm_tracked *range = &tracker.ranges[i];
-        if (address >= range->start && address < range->start + range->n_pages * page)
-            return range;
-    }
-    return NULL;
+    return range->start + range->n_pages * plat_page_size();
 }
 
-/* ------------------------------------------------------------------ collecting */
+static struct cdm_tracked *range_holding(uintptr_t address)
+{
+    for (int i = 0; i < tracker.n_ranges; i++)
+        if (address >= tracker.ranges[i].start && address < range_end(&tracker.ranges[i]))
+            return &tracker.ranges[i];
+    return NULL;
+}
 
 /* The first write the write-protect backends see of a page is the one that made it: the
  * page is where placement put it, and stays there (a buffer being filled is not yet a
  * buffer in use). It counts as touched long ago; later writes count as use. With `missing`
- * the first touch is all there is, and it counts. */
-static void mark_touched(struct cdm_tracked *range, size_t first, size_t count, uint32_t epoch)
+ * the first touch is all there is, and DAMON sees reads: there, every sighting counts. */
+static void mark_touched(struct cdm_tracked *range, uintptr_t from, uintptr_t to, uint32_t epoch)
 {
-    bool first_counts = tracker.backend == CDM_TRACK_MISSING;
-    for (size_t i = first; i < first + count && i < range->n_pages; i++) {
+    size_t page = plat_page_size();
+    bool first_counts = tracker.backend == CDM_TRACK_MISSING || tracker.backend == CDM_TRACK_DAMON;
+    from = from > range->start ? from : range->start;
+    to = to < range_end(range) ? to : range_end(range);
+    for (uintptr_t at = from & ~(uintptr_t)(page - 1); at < to; at += page) {
+        size_t i = (at - range->start) / page;
         if (!range->last_touch[i] && !first_counts) {
             range->last_touch[i] = CDM_EPOCH_ANCIENT;
             continue;
@@ -148,12 +175,56 @@ static void mark_touched(struct cdm_tracked *range, size_t first, size_t count, 
     }
 }
 
+/* Marks the faults served while someone else held the lock. */
+static void drain_pending(void)
+{
+    size_t page = plat_page_size();
+    unsigned tail = __atomic_load_n(&tracker.pending_tail, __ATOMIC_ACQUIRE);
+    for (unsigned head = tracker.pending_head; head != tail; head++) {
+        uintptr_t at = tracker.pending[head % PENDING];
+        struct cdm_tracked *range = range_holding(at);
+        if (range)
+            mark_touched(range, at, at + page, tracker.epoch + 1);
+    }
+    __atomic_store_n(&tracker.pending_head, tail, __ATOMIC_RELEASE);
+}
+
+/* ------------------------------------------------------------------ for migrate.c */
+
+int cdm__tracker_ranges(struct cdm_tracked **ranges)
+{
+    drain_pending();
+    *ranges = tracker.ranges;
+    return tracker.n_ranges;
+}
+
+void cdm__tracker_release(void)
+{
+    pthread_mutex_unlock(&tracker.lock);
+}
+
+struct cdm_tracked *cdm__tracker_find(uint64_t id)
+{
+    for (int i = 0; i < tracker.n_ranges; i++)
+        if (tracker.ranges[i].id == id)
+            return &tracker.ranges[i];
+    return NULL;
+}
+
+struct cdm_tracked *cdm__tracker_reacquire(uint64_t id)
+{
+    pthread_mutex_lock(&tracker.lock);
+    drain_pending();
+    return cdm__tracker_find(id);
+}
+
+/* ------------------------------------------------------------------ collecting */
+
 /* wp-async: what was written since the last scan, protected again by the same call. */
 static void collect_written(struct cdm_tracked *range, uint32_t epoch)
 {
     struct plat_page_region regions[256];
-    size_t page = plat_page_size();
-    uintptr_t at = range->start, end = range->start + range->n_pages * page;
+    uintptr_t at = range->start, end = range_end(range);
     while (at < end) {
         size_t n = 0;
         uintptr_t walk_end = end;
@@ -161,17 +232,28 @@ static void collect_written(struct cdm_tracked *range, uint32_t epoch)
                                     PLAT_PAGE_IS_PFNZERO, true, regions,
                                     sizeof regions / sizeof regions[0], &n, &walk_end);
         if (err) {
-            cdm__warn_once(CDM_WARN_TRACKER, "PAGEMAP_SCAN failed (errno %d): pages written "
-                                             "from now on are not seen", err);
+            cdm__warn_once(CDM_WARN_TRACKER, "PAGEMAP_SCAN failed (%s): pages written from "
+                                             "now on are not seen",
+                           strerrorname_np(err));
             return;
         }
         for (size_t i = 0; i < n; i++)
-            mark_touched(range, (regions[i].start - range->start) / page,
-                         (regions[i].end - regions[i].start) / page, epoch);
+            mark_touched(range, regions[i].start, regions[i].end, epoch);
         if (walk_end <= at)
             break;
         at = walk_end;
     }
+}
+
+/* Write-protect [start, start + len); a range the kernel refuses as a whole (split into
+ * several mappings before Linux 6.4) is protected page by page. */
+static void protect(uintptr_t start, size_t len)
+{
+    size_t page = plat_page_size();
+    if (plat_uffd_writeprotect(tracker.uffd, start, len, true) == 0)
+        return;
+    for (uintptr_t at = start; at < start + len; at += page)
+        plat_uffd_writeprotect(tracker.uffd, at, page, true);
 }
 
 /* wp: protect again the pages whose next write matters. A page written lately needs no
@@ -181,83 +263,172 @@ static void collect_written(struct cdm_tracked *range, uint32_t epoch)
 static void protect_due(struct cdm_tracked *range, uint32_t epoch)
 {
     size_t page = plat_page_size();
-    uint32_t probe_after = cdm__migrate_idle_epochs(range->rule) / 2;
+    int32_t probe_after = (int32_t)(cdm__migrate_idle_epochs(range->rule) / 2);
     size_t run = 0;
     for (size_t i = 0; i <= range->n_pages; i++) {
-        if (i < range->n_pages && epoch - range->last_touch[i] >= probe_after)
+        if (i < range->n_pages && (int32_t)(epoch - range->last_touch[i]) >= probe_after)
             continue;
         if (i > run)
-            plat_uffd_writeprotect(tracker.uffd, range->start + run * page, (i - run) * page, true);
+            protect(range->start + run * page, (i - run) * page);
         run = i + 1;
     }
 }
 
-static void collect_epoch(uint32_t epoch)
+struct damon_regions {
+    int n;
+    struct {
+        uintptr_t start, end;
+    } hot[DAMON_MAX_REGIONS];
+};
+
+static void damon_seen(uintptr_t start, uintptr_t end, unsigned nr_accesses, unsigned age,
+                       void *arg)
 {
-    for (int i = 0; i < tracker.n_ranges; i++) {
-        struct cdm_tracked *range = &tracker.ranges[i];
-        if (tracker.backend == CDM_TRACK_WP_ASYNC)
-            collect_written(range, epoch);
-        else if (tracker.backend == CDM_TRACK_WP)
-            protect_due(range, epoch);
+    struct damon_regions *regions = arg;
+    if (nr_accesses && regions->n < DAMON_MAX_REGIONS) {
+        regions->hot[regions->n].start = start;
+        regions->hot[regions->n].end = end;
+        regions->n++;
     }
 }
 
-/* A write-protect fault releases this many bytes around it (aligned): one round trip per
- * block instead of per page, for a sequential writer 16 times fewer. The block counts as
- * written: finer than the epoch's idea of time needs. */
-#define WP_BLOCK (64u << 10)
+/* damon: give it the ranges when they changed, then read back what it saw. Its sysfs calls
+ * block for up to a few aggregations: the lock is not held meanwhile. */
+static void collect_damon(uint32_t epoch)
+{
+    static struct damon_regions regions;
+    static uintptr_t starts[MAX_TRACKED], ends[MAX_TRACKED];
+    pthread_mutex_lock(&tracker.lock);
+    bool dirty = tracker.damon_dirty;
+    int n = tracker.n_ranges;
+    for (int i = 0; i < n; i++) {
+        starts[i] = tracker.ranges[i].start;
+        ends[i] = range_end(&tracker.ranges[i]);
+    }
+    tracker.damon_dirty = false;
+    pthread_mutex_unlock(&tracker.lock);
+    int err = 0;
+    if (!tracker.damon_running && n) {
+        err = cdm__damon_start(cdm__rt.pid, DAMON_SAMPLE_US,
+                               cdm__rt.config.settings.epoch_ns / 1000, starts, ends, n);
+        tracker.damon_running = err == 0;
+    } else if (dirty && tracker.damon_running) {
+        err = cdm__damon_set_ranges(starts, ends, n);
+    }
+    regions.n = 0;
+    if (!err && tracker.damon_running)
+        err = cdm__damon_collect(damon_seen, &regions);
+    if (err && err != EAGAIN) /* EAGAIN: DAMON ran late, nothing is known of this epoch */
+        cdm__warn_once(CDM_WARN_TRACKER, "DAMON failed (%s): accesses from now on are not seen",
+                       strerrorname_np(err));
+    pthread_mutex_lock(&tracker.lock);
+    for (int r = 0; r < regions.n; r++)
+        for (int i = 0; i < tracker.n_ranges; i++)
+            mark_touched(&tracker.ranges[i], regions.hot[r].start, regions.hot[r].end, epoch);
+    pthread_mutex_unlock(&tracker.lock);
+}
 
-/* A fault of the synchronous backends: mark what it releases, then let the program go on.
- * `locked`: the thread already holds the lock (between migration batches). */
-static void serve_fault(const struct plat_fault *fault, uint32_t epoch, bool locked)
+static void collect_epoch(uint32_t epoch)
+{
+    if (tracker.backend == CDM_TRACK_DAMON)
+        collect_damon(epoch);
+    pthread_mutex_lock(&tracker.lock);
+    drain_pending();
+    for (int i = 0; i < tracker.n_ranges && tracker.backend != CDM_TRACK_DAMON; i++) {
+        if (tracker.backend == CDM_TRACK_WP_ASYNC)
+            collect_written(&tracker.ranges[i], epoch);
+        else if (tracker.backend == CDM_TRACK_WP)
+            protect_due(&tracker.ranges[i], epoch);
+    }
+    __atomic_store_n(&tracker.epoch, epoch, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&tracker.lock);
+}
+
+/* ------------------------------------------------------------------ faults */
+
+/* The source of the page a missing write fault gets: zeros. */
+static const unsigned char zeros[64 << 10] __attribute__((aligned(64 << 10)));
+
+static int resolve(const struct plat_fault *fault, uintptr_t at, size_t len)
+{
+    if (fault->write_protect)
+        return plat_uffd_writeprotect(tracker.uffd, at, len, false);
+    if (fault->write && len <= sizeof zeros) /* a page of its own, not the zero page */
+        return plat_uffd_copy(tracker.uffd, at, zeros, len);
+    return plat_uffd_zeropage(tracker.uffd, at, len);
+}
+
+/* Mark what a fault releases, then let the program go on. */
+static void serve_fault(const struct plat_fault *fault)
 {
     size_t page = plat_page_size();
     uintptr_t at = fault->address & ~(uintptr_t)(page - 1), end = at + page;
-    if (!locked)
-        pthread_mutex_lock(&tracker.lock);
-    struct cdm_tracked *range = range_holding(at);
+    bool locked = pthread_mutex_trylock(&tracker.lock) == 0;
+    struct cdm_tracked *range = locked ? range_holding(at) : NULL;
     if (range && fault->write_protect) {
-        uintptr_t range_end = range->start + range->n_pages * page;
-        at = fault->address & ~(uintptr_t)(WP_BLOCK - 1);
-        end = at + WP_BLOCK;
-        at = at < range->start ? range->start : at;
-        end = end > range_end ? range_end : end;
+        uintptr_t block = fault->address & ~(uintptr_t)(WP_BLOCK - 1);
+        at = block > range->start ? block : range->start;
+        end = block + WP_BLOCK < range_end(range) ? block + WP_BLOCK : range_end(range);
     }
     if (range) {
-        mark_touched(range, (at - range->start) / page, (end - at) / page, epoch);
+        mark_touched(range, at, end, tracker.epoch + 1);
         __atomic_fetch_add(&cdm__rule_stats[range->rule].faults, 1, __ATOMIC_RELAXED);
+    } else if (!locked) {
+        unsigned tail = tracker.pending_tail;
+        if (tail - __atomic_load_n(&tracker.pending_head, __ATOMIC_ACQUIRE) < PENDING) {
+            tracker.pending[tail % PENDING] = at;
+            __atomic_store_n(&tracker.pending_tail, tail + 1, __ATOMIC_RELEASE);
+        }
     }
-    if (!locked)
+    if (locked)
         pthread_mutex_unlock(&tracker.lock);
-    int err = fault->write_protect ? plat_uffd_writeprotect(tracker.uffd, at, end - at, false)
-                                   : plat_uffd_zeropage(tracker.uffd, at, page);
-    if (err == EEXIST || err == ENOENT) /* another thread won, or the range went: wake it */
+    int err = resolve(fault, at, end - at);
+    if (err && err != EEXIST && end - at > page) { /* a block over several mappings (< 6.4) */
+        at = fault->address & ~(uintptr_t)(page - 1);
+        end = at + page;
+        err = resolve(fault, at, page);
+    }
+    if (err && err != EEXIST && err != ENOENT) {
+        /* The kernel will not resolve it: the page leaves the userfaultfd, which lets the
+         * program go on, untracked there. */
+        plat_uffd_unregister(tracker.uffd, at, page);
+        cdm__warn_once(CDM_WARN_TRACKER, "a fault could not be resolved (%s): that page is no "
+                                         "longer tracked",
+                       strerrorname_np(err));
+    }
+    if (err)
         plat_uffd_wake(tracker.uffd, at, end - at);
 }
 
-static void serve_faults(uint32_t epoch, bool locked)
+static void serve_faults(void)
 {
     struct plat_fault faults[16];
     int n;
     while (plat_uffd_read(tracker.uffd, faults, 16, &n) == 0) /* until EAGAIN */
         for (int i = 0; i < n; i++)
-            serve_fault(&faults[i], epoch, locked);
+            serve_fault(&faults[i]);
 }
 
-void cdm__tracker_serve_waiting(void)
-{
-    if (tracker.backend == CDM_TRACK_WP || tracker.backend == CDM_TRACK_MISSING)
-        serve_faults(tracker.epoch + 1, true);
-}
+/* ------------------------------------------------------------------ the threads */
 
-/* ------------------------------------------------------------------ the thread */
-
-static void drain_wake_fd(void)
+static void drain(int fd)
 {
     uint64_t count;
-    while (read(tracker.wake_fd, &count, sizeof count) > 0)
+    while (read(fd, &count, sizeof count) > 0)
         ;
+}
+
+static void kick(int fd)
+{
+    uint64_t one = 1;
+    if (write(fd, &one, sizeof one) < 0) {
+        /* EAGAIN: the counter is full, the thread has plenty of wake-ups */
+    }
+}
+
+static bool stopping(void)
+{
+    return __atomic_load_n(&tracker.stopping, __ATOMIC_ACQUIRE);
 }
 
 static void *tracker_main(void *unused)
@@ -265,35 +436,42 @@ static void *tracker_main(void *unused)
     cdm__guard = 1; /* everything this thread calls goes straight to the real functions */
     uint64_t epoch_ns = cdm__rt.config.settings.epoch_ns;
     uint64_t next = cdm__now_ns() + epoch_ns;
-    bool sync = tracker.backend != CDM_TRACK_WP_ASYNC;
-    for (;;) {
+    while (!stopping()) {
         uint64_t now = cdm__now_ns();
         int timeout_ms = now >= next ? 0 : (int)((next - now + 999999) / 1000000);
         struct pollfd fds[2] = {{.fd = tracker.wake_fd, .events = POLLIN},
-                                {.fd = sync ? tracker.uffd : -1, .events = POLLIN}};
-        int ready = poll(fds, 2, timeout_ms);
-        if (ready < 0 && errno != EINTR)
-            break;
-        if (__atomic_load_n(&tracker.stopping, __ATOMIC_ACQUIRE))
-            break;
-        uint32_t epoch = tracker.epoch + 1; /* the epoch being observed */
-        if (ready > 0 && (fds[1].revents & POLLIN))
-            serve_faults(epoch, false);
-        bool hinted = ready > 0 && (fds[0].revents & POLLIN);
-        if (hinted)
-            drain_wake_fd();
-        bool epoch_end = cdm__now_ns() >= next;
-        if (!epoch_end && !hinted)
-            continue;
-        pthread_mutex_lock(&tracker.lock);
-        if (epoch_end) {
-            collect_epoch(epoch);
-            __atomic_store_n(&tracker.epoch, epoch, __ATOMIC_RELAXED);
-            next += epoch_ns;
-            if (next < cdm__now_ns()) /* an epoch ran late: skip, do not catch up */
-                next = cdm__now_ns() + epoch_ns;
+                                {.fd = synchronous() ? tracker.uffd : -1, .events = POLLIN}};
+        if (poll(fds, 2, timeout_ms) > 0) { /* an error is a timeout: faults are read anyway */
+            if (fds[0].revents & POLLIN)
+                drain(tracker.wake_fd);
         }
-        cdm__migrate_reconcile(tracker.ranges, tracker.n_ranges, epoch, epoch_end);
+        if (synchronous())
+            serve_faults();
+        if (stopping() || cdm__now_ns() < next)
+            continue;
+        collect_epoch(tracker.epoch + 1);
+        kick(tracker.migrate_fd);
+        next += epoch_ns;
+        if (next < cdm__now_ns()) /* an epoch ran late: skip, do not catch up */
+            next = cdm__now_ns() + epoch_ns;
+    }
+    return NULL;
+}
+
+static void *migrator_main(void *unused)
+{
+    cdm__guard = 1;
+    for (;;) {
+        struct pollfd fd = {.fd = tracker.migrate_fd, .events = POLLIN};
+        poll(&fd, 1, -1);
+        if (stopping())
+            break;
+        drain(tracker.migrate_fd);
+        pthread_mutex_lock(&tracker.lock);
+        uint32_t epoch = __atomic_load_n(&tracker.epoch, __ATOMIC_ACQUIRE);
+        bool epoch_end = epoch != tracker.migrated_epoch;
+        tracker.migrated_epoch = epoch;
+        cdm__migrate_reconcile(epoch, epoch_end);
         pthread_mutex_unlock(&tracker.lock);
     }
     return NULL;
@@ -309,6 +487,7 @@ static int open_uffd(void)
     if ((err = plat_uffd_api(tracker.uffd, 0, &offered)) != 0)
         return err;
     close(tracker.uffd); /* one UFFDIO_API per descriptor: the first only asked */
+    tracker.uffd = -1;
     if ((err = plat_uffd_open(async, &tracker.uffd)) != 0)
         return err;
     switch (tracker.backend) {
@@ -322,14 +501,30 @@ static int open_uffd(void)
     return plat_uffd_api(tracker.uffd, wanted, NULL);
 }
 
+/* Every descriptor closed; the caller holds `lock` or is alone (a fork's child). */
 static void close_descriptors(void)
 {
-    int *fds[] = {&tracker.uffd, &tracker.pagemap_fd, &tracker.wake_fd};
+    int fds[] = {tracker.uffd, tracker.pagemap_fd, tracker.wake_fd, tracker.migrate_fd};
+    tracker.uffd = tracker.pagemap_fd = tracker.wake_fd = tracker.migrate_fd = -1;
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
-        if (*fds[i] >= 0) {
-            close(*fds[i]);
-            *fds[i] = -1;
-        }
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
+static int start_threads(void)
+{
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved); /* the threads inherit: no signal for them */
+    int err = pthread_create(&tracker.tracker_thread, NULL, tracker_main, NULL);
+    if (!err && (err = pthread_create(&tracker.migrator_thread, NULL, migrator_main, NULL))) {
+        __atomic_store_n(&tracker.stopping, true, __ATOMIC_RELEASE);
+        kick(tracker.wake_fd);
+        pthread_join(tracker.tracker_thread, NULL);
+        tracker.stopping = false;
+    }
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    return err;
 }
 
 /* Called with start_lock held. */
@@ -337,27 +532,24 @@ static bool start_locked(void)
 {
     if (tracker.started || tracker.failed)
         return tracker.started;
-    int err = open_uffd();
+    int err = tracker.backend == CDM_TRACK_DAMON ? 0 : open_uffd();
     if (!err && tracker.backend == CDM_TRACK_WP_ASYNC)
         err = plat_open_above_stdio("/proc/self/pagemap", O_RDONLY, 0, &tracker.pagemap_fd);
     if (!err)
         err = plat_eventfd(&tracker.wake_fd);
-    if (!err) {
-        sigset_t all, saved;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &saved); /* the thread inherits: no signal for it */
-        err = pthread_create(&tracker.thread, NULL, tracker_main, NULL);
-        pthread_sigmask(SIG_SETMASK, &saved, NULL);
-    }
+    if (!err)
+        err = plat_eventfd(&tracker.migrate_fd);
+    if (!err)
+        err = start_threads();
     if (err) {
         close_descriptors();
         tracker.failed = true;
         cdm__warn_once(CDM_WARN_TRACKER, "the %s tracker could not start (%s): buffers are "
                                          "placed but no page is migrated",
-                       cdm__track_name(tracker.backend), strerror(err));
+                       cdm__track_name(tracker.backend), strerrorname_np(err));
         return false;
     }
-    tracker.started = true;
+    __atomic_store_n(&tracker.started, true, __ATOMIC_RELEASE);
     return true;
 }
 
@@ -381,95 +573,99 @@ void cdm__tracker_add(uintptr_t start, size_t len, int rule)
     int err = tracker.n_ranges == MAX_TRACKED ? ENOSPC
               : !range_init(range, start, len / page, rule) ? ENOMEM
                                                              : 0;
-    if (!err && (err = plat_uffd_register(tracker.uffd, start, len, modes)) != 0)
+    if (!err && tracker.backend != CDM_TRACK_DAMON &&
+        (err = plat_uffd_register(tracker.uffd, start, len, modes)) != 0)
         range_free(range);
-    /* Pages already there (MAP_POPULATE, a grown buffer) were not written since now. */
-    if (!err && modes == UFFDIO_REGISTER_MODE_WP)
-        plat_uffd_writeprotect(tracker.uffd, start, len, true);
-    if (!err)
+    /* wp: pages already there (MAP_POPULATE, a grown buffer) were not written since now.
+     * wp-async needs no such pass: a page written later is reported as written anyway, and
+     * protecting empty entries would build page tables for the whole buffer. */
+    if (!err && tracker.backend == CDM_TRACK_WP)
+        protect(start, len);
+    if (!err) {
         tracker.n_ranges++;
+        tracker.damon_dirty = true;
+    }
     pthread_mutex_unlock(&tracker.lock);
     if (err)
         cdm__warn_once(CDM_WARN_TRACKER, "rule '%s': a buffer could not be tracked (%s%s); it "
                                          "stays where it was placed",
-                       cdm__rt.config.rules[rule].name, strerror(err),
+                       cdm__rt.config.rules[rule].name, strerrorname_np(err),
                        err == ENOSPC ? ": more than 256 tracked buffers" : "");
-}
-
-/* Pages [first, first + count) of a range no longer exist: forget what was seen of them. */
-static void reset_pages(struct cdm_tracked *range, size_t first, size_t count)
-{
-    for (size_t i = first; i < first + count; i++) {
-        range->node[i] = -1;
-        range->last_touch[i] = 0;
-        range->heat[i] = 0;
-    }
 }
 
 void cdm__tracker_forget(uintptr_t start, size_t len)
 {
     if (!__atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED))
         return;
-    size_t page = plat_page_size();
     uintptr_t end = start + len;
     pthread_mutex_lock(&tracker.lock);
     for (int i = tracker.n_ranges - 1; i >= 0; i--) {
         struct cdm_tracked *range = &tracker.ranges[i];
-        uintptr_t range_end = range->start + range->n_pages * page;
-        if (range_end <= start || range->start >= end)
+        if (range_end(range) <= start || range->start >= end)
             continue;
         /* The kernel drops the registration with the mapping; what stays is unregistered
          * here, since the table no longer describes it. */
-        plat_uffd_unregister(tracker.uffd, range->start, range_end - range->start);
+        if (tracker.uffd >= 0)
+            plat_uffd_unregister(tracker.uffd, range->start, range_end(range) - range->start);
         range_remove_at(i);
     }
     pthread_mutex_unlock(&tracker.lock);
 }
 
-void cdm__tracker_discard(uintptr_t start, size_t len)
-{
-    if (!__atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED))
-        return;
-    size_t page = plat_page_size();
-    uintptr_t end = start + len;
-    pthread_mutex_lock(&tracker.lock);
-    for (int i = 0; i < tracker.n_ranges; i++) {
-        struct cdm_tracked *range = &tracker.ranges[i];
-        uintptr_t range_end = range->start + range->n_pages * page;
-        uintptr_t from = start > range->start ? start : range->start;
-        uintptr_t to = end < range_end ? end : range_end;
-        if (from < to)
-            reset_pages(range, (from - range->start) / page, (to - from + page - 1) / page);
-    }
-    pthread_mutex_unlock(&tracker.lock);
-}
-
-bool cdm__tracker_hint(uintptr_t start, size_t len, bool to_dram)
+/* Calls `apply` on the pages of every range inside [start, start + len), under the lock. */
+static bool for_pages(uintptr_t start, size_t len,
+                      void (*apply)(struct cdm_tracked *range, size_t page, uint32_t epoch))
 {
     if (!__atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED))
         return false;
     size_t page = plat_page_size();
     uintptr_t end = start + len;
-    bool hinted = false;
+    bool any = false;
     pthread_mutex_lock(&tracker.lock);
-    uint32_t now = tracker.epoch + 1;
     for (int i = 0; i < tracker.n_ranges; i++) {
         struct cdm_tracked *range = &tracker.ranges[i];
-        uintptr_t range_end = range->start + range->n_pages * page;
         uintptr_t from = start > range->start ? start : range->start;
-        uintptr_t to = end < range_end ? end : range_end;
-        for (size_t p = (from - range->start) / page; from < to && p < (to - range->start + page - 1) / page; p++) {
-            /* As if touched now, or untouched since long ago: the thread moves the pages at
-             * once, and later epochs keep them there until the program's use says else. */
-            range->last_touch[p] = to_dram ? now : CDM_EPOCH_ANCIENT;
-            range->heat[p] = to_dram ? 0xff : 0;
-            hinted = true;
+        uintptr_t to = end < range_end(range) ? end : range_end(range);
+        for (uintptr_t at = from & ~(uintptr_t)(page - 1); at < to; at += page) {
+            apply(range, (at - range->start) / page, tracker.epoch + 1);
+            any = true;
         }
     }
     pthread_mutex_unlock(&tracker.lock);
-    uint64_t one = 1;
-    if (hinted && write(tracker.wake_fd, &one, sizeof one) < 0)
-        hinted = false;
+    return any;
+}
+
+static void forget_page(struct cdm_tracked *range, size_t i, uint32_t epoch)
+{
+    range->node[i] = -1;
+    range->last_touch[i] = 0;
+    range->heat[i] = 0;
+}
+
+/* As if touched now, or untouched since long ago: the migrator moves the pages at once, and
+ * later epochs keep them there until the program's use says otherwise. */
+static void hint_hot(struct cdm_tracked *range, size_t i, uint32_t epoch)
+{
+    range->last_touch[i] = epoch;
+    range->heat[i] = 0xff;
+}
+
+static void hint_cold(struct cdm_tracked *range, size_t i, uint32_t epoch)
+{
+    range->last_touch[i] = CDM_EPOCH_ANCIENT;
+    range->heat[i] = 0;
+}
+
+void cdm__tracker_discard(uintptr_t start, size_t len)
+{
+    for_pages(start, len, forget_page);
+}
+
+bool cdm__tracker_hint(uintptr_t start, size_t len, bool to_dram)
+{
+    bool hinted = for_pages(start, len, to_dram ? hint_hot : hint_cold);
+    if (hinted && __atomic_load_n(&tracker.started, __ATOMIC_ACQUIRE))
+        kick(tracker.migrate_fd);
     return hinted;
 }
 
@@ -478,16 +674,20 @@ void cdm__tracker_stop(void)
     pthread_mutex_lock(&start_lock);
     if (tracker.started) {
         __atomic_store_n(&tracker.stopping, true, __ATOMIC_RELEASE);
-        uint64_t one = 1;
-        if (write(tracker.wake_fd, &one, sizeof one) == sizeof one)
-            pthread_join(tracker.thread, NULL);
+        kick(tracker.wake_fd);
+        kick(tracker.migrate_fd);
+        pthread_join(tracker.tracker_thread, NULL);
+        pthread_join(tracker.migrator_thread, NULL);
         tracker.started = false;
     }
     tracker.failed = true; /* nothing is tracked after exit */
-    close_descriptors(); /* releases every range and wakes any fault still waiting */
+    if (tracker.damon_running)
+        cdm__damon_stop();
+    tracker.damon_running = false;
     pthread_mutex_lock(&tracker.lock);
     while (tracker.n_ranges)
         range_remove_at(tracker.n_ranges - 1);
+    close_descriptors(); /* releases every range and wakes any fault still waiting */
     pthread_mutex_unlock(&tracker.lock);
     pthread_mutex_unlock(&start_lock);
 }
@@ -505,12 +705,14 @@ void cdm__tracker_after_fork(bool child)
     if (child) {
         pthread_mutex_init(&tracker.lock, NULL);
         pthread_mutex_init(&start_lock, NULL);
-        /* The thread is not in this process and the mappings lost their registration. */
+        /* The threads are not in this process, the mappings lost their registration, and
+         * DAMON watches the parent (damon.c leaves it to the parent). */
         close_descriptors();
         while (tracker.n_ranges)
             range_remove_at(tracker.n_ranges - 1);
-        tracker.started = tracker.stopping = false;
-        tracker.epoch = CDM_EPOCH_FIRST - 1;
+        tracker.started = tracker.stopping = tracker.damon_running = false;
+        tracker.epoch = tracker.migrated_epoch = CDM_EPOCH_FIRST - 1;
+        tracker.pending_head = tracker.pending_tail = 0;
         return;
     }
     pthread_mutex_unlock(&tracker.lock);

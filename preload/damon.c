@@ -1,0 +1,473 @@
+/* The DAMON backend's platform layer: one kdamond of ours, driven through DAMON's sysfs
+ * interface (Documentation/admin-guide/mm/damon/usage.rst), that samples which parts of the
+ * tracked buffers are accessed, reads and writes alike.
+ *
+ * Contract (as platform.c): every function returns 0 or a positive errno; no allocation and
+ * no stdio, only open/read/write/close of sysfs files with stack buffers, because the tracker
+ * thread calls this while a program thread may hold the malloc lock. One caller at a time.
+ *
+ * What each kernel has, and what this uses of it:
+ *   5.18  /sys/kernel/mm/damon/admin (CONFIG_DAMON_SYSFS): kdamonds, contexts, targets,
+ *         initial regions, schemes with their access pattern, state "on" / "off".
+ *   5.19  operations "fvaddr" (fixed virtual ranges) and state "commit" (new inputs for a
+ *         running kdamond). With "vaddr" the kdamond replaces the given regions, every
+ *         update_us, with three regions spanning the whole address space; "fvaddr" keeps to
+ *         the buffers, so every region it reports is one of ours.
+ *   6.2   schemes/N/tried_regions/ and state "update_schemes_tried_regions": the regions a
+ *         scheme was tried on, with nr_accesses and age. Nothing before 6.2 reads regions
+ *         back through sysfs (5.18's scheme stats are sums), so this is the minimum.
+ * Later kernels add files (apply_interval_us 6.7, quota goals, filters...) whose defaults
+ * leave this setup unchanged. From 6.7 to 6.13 the update gives up after two aggregations of
+ * wall time; a kdamond running late then reports no region at all (EAGAIN below).
+ *
+ * What DAMON sees: a page is accessed when a page walk set its accessed bit, which DAMON
+ * clears at each sample without flushing the TLB. A buffer larger than the TLB's reach (a few
+ * MiB of 4 KiB pages) is walked again and again and seen well; a page whose translation stays
+ * cached is seen again only once the TLB forgets it (an emulated CPU, as in QEMU's TCG, may
+ * never forget it).
+ *
+ * The interface is one per machine: nr_kdamonds cannot change while any kdamond runs, and
+ * changing it throws away every kdamond's settings. So this uses DAMON only when nobody has a
+ * kdamond configured, creates kdamonds/0 for itself and removes it at stop. A process that
+ * forks keeps it in the parent: the child never stops what it did not start. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ the sysfs files */
+
+#define DAMON_ADMIN "/sys/kernel/mm/damon/admin"
+#define DAMON_NR_KDAMONDS DAMON_ADMIN "/kdamonds/nr_kdamonds"
+#define DAMON_KDAMOND DAMON_ADMIN "/kdamonds/0" /* ours: created when there was none */
+#define DAMON_STATE DAMON_KDAMOND "/state"
+#define DAMON_NR_CONTEXTS DAMON_KDAMOND "/contexts/nr_contexts"
+#define DAMON_CONTEXT DAMON_KDAMOND "/contexts/0"
+#define DAMON_OPERATIONS DAMON_CONTEXT "/operations"
+#define DAMON_SAMPLE_US DAMON_CONTEXT "/monitoring_attrs/intervals/sample_us"
+#define DAMON_AGGR_US DAMON_CONTEXT "/monitoring_attrs/intervals/aggr_us"
+#define DAMON_UPDATE_US DAMON_CONTEXT "/monitoring_attrs/intervals/update_us"
+#define DAMON_MIN_NR_REGIONS DAMON_CONTEXT "/monitoring_attrs/nr_regions/min"
+#define DAMON_MAX_NR_REGIONS DAMON_CONTEXT "/monitoring_attrs/nr_regions/max"
+#define DAMON_NR_TARGETS DAMON_CONTEXT "/targets/nr_targets"
+#define DAMON_TARGET DAMON_CONTEXT "/targets/0"
+#define DAMON_PID_TARGET DAMON_TARGET "/pid_target"
+#define DAMON_NR_REGIONS DAMON_TARGET "/regions/nr_regions"
+#define DAMON_REGION DAMON_TARGET "/regions/%d/%s" /* index, DAMON_START or DAMON_END */
+#define DAMON_NR_SCHEMES DAMON_CONTEXT "/schemes/nr_schemes"
+#define DAMON_SCHEME DAMON_CONTEXT "/schemes/0"
+#define DAMON_ACTION DAMON_SCHEME "/action"
+#define DAMON_PATTERN DAMON_SCHEME "/access_pattern/%s/%s" /* DAMON_PATTERN_*, DAMON_MIN/MAX */
+#define DAMON_TRIED_REGIONS DAMON_SCHEME "/tried_regions"          /* Linux 6.2 */
+#define DAMON_TRIED_REGION DAMON_TRIED_REGIONS "/%d/%s" /* index, DAMON_START... DAMON_AGE */
+
+#define DAMON_START "start"
+#define DAMON_END "end"
+#define DAMON_NR_ACCESSES "nr_accesses"
+#define DAMON_AGE "age"
+#define DAMON_PATTERN_SIZE "sz"
+#define DAMON_MIN "min"
+#define DAMON_MAX "max"
+
+/* Words written to the files above. */
+#define DAMON_OPS_FIXED_RANGES "fvaddr"
+#define DAMON_ACTION_STAT "stat"
+#define DAMON_STATE_ON "on"
+#define DAMON_STATE_OFF "off"
+#define DAMON_STATE_COMMIT "commit"
+#define DAMON_STATE_UPDATE_TRIED "update_schemes_tried_regions"
+
+/* The interface's own defaults (usage.rst): at least 10 regions so that a range's parts can
+ * differ, at most 1000 so that a sample round stays cheap. */
+#define DAMON_MIN_REGIONS 10
+#define DAMON_MAX_REGIONS 1000
+/* update_us only drives "vaddr"'s re-reading of the memory map, which "fvaddr" has none of;
+ * ten aggregations, as in usage.rst's examples (5 ms, 100 ms, 1 s). */
+#define DAMON_UPDATE_AGGREGATIONS 10
+
+/* Each sysfs store takes DAMON's lock with a trylock and answers EBUSY when someone else
+ * holds it, which the kdamond itself does while it fills tried_regions for a reader. */
+#define DAMON_BUSY_RETRIES 100
+#define DAMON_BUSY_WAIT_NS 10000000L /* 10 ms: 1 s in all */
+
+static struct {
+    pid_t owner;  /* the process that created kdamonds/0; 0: none */
+    bool running; /* its state is "on": off while no range is monitored */
+} damon;
+
+static bool started_here(void)
+{
+    return damon.owner != 0 && damon.owner == getpid();
+}
+
+/* ------------------------------------------------------------------ file access */
+
+static void pause_busy(void)
+{
+    struct timespec wait = {.tv_sec = 0, .tv_nsec = DAMON_BUSY_WAIT_NS};
+    while (nanosleep(&wait, &wait) != 0 && errno == EINTR)
+        ;
+}
+
+/* One write(2) of `text`: a sysfs store sees the whole value or nothing. */
+static int write_text(const char *path, const char *text)
+{
+    int err = 0;
+    for (int attempt = 0; attempt < DAMON_BUSY_RETRIES; attempt++) {
+        int fd;
+        if ((err = plat_open_above_stdio(path, O_WRONLY, 0, &fd)) != 0)
+            return err;
+        err = plat_write_all(fd, text, strlen(text));
+        close(fd);
+        if (err != EBUSY)
+            return err;
+        pause_busy();
+    }
+    return err;
+}
+
+static int write_number(const char *path, uint64_t value)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%llu", (unsigned long long)value);
+    return write_text(path, text);
+}
+
+/* The file's first line, newline removed. */
+static int read_text(const char *path, char *buf, size_t size)
+{
+    int fd, err;
+    if ((err = plat_open_above_stdio(path, O_RDONLY, 0, &fd)) != 0)
+        return err;
+    ssize_t n;
+    do
+        n = read(fd, buf, size - 1);
+    while (n < 0 && errno == EINTR);
+    err = n < 0 ? errno : 0;
+    close(fd);
+    if (err)
+        return err;
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return 0;
+}
+
+static int read_number(const char *path, uint64_t *value)
+{
+    char text[32];
+    int err = read_text(path, text, sizeof text);
+    if (err)
+        return err;
+    if (text[0] < '0' || text[0] > '9')
+        return EINVAL;
+    uint64_t number = 0;
+    for (const char *c = text; *c >= '0' && *c <= '9'; c++)
+        number = number * 10 + (uint64_t)(*c - '0');
+    *value = number;
+    return 0;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* ------------------------------------------------------------------ probe */
+
+static void explain(char *why, size_t why_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void explain(char *why, size_t why_size, const char *fmt, ...)
+{
+    if (!why || !why_size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_size, fmt, ap);
+    va_end(ap);
+}
+
+/* Whether the running kernel is at least major.minor, from uname's release. */
+static bool kernel_at_least(int major, int minor)
+{
+    struct utsname name;
+    if (uname(&name) != 0)
+        return false;
+    int have_major = 0, have_minor = 0;
+    const char *c = name.release;
+    for (; *c >= '0' && *c <= '9'; c++)
+        have_major = have_major * 10 + (*c - '0');
+    if (*c == '.')
+        for (c++; *c >= '0' && *c <= '9'; c++)
+            have_minor = have_minor * 10 + (*c - '0');
+    return have_major > major || (have_major == major && have_minor >= minor);
+}
+
+int cdm__damon_probe(char *why, size_t why_size)
+{
+    explain(why, why_size, "%s", "");
+    if (!exists(DAMON_ADMIN)) {
+        explain(why, why_size, "the kernel has no DAMON sysfs interface (needs a kernel built "
+                               "with CONFIG_DAMON_SYSFS and CONFIG_DAMON_VADDR, Linux 6.2 or "
+                               "later for reading regions back)");
+        return EOPNOTSUPP;
+    }
+    /* The files of 6.2 appear only inside a scheme, which a probe must not create. */
+    if (!kernel_at_least(6, 2)) {
+        explain(why, why_size, "DAMON cannot report regions on this kernel (schemes' "
+                               "tried_regions needs Linux 6.2)");
+        return EOPNOTSUPP;
+    }
+    if (faccessat(AT_FDCWD, DAMON_NR_KDAMONDS, W_OK, AT_EACCESS) != 0) {
+        int err = errno;
+        if (err == EROFS)
+            explain(why, why_size, "/sys is mounted read-only here (a container?): DAMON needs "
+                                   "a writable /sys/kernel/mm/damon");
+        else
+            explain(why, why_size, "DAMON needs root (its sysfs files are root's, mode 0600)");
+        return err;
+    }
+    uint64_t kdamonds = 0;
+    int err = read_number(DAMON_NR_KDAMONDS, &kdamonds);
+    if (err) {
+        explain(why, why_size, "cannot read %s (errno %d)", DAMON_NR_KDAMONDS, err);
+        return err;
+    }
+    if (kdamonds > 0) {
+        /* One interface per machine: creating ours would discard the other user's. */
+        if (started_here())
+            explain(why, why_size, "DAMON is in use by this process already");
+        else
+            explain(why, why_size, "DAMON is in use by another user: %llu kdamond(s) "
+                                   "configured (%s); DAMON serves one user at a time",
+                    (unsigned long long)kdamonds, DAMON_NR_KDAMONDS);
+        return EBUSY;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ ranges */
+
+/* Every range non-empty, no two overlapping. */
+static int check_ranges(const uintptr_t *starts, const uintptr_t *ends, int n_ranges)
+{
+    if (n_ranges < 0 || n_ranges > CDM_DAMON_MAX_RANGES || (n_ranges && (!starts || !ends)))
+        return EINVAL;
+    for (int i = 0; i < n_ranges; i++) {
+        if (starts[i] >= ends[i])
+            return EINVAL;
+        for (int j = i + 1; j < n_ranges; j++)
+            if (starts[i] < ends[j] && starts[j] < ends[i])
+                return EINVAL;
+    }
+    return 0;
+}
+
+/* The kernel wants the regions in address order (region N ends at or before N+1 starts).
+ * The caller's ranges come in any order: pick the next one by its start, without a copy. */
+static int next_range(const uintptr_t *starts, int n_ranges, int previous)
+{
+    int next = -1;
+    for (int i = 0; i < n_ranges; i++)
+        if ((previous < 0 || starts[i] > starts[previous]) &&
+            (next < 0 || starts[i] < starts[next]))
+            next = i;
+    return next;
+}
+
+/* The target's regions, in the sysfs files: the kdamond reads them at "on" or "commit". */
+static int write_ranges(const uintptr_t *starts, const uintptr_t *ends, int n_ranges)
+{
+    int err = write_number(DAMON_NR_REGIONS, (uint64_t)n_ranges);
+    char path[256];
+    for (int n = 0, i = -1; !err && n < n_ranges; n++) {
+        i = next_range(starts, n_ranges, i);
+        snprintf(path, sizeof path, DAMON_REGION, n, DAMON_START);
+        err = write_number(path, starts[i]);
+        snprintf(path, sizeof path, DAMON_REGION, n, DAMON_END);
+        if (!err)
+            err = write_number(path, ends[i]);
+    }
+    return err;
+}
+
+/* ------------------------------------------------------------------ start, stop */
+
+/* A "stat" scheme does nothing to the memory; it is there because DAMON reports regions
+ * only as a scheme's tried regions. Its access pattern starts at 0..0 on every axis, which
+ * matches nothing: open it to every size, access count and age. */
+static int write_scheme(void)
+{
+    static const char *const axes[] = {DAMON_PATTERN_SIZE, DAMON_NR_ACCESSES, DAMON_AGE};
+    /* sz is an unsigned long, nr_accesses and age unsigned ints in the kernel. */
+    static const uint64_t maxima[] = {UINT64_MAX, UINT32_MAX, UINT32_MAX};
+    int err = write_number(DAMON_NR_SCHEMES, 1);
+    if (!err)
+        err = write_text(DAMON_ACTION, DAMON_ACTION_STAT);
+    char path[256];
+    for (size_t i = 0; !err && i < sizeof axes / sizeof axes[0]; i++) {
+        snprintf(path, sizeof path, DAMON_PATTERN, axes[i], DAMON_MIN);
+        err = write_number(path, 0);
+        snprintf(path, sizeof path, DAMON_PATTERN, axes[i], DAMON_MAX);
+        if (!err)
+            err = write_number(path, maxima[i]);
+    }
+    if (!err && !exists(DAMON_TRIED_REGIONS))
+        err = EOPNOTSUPP; /* before 6.2 */
+    return err;
+}
+
+/* Everything below kdamonds/0 but its state. */
+static int configure(pid_t pid, uint64_t sample_us, uint64_t aggr_us, const uintptr_t *starts,
+                     const uintptr_t *ends, int n_ranges)
+{
+    int err = write_number(DAMON_NR_CONTEXTS, 1);
+    if (!err && (err = write_text(DAMON_OPERATIONS, DAMON_OPS_FIXED_RANGES)) == EINVAL)
+        err = EOPNOTSUPP; /* before 5.19, or no CONFIG_DAMON_VADDR */
+    if (!err)
+        err = write_number(DAMON_SAMPLE_US, sample_us);
+    if (!err)
+        err = write_number(DAMON_AGGR_US, aggr_us);
+    if (!err)
+        err = write_number(DAMON_UPDATE_US, aggr_us * DAMON_UPDATE_AGGREGATIONS);
+    if (!err)
+        err = write_number(DAMON_MIN_NR_REGIONS, DAMON_MIN_REGIONS);
+    if (!err)
+        err = write_number(DAMON_MAX_NR_REGIONS, DAMON_MAX_REGIONS);
+    if (!err)
+        err = write_number(DAMON_NR_TARGETS, 1);
+    if (!err)
+        err = write_number(DAMON_PID_TARGET, (uint64_t)pid);
+    if (!err)
+        err = write_ranges(starts, ends, n_ranges);
+    if (!err)
+        err = write_scheme();
+    return err;
+}
+
+/* Turn kdamonds/0 off and remove it. */
+static int remove_kdamond(void)
+{
+    /* "off" fails when it is off already (never started, or its target exited). */
+    write_text(DAMON_STATE, DAMON_STATE_OFF);
+    return write_number(DAMON_NR_KDAMONDS, 0);
+}
+
+int cdm__damon_start(pid_t pid, uint64_t sample_us, uint64_t aggr_us, const uintptr_t *starts,
+                     const uintptr_t *ends, int n_ranges)
+{
+    if (started_here())
+        return EBUSY;
+    if (pid <= 0 || sample_us == 0 || aggr_us < sample_us)
+        return EINVAL;
+    int err = check_ranges(starts, ends, n_ranges);
+    if (err)
+        return err;
+    uint64_t kdamonds = 0;
+    if ((err = read_number(DAMON_NR_KDAMONDS, &kdamonds)) != 0)
+        return err == ENOENT ? EOPNOTSUPP : err;
+    if (kdamonds > 0)
+        return EBUSY; /* someone else's: changing nr_kdamonds would discard theirs */
+    if ((err = write_number(DAMON_NR_KDAMONDS, 1)) != 0)
+        return err;
+    damon.owner = getpid();
+    err = configure(pid, sample_us, aggr_us, starts, ends, n_ranges);
+    if (!err && n_ranges > 0)
+        err = write_text(DAMON_STATE, DAMON_STATE_ON);
+    damon.running = !err && n_ranges > 0;
+    if (err && remove_kdamond() == 0)
+        damon.owner = 0;
+    return err;
+}
+
+void cdm__damon_stop(void)
+{
+    if (!started_here())
+        return;
+    int err = remove_kdamond();
+    if (err) {
+        /* errno as a number: strerror may translate, and a catalog loads with malloc. */
+        cdm__debug(1, "DAMON: our kdamond could not be removed (errno %d); writing 0 to %s "
+                      "as root frees the interface",
+                   err, DAMON_NR_KDAMONDS);
+        return; /* still ours: a later stop tries again */
+    }
+    damon.owner = 0;
+    damon.running = false;
+}
+
+/* ------------------------------------------------------------------ running */
+
+int cdm__damon_set_ranges(const uintptr_t *starts, const uintptr_t *ends, int n_ranges)
+{
+    if (!started_here())
+        return EINVAL;
+    int err = check_ranges(starts, ends, n_ranges);
+    if (err)
+        return err;
+    /* A commit without regions keeps the old ones (damon_commit_target_regions: "If @src
+     * has no region, @dst keeps current regions"; seen on 6.12). With nothing to monitor
+     * the kdamond is turned off instead, and stays ours, configured, until ranges return. */
+    if (n_ranges == 0) {
+        if (damon.running && (err = write_text(DAMON_STATE, DAMON_STATE_OFF)) != 0)
+            return err;
+        damon.running = false;
+        return 0;
+    }
+    if ((err = write_ranges(starts, ends, n_ranges)) != 0)
+        return err;
+    /* start needed fvaddr (5.19), so "commit" (5.19) is there. "on" builds the kdamond's
+     * inputs anew from the files, as start did. */
+    err = write_text(DAMON_STATE, damon.running ? DAMON_STATE_COMMIT : DAMON_STATE_ON);
+    damon.running = damon.running || !err;
+    return err;
+}
+
+int cdm__damon_collect(void (*seen)(uintptr_t start, uintptr_t end, unsigned nr_accesses,
+                                    unsigned age, void *arg),
+                       void *arg)
+{
+    if (!started_here())
+        return EINVAL;
+    if (!damon.running)
+        return 0; /* no range monitored: nothing to report */
+    /* The store returns once the kdamond has refilled tried_regions: it starts at the end of
+     * an aggregation and finishes when the scheme has been applied once more. */
+    int err = write_text(DAMON_STATE, DAMON_STATE_UPDATE_TRIED);
+    if (err) {
+        char state[16];
+        if (read_text(DAMON_STATE, state, sizeof state) == 0 && strcmp(state, DAMON_STATE_ON))
+            return ESRCH; /* turned off behind our back */
+        return err;
+    }
+    char path[256];
+    for (int n = 0;; n++) {
+        uint64_t start, end, nr_accesses, age;
+        snprintf(path, sizeof path, DAMON_TRIED_REGION, n, DAMON_START);
+        if ((err = read_number(path, &start)) == ENOENT)
+            /* Past the last region. None at all, although the scheme matches every region of
+             * a running kdamond, is the update's timeout (6.7 to 6.13: two aggregations of
+             * wall time, which a kdamond running late misses): no news, not no accesses. */
+            return n == 0 ? EAGAIN : 0;
+        if (err)
+            return err;
+        snprintf(path, sizeof path, DAMON_TRIED_REGION, n, DAMON_END);
+        err = read_number(path, &end);
+        snprintf(path, sizeof path, DAMON_TRIED_REGION, n, DAMON_NR_ACCESSES);
+        if (!err)
+            err = read_number(path, &nr_accesses);
+        snprintf(path, sizeof path, DAMON_TRIED_REGION, n, DAMON_AGE);
+        if (!err)
+            err = read_number(path, &age);
+        if (err)
+            return err;
+        seen((uintptr_t)start, (uintptr_t)end, (unsigned)nr_accesses, (unsigned)age, arg);
+    }
+}

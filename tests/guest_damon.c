@@ -1,0 +1,451 @@
+/* DAMON through its sysfs interface (preload/damon.c), as root in the guest, where nobody
+ * else has a kdamond. Not a preloaded test: it compiles preload/damon.c with the platform,
+ * log and env files and calls it directly.
+ *
+ * What it shows: reads, which the userfaultfd trackers cannot see, make DAMON's regions
+ * over the read part of a buffer hot while the untouched part stays cold; the monitored
+ * ranges change while the kdamond runs; stop leaves the machine's interface as it found it;
+ * a kdamond someone else configured makes the probe and start refuse. On a kernel without
+ * DAMON (Debian's 6.1) the probe names what is missing, and the tests that need DAMON skip.
+ *
+ * DAMON's interface is one per machine: run one test at a time (-j1). The guest emulates
+ * every instruction, so waits have deadlines instead of expected durations. */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MiB (1024ul * 1024)
+/* The kernel's ABI, spelt out here so the test checks it independently of damon.c. */
+#define ADMIN "/sys/kernel/mm/damon/admin"
+#define NR_KDAMONDS ADMIN "/kdamonds/nr_kdamonds"
+#define KDAMOND_PID ADMIN "/kdamonds/0/pid"
+#define KDAMOND_STATE ADMIN "/kdamonds/0/state"
+
+#define SAMPLE_US 5000
+#define AGGR_US 100000
+/* Hot and cold in samples per aggregation (at most AGGR_US / SAMPLE_US = 20). */
+#define HOT_AT_LEAST 5.0
+#define COLD_AT_MOST 1.0
+#define DEADLINE_S 120.0 /* for a state the host reaches in about a second */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static bool damon_present(void)
+{
+    return access(ADMIN, F_OK) == 0;
+}
+
+static void need_damon(void)
+{
+    if (!damon_present())
+        cr_skip_test("this kernel has no DAMON sysfs interface (CONFIG_DAMON_SYSFS is off)");
+}
+
+static bool read_line(const char *path, char *buf, size_t size)
+{
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return false;
+    bool ok = fgets(buf, (int)size, file) != NULL;
+    fclose(file);
+    if (ok)
+        buf[strcspn(buf, "\n")] = '\0';
+    return ok;
+}
+
+static long read_long(const char *path)
+{
+    char line[64];
+    cr_assert(read_line(path, line, sizeof line), "cannot read %s: %s", path, strerror(errno));
+    return strtol(line, NULL, 10);
+}
+
+static int write_line(const char *path, const char *text)
+{
+    FILE *file = fopen(path, "w");
+    if (!file)
+        return errno;
+    fputs(text, file);
+    return fclose(file) == 0 ? 0 : errno;
+}
+
+/* Kernel threads named kdamond.* (DAMON's workers) anywhere on the machine. */
+static int kdamond_threads(void)
+{
+    DIR *proc = opendir("/proc");
+    cr_assert_not_null(proc);
+    int count = 0;
+    for (struct dirent *entry; (entry = readdir(proc)) != NULL;) {
+        char path[300], comm[32];
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/comm", entry->d_name);
+        count += read_line(path, comm, sizeof comm) && strncmp(comm, "kdamond", 7) == 0;
+    }
+    closedir(proc);
+    return count;
+}
+
+static void *map_touched(size_t size)
+{
+    unsigned char *buffer = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(buffer, MAP_FAILED);
+    /* Base pages: DAMON checks one page's accessed bit per region and sample. */
+    cr_assert_eq(madvise(buffer, size, MADV_NOHUGEPAGE), 0);
+    memset(buffer, 1, size); /* every page present; afterwards only reads */
+    return buffer;
+}
+
+/* ------------------------------------------------------------------ a reader thread */
+
+/* Reads one word per cache line of `span` over and over; the span can change under it.
+ *
+ * DAMON sees an access when the CPU's page walk sets a page's accessed bit, which DAMON
+ * clears at each sample without flushing the TLB: a page whose translation stays cached is
+ * read unseen. A real CPU's TLB covers a few MiB of 4 KiB pages, so reading 16 MiB walks the
+ * page tables again and again; the emulated CPU of the guest caches every translation until
+ * a flush. After each pass the reader therefore discards a scratch area of more pages than
+ * Linux flushes one by one (33 on x86), which flushes this process's whole TLB, as a real
+ * CPU's smaller TLB would have forgotten. */
+#define SCRATCH_PAGES 64
+static struct {
+    const unsigned char *spans[2];
+    size_t sizes[2];
+    int current; /* index into spans */
+    bool stop;
+    uint64_t passes;
+    pthread_t thread;
+    unsigned char *scratch;
+} reader;
+
+static void forget_translations(void)
+{
+    size_t size = SCRATCH_PAGES * 4096;
+    memset(reader.scratch, 1, size);
+    madvise(reader.scratch, size, MADV_DONTNEED);
+}
+
+static void *read_loop(void *unused)
+{
+    uint64_t sum = 0;
+    while (!__atomic_load_n(&reader.stop, __ATOMIC_RELAXED)) {
+        int i = __atomic_load_n(&reader.current, __ATOMIC_ACQUIRE);
+        const volatile unsigned char *span = reader.spans[i];
+        for (size_t off = 0; off < reader.sizes[i]; off += 64)
+            sum += span[off];
+        forget_translations();
+        __atomic_fetch_add(&reader.passes, 1, __ATOMIC_RELAXED);
+    }
+    return (void *)(uintptr_t)sum;
+}
+
+static void reader_start(const void *span, size_t size)
+{
+    reader.spans[0] = span;
+    reader.sizes[0] = size;
+    reader.current = 0;
+    reader.stop = false;
+    reader.scratch = mmap(NULL, SCRATCH_PAGES * 4096, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(reader.scratch, MAP_FAILED);
+    cr_assert_eq(pthread_create(&reader.thread, NULL, read_loop, NULL), 0);
+}
+
+static void reader_switch(const void *span, size_t size)
+{
+    reader.spans[1] = span;
+    reader.sizes[1] = size;
+    __atomic_store_n(&reader.current, 1, __ATOMIC_RELEASE);
+}
+
+static void reader_stop(void)
+{
+    __atomic_store_n(&reader.stop, true, __ATOMIC_RELAXED);
+    pthread_join(reader.thread, NULL);
+    munmap(reader.scratch, SCRATCH_PAGES * 4096);
+}
+
+/* ------------------------------------------------------------------ snapshots */
+
+struct region {
+    uintptr_t start, end;
+    unsigned nr_accesses, age;
+};
+static struct {
+    struct region regions[4096];
+    int n;
+    bool overflow;
+} snap;
+
+static void keep(uintptr_t start, uintptr_t end, unsigned nr_accesses, unsigned age, void *arg)
+{
+    if (snap.n == (int)(sizeof snap.regions / sizeof snap.regions[0])) {
+        snap.overflow = true;
+        return;
+    }
+    snap.regions[snap.n++] = (struct region){start, end, nr_accesses, age};
+}
+
+/* Collections that came back empty (EAGAIN: the kernel's wait for the kdamond timed out). */
+static int empty_collections;
+
+/* One collection, asked again while the kernel answers EAGAIN; returns how long it took. */
+static double collect(void)
+{
+    double started = now_s();
+    int err;
+    do {
+        snap.n = 0;
+        snap.overflow = false;
+        err = cdm__damon_collect(keep, NULL);
+        if (err == EAGAIN) {
+            cr_assert_eq(snap.n, 0, "EAGAIN after reporting regions");
+            empty_collections++;
+        }
+    } while (err == EAGAIN && now_s() - started < DEADLINE_S);
+    cr_assert_eq(err, 0, "collect: %s", strerror(err));
+    cr_assert(!snap.overflow);
+    return now_s() - started;
+}
+
+/* nr_accesses over [from, to), weighted by how much of each region lies there; -1 when no
+ * region covers any of it. */
+static double mean_accesses(uintptr_t from, uintptr_t to)
+{
+    double weighted = 0, bytes = 0;
+    for (int i = 0; i < snap.n; i++) {
+        uintptr_t lo = snap.regions[i].start > from ? snap.regions[i].start : from;
+        uintptr_t hi = snap.regions[i].end < to ? snap.regions[i].end : to;
+        if (lo < hi) {
+            weighted += (double)snap.regions[i].nr_accesses * (double)(hi - lo);
+            bytes += (double)(hi - lo);
+        }
+    }
+    return bytes ? weighted / bytes : -1;
+}
+
+/* Regions outside [from, to): none when DAMON keeps to the ranges it was given. */
+static int regions_outside(uintptr_t from, uintptr_t to)
+{
+    int outside = 0;
+    for (int i = 0; i < snap.n; i++)
+        outside += snap.regions[i].start < from || snap.regions[i].end > to ||
+                   snap.regions[i].start >= snap.regions[i].end;
+    return outside;
+}
+
+static void log_snapshot(const char *what, uintptr_t base)
+{
+    for (int i = 0; i < snap.n; i++)
+        cr_log_info("%s: [%+8.2f MiB, %+8.2f MiB) nr_accesses %2u age %u", what,
+                    (double)(snap.regions[i].start - base) / MiB,
+                    (double)(snap.regions[i].end - base) / MiB, snap.regions[i].nr_accesses,
+                    snap.regions[i].age);
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void stop_ours(void)
+{
+    cdm__damon_stop();
+}
+
+TestSuite(damon, .timeout = 600);
+
+Test(damon, reads_are_seen_ranges_change_stop_cleans_up, .fini = stop_ours)
+{
+    need_damon();
+    char why[256];
+    int err = cdm__damon_probe(why, sizeof why);
+    cr_assert_eq(err, 0, "probe: %s (%s)", why, strerror(err));
+
+    /* 64 MiB: the first 16 read, the last 32 untouched after the fill. */
+    size_t size = 64 * MiB;
+    unsigned char *buffer = map_touched(size);
+    uintptr_t start = (uintptr_t)buffer, end = start + size;
+    err = cdm__damon_start(getpid(), SAMPLE_US, AGGR_US, &start, &end, 1);
+    cr_assert_eq(err, 0, "start: %s", strerror(err));
+    cr_assert_eq(read_long(NR_KDAMONDS), 1);
+    char state[16];
+    cr_assert(read_line(KDAMOND_STATE, state, sizeof state));
+    cr_assert_str_eq(state, "on");
+    reader_start(buffer, 16 * MiB);
+    double began = now_s(), hot = -1, cold = -1, slowest = 0;
+    int collections = 0;
+    for (;;) {
+        sleep_ms(200);
+        double took = collect();
+        slowest = took > slowest ? took : slowest;
+        collections++;
+        cr_assert_gt(snap.n, 0, "no region reported");
+        cr_assert_eq(regions_outside(start, end), 0,
+                     "a region outside the monitored buffer: the kdamond did not keep to it");
+        hot = mean_accesses(start, start + 16 * MiB);
+        cold = mean_accesses(start + 32 * MiB, end);
+        cr_log_info("%5.1f s: %d regions, read part %.1f, untouched part %.1f (collect %.2f s)",
+                    now_s() - began, snap.n, hot, cold, took);
+        if (now_s() - began >= 3 && hot >= HOT_AT_LEAST && cold >= 0 && cold <= COLD_AT_MOST)
+            break;
+        cr_assert_lt(now_s() - began, DEADLINE_S,
+                     "after %d collections the read part shows %.1f accesses per aggregation "
+                     "and the untouched part %.1f",
+                     collections, hot, cold);
+    }
+    log_snapshot("64 MiB buffer", start);
+    cr_log_info("%d collections, the slowest %.2f s, %d answered EAGAIN first; reader passes "
+                "%llu",
+                collections, slowest, empty_collections,
+                (unsigned long long)__atomic_load_n(&reader.passes, __ATOMIC_RELAXED));
+
+    /* No range at all (every buffer freed): the kdamond is off, still ours, and reports
+     * nothing. */
+    err = cdm__damon_set_ranges(NULL, NULL, 0);
+    cr_assert_eq(err, 0, "set_ranges to none: %s", strerror(err));
+    cr_assert(read_line(KDAMOND_STATE, state, sizeof state));
+    cr_assert_str_eq(state, "off");
+    cr_assert_eq(read_long(NR_KDAMONDS), 1);
+    collect();
+    cr_assert_eq(snap.n, 0, "%d regions reported with no range monitored", snap.n);
+
+    /* A second buffer replaces the first, and is read. */
+    size_t size2 = 16 * MiB;
+    unsigned char *buffer2 = map_touched(size2);
+    uintptr_t start2 = (uintptr_t)buffer2, end2 = start2 + size2;
+    reader_switch(buffer2, size2);
+    err = cdm__damon_set_ranges(&start2, &end2, 1);
+    cr_assert_eq(err, 0, "set_ranges: %s", strerror(err));
+    cr_assert(read_line(KDAMOND_STATE, state, sizeof state));
+    cr_assert_str_eq(state, "on");
+    began = now_s();
+    for (;;) {
+        sleep_ms(200);
+        collect();
+        cr_assert_eq(regions_outside(start2, end2), 0,
+                     "a region outside the second buffer after set_ranges");
+        hot = mean_accesses(start2, end2);
+        cr_log_info("%5.1f s: %d regions, second buffer %.1f", now_s() - began, snap.n, hot);
+        if (snap.n > 0 && hot >= HOT_AT_LEAST)
+            break;
+        cr_assert_lt(now_s() - began, DEADLINE_S,
+                     "the second buffer, read all along, shows %.1f accesses per aggregation "
+                     "in %d regions",
+                     hot, snap.n);
+    }
+    log_snapshot("second buffer", start2);
+    reader_stop();
+
+    long kdamond = read_long(KDAMOND_PID);
+    char comm[32], path[64];
+    snprintf(path, sizeof path, "/proc/%ld/comm", kdamond);
+    cr_assert(read_line(path, comm, sizeof comm) && strncmp(comm, "kdamond", 7) == 0,
+              "kdamonds/0/pid %ld is not a kdamond thread", kdamond);
+    cdm__damon_stop();
+    cr_assert_eq(read_long(NR_KDAMONDS), 0, "our kdamond was not removed");
+    /* kthread_stop returns once the thread has exited; its /proc entry goes a little
+     * later, when the task is released. */
+    double stopped = now_s();
+    while (kdamond_threads() > 0 && now_s() - stopped < 10)
+        sleep_ms(50);
+    cr_assert_eq(kdamond_threads(), 0, "a kdamond thread still runs 10 s after stop");
+    cdm__damon_stop(); /* again: nothing to do */
+    cr_assert_eq(read_long(NR_KDAMONDS), 0);
+    cr_assert_eq(cdm__damon_collect(keep, NULL), EINVAL, "collect after stop");
+    err = cdm__damon_probe(why, sizeof why);
+    cr_assert_eq(err, 0, "after stop the probe says: %s", why);
+    munmap(buffer, size);
+    munmap(buffer2, size2);
+}
+
+/* Set once the test created the "foreign" kdamond: only then may its cleanup remove one. */
+static bool created_foreign;
+
+static void remove_foreign_kdamond(void)
+{
+    if (created_foreign)
+        write_line(NR_KDAMONDS, "0");
+}
+
+Test(damon, probe_and_start_refuse_a_kdamond_of_someone_else, .fini = remove_foreign_kdamond)
+{
+    need_damon();
+    char why[256];
+    int err = cdm__damon_probe(why, sizeof why);
+    cr_assert_eq(err, 0, "before: %s", why);
+
+    /* Someone else's kdamond, configured but not running. */
+    cr_assert_eq(write_line(NR_KDAMONDS, "1"), 0);
+    created_foreign = true;
+    err = cdm__damon_probe(why, sizeof why);
+    cr_assert_eq(err, EBUSY, "probe with another kdamond: %s (%s)", strerror(err), why);
+    cr_assert(strstr(why, "in use by another user: 1 kdamond(s) configured"), "why: %s", why);
+
+    uintptr_t start = 1ul << 30, end = start + 2 * MiB;
+    cr_assert_eq(cdm__damon_start(getpid(), SAMPLE_US, AGGR_US, &start, &end, 1), EBUSY);
+    cdm__damon_stop(); /* not ours: left alone */
+    cr_assert_eq(read_long(NR_KDAMONDS), 1, "start or stop touched another user's kdamond");
+    char state[16];
+    cr_assert(read_line(KDAMOND_STATE, state, sizeof state));
+    cr_assert_str_eq(state, "off");
+
+    cr_assert_eq(write_line(NR_KDAMONDS, "0"), 0);
+    created_foreign = false;
+    err = cdm__damon_probe(why, sizeof why);
+    cr_assert_eq(err, 0, "after: %s", why);
+}
+
+Test(damon, bad_requests_are_refused_before_touching_sysfs, .fini = stop_ours)
+{
+    uintptr_t starts[] = {1ul << 30, (1ul << 30) + 4 * MiB};
+    uintptr_t ends[] = {(1ul << 30) + 8 * MiB, (1ul << 30) + 12 * MiB};
+    pid_t self = getpid();
+    cr_assert_eq(cdm__damon_start(self, SAMPLE_US, AGGR_US, starts, ends, 2), EINVAL,
+                 "overlapping ranges");
+    uintptr_t empty = 1ul << 30;
+    cr_assert_eq(cdm__damon_start(self, SAMPLE_US, AGGR_US, &empty, &empty, 1), EINVAL,
+                 "an empty range");
+    cr_assert_eq(cdm__damon_start(self, AGGR_US, SAMPLE_US, starts, ends, 1), EINVAL,
+                 "aggregation shorter than sampling");
+    cr_assert_eq(cdm__damon_start(self, SAMPLE_US, AGGR_US, starts, ends,
+                                  CDM_DAMON_MAX_RANGES + 1),
+                 EINVAL, "too many ranges");
+    cr_assert_eq(cdm__damon_set_ranges(starts, ends, 1), EINVAL, "set_ranges before start");
+    cr_assert_eq(cdm__damon_collect(keep, NULL), EINVAL, "collect before start");
+    if (damon_present())
+        cr_assert_eq(read_long(NR_KDAMONDS), 0, "a refused start left a kdamond");
+}
+
+Test(damon, probe_names_what_a_kernel_without_damon_lacks)
+{
+    if (damon_present())
+        cr_skip_test("this kernel has DAMON's sysfs interface (the refusal is for 6.1)");
+    char why[256];
+    int err = cdm__damon_probe(why, sizeof why);
+    cr_assert_eq(err, EOPNOTSUPP, "probe: %s (%s)", strerror(err), why);
+    cr_log_info("probe: %s", why);
+    cr_assert(strstr(why, "CONFIG_DAMON_SYSFS") && strstr(why, "Linux 6.2"), "why: %s", why);
+    uintptr_t start = 1ul << 30, end = start + 2 * MiB;
+    err = cdm__damon_start(getpid(), SAMPLE_US, AGGR_US, &start, &end, 1);
+    cr_assert_eq(err, EOPNOTSUPP, "start: %s", strerror(err));
+}
