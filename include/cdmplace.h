@@ -24,6 +24,8 @@ struct cdm_buffer_info {
     int kind;             /* 1 heap, 2 anon, 4 shared, 8 file */
     int applied;          /* 1 if the policy was applied, 0 in dry-run or on error */
     int error;            /* errno of a refused policy, else 0 */
+    int tracked;          /* 1 if its rule migrates and a tracker watches it */
+    unsigned epochs;      /* epochs the tracker has collected in this process so far */
 };
 
 /* Fills *info and returns 0 when addr lies in a buffer a rule placed; -1 otherwise. */

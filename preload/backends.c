@@ -5,7 +5,8 @@
  * version or the permission that would allow the wanted one. The synchronous backends (wp,
  * missing) need a full userfaultfd: one opened with UFFD_USER_MODE_ONLY turns a fault the
  * kernel takes on the program's behalf (read(2) into a tracked buffer) into EFAULT. Async
- * write-protect is resolved inside the kernel and is safe in user mode only. */
+ * write-protect is resolved inside the kernel and is safe in user mode only. DAMON (root,
+ * Linux 6.2) is one per machine: usable only while nobody else has a kdamond. */
 #include "internal.h"
 
 #include <errno.h>
@@ -74,8 +75,9 @@ bool cdm__backend_allowed(const struct cdm_backend_probe *probe, enum cdm_track 
                      "/dev/userfaultfd)";
         break;
     case CDM_TRACK_DAMON:
-        reason = "the damon backend is not built yet";
-        break;
+        if (cdm__damon_probe(why, why_size) == 0)
+            return true;
+        return false; /* the probe said why */
     case CDM_TRACK_OFF:
         return true;
     default:
@@ -106,7 +108,8 @@ enum cdm_track cdm__backend_choose(const struct cdm_backend_probe *probe, enum c
     if (cdm__backend_allowed(probe, first, reason, sizeof reason))
         return first;
     snprintf(why, why_size, "%s: %s", cdm__track_name(first), reason);
-    static const enum cdm_track fallbacks[] = {CDM_TRACK_WP_ASYNC, CDM_TRACK_WP, CDM_TRACK_MISSING};
+    static const enum cdm_track fallbacks[] = {CDM_TRACK_WP_ASYNC, CDM_TRACK_WP, CDM_TRACK_MISSING,
+                                               CDM_TRACK_DAMON};
     for (size_t i = 0; i < sizeof fallbacks / sizeof fallbacks[0]; i++)
         if (cdm__backend_allowed(probe, fallbacks[i], reason, sizeof reason))
             return fallbacks[i];

@@ -568,6 +568,9 @@ CDM_HIDDEN void cdm__tracker_discard(uintptr_t start, size_t len);
 /* MADV_WILLNEED (to_dram) or MADV_COLD / MADV_PAGEOUT on tracked pages: the migrator moves
  * them now. False when no tracked page is in the range. */
 CDM_HIDDEN bool cdm__tracker_hint(uintptr_t start, size_t len, bool to_dram);
+/* For cdm_query: whether a tracked range holds address; epochs collected so far. */
+CDM_HIDDEN bool cdm__tracker_watches(uintptr_t address);
+CDM_HIDDEN unsigned cdm__tracker_epochs(void);
 /* At exit: stop and join the threads, release every range. */
 CDM_HIDDEN void cdm__tracker_stop(void);
 CDM_HIDDEN void cdm__tracker_prepare_fork(void);

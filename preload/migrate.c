@@ -270,17 +270,17 @@ static int wanted_side(const struct cdm_tracked *range, size_t i, uint32_t epoch
            (range->heat[i] == r->threshold && range->heat[i] && r->quota && r->quota--);
 }
 
-/* Reconcile one range; false when it went while the lock was released. */
-static bool reconcile_range(uint64_t id, uint32_t epoch, struct rule_epoch *r,
-                            const char *why_dram, const char *why_policy)
+/* Reconcile one range in one direction (promotions first, so that what is hot is on DRAM
+ * before what cooled leaves it); false when it went while the lock was released. */
+static bool reconcile_range(uint64_t id, uint32_t epoch, struct rule_epoch *r, bool promote,
+                            const char *reason)
 {
-    static struct batch to_dram, to_policy; /* one migrator thread */
+    static struct batch b; /* one migrator thread */
     struct cdm_tracked *range = cdm__tracker_find(id);
     if (!range)
         return false;
     int rule = range->rule, dram = dram_node(rule);
-    to_dram = (struct batch){.range_id = id, .rule = rule, .to_dram = true, .reason = why_dram};
-    to_policy = (struct batch){.range_id = id, .rule = rule, .reason = why_policy};
+    b = (struct batch){.range_id = id, .rule = rule, .to_dram = promote, .reason = reason};
     const cdm_nodemask *rule_nodes = &cdm__rt.config.rules[rule].nodes;
     for (size_t i = 0; range && i < range->n_pages; i++) {
         int side = wanted_side(range, i, epoch, r);
@@ -288,21 +288,19 @@ static bool reconcile_range(uint64_t id, uint32_t epoch, struct rule_epoch *r,
             continue;
         if (side) {
             r->hot++;
-            if (range->node[i] != dram && dram >= 0)
-                range = add(&to_dram, range, i, dram);
+            if (promote && range->node[i] != dram && dram >= 0)
+                range = add(&b, range, i, dram);
         } else {
             r->cold++;
             int node = range->node[i];
-            if (node < 0 || !cdm__nodemask_has(rule_nodes, node)) {
+            if (!promote && (node < 0 || !cdm__nodemask_has(rule_nodes, node))) {
                 int target = policy_node(rule, i);
                 if (target >= 0)
-                    range = add(&to_policy, range, i, target);
+                    range = add(&b, range, i, target);
             }
         }
     }
-    range = flush(&to_dram, range);
-    range = flush(&to_policy, range);
-    return range != NULL;
+    return flush(&b, range) != NULL;
 }
 
 static void count_range(const struct cdm_tracked *range, struct rule_epoch *r)
@@ -353,12 +351,15 @@ void cdm__migrate_reconcile(uint32_t epoch, bool epoch_end)
         bool tier = cdm__rt.config.rules[rule].migrate == CDM_MIGRATE_TIER;
         if (tier)
             rank(rule, ids, n_ids, &r);
-        for (int k = 0; k < n_ids; k++) {
-            if (!epoch_end)
-                reconcile_range(ids[k], epoch, &r, "advice", "advice");
-            else
-                reconcile_range(ids[k], epoch, &r, tier ? "hot" : "touched", tier ? "cold" : "idle");
-        }
+        /* Each pass decides from the same ranking (a copy: tier's quota is used up page by
+         * page); the counts are the first pass's. */
+        struct rule_epoch demoting = r;
+        for (int k = 0; k < n_ids; k++)
+            reconcile_range(ids[k], epoch, &r, true,
+                            !epoch_end ? "advice" : tier ? "hot" : "touched");
+        for (int k = 0; k < n_ids; k++)
+            reconcile_range(ids[k], epoch, &demoting, false,
+                            !epoch_end ? "advice" : tier ? "cold" : "idle");
         if (!epoch_end)
             continue;
         for (int k = 0; k < n_ids; k++) {

@@ -808,6 +808,10 @@ CDM_EXPORT int cdm_query(const void *addr, struct cdm_buffer_info *info)
                                          .kind = hit->kind, .applied = hit->applied,
                                          .error = hit->error};
     pthread_mutex_unlock(&lock);
+    if (hit) {
+        info->tracked = cdm__tracker_watches((uintptr_t)info->start);
+        info->epochs = cdm__tracker_epochs();
+    }
     return hit ? 0 : -1;
 }
 

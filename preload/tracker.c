@@ -59,6 +59,7 @@ static struct {
     uint32_t epoch;          /* the last epoch collected */
     uint32_t migrated_epoch; /* the last epoch reconciled */
     bool damon_running, damon_dirty;
+    bool sees_creation; /* the backend sees the write that makes a page (see mark_touched) */
     /* One producer (the tracker thread), consumed by whoever holds `lock`. */
     uintptr_t pending[PENDING];
     unsigned pending_head, pending_tail;
@@ -154,14 +155,15 @@ static struct cdm_tracked *range_holding(uintptr_t address)
     return NULL;
 }
 
-/* The first write the write-protect backends see of a page is the one that made it: the
- * page is where placement put it, and stays there (a buffer being filled is not yet a
- * buffer in use). It counts as touched long ago; later writes count as use. With `missing`
- * the first touch is all there is, and DAMON sees reads: there, every sighting counts. */
+/* When the backend sees the write that makes a page (wp-async; wp with WP_UNPOPULATED, 6.4),
+ * the first write seen is that one: the page is where placement put it, and stays there (a
+ * buffer being filled is not yet a buffer in use). It counts as touched long ago; later
+ * writes count as use. Elsewhere (`missing`: the first touch is all there is; wp before 6.4
+ * misses the making write; DAMON sees reads) every sighting counts. */
 static void mark_touched(struct cdm_tracked *range, uintptr_t from, uintptr_t to, uint32_t epoch)
 {
     size_t page = plat_page_size();
-    bool first_counts = tracker.backend == CDM_TRACK_MISSING || tracker.backend == CDM_TRACK_DAMON;
+    bool first_counts = !tracker.sees_creation;
     from = from > range->start ? from : range->start;
     to = to < range_end(range) ? to : range_end(range);
     for (uintptr_t at = from & ~(uintptr_t)(page - 1); at < to; at += page) {
@@ -175,16 +177,20 @@ static void mark_touched(struct cdm_tracked *range, uintptr_t from, uintptr_t to
     }
 }
 
+static void fault_span(const struct plat_fault *fault, uintptr_t *at, uintptr_t *end);
+
 /* Marks the faults served while someone else held the lock. */
 static void drain_pending(void)
 {
-    size_t page = plat_page_size();
     unsigned tail = __atomic_load_n(&tracker.pending_tail, __ATOMIC_ACQUIRE);
     for (unsigned head = tracker.pending_head; head != tail; head++) {
-        uintptr_t at = tracker.pending[head % PENDING];
-        struct cdm_tracked *range = range_holding(at);
+        struct plat_fault fault = {.address = tracker.pending[head % PENDING],
+                                   .write_protect = tracker.backend == CDM_TRACK_WP};
+        struct cdm_tracked *range = range_holding(fault.address);
+        uintptr_t at, end;
+        fault_span(&fault, &at, &end);
         if (range)
-            mark_touched(range, at, at + page, tracker.epoch + 1);
+            mark_touched(range, at, end, tracker.epoch + 1);
     }
     __atomic_store_n(&tracker.pending_head, tail, __ATOMIC_RELEASE);
 }
@@ -276,9 +282,11 @@ static void protect_due(struct cdm_tracked *range, uint32_t epoch)
 
 struct damon_regions {
     int n;
+    unsigned most;
     struct {
         uintptr_t start, end;
-    } hot[DAMON_MAX_REGIONS];
+        unsigned accesses;
+    } seen[DAMON_MAX_REGIONS];
 };
 
 static void damon_seen(uintptr_t start, uintptr_t end, unsigned nr_accesses, unsigned age,
@@ -286,8 +294,10 @@ static void damon_seen(uintptr_t start, uintptr_t end, unsigned nr_accesses, uns
 {
     struct damon_regions *regions = arg;
     if (nr_accesses && regions->n < DAMON_MAX_REGIONS) {
-        regions->hot[regions->n].start = start;
-        regions->hot[regions->n].end = end;
+        regions->seen[regions->n].start = start;
+        regions->seen[regions->n].end = end;
+        regions->seen[regions->n].accesses = nr_accesses;
+        regions->most = nr_accesses > regions->most ? nr_accesses : regions->most;
         regions->n++;
     }
 }
@@ -316,15 +326,19 @@ static void collect_damon(uint32_t epoch)
         err = cdm__damon_set_ranges(starts, ends, n);
     }
     regions.n = 0;
+    regions.most = 0;
     if (!err && tracker.damon_running)
         err = cdm__damon_collect(damon_seen, &regions);
     if (err && err != EAGAIN) /* EAGAIN: DAMON ran late, nothing is known of this epoch */
         cdm__warn_once(CDM_WARN_TRACKER, "DAMON failed (%s): accesses from now on are not seen",
                        strerrorname_np(err));
+    /* DAMON samples one page per region: a region only partly in use shows fewer accesses.
+     * Those at least half as busy as the busiest count as touched; the rest is noise and
+     * edges that DAMON's next splits will cut off. */
     pthread_mutex_lock(&tracker.lock);
     for (int r = 0; r < regions.n; r++)
-        for (int i = 0; i < tracker.n_ranges; i++)
-            mark_touched(&tracker.ranges[i], regions.hot[r].start, regions.hot[r].end, epoch);
+        for (int i = 0; i < tracker.n_ranges && regions.seen[r].accesses * 2 >= regions.most; i++)
+            mark_touched(&tracker.ranges[i], regions.seen[r].start, regions.seen[r].end, epoch);
     pthread_mutex_unlock(&tracker.lock);
 }
 
@@ -358,32 +372,40 @@ static int resolve(const struct plat_fault *fault, uintptr_t at, size_t len)
     return plat_uffd_zeropage(tracker.uffd, at, len);
 }
 
-/* Mark what a fault releases, then let the program go on. */
+/* What a fault releases: for write-protect the aligned block around it, else its page. */
+static void fault_span(const struct plat_fault *fault, uintptr_t *at, uintptr_t *end)
+{
+    uintptr_t span = fault->write_protect ? WP_BLOCK : plat_page_size();
+    *at = fault->address & ~(span - 1);
+    *end = *at + span;
+}
+
+/* Mark what a fault releases, then let the program go on. When the lock is busy the fault
+ * is resolved all the same and marked by the lock's next holder. */
 static void serve_fault(const struct plat_fault *fault)
 {
     size_t page = plat_page_size();
-    uintptr_t at = fault->address & ~(uintptr_t)(page - 1), end = at + page;
-    bool locked = pthread_mutex_trylock(&tracker.lock) == 0;
-    struct cdm_tracked *range = locked ? range_holding(at) : NULL;
-    if (range && fault->write_protect) {
-        uintptr_t block = fault->address & ~(uintptr_t)(WP_BLOCK - 1);
-        at = block > range->start ? block : range->start;
-        end = block + WP_BLOCK < range_end(range) ? block + WP_BLOCK : range_end(range);
-    }
-    if (range) {
-        mark_touched(range, at, end, tracker.epoch + 1);
-        __atomic_fetch_add(&cdm__rule_stats[range->rule].faults, 1, __ATOMIC_RELAXED);
-    } else if (!locked) {
+    uintptr_t at, end;
+    fault_span(fault, &at, &end);
+    if (pthread_mutex_trylock(&tracker.lock) == 0) {
+        struct cdm_tracked *range = range_holding(fault->address);
+        if (range) {
+            at = at > range->start ? at : range->start; /* clipped: one registered range */
+            end = end < range_end(range) ? end : range_end(range);
+            mark_touched(range, at, end, tracker.epoch + 1);
+            __atomic_fetch_add(&cdm__rule_stats[range->rule].faults, 1, __ATOMIC_RELAXED);
+        }
+        pthread_mutex_unlock(&tracker.lock);
+    } else {
         unsigned tail = tracker.pending_tail;
         if (tail - __atomic_load_n(&tracker.pending_head, __ATOMIC_ACQUIRE) < PENDING) {
-            tracker.pending[tail % PENDING] = at;
+            tracker.pending[tail % PENDING] = fault->address;
             __atomic_store_n(&tracker.pending_tail, tail + 1, __ATOMIC_RELEASE);
         }
     }
-    if (locked)
-        pthread_mutex_unlock(&tracker.lock);
     int err = resolve(fault, at, end - at);
-    if (err && err != EEXIST && end - at > page) { /* a block over several mappings (< 6.4) */
+    if (err && err != EEXIST && end - at > page) { /* past the range, or several mappings
+                                                    * before Linux 6.4: its page alone */
         at = fault->address & ~(uintptr_t)(page - 1);
         end = at + page;
         err = resolve(fault, at, page);
@@ -491,10 +513,14 @@ static int open_uffd(void)
     if ((err = plat_uffd_open(async, &tracker.uffd)) != 0)
         return err;
     switch (tracker.backend) {
-    case CDM_TRACK_WP_ASYNC: wanted = UFFD_FEATURE_PAGEFAULT_FLAG_WP | PLAT_UFFD_WP_ASYNC; break;
+    case CDM_TRACK_WP_ASYNC:
+        wanted = UFFD_FEATURE_PAGEFAULT_FLAG_WP | PLAT_UFFD_WP_ASYNC;
+        tracker.sees_creation = true; /* a page made since the last scan reads as written */
+        break;
     case CDM_TRACK_WP:
         /* Without WP_UNPOPULATED (6.4) the first write to a fresh page is not seen. */
         wanted = UFFD_FEATURE_PAGEFAULT_FLAG_WP | (offered & PLAT_UFFD_WP_UNPOPULATED);
+        tracker.sees_creation = (offered & PLAT_UFFD_WP_UNPOPULATED) != 0;
         break;
     default: wanted = 0; break;
     }
@@ -690,6 +716,19 @@ void cdm__tracker_stop(void)
     close_descriptors(); /* releases every range and wakes any fault still waiting */
     pthread_mutex_unlock(&tracker.lock);
     pthread_mutex_unlock(&start_lock);
+}
+
+bool cdm__tracker_watches(uintptr_t address)
+{
+    pthread_mutex_lock(&tracker.lock);
+    bool watched = range_holding(address) != NULL;
+    pthread_mutex_unlock(&tracker.lock);
+    return watched;
+}
+
+unsigned cdm__tracker_epochs(void)
+{
+    return __atomic_load_n(&tracker.epoch, __ATOMIC_ACQUIRE) - (CDM_EPOCH_FIRST - 1);
 }
 
 /* ------------------------------------------------------------------ fork */

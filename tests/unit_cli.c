@@ -777,6 +777,6 @@ Test(cli, topo_lists_node_0)
     cr_assert(strstr(result.out, "\ndistances\n"), "%s", result.out);
     cr_assert(strstr(result.out, "\nweighted interleave: "), "%s", result.out);
     cr_assert(strstr(result.out, "\nuserfaultfd: "), "%s", result.out);
-    cr_assert(strstr(result.out, "\ndamon: "), "%s", result.out);
+    cr_assert(strstr(result.out, "\ntracker damon: "), "%s", result.out);
     outcome_free(&result);
 }

@@ -8,8 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DAMON_ADMIN "/sys/kernel/mm/damon/admin"
-
 static const char *node_kind(const struct cdm_node *node)
 {
     if (node->is_cdm)
@@ -153,16 +151,6 @@ static void print_trackers(void)
            cdm__backend_sees(chosen));
 }
 
-static void print_damon(void)
-{
-    if (access(DAMON_ADMIN, F_OK) != 0)
-        printf("damon: not available (needs CONFIG_DAMON_SYSFS, Linux 5.18)\n");
-    else if (access(DAMON_ADMIN "/kdamonds/nr_kdamonds", W_OK) != 0)
-        printf("damon: present (" DAMON_ADMIN "), needs root\n");
-    else
-        printf("damon: available (" DAMON_ADMIN ")\n");
-}
-
 int cli_topo(const struct cli_command *command, int argc, char **argv)
 {
     int status = cli_parse_help_only(command, argc, argv);
@@ -195,7 +183,6 @@ int cli_topo(const struct cli_command *command, int argc, char **argv)
     printf("weighted interleave: %s\n",
            topology->weighted_interleave ? "available" : "not available (Linux 6.9)");
     print_trackers();
-    print_damon();
     free(topology);
     return CLI_OK;
 }
