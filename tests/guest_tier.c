@@ -4,7 +4,9 @@
  * at least 95% of the new hot set must be on DRAM within 3 epochs, and the pages it left
  * must go back to node 2, since hot_set caps what DRAM holds.
  * TIER_ACCESS=read makes the hot set read-hot (with tests/guest_tier_damon.conf: DAMON sees
- * reads); else it is written (wp-async, wp). */
+ * reads); else it is written (wp-async, wp). TIER_EPOCHS replaces the 3 epochs: synchronous
+ * write-protect faults (wp, 6.1) are served one round trip at a time, which under TCG on a
+ * busy machine takes longer than an epoch for a 4 MiB hot set. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,7 +134,8 @@ Test(tier, the_hot_set_follows_its_shifts_onto_dram, .timeout = 240)
         cr_assert_geq(epochs, 0, "shift %d: the hot set did not reach DRAM in 10 s", shift);
         printf("shift %d: 95%% of the hot set on DRAM after %d epochs (%.0f ms)\n", shift,
                epochs, ms);
-        cr_expect_leq(epochs, 3, "shift %d: %d epochs", shift, epochs);
+        const char *allowed = getenv("TIER_EPOCHS");
+        cr_expect_leq(epochs, allowed ? atoi(allowed) : 3, "shift %d: %d epochs", shift, epochs);
         /* hot_set caps DRAM: what the hot set left goes back to node 2 while the new
          * one stays hot. */
         double start = now_ms();
