@@ -543,6 +543,8 @@ CDM_HIDDEN void cdm__placement_after_fork(bool child);
 /* A placed buffer whose rule migrates, and what is known of each of its pages. */
 struct cdm_tracked {
     uint64_t id;          /* never reused: finds the range again after the lock was released */
+    uint32_t discards;    /* counts MADV_DONTNEED and kin: a move decided before one is void */
+    bool moving;          /* a move_pages call on it is in flight (the lock released) */
     uintptr_t start;
     size_t n_pages;
     int rule;
@@ -563,7 +565,8 @@ CDM_HIDDEN enum cdm_track cdm__tracker_backend(void);
 CDM_HIDDEN void cdm__tracker_add(uintptr_t start, size_t len, int rule);
 /* [start, start + len) is unmapped, moved or replaced: ranges touching it are dropped. */
 CDM_HIDDEN void cdm__tracker_forget(uintptr_t start, size_t len);
-/* Its pages were discarded (MADV_DONTNEED, MADV_FREE, MADV_REMOVE): nothing is known of them. */
+/* Its pages are about to be discarded (MADV_DONTNEED, MADV_FREE, MADV_REMOVE): waits for a
+ * move_pages call in flight on them, then forgets what was known of them. */
 CDM_HIDDEN void cdm__tracker_discard(uintptr_t start, size_t len);
 /* MADV_WILLNEED (to_dram) or MADV_COLD / MADV_PAGEOUT on tracked pages: the migrator moves
  * them now. False when no tracked page is in the range. */
@@ -580,8 +583,10 @@ CDM_HIDDEN void cdm__tracker_after_fork(bool child);
  * and taking it again (NULL: the range went meanwhile). */
 CDM_HIDDEN int cdm__tracker_ranges(struct cdm_tracked **ranges);
 CDM_HIDDEN struct cdm_tracked *cdm__tracker_find(uint64_t id);
-CDM_HIDDEN void cdm__tracker_release(void);
+CDM_HIDDEN void cdm__tracker_release(struct cdm_tracked *moving);
 CDM_HIDDEN struct cdm_tracked *cdm__tracker_reacquire(uint64_t id);
+/* Whether the threads are stopping (exit): the migrator leaves its round early. */
+CDM_HIDDEN bool cdm__tracker_stopping(void);
 
 /* ---------------------------------------------------------------- migrate.c */
 /* follow-cpu: epochs without a touch before a page counts as idle (at least 1); 1 for tier. */

@@ -33,6 +33,7 @@ enum { LEAVE = -1 };
 
 struct batch {
     uint64_t range_id;
+    uint32_t discards;     /* the range's count when the batch was decided */
     int rule;
     bool to_dram;
     const char *reason;
@@ -104,15 +105,24 @@ static void forget_page(struct cdm_tracked *range, size_t i)
 }
 
 /* One move_pages call with the lock released; the range again afterwards, or NULL if it went
- * meanwhile (then nothing of the results is kept). */
-static struct cdm_tracked *call_unlocked(struct batch *b, bool query, int *err)
+ * meanwhile or the threads are stopping (then nothing of the results is kept). When pages of
+ * the range were discarded meanwhile the call may have moved their new pages: nothing is
+ * known of where the batch's pages are, and the next epoch asks. */
+static struct cdm_tracked *call_unlocked(struct batch *b, struct cdm_tracked *range, bool query,
+                                         int *err)
 {
     for (int i = 0; i < b->n; i++)
         b->status[i] = NOT_TRIED;
-    cdm__tracker_release();
+    cdm__tracker_release(range);
     *err = plat_move_pages((unsigned long)b->n, b->pages, query ? NULL : b->nodes, b->status,
                            query ? 0 : MPOL_MF_MOVE);
-    return cdm__tracker_reacquire(b->range_id);
+    range = cdm__tracker_reacquire(b->range_id);
+    if (range && range->discards != b->discards) {
+        for (int i = 0; i < b->n; i++)
+            range->node[b->index[i]] = -1;
+        b->n = 0;
+    }
+    return cdm__tracker_stopping() ? NULL : range;
 }
 
 /* Pages whose node is not known yet are asked first: a page already where it should be is
@@ -125,7 +135,7 @@ static struct cdm_tracked *drop_already_there(struct batch *b, struct cdm_tracke
     if (!unknown)
         return range;
     int err;
-    if (!(range = call_unlocked(b, true, &err)) || err)
+    if (!(range = call_unlocked(b, range, true, &err)) || err)
         return range;
     int kept = 0;
     for (int i = 0; i < b->n; i++) {
@@ -169,8 +179,10 @@ static struct cdm_tracked *flush(struct batch *b, struct cdm_tracked *range)
     }
     uint64_t begin = cdm__now_ns();
     int err;
-    range = call_unlocked(b, false, &err);
+    range = call_unlocked(b, range, false, &err);
     uint64_t spent = cdm__now_ns() - begin;
+    if (b->n == 0) /* void: pages were discarded meanwhile */
+        return range;
     unsigned moved = 0, busy = 0, failed = 0;
     for (int i = 0; i < b->n && range; i++) {
         size_t page = b->index[i];
@@ -210,6 +222,8 @@ static struct cdm_tracked *flush(struct batch *b, struct cdm_tracked *range)
 /* Adds page i going to `node`; returns the range again (NULL: it went meanwhile). */
 static struct cdm_tracked *add(struct batch *b, struct cdm_tracked *range, size_t i, int node)
 {
+    if (b->n == 0)
+        b->discards = range->discards;
     b->index[b->n] = i;
     b->pages[b->n] = (void *)(range->start + i * plat_page_size());
     b->nodes[b->n] = node;
@@ -354,10 +368,10 @@ void cdm__migrate_reconcile(uint32_t epoch, bool epoch_end)
         /* Each pass decides from the same ranking (a copy: tier's quota is used up page by
          * page); the counts are the first pass's. */
         struct rule_epoch demoting = r;
-        for (int k = 0; k < n_ids; k++)
+        for (int k = 0; k < n_ids && !cdm__tracker_stopping(); k++)
             reconcile_range(ids[k], epoch, &r, true,
                             !epoch_end ? "advice" : tier ? "hot" : "touched");
-        for (int k = 0; k < n_ids; k++)
+        for (int k = 0; k < n_ids && !cdm__tracker_stopping(); k++)
             reconcile_range(ids[k], epoch, &demoting, false,
                             !epoch_end ? "advice" : tier ? "cold" : "idle");
         if (!epoch_end)

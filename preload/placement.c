@@ -750,26 +750,9 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
     return moved;
 }
 
-/* What advice means for tracked pages: gone (their state is reset), or a hint to move. */
-static void advise_tracker(uintptr_t start, size_t len, int advice)
+/* Whether any placed buffer overlaps [start, end): the ones whose advice is recorded. */
+static int rule_overlapping(uintptr_t start, uintptr_t end)
 {
-    switch (advice) {
-    case MADV_DONTNEED:
-    case MADV_FREE:
-    case MADV_REMOVE: cdm__tracker_discard(start, len); break;
-    case MADV_COLD:
-    case MADV_PAGEOUT: cdm__tracker_hint(start, len, false); break;
-    case MADV_WILLNEED: cdm__tracker_hint(start, len, true); break;
-    default: break;
-    }
-}
-
-int cdm__madvise_slow(void *addr, size_t len, int advice)
-{
-    int rc = cdm__real.madvise(addr, len, advice);
-    int saved_errno = errno;
-    cdm__guard++;
-    uintptr_t start = (uintptr_t)addr, end = start + len;
     int rule = -1;
     struct placed *p, *next;
     pthread_mutex_lock(&lock);
@@ -779,8 +762,32 @@ int cdm__madvise_slow(void *addr, size_t len, int advice)
         break;
     }
     pthread_mutex_unlock(&lock);
-    if (rule >= 0 && rc == 0)
-        advise_tracker(start, round_to_pages(len), advice);
+    return rule;
+}
+
+static bool discards(int advice)
+{
+    return advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE;
+}
+
+int cdm__madvise_slow(void *addr, size_t len, int advice)
+{
+    uintptr_t start = (uintptr_t)addr;
+    int saved_errno = errno;
+    cdm__guard++;
+    int rule = rule_overlapping(start, start + len);
+    /* Before the kernel discards the pages: no migration decided earlier may then move the
+     * pages that the program's next writes make in their place. */
+    if (rule >= 0 && discards(advice))
+        cdm__tracker_discard(start, round_to_pages(len));
+    errno = saved_errno;
+    int rc = cdm__real.madvise(addr, len, advice);
+    saved_errno = errno;
+    /* Hints move the pages (MADV_COLD, MADV_PAGEOUT to the rule's nodes; MADV_WILLNEED to
+     * DRAM) once the kernel took the advice. */
+    if (rule >= 0 && rc == 0 && !discards(advice) &&
+        (advice == MADV_COLD || advice == MADV_PAGEOUT || advice == MADV_WILLNEED))
+        cdm__tracker_hint(start, round_to_pages(len), advice == MADV_WILLNEED);
     if (rule >= 0)
         cdm__trace_event("advise", "\"addr\":\"%p\",\"size\":%zu,\"advice\":%d,\"rule\":\"%s\","
                                    "\"result\":%d",

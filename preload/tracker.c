@@ -66,6 +66,9 @@ static struct {
 } tracker = {.lock = PTHREAD_MUTEX_INITIALIZER, .uffd = -1, .pagemap_fd = -1, .wake_fd = -1,
              .migrate_fd = -1, .epoch = CDM_EPOCH_FIRST - 1, .migrated_epoch = CDM_EPOCH_FIRST - 1};
 
+/* Signalled when a move_pages call in flight on a range ends (a discard waits for it). */
+static pthread_cond_t moved = PTHREAD_COND_INITIALIZER;
+
 /* Serialises starting the threads (first tracked buffer) with stopping them (exit). */
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -204,8 +207,9 @@ int cdm__tracker_ranges(struct cdm_tracked **ranges)
     return tracker.n_ranges;
 }
 
-void cdm__tracker_release(void)
+void cdm__tracker_release(struct cdm_tracked *moving)
 {
+    moving->moving = true;
     pthread_mutex_unlock(&tracker.lock);
 }
 
@@ -221,7 +225,12 @@ struct cdm_tracked *cdm__tracker_reacquire(uint64_t id)
 {
     pthread_mutex_lock(&tracker.lock);
     drain_pending();
-    return cdm__tracker_find(id);
+    struct cdm_tracked *range = cdm__tracker_find(id);
+    if (range) {
+        range->moving = false;
+        pthread_cond_broadcast(&moved);
+    }
+    return range;
 }
 
 /* ------------------------------------------------------------------ collecting */
@@ -453,6 +462,11 @@ static bool stopping(void)
     return __atomic_load_n(&tracker.stopping, __ATOMIC_ACQUIRE);
 }
 
+bool cdm__tracker_stopping(void)
+{
+    return stopping();
+}
+
 static void *tracker_main(void *unused)
 {
     cdm__guard = 1; /* everything this thread calls goes straight to the real functions */
@@ -638,6 +652,19 @@ void cdm__tracker_forget(uintptr_t start, size_t len)
     pthread_mutex_unlock(&tracker.lock);
 }
 
+static void forget_page(struct cdm_tracked *range, size_t i, uint32_t epoch);
+
+/* Whether a range overlapping [start, end) has a move_pages call in flight. */
+static bool moving_over(uintptr_t start, uintptr_t end)
+{
+    for (int i = 0; i < tracker.n_ranges; i++)
+        if (tracker.ranges[i].moving && tracker.ranges[i].start < end &&
+            range_end(&tracker.ranges[i]) > start)
+            return true;
+    return false;
+}
+
+
 /* Calls `apply` on the pages of every range inside [start, start + len), under the lock. */
 static bool for_pages(uintptr_t start, size_t len,
                       void (*apply)(struct cdm_tracked *range, size_t page, uint32_t epoch))
@@ -648,10 +675,17 @@ static bool for_pages(uintptr_t start, size_t len,
     uintptr_t end = start + len;
     bool any = false;
     pthread_mutex_lock(&tracker.lock);
+    /* A discard waits for a move in flight on its pages (one batch: milliseconds), in the
+     * same hold of the lock as the reset, so that every later move is decided after it. */
+    while (apply == forget_page && moving_over(start, end))
+        pthread_cond_wait(&moved, &tracker.lock);
+    drain_pending(); /* faults from before the advice come before it */
     for (int i = 0; i < tracker.n_ranges; i++) {
         struct cdm_tracked *range = &tracker.ranges[i];
         uintptr_t from = start > range->start ? start : range->start;
         uintptr_t to = end < range_end(range) ? end : range_end(range);
+        if (from < to && apply == forget_page)
+            range->discards++;
         for (uintptr_t at = from & ~(uintptr_t)(page - 1); at < to; at += page) {
             apply(range, (at - range->start) / page, tracker.epoch + 1);
             any = true;
@@ -744,6 +778,7 @@ void cdm__tracker_after_fork(bool child)
     if (child) {
         pthread_mutex_init(&tracker.lock, NULL);
         pthread_mutex_init(&start_lock, NULL);
+        pthread_cond_init(&moved, NULL);
         /* The threads are not in this process, the mappings lost their registration, and
          * DAMON watches the parent (damon.c leaves it to the parent). */
         close_descriptors();
