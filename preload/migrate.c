@@ -22,8 +22,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Pages per move_pages call. */
-#define BATCH 256
+/* Pages per move_pages call: each call has a fixed cost (28-45 us natively, 5 ms under TCG,
+ * bench/RESULTS.md), and faults no longer wait for the migrator, so few large calls. A
+ * discard waits for the call in flight on its pages: 4 MiB at most. */
+#define BATCH 1024
 /* Nodes counted per rule in `epoch` events. */
 #define COUNTED_NODES 64
 /* move_pages leaves the status of pages it did not try as it was. */

@@ -243,7 +243,10 @@ static void collect_written(struct cdm_tracked *range, uint32_t epoch)
     while (at < end) {
         size_t n = 0;
         uintptr_t walk_end = end;
-        int err = plat_pagemap_scan(tracker.pagemap_fd, at, end, PLAT_PAGE_IS_WRITTEN,
+        /* Present and written: 6.12 reports a range's never-touched holes as written, and
+         * such a sighting would use up the page's first write. */
+        int err = plat_pagemap_scan(tracker.pagemap_fd, at, end,
+                                    PLAT_PAGE_IS_WRITTEN | PLAT_PAGE_IS_PRESENT,
                                     PLAT_PAGE_IS_PFNZERO, true, regions,
                                     sizeof regions / sizeof regions[0], &n, &walk_end);
         if (err) {
