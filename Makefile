@@ -6,6 +6,7 @@
 #                        multi-node suites in QEMU guests (tests/guest/suites.txt)
 #   make check-guest     only the multi-node guest suites
 #   make bench           the benchmarks of bench/, ratios against a baseline
+#   make bench-guest     the migration and tracking benchmarks, in the multi-node guest
 #   make demo            the demo of the README
 #   make install PREFIX=/usr/local [DESTDIR=...]
 
@@ -60,7 +61,7 @@ LIB_LDLIBS := -lnuma -lunwind -ldl -lpthread
 LINK_PRELOADED_TEST = @mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(ALL_CFLAGS) -rdynamic -o $@ $< -L$(B)/tests -lcallsite_fixture -Wl,-rpath,'$$ORIGIN' -lcriterion -lnuma -lpthread -ldl
 CLI_LDLIBS := -lnuma
 
-.PHONY: all deps tests check check-guest guest-kernels bench demo demo-host install clean
+.PHONY: all deps tests check check-guest guest-kernels bench bench-guest demo demo-host install clean
 all: $(LIB) $(CLI)
 
 $(B)/lib/%.o: %.c preload/internal.h $(wildcard include/*.h) Makefile
@@ -137,6 +138,8 @@ check-guest: deps
 
 bench: all $(BENCH)
 	sh bench/run.sh
+bench-guest: all $(BENCH) guest-kernels
+	sh bench/guest.sh
 
 # The demo runs in the `cdm` guest (node 1: memory, no CPUs); demo-host on this machine.
 demo: deps
