@@ -6,7 +6,7 @@
 #                        multi-node suites in QEMU guests (tests/guest/suites.txt)
 #   make check-guest     only the multi-node guest suites
 #   make bench           the benchmarks of bench/, ratios against a baseline
-#   make bench-guest     the migration and tracking benchmarks, in the multi-node guest
+#   make bench-guest     the migration, tracking and tier-accuracy benchmarks, in guests
 #   make demo            the demo of the README
 #   make install PREFIX=/usr/local [DESTDIR=...]
 
@@ -140,6 +140,7 @@ bench: all $(BENCH)
 	sh bench/run.sh
 bench-guest: all $(BENCH) guest-kernels
 	sh bench/guest.sh
+	sh tests/guest/run.sh --kernel 6.12 --topology tiers --mem 1G,512M,512M --timeout 1500 -- sh bench/tier_guest.sh
 
 # The demo runs in the `cdm` guest (node 1: memory, no CPUs); demo-host on this machine.
 demo: deps
