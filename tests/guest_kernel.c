@@ -25,22 +25,6 @@ static void set_numa_balancing(const char *mode)
     cr_assert_eq(fclose(file), 0, "numa_balancing = %s refused", mode);
 }
 
-/* Pages of [buffer, buffer + size) on `node`, asked without touching them. */
-static size_t count_on(unsigned char *buffer, size_t size, int node)
-{
-    size_t n = size / PAGE, count = 0;
-    void **pages = malloc(n * sizeof *pages);
-    int *status = malloc(n * sizeof *status);
-    for (size_t i = 0; i < n; i++)
-        pages[i] = buffer + i * PAGE;
-    cr_assert_eq(move_pages(0, n, pages, NULL, status, 0), 0);
-    for (size_t i = 0; i < n; i++)
-        count += status[i] == node;
-    free(pages);
-    free(status);
-    return count;
-}
-
 static unsigned char *on_node_2(size_t size, int rule)
 {
     unsigned char *buffer = malloc(size);
@@ -61,7 +45,7 @@ static unsigned char *on_node_2(size_t size, int rule)
     free(pages);
     free(nodes);
     free(status);
-    cr_assert_eq(count_on(buffer, size, 2), n, "the test could not move the buffer to node 2");
+    cr_assert_eq(pages_seen_on_node(buffer, size, 2), n, "the test could not move the buffer to node 2");
     return buffer;
 }
 
@@ -77,7 +61,7 @@ static size_t read_hot(unsigned char *handed, unsigned char *kept, size_t hot, d
         for (int round = 0; round < 20; round++)
             for (size_t i = 0; i < hot; i += 64)
                 sum += handed[i] + kept[i];
-        promoted = count_on(handed, hot, 0);
+        promoted = pages_seen_on_node(handed, hot, 0);
         clock_gettime(CLOCK_MONOTONIC, &now);
     } while (promoted < hot / PAGE * 95 / 100 &&
              (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9 < seconds);
@@ -98,8 +82,8 @@ Test(kernel, numa_balancing_promotes_the_handed_buffer_only, .timeout = 240)
     size_t promoted = read_hot(handed, kept, hot, 60);
     printf("migrate = kernel: %zu of %zu hot pages promoted to node 0\n", promoted, hot / PAGE);
     cr_expect_geq(promoted, hot / PAGE * 95 / 100, "the kernel did not promote the hot pages");
-    cr_expect_eq(count_on(kept, hot, 0), 0, "a plain mbind range was promoted");
-    cr_expect_eq(count_on(handed + hot, 16 * MiB - hot, 0), 0, "cold pages were promoted");
+    cr_expect_eq(pages_seen_on_node(kept, hot, 0), 0, "a plain mbind range was promoted");
+    cr_expect_eq(pages_seen_on_node(handed + hot, 16 * MiB - hot, 0), 0, "cold pages were promoted");
     cr_assert(intact(handed, 16 * MiB, 7) && intact(kept, 17 * MiB, 7), "data changed");
     set_numa_balancing("0");
 }

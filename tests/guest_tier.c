@@ -30,17 +30,7 @@ static double now_ms(void)
 /* Percent of [start, start + size) on `node`. */
 static int share_on(unsigned char *start, size_t size, int node)
 {
-    size_t n = size / PAGE, on = 0;
-    void **pages = malloc(n * sizeof *pages);
-    int *status = malloc(n * sizeof *status);
-    for (size_t i = 0; i < n; i++)
-        pages[i] = start + i * PAGE;
-    cr_assert_eq(move_pages(0, n, pages, NULL, status, 0), 0);
-    for (size_t i = 0; i < n; i++)
-        on += status[i] == node;
-    free(pages);
-    free(status);
-    return (int)(100 * on / n);
+    return (int)(100 * pages_seen_on_node(start, size, node) / (size / PAGE));
 }
 
 static bool reading(void)

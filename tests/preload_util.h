@@ -72,6 +72,24 @@ static inline size_t pages_on_node(void *buffer, size_t size, int node)
     return count;
 }
 
+/* The pages move_pages reports on `node`, asked without touching them (a write would be
+ * seen by a tracker, and would make absent pages). */
+static inline size_t pages_seen_on_node(void *buffer, size_t size, int node)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = size / page, count = 0;
+    void **pages = malloc(n * sizeof *pages);
+    int *status = malloc(n * sizeof *status);
+    cr_assert(pages && status);
+    for (size_t i = 0; i < n; i++)
+        pages[i] = (char *)buffer + i * page;
+    cr_assert_eq(move_pages(0, n, pages, NULL, status, 0), 0);
+    for (size_t i = 0; i < n; i++)
+        count += status[i] == node;
+    free(pages);
+    free(status);
+    return count;
+}
+
 static inline void fill(unsigned char *buffer, size_t size, unsigned seed)
 {
     for (size_t i = 0; i < size; i++)
