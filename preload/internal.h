@@ -123,7 +123,6 @@ CDM_HIDDEN int plat_uffd_read(int fd, struct plat_fault *faults, int max, int *c
 #define PLAT_PAGE_IS_WRITTEN (1ull << 1)
 #define PLAT_PAGE_IS_PRESENT (1ull << 3)
 #define PLAT_PAGE_IS_PFNZERO (1ull << 5)
-#define PLAT_PAGE_IS_HUGE (1ull << 6)
 struct plat_page_region {
     uint64_t start, end, categories;
 };
@@ -159,7 +158,6 @@ enum cdm_warning {
     CDM_WARN_POLICY,
     CDM_WARN_FULL,
     CDM_WARN_TRACE,
-    CDM_WARN_MIGRATE,
     CDM_WARN_TRACKER,
     CDM_WARN_REPORT,
     CDM_WARN_HOOK,
