@@ -581,6 +581,8 @@ CDM_HIDDEN void cdm__tracker_after_fork(bool child);
  * and taking it again (NULL: the range went meanwhile). */
 CDM_HIDDEN int cdm__tracker_ranges(struct cdm_tracked **ranges);
 CDM_HIDDEN struct cdm_tracked *cdm__tracker_find(uint64_t id);
+/* Nothing is known of page i any more (discarded, or found gone). */
+CDM_HIDDEN void cdm__tracked_forget_page(struct cdm_tracked *range, size_t i);
 CDM_HIDDEN void cdm__tracker_release(struct cdm_tracked *moving);
 CDM_HIDDEN struct cdm_tracked *cdm__tracker_reacquire(uint64_t id);
 /* Whether the threads are stopping (exit): the migrator leaves its round early. */

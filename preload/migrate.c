@@ -99,13 +99,6 @@ uint32_t cdm__migrate_idle_epochs(int rule_index)
 
 /* ------------------------------------------------------------------ moving */
 
-static void forget_page(struct cdm_tracked *range, size_t i)
-{
-    range->node[i] = -1;
-    range->last_touch[i] = 0;
-    range->heat[i] = 0;
-}
-
 /* One move_pages call with the lock released; the range again afterwards, or NULL if it went
  * meanwhile or the threads are stopping (then nothing of the results is kept). When pages of
  * the range were discarded meanwhile the call may have moved their new pages: nothing is
@@ -144,7 +137,7 @@ static struct cdm_tracked *drop_already_there(struct batch *b, struct cdm_tracke
         size_t page = b->index[i];
         int status = b->status[i];
         if (status == -ENOENT) { /* gone (discarded, or never there) */
-            forget_page(range, page);
+            cdm__tracked_forget_page(range, page);
             continue;
         }
         if (status == -EFAULT) /* the zero page: it moves once written */
@@ -193,7 +186,7 @@ static struct cdm_tracked *flush(struct batch *b, struct cdm_tracked *range)
             moved++;
             range->node[page] = (int16_t)status;
         } else if (status == -ENOENT) {
-            forget_page(range, page);
+            cdm__tracked_forget_page(range, page);
         } else if (status == -EBUSY || status == NOT_TRIED || status == -EFAULT) {
             busy++; /* tried again next epoch; its node is asked then (a huge page may have
                      * moved as a whole meanwhile) */

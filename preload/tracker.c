@@ -655,7 +655,12 @@ void cdm__tracker_forget(uintptr_t start, size_t len)
     pthread_mutex_unlock(&tracker.lock);
 }
 
-static void forget_page(struct cdm_tracked *range, size_t i, uint32_t epoch);
+void cdm__tracked_forget_page(struct cdm_tracked *range, size_t i)
+{
+    range->node[i] = -1;
+    range->last_touch[i] = 0;
+    range->heat[i] = 0;
+}
 
 /* Whether a range overlapping [start, end) has a move_pages call in flight. */
 static bool moving_over(uintptr_t start, uintptr_t end)
@@ -667,10 +672,12 @@ static bool moving_over(uintptr_t start, uintptr_t end)
     return false;
 }
 
+/* What advice does to the tracked pages it covers. */
+enum advice { DISCARD, HOT, COLD };
 
-/* Calls `apply` on the pages of every range inside [start, start + len), under the lock. */
-static bool for_pages(uintptr_t start, size_t len,
-                      void (*apply)(struct cdm_tracked *range, size_t page, uint32_t epoch))
+/* Applies `advice` to the pages of every range inside [start, start + len); false when no
+ * tracked page is there. */
+static bool advise_pages(uintptr_t start, size_t len, enum advice advice)
 {
     if (!__atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED))
         return false;
@@ -680,53 +687,47 @@ static bool for_pages(uintptr_t start, size_t len,
     pthread_mutex_lock(&tracker.lock);
     /* A discard waits for a move in flight on its pages (one batch: milliseconds), in the
      * same hold of the lock as the reset, so that every later move is decided after it. */
-    while (apply == forget_page && moving_over(start, end))
+    while (advice == DISCARD && moving_over(start, end))
         pthread_cond_wait(&moved, &tracker.lock);
     drain_pending(); /* faults from before the advice come before it */
-    for (int i = 0; i < tracker.n_ranges; i++) {
-        struct cdm_tracked *range = &tracker.ranges[i];
+    uint32_t now = tracker.epoch + 1;
+    for (int r = 0; r < tracker.n_ranges; r++) {
+        struct cdm_tracked *range = &tracker.ranges[r];
         uintptr_t from = start > range->start ? start : range->start;
         uintptr_t to = end < range_end(range) ? end : range_end(range);
-        if (from < to && apply == forget_page)
+        if (from < to && advice == DISCARD)
             range->discards++;
         for (uintptr_t at = from & ~(uintptr_t)(page - 1); at < to; at += page) {
-            apply(range, (at - range->start) / page, tracker.epoch + 1);
+            size_t i = (at - range->start) / page;
             any = true;
+            /* A hint is as if the page were touched now, or untouched since long ago: the
+             * migrator moves it at once, and later epochs keep it there until the program's
+             * use says otherwise. */
+            switch (advice) {
+            case DISCARD: cdm__tracked_forget_page(range, i); break;
+            case HOT:
+                range->last_touch[i] = now;
+                range->heat[i] = 0xff;
+                break;
+            case COLD:
+                range->last_touch[i] = CDM_EPOCH_ANCIENT;
+                range->heat[i] = 0;
+                break;
+            }
         }
     }
     pthread_mutex_unlock(&tracker.lock);
     return any;
 }
 
-static void forget_page(struct cdm_tracked *range, size_t i, uint32_t epoch)
-{
-    range->node[i] = -1;
-    range->last_touch[i] = 0;
-    range->heat[i] = 0;
-}
-
-/* As if touched now, or untouched since long ago: the migrator moves the pages at once, and
- * later epochs keep them there until the program's use says otherwise. */
-static void hint_hot(struct cdm_tracked *range, size_t i, uint32_t epoch)
-{
-    range->last_touch[i] = epoch;
-    range->heat[i] = 0xff;
-}
-
-static void hint_cold(struct cdm_tracked *range, size_t i, uint32_t epoch)
-{
-    range->last_touch[i] = CDM_EPOCH_ANCIENT;
-    range->heat[i] = 0;
-}
-
 void cdm__tracker_discard(uintptr_t start, size_t len)
 {
-    for_pages(start, len, forget_page);
+    advise_pages(start, len, DISCARD);
 }
 
 bool cdm__tracker_hint(uintptr_t start, size_t len, bool to_dram)
 {
-    bool hinted = for_pages(start, len, to_dram ? hint_hot : hint_cold);
+    bool hinted = advise_pages(start, len, to_dram ? HOT : COLD);
     if (hinted && __atomic_load_n(&tracker.started, __ATOMIC_ACQUIRE))
         kick(tracker.migrate_fd);
     return hinted;
