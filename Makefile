@@ -29,12 +29,14 @@ ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fno-strict-aliasing
 CORE_SRC := $(addprefix preload/,platform.c log.c env.c config.c topology.c nodeset.c rules.c backends.c damon.c)
 LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c callsite.c placement.c tracker.c migrate.c trace.c report.c)
 CLI_SRC := $(wildcard tools/*.c)
+# The trace reader is C++: simdjson's parser (tools/trace_read.cc).
+CLI_CXX_SRC := $(wildcard tools/*.cc)
 
 LIB_OBJ := $(patsubst %.c,$(B)/lib/%.o,$(LIB_SRC))
 CORE_OBJ := $(patsubst %.c,$(B)/core/%.o,$(CORE_SRC))
-CLI_OBJ := $(patsubst %.c,$(B)/core/%.o,$(CLI_SRC))
+CLI_OBJ := $(patsubst %.c,$(B)/core/%.o,$(CLI_SRC)) $(patsubst %.cc,$(B)/core/%.o,$(CLI_CXX_SRC))
 ASAN_CORE_OBJ := $(patsubst %.c,$(B)/asan/%.o,$(CORE_SRC))
-ASAN_CLI_OBJ := $(patsubst %.c,$(B)/asan/%.o,$(CLI_SRC))
+ASAN_CLI_OBJ := $(patsubst %.c,$(B)/asan/%.o,$(CLI_SRC)) $(patsubst %.cc,$(B)/asan/%.o,$(CLI_CXX_SRC))
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
 LIB := $(B)/libcdmplace.so
@@ -60,6 +62,9 @@ LIB_LDLIBS := -lnuma -lunwind -ldl -lpthread
 # Tests that run with the library preloaded (on the host, or in the guest).
 LINK_PRELOADED_TEST = @mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(ALL_CFLAGS) -rdynamic -o $@ $< -L$(B)/tests -lcallsite_fixture -Wl,-rpath,'$$ORIGIN' -lcriterion -lnuma -lpthread -ldl
 CLI_LDLIBS := -lnuma
+CXX ?= c++
+ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra -Werror -std=gnu++17
+CLI_CXX_LDLIBS := -lsimdjson -ldw
 
 .PHONY: all deps tests check check-guest guest-kernels bench bench-guest demo demo-host install clean
 all: $(LIB) $(CLI)
@@ -73,14 +78,20 @@ $(B)/core/%.o: %.c preload/internal.h $(wildcard include/*.h) $(wildcard tools/*
 $(B)/asan/%.o: %.c preload/internal.h $(wildcard include/*.h) $(wildcard tools/*.h) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(SANITIZE) -c $< -o $@
+$(B)/core/%.o: %.cc $(wildcard tools/*.h) Makefile
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(ALL_CXXFLAGS) -c $< -o $@
+$(B)/asan/%.o: %.cc $(wildcard tools/*.h) Makefile
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(ALL_CXXFLAGS) $(SANITIZE) -c $< -o $@
 
 # Only the interposed functions and the public API leave the library (preload/exports.map).
 $(LIB): $(LIB_OBJ) preload/exports.map
 	$(CC) -shared -o $@ $(LIB_OBJ) -Wl,--version-script=preload/exports.map -Wl,-z,now -Wl,-z,relro $(LIB_LDLIBS)
 $(CLI): $(CLI_OBJ) $(CORE_OBJ)
-	$(CC) -o $@ $^ $(CLI_LDLIBS)
+	$(CXX) -o $@ $^ $(CLI_LDLIBS) $(CLI_CXX_LDLIBS)
 $(ASAN_CLI): $(ASAN_CLI_OBJ) $(ASAN_CORE_OBJ)
-	$(CC) $(SANITIZE) -o $@ $^ $(CLI_LDLIBS)
+	$(CXX) $(SANITIZE) -o $@ $^ $(CLI_LDLIBS) $(CLI_CXX_LDLIBS)
 
 $(B)/tests/unit_%: tests/unit_%.c $(CORE_OBJ) tests/testutil.h
 	@mkdir -p $(@D)

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 /* The table lives in our own arena (see arena.c); an add that cannot grow it is dropped. */
 #define HASH_NONFATAL_OOM 1
@@ -50,6 +51,17 @@ static void *library_base(void)
     return base;
 }
 
+/* Where the program itself is loaded: the loader names it as it was run ("build/app", or
+ * ""), and the report needs its real path to find it again from elsewhere. */
+static void *program_base(void)
+{
+    static void *base;
+    Dl_info program;
+    if (!base && dladdr((void *)getauxval(AT_PHDR), &program))
+        base = program.dli_fbase;
+    return base;
+}
+
 /* Name the frame at ip into `site` (not yet in the table); `cursor`, when not NULL, stands
  * at that frame. */
 static void name_frame(unw_cursor_t *cursor, uintptr_t ip, struct cdm_callsite *site)
@@ -59,7 +71,8 @@ static void name_frame(unw_cursor_t *cursor, uintptr_t ip, struct cdm_callsite *
     site->ip = ip;
     /* ip - 1: a return address may point past the end of the calling function. */
     if (dladdr((void *)(ip - 1), &info) && info.dli_fname) {
-        object = info.dli_fname[0] ? info.dli_fname : cdm__rt.exe;
+        bool program = info.dli_fbase == program_base() && cdm__rt.exe[0];
+        object = program ? cdm__rt.exe : info.dli_fname;
         site->offset = ip - (uintptr_t)info.dli_fbase;
         site->in_library = info.dli_fbase == library_base();
     }

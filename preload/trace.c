@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
@@ -55,6 +56,17 @@ static const char *first_env(const char *a, const char *b, const char *c)
     return value;
 }
 
+/* The job and rank of the process, as %j and %r expand them; the defaults say "none". */
+static const char *job_id(void)
+{
+    return first_env("SLURM_JOB_ID", "PBS_JOBID", NULL);
+}
+
+static const char *rank_id(void)
+{
+    return first_env("SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK");
+}
+
 bool cdm__expand_template(const char *tpl, char *out, size_t size)
 {
     size_t used = 0;
@@ -71,12 +83,12 @@ bool cdm__expand_template(const char *tpl, char *out, size_t size)
             }
             case 'e': snprintf(piece, sizeof piece, "%s", cdm__rt.program ? cdm__rt.program : "program"); break;
             case 'j': {
-                const char *job = first_env("SLURM_JOB_ID", "PBS_JOBID", NULL);
+                const char *job = job_id();
                 snprintf(piece, sizeof piece, "%s", job ? job : "local");
                 break;
             }
             case 'r': {
-                const char *rank = first_env("SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK");
+                const char *rank = rank_id();
                 snprintf(piece, sizeof piece, "%s", rank ? rank : "0");
                 break;
             }
@@ -164,8 +176,13 @@ static void write_start(void)
 {
     const struct cdm_config *config = &cdm__rt.config;
     char cdm[128], dram[128], path[CDM_PATH_MAX + 64], exe[CDM_PATH_MAX + 64], rules[1024];
-    char program[512];
+    char program[512], job[128] = "null", rank[32] = "null", quoted_job[96];
+    struct utsname name;
     size_t used = 0;
+    if (job_id())
+        snprintf(job, sizeof job, "\"%s\"", cdm__json_escape(job_id(), quoted_job, sizeof quoted_job));
+    if (rank_id())
+        snprintf(rank, sizeof rank, "%d", atoi(rank_id()));
     rules[0] = '\0';
     for (int i = 0; i < config->n_rules; i++) {
         char quoted[CDM_NAME_MAX + 4];
@@ -175,7 +192,8 @@ static void write_start(void)
     event("start",
           "\"version\":\"%s\",\"program\":\"%s\",\"exe\":\"%s\",\"ppid\":%d,\"config\":\"%s\","
           "\"min_size\":%llu,\"dry_run\":%s,\"nodes\":{\"cdm\":\"%s\",\"dram\":\"%s\"},"
-          "\"tracker\":\"%s\",\"sees\":\"%s\",\"epoch_ns\":%llu,\"rules\":[%s]",
+          "\"tracker\":\"%s\",\"sees\":\"%s\",\"epoch_ns\":%llu,\"rules\":[%s],"
+          "\"host\":\"%s\",\"job\":%s,\"rank\":%s",
           CDM_VERSION, cdm__json_escape(cdm__rt.program, program, sizeof program),
           cdm__json_escape(cdm__rt.exe, exe, sizeof exe),
           (int)getppid(), cdm__json_escape(config->path[0] ? config->path : "(built-in)", path, sizeof path),
@@ -183,7 +201,8 @@ static void write_start(void)
           cdm__nodemask_format(&cdm__rt.topology.cdm, cdm, sizeof cdm),
           cdm__nodemask_format(&cdm__rt.topology.dram, dram, sizeof dram),
           cdm__track_name(cdm__tracker_backend()), cdm__backend_sees(cdm__tracker_backend()),
-          (unsigned long long)config->settings.epoch_ns, rules);
+          (unsigned long long)config->settings.epoch_ns, rules,
+          uname(&name) == 0 ? name.nodename : "", job, rank);
 }
 
 static void open_trace(void)
@@ -250,10 +269,55 @@ void cdm__trace_message(const char *message)
     cdm__trace_event("error", "\"message\":\"%s\"", cdm__json_escape(message, text, sizeof text));
 }
 
+/* One rule's totals at exit (what the end-of-run report prints for it), so that
+ * `cdmplace report` has the faults and the pages per node at exit, which no other event
+ * carries. `rule` CDM_MAX_RULES is the allocations no rule matched. */
+static void write_totals(int rule)
+{
+    static uint64_t per_node[CDM_MAX_NODES];
+    const struct cdm_rule_stats *stats = &cdm__rule_stats[rule];
+    char nodes[1024] = "";
+    uint64_t absent = 0;
+    size_t used = 0;
+    if (rule < CDM_MAX_RULES) {
+        int max_node = cdm__rt.topology.max_node;
+        memset(per_node, 0, sizeof per_node);
+        cdm__placement_pages(rule, per_node, max_node, &absent);
+        for (int node = 0; node <= max_node; node++) {
+            if (!per_node[node])
+                continue;
+            int n = snprintf(nodes + used, sizeof nodes - used, "%s\"%d\":%llu", used ? "," : "",
+                             node, (unsigned long long)per_node[node]);
+            if (n < 0 || (size_t)n >= sizeof nodes - used)
+                break;
+            used += (size_t)n;
+        }
+    }
+    char name[CDM_NAME_MAX + 2] = "null";
+    if (rule < CDM_MAX_RULES)
+        snprintf(name, sizeof name, "\"%s\"", cdm__rt.config.rules[rule].name);
+    cdm__trace_event("totals",
+                     "\"rule\":%s,\"allocations\":%llu,\"bytes\":%llu,\"peak_bytes\":%llu,"
+                     "\"live_bytes\":%llu,\"fallbacks\":%llu,\"failures\":%llu,\"errors\":%llu,"
+                     "\"to_dram\":%llu,\"to_policy\":%llu,\"faults\":%llu,\"nodes\":{%s},"
+                     "\"absent\":%llu",
+                     name, (unsigned long long)stats->allocations,
+                     (unsigned long long)stats->bytes, (unsigned long long)stats->peak_bytes,
+                     (unsigned long long)stats->live_bytes, (unsigned long long)stats->fallbacks,
+                     (unsigned long long)stats->failures, (unsigned long long)stats->errors,
+                     (unsigned long long)stats->pages_to_dram,
+                     (unsigned long long)stats->pages_to_policy, (unsigned long long)stats->faults,
+                     nodes, (unsigned long long)absent);
+}
+
 void cdm__trace_close(void)
 {
     if (trace_fd < 0)
         return;
+    for (int i = 0; i < cdm__rt.config.n_rules; i++)
+        write_totals(i);
+    if (cdm__rule_stats[CDM_MAX_RULES].allocations)
+        write_totals(CDM_MAX_RULES);
     uint64_t allocations = 0, bytes = 0, fallbacks = 0, failures = 0, errors = 0;
     for (int i = 0; i <= CDM_MAX_RULES; i++) {
         allocations += cdm__rule_stats[i].allocations;

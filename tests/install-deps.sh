@@ -3,7 +3,8 @@
 # qemu-system-x86, busybox-static and cpio are the multi-node guests' (tests/guest/).
 # Packages already present are not fetched again; anything missing triggers apt-get update.
 set -eu
-packages="gcc make libc6-dev pkg-config libnuma-dev libunwind-dev uthash-dev libcriterion-dev
+packages="gcc g++ make libc6-dev pkg-config libnuma-dev libunwind-dev uthash-dev libcriterion-dev
+libsimdjson-dev libdw-dev
 numactl man-db groff-base python3 perl sqlite3 xz-utils zstd gzip bzip2 tar gawk diffutils coreutils findutils
 qemu-system-x86 busybox-static cpio"
 missing=""

@@ -278,7 +278,7 @@ Test(process, dry_run_decides_and_applies_nothing)
     static char all[65536];
     traces("dry.", all, sizeof all);
     cr_assert(strstr(all, "\"dry_run\":true"));
-    cr_assert_eq(count(all, "\"rule\":\"big\""), 1);
+    cr_assert_eq(count(all, "\"rule\":\"big\",\"policy\""), 1); /* one place event */
     cr_assert_eq(count(all, "\"result\":\"dry-run\""), 1);
 }
 

@@ -371,10 +371,11 @@ Test(cli, top_level_help)
         cr_assert_eq(result.status, 0, "%s", spellings[i]);
         cr_assert_str_empty(result.err);
         char lines[8][512];
-        cr_assert_eq(usage_block(result.out, lines, 8), 4, "%s", result.out);
+        cr_assert_eq(usage_block(result.out, lines, 8), 5, "%s", result.out);
         cr_assert(strstr(result.out, "\n  run "), "lists run: %s", result.out);
         cr_assert(strstr(result.out, "\n  check "), "lists check");
         cr_assert(strstr(result.out, "\n  topo "), "lists topo");
+        cr_assert(strstr(result.out, "\n  report "), "lists report");
         outcome_free(&result);
     }
 }

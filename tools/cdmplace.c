@@ -60,6 +60,23 @@ static const struct cli_command commands[] = {
         "options:\n"
         "  -h, --help   print this help\n",
     },
+    {
+        "report",
+        cli_report,
+        "cdmplace report LOG...",
+        "summarize traces: one process, or the ranks of a job",
+        "Read the decision traces LOG... (written with --log or `log =`) and print, per rule,\n"
+        "allocations, bytes, peak, pages migrated each way, faults, fallbacks, failures and\n"
+        "pages per node at peak and at exit; the top call sites by bytes, named with file:line\n"
+        "where the objects and their debug info are here; the time spent in the library. Many\n"
+        "processes (the ranks of a job) give one table of min, mean and max across them, with\n"
+        "the process holding the max. A trace cut short (a killed process) is read up to its\n"
+        "last whole line; lines that cannot be read are warned about with FILE:LINE. Exit 0,\n"
+        "1 when a trace cannot be read or none holds an event, 2 on bad usage.\n"
+        "\n"
+        "options:\n"
+        "  -h, --help   print this help\n",
+    },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,21 @@
+/* `cdmplace report` and what its outputs share: traces read into a set (trace.h), figures
+ * per rule, call sites named at report time. */
+#ifndef CDMPLACE_REPORT_H
+#define CDMPLACE_REPORT_H
+
+#include "cli.h"
+#include "trace.h"
+
+/* symbols.c: function and "file.c:42" (empty without line info) of a frame given as its
+ * object's path and offset there. False when the object or its symbols are not here. */
+bool symbols_lookup(const char *object, uint64_t offset, char *function, size_t function_size,
+                    char *where, size_t where_size);
+void symbols_free(void);
+
+/* report.c: a rule's pages per node at its peak (the epoch with the most pages) and at exit
+ * (the `totals` event; the last epoch when the process was killed). Return the number of
+ * counts set in *counts (pointing into the rule), 0 when the trace does not say. */
+size_t report_pages_at_peak(const struct trace_rule *rule, const struct trace_node_count **counts);
+size_t report_pages_at_exit(const struct trace_rule *rule, const struct trace_node_count **counts);
+
+#endif

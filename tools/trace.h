@@ -1,0 +1,202 @@
+/* Traces read back (design.md "The trace"): what `cdmplace report`, its --svg and --perfetto
+ * outputs, and `suggest` work on.
+ *
+ * Two layers. trace_read.cc turns each line of a file into a flat `struct trace_event` with
+ * a JSON library (simdjson) and says what is wrong with a line; trace_model.c folds the
+ * events into one `struct trace_process` per process. The model is plain C and knows nothing
+ * of JSON. */
+#ifndef CDMPLACE_TRACE_H
+#define CDMPLACE_TRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The trace format this reader knows: the version of cdmplace that wrote the newest lines it
+ * understands. Newer traces are read, with a warning, skipping what is unknown. */
+#define TRACE_READER_VERSION CDM_VERSION
+
+/* ---------------------------------------------------------------- one line */
+
+enum trace_kind {
+    TRACE_START, TRACE_PLACE, TRACE_FREE, TRACE_REMAP, TRACE_ADVISE, TRACE_MIGRATE,
+    TRACE_EPOCH, TRACE_TOTALS, TRACE_ERROR, TRACE_EXIT, TRACE_N_KINDS
+};
+
+/* A string inside the line being read: valid until the next line. */
+struct trace_str {
+    const char *s;
+    size_t len;
+};
+
+struct trace_node_count {
+    int node;
+    uint64_t pages;
+};
+
+#define TRACE_EVENT_NODES 64 /* node counts kept from one event; more are dropped (warned) */
+#define TRACE_EVENT_RULES 64
+
+struct trace_event {
+    enum trace_kind kind; /* TRACE_N_KINDS: an event this reader does not know */
+    struct trace_str ev;
+    int line; /* in its file */
+    uint64_t t;
+    int pid, tid;
+    struct trace_str rule; /* s NULL: no rule (null in the trace) */
+    /* start */
+    struct trace_str version, program, exe, config, tracker, sees, host, job;
+    struct trace_str cdm_nodes, dram_nodes; /* "nodes":{"cdm":"1","dram":"0"} */
+    struct trace_str rules[TRACE_EVENT_RULES];
+    int n_rules;
+    int rank; /* -1: none */
+    bool dry_run;
+    uint64_t epoch_ns, min_size;
+    /* place, free, remap (addr is remap's "to", old_addr its "from"), migrate, advise */
+    uint64_t addr, old_addr, end, size, mapped, old_size;
+    struct trace_str kind_name, policy, nodes, caller, result;
+    uint64_t caller_offset; /* of the stack frame named `caller` in its object */
+    bool has_caller_offset;
+    int error;
+    /* migrate */
+    int from, to;
+    uint64_t pages, busy, failed, ns;
+    struct trace_str reason;
+    /* epoch and totals: pages per node */
+    struct trace_node_count counts[TRACE_EVENT_NODES];
+    int n_counts;
+    uint64_t hot, cold, unknown, absent;
+    /* totals */
+    uint64_t allocations, bytes, peak_bytes, live_bytes, fallbacks, failures, errors;
+    uint64_t to_dram, to_policy, faults;
+    /* exit */
+    uint64_t library_ns;
+    /* error */
+    struct trace_str message;
+};
+
+/* ---------------------------------------------------------------- the model */
+
+struct trace_sample { /* an `epoch` event: a rule's pages per node at time t */
+    uint64_t t;
+    size_t first, n; /* its counts: rule->counts[first .. first + n) */
+    uint64_t hot, cold, unknown;
+};
+
+struct trace_migration {
+    uint64_t t, ns;
+    int from, to;
+    uint64_t pages, busy, failed;
+    const char *reason; /* "follow-cpu", "idle", "tier", "hint", ... (owned by the process) */
+};
+
+struct trace_placement {
+    uint64_t t, end_t; /* end_t: the free, or the process's last event when never freed */
+    uint64_t addr, size;
+    int callsite; /* index in process->callsites, -1: none */
+    const char *result, *kind;
+};
+
+struct trace_callsite {
+    char *object;   /* path of the object, as the process loaded it */
+    char *function; /* as the library named it; "?" when it could not */
+    uint64_t offset; /* of the return address in the object */
+    uint64_t allocations, bytes;
+    int rule; /* the rule of its first allocation, -1: none */
+};
+
+struct trace_rule {
+    char *name; /* "(no rule)" for allocations no rule matched */
+    bool no_rule;
+    char *policy, *nodes; /* of its first placement; NULL before one */
+    /* counted from the events */
+    uint64_t allocations, bytes, live_bytes, peak_bytes;
+    uint64_t fallbacks, failures, errors;
+    uint64_t to_dram, to_policy, moves_busy, moves_failed;
+    /* the `totals` event at exit */
+    bool have_totals;
+    uint64_t faults, absent;
+    struct trace_node_count *exit_counts;
+    size_t n_exit_counts;
+    /* over time (kept only with TRACE_KEEP_EVENTS, except samples) */
+    struct trace_sample *samples;
+    size_t n_samples;
+    struct trace_node_count *counts; /* the samples' */
+    size_t n_counts;
+    struct trace_migration *migrations;
+    size_t n_migrations;
+    struct trace_placement *placements;
+    size_t n_placements;
+};
+
+struct trace_process {
+    const char *file; /* the trace it came from (owned by the set) */
+    int line;         /* of its start event, or its first line */
+    int pid, rank;    /* rank -1: none */
+    char *program, *exe, *host, *job, *config, *version, *tracker, *sees;
+    char *cdm_nodes, *dram_nodes; /* node lists, "1" or "0-1,4" */
+    bool started; /* a start event was read */
+    bool dry_run;
+    uint64_t epoch_ns, min_size;
+    uint64_t last_t; /* the last event's time: the run's length */
+    bool exited;
+    uint64_t library_ns;
+    struct trace_rule *rules;
+    int n_rules;
+    struct trace_callsite *callsites;
+    int n_callsites;
+    char **errors; /* messages of `error` events */
+    int n_errors;
+    void *index; /* trace_model.c's lookup tables while reading */
+};
+
+enum trace_flags {
+    TRACE_KEEP_EVENTS = 1 << 0, /* keep placements and migrations one by one */
+    TRACE_QUIET = 1 << 1,       /* count warnings, print none */
+};
+
+struct trace_set {
+    unsigned flags;
+    struct trace_process **processes;
+    size_t n_processes;
+    char **files;
+    size_t n_files;
+    int warnings;
+    void *strings; /* trace_model.c's interned strings */
+};
+
+/* Reads one trace into the set. Problems with lines are warnings ("cdmplace: FILE:LINE:
+ * warning: ..."), never fatal: what can be read is. Returns 0, or an errno when the file
+ * cannot be read at all (said on stderr). */
+int trace_read_file(struct trace_set *set, const char *path);
+/* After the last file: closes what is still open (buffers never freed end at the process's
+ * last event). */
+void trace_set_finish(struct trace_set *set);
+void trace_set_free(struct trace_set *set);
+
+/* The process's rule by name, NULL if it has none of that name. */
+struct trace_rule *trace_process_rule(const struct trace_process *process, const char *name);
+/* "rank 3 (pid 4242, host)" or "pid 4242": how tables name a process. Returns buf. */
+char *trace_process_name(const struct trace_process *process, char *buf, size_t size);
+
+/* ---------------------------------------------------------------- between the layers */
+
+/* trace_model.c: where trace_read.cc hands each event and each problem. */
+struct trace_reader;
+void trace_model_event(struct trace_reader *reader, const struct trace_event *event);
+void trace_warn(struct trace_reader *reader, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* trace_read.cc: reads `data` (len bytes, followed by `padding` readable bytes) line by line,
+ * calling trace_model_event and trace_warn. */
+void trace_parse_lines(struct trace_reader *reader, const char *data, size_t len);
+/* Bytes that must be readable past the end of the data given to trace_parse_lines. */
+size_t trace_parse_padding(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,615 @@
+/* Events to processes (see trace.h): one `struct trace_process` per process of a trace, from
+ * its start event (or its first event, when the start is missing) to its exit (or the last
+ * whole line of a killed process).
+ *
+ * A file holds one process, or several: children after fork when the log template has no
+ * %p, a program exec'd by another (same pid, a new start event). Problems are warnings with
+ * file and line, at most MAX_WARNINGS printed per file and the rest counted. */
+#include "trace.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#define MAX_WARNINGS 10
+
+/* Strings every process shares (results, kinds, reasons): kept once per set. */
+struct interned {
+    UT_hash_handle hh;
+    char text[];
+};
+
+struct open_buffer { /* a placement not yet freed: where its free finds it */
+    uint64_t addr;
+    int rule;
+    size_t index;
+    UT_hash_handle hh;
+};
+
+struct callsite_key {
+    UT_hash_handle hh;
+    int index;
+    char key[]; /* "object\0+offset" as text */
+};
+
+struct process_index {
+    struct open_buffer *open;
+    struct callsite_key *callsites;
+    uint64_t dram[16]; /* the start event's DRAM nodes, as a bit mask */
+};
+
+struct pid_entry {
+    int pid;
+    struct trace_process *process;
+    UT_hash_handle hh;
+};
+
+struct trace_reader {
+    struct trace_set *set;
+    const char *file;
+    struct pid_entry *pids;
+    int warnings;
+    bool warned_newer;
+    char unknown_events[8][32]; /* names already warned about */
+    int n_unknown_events;
+};
+
+static void *xrealloc(void *ptr, size_t size)
+{
+    void *grown = realloc(ptr, size ? size : 1);
+    if (!grown) {
+        fprintf(stderr, "cdmplace: out of memory reading traces\n");
+        exit(1);
+    }
+    return grown;
+}
+
+static char *xstrndup(const char *s, size_t len)
+{
+    char *copy = xrealloc(NULL, len + 1);
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    return copy;
+}
+
+static char *dup_str(struct trace_str s)
+{
+    return s.s ? xstrndup(s.s, s.len) : NULL;
+}
+
+static const char *intern(struct trace_set *set, struct trace_str s)
+{
+    if (!s.s)
+        return "";
+    struct interned *strings = set->strings, *found;
+    HASH_FIND(hh, strings, s.s, s.len, found);
+    if (found)
+        return found->text;
+    found = xrealloc(NULL, sizeof *found + s.len + 1);
+    memset(found, 0, sizeof *found);
+    memcpy(found->text, s.s, s.len);
+    found->text[s.len] = '\0';
+    HASH_ADD_KEYPTR(hh, strings, found->text, s.len, found);
+    set->strings = strings;
+    return found->text;
+}
+
+#define GROW(array, count)                                                                  \
+    do {                                                                                    \
+        if (((count) & ((count) - 1)) == 0)                                                 \
+            (array) = xrealloc((array), sizeof *(array) * ((count) ? (count) * 2 : 4));     \
+    } while (0)
+
+void trace_warn(struct trace_reader *reader, int line, const char *fmt, ...)
+{
+    reader->warnings++;
+    reader->set->warnings++;
+    if (reader->set->flags & TRACE_QUIET || reader->warnings > MAX_WARNINGS)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "cdmplace: %s:%d: warning: ", reader->file, line);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---------------------------------------------------------------- processes and rules */
+
+static void parse_node_list(const char *text, uint64_t *mask, int words)
+{
+    while (*text) {
+        char *end;
+        long first = strtol(text, &end, 10), last = first;
+        if (end == text)
+            return;
+        if (*end == '-')
+            last = strtol(end + 1, &end, 10);
+        for (long node = first; node <= last && node < words * 64; node++)
+            if (node >= 0)
+                mask[node / 64] |= 1ull << (node % 64);
+        text = *end == ',' ? end + 1 : end;
+        if (*end != ',')
+            return;
+    }
+}
+
+static struct trace_process *new_process(struct trace_reader *reader, int pid, int line)
+{
+    struct trace_set *set = reader->set;
+    struct trace_process *process = xrealloc(NULL, sizeof *process);
+    memset(process, 0, sizeof *process);
+    process->file = reader->file;
+    process->line = line;
+    process->pid = pid;
+    process->rank = -1;
+    process->index = xrealloc(NULL, sizeof(struct process_index));
+    memset(process->index, 0, sizeof(struct process_index));
+    GROW(set->processes, set->n_processes);
+    set->processes[set->n_processes++] = process;
+    struct pid_entry *entry;
+    HASH_FIND_INT(reader->pids, &pid, entry);
+    if (!entry) {
+        entry = xrealloc(NULL, sizeof *entry);
+        entry->pid = pid;
+        HASH_ADD_INT(reader->pids, pid, entry);
+    }
+    entry->process = process;
+    return process;
+}
+
+struct trace_rule *trace_process_rule(const struct trace_process *process, const char *name)
+{
+    for (int i = 0; i < process->n_rules; i++)
+        if (!strcmp(process->rules[i].name, name))
+            return &process->rules[i];
+    return NULL;
+}
+
+static int rule_index(struct trace_process *process, struct trace_str name)
+{
+    const char *wanted = name.s ? NULL : "(no rule)";
+    for (int i = 0; i < process->n_rules; i++) {
+        const struct trace_rule *rule = &process->rules[i];
+        if (wanted ? rule->no_rule
+                   : strlen(rule->name) == name.len && !memcmp(rule->name, name.s, name.len))
+            return i;
+    }
+    GROW(process->rules, (size_t)process->n_rules);
+    struct trace_rule *rule = &process->rules[process->n_rules];
+    memset(rule, 0, sizeof *rule);
+    rule->no_rule = name.s == NULL;
+    rule->name = name.s ? dup_str(name) : xstrndup(wanted, strlen(wanted));
+    return process->n_rules++;
+}
+
+char *trace_process_name(const struct trace_process *process, char *buf, size_t size)
+{
+    if (process->rank >= 0)
+        snprintf(buf, size, "rank %d (pid %d%s%s)", process->rank, process->pid,
+                 process->host ? ", " : "", process->host ? process->host : "");
+    else
+        snprintf(buf, size, "pid %d", process->pid);
+    return buf;
+}
+
+/* ---------------------------------------------------------------- events */
+
+/* 0.1.0 < 0.2.0 < 1.0.0: is `version` newer than this reader? */
+static bool newer_than_reader(const char *version)
+{
+    unsigned theirs[3] = {0}, ours[3] = {0};
+    sscanf(version, "%u.%u.%u", &theirs[0], &theirs[1], &theirs[2]);
+    sscanf(TRACE_READER_VERSION, "%u.%u.%u", &ours[0], &ours[1], &ours[2]);
+    for (int i = 0; i < 3; i++)
+        if (theirs[i] != ours[i])
+            return theirs[i] > ours[i];
+    return false;
+}
+
+static void on_start(struct trace_reader *reader, struct trace_process *process,
+                     const struct trace_event *event, int line)
+{
+    process->started = true;
+    process->line = line;
+    process->program = dup_str(event->program);
+    process->exe = dup_str(event->exe);
+    process->host = dup_str(event->host);
+    process->job = dup_str(event->job);
+    process->config = dup_str(event->config);
+    process->version = dup_str(event->version);
+    process->tracker = dup_str(event->tracker);
+    process->sees = dup_str(event->sees);
+    process->rank = event->rank;
+    process->dry_run = event->dry_run;
+    process->epoch_ns = event->epoch_ns;
+    process->min_size = event->min_size;
+    process->cdm_nodes = dup_str(event->cdm_nodes);
+    process->dram_nodes = dup_str(event->dram_nodes);
+    if (process->dram_nodes) {
+        struct process_index *index = process->index;
+        parse_node_list(process->dram_nodes, index->dram, 16);
+    }
+    for (int i = 0; i < event->n_rules; i++)
+        rule_index(process, event->rules[i]);
+    if (process->version && newer_than_reader(process->version) && !reader->warned_newer) {
+        reader->warned_newer = true;
+        trace_warn(reader, line, "written by cdmplace %s, newer than this one (%s): what this "
+                                 "version does not know is skipped", process->version,
+                   TRACE_READER_VERSION);
+    }
+}
+
+/* The call site of a placement, counted; its index in process->callsites, -1: none. */
+static int add_callsite(struct trace_process *process, const struct trace_event *event, int rule)
+{
+    if (!event->caller.s || !event->caller.len)
+        return -1;
+    struct process_index *index = process->index;
+    char key[1024];
+    int len = snprintf(key, sizeof key, "%.*s+%llx", (int)event->caller.len, event->caller.s,
+                       (unsigned long long)event->caller_offset);
+    if (len < 0 || (size_t)len >= sizeof key)
+        return -1;
+    struct callsite_key *found;
+    HASH_FIND(hh, index->callsites, key, (size_t)len, found);
+    if (!found) {
+        found = xrealloc(NULL, sizeof *found + (size_t)len + 1);
+        memset(found, 0, sizeof *found);
+        memcpy(found->key, key, (size_t)len + 1);
+        found->index = process->n_callsites;
+        HASH_ADD_KEYPTR(hh, index->callsites, found->key, (size_t)len, found);
+        GROW(process->callsites, (size_t)process->n_callsites);
+        struct trace_callsite *site = &process->callsites[process->n_callsites++];
+        /* "object:function": the object's path may hold ':' too, the function's name not. */
+        const char *colon = memrchr(event->caller.s, ':', event->caller.len);
+        size_t object_len = colon ? (size_t)(colon - event->caller.s) : event->caller.len;
+        site->object = xstrndup(event->caller.s, object_len);
+        site->function = colon ? xstrndup(colon + 1, event->caller.len - object_len - 1)
+                               : xstrndup("?", 1);
+        site->offset = event->caller_offset;
+        site->allocations = site->bytes = 0;
+        site->rule = rule;
+    }
+    struct trace_callsite *site = &process->callsites[found->index];
+    site->allocations++;
+    site->bytes += event->size;
+    return found->index;
+}
+
+static void open_placement(struct trace_set *set, struct trace_process *process, int rule,
+                           const struct trace_event *event, const char *result, int callsite)
+{
+    if (!(set->flags & TRACE_KEEP_EVENTS))
+        return;
+    struct trace_rule *r = &process->rules[rule];
+    GROW(r->placements, r->n_placements);
+    r->placements[r->n_placements] = (struct trace_placement){
+        .t = event->t, .addr = event->addr, .size = event->size, .callsite = callsite,
+        .result = result, .kind = intern(set, event->kind_name)};
+    struct process_index *index = process->index;
+    struct open_buffer *open;
+    HASH_FIND(hh, index->open, &event->addr, sizeof event->addr, open);
+    if (!open) {
+        open = xrealloc(NULL, sizeof *open);
+        open->addr = event->addr;
+        HASH_ADD(hh, index->open, addr, sizeof open->addr, open);
+    }
+    open->rule = rule;
+    open->index = r->n_placements++;
+}
+
+static void close_placement(struct trace_process *process, uint64_t addr, uint64_t t)
+{
+    struct process_index *index = process->index;
+    struct open_buffer *open;
+    HASH_FIND(hh, index->open, &addr, sizeof addr, open);
+    if (!open)
+        return;
+    process->rules[open->rule].placements[open->index].end_t = t;
+    HASH_DEL(index->open, open);
+    free(open);
+}
+
+static void account_live(struct trace_rule *rule, int64_t bytes)
+{
+    if (bytes < 0 && (uint64_t)-bytes > rule->live_bytes)
+        rule->live_bytes = 0; /* the trace began after the allocation */
+    else
+        rule->live_bytes += (uint64_t)bytes;
+    if (rule->live_bytes > rule->peak_bytes)
+        rule->peak_bytes = rule->live_bytes;
+}
+
+static void on_place(struct trace_set *set, struct trace_process *process,
+                     const struct trace_event *event)
+{
+    int index = rule_index(process, event->rule);
+    struct trace_rule *rule = &process->rules[index];
+    const char *result = intern(set, event->result);
+    rule->allocations++;
+    rule->bytes += event->size;
+    if (!strcmp(result, "fallback"))
+        rule->fallbacks++;
+    else if (!strcmp(result, "full"))
+        rule->failures++;
+    else if (!strcmp(result, "error") || !strcmp(result, "no-node"))
+        rule->errors++;
+    if (!rule->policy && event->policy.s) {
+        rule->policy = dup_str(event->policy);
+        rule->nodes = dup_str(event->nodes);
+    }
+    int callsite = add_callsite(process, event, index);
+    if (event->addr == 0 || !strcmp(result, "unmapped"))
+        return;
+    account_live(rule, (int64_t)(event->mapped ? event->mapped : event->size));
+    open_placement(set, process, index, event, result, callsite);
+}
+
+static void on_migrate(struct trace_set *set, struct trace_process *process,
+                       const struct trace_event *event)
+{
+    struct trace_rule *rule = &process->rules[rule_index(process, event->rule)];
+    const struct process_index *index = process->index;
+    bool to_dram = event->to >= 0 && event->to < 1024 &&
+                   (index->dram[event->to / 64] >> (event->to % 64) & 1);
+    *(to_dram ? &rule->to_dram : &rule->to_policy) += event->pages;
+    rule->moves_busy += event->busy;
+    rule->moves_failed += event->failed;
+    if (!(set->flags & TRACE_KEEP_EVENTS))
+        return;
+    GROW(rule->migrations, rule->n_migrations);
+    rule->migrations[rule->n_migrations++] = (struct trace_migration){
+        .t = event->t, .ns = event->ns, .from = event->from, .to = event->to,
+        .pages = event->pages, .busy = event->busy, .failed = event->failed,
+        .reason = intern(set, event->reason)};
+}
+
+static void add_counts(struct trace_rule *rule, const struct trace_event *event)
+{
+    for (int i = 0; i < event->n_counts; i++) {
+        GROW(rule->counts, rule->n_counts);
+        rule->counts[rule->n_counts++] = event->counts[i];
+    }
+}
+
+static void on_epoch(struct trace_process *process, const struct trace_event *event)
+{
+    struct trace_rule *rule = &process->rules[rule_index(process, event->rule)];
+    GROW(rule->samples, rule->n_samples);
+    rule->samples[rule->n_samples++] = (struct trace_sample){
+        .t = event->t, .first = rule->n_counts, .n = (size_t)event->n_counts, .hot = event->hot,
+        .cold = event->cold, .unknown = event->unknown};
+    add_counts(rule, event);
+}
+
+static void on_totals(struct trace_process *process, const struct trace_event *event)
+{
+    struct trace_rule *rule = &process->rules[rule_index(process, event->rule)];
+    rule->have_totals = true;
+    rule->faults = event->faults;
+    rule->absent = event->absent;
+    free(rule->exit_counts);
+    rule->exit_counts = xrealloc(NULL, sizeof *rule->exit_counts * (size_t)event->n_counts);
+    memcpy(rule->exit_counts, event->counts, sizeof *rule->exit_counts * (size_t)event->n_counts);
+    rule->n_exit_counts = (size_t)event->n_counts;
+}
+
+static void on_error(struct trace_process *process, const struct trace_event *event)
+{
+    for (int i = 0; i < process->n_errors; i++)
+        if (strlen(process->errors[i]) == event->message.len &&
+            !memcmp(process->errors[i], event->message.s, event->message.len))
+            return;
+    GROW(process->errors, (size_t)process->n_errors);
+    process->errors[process->n_errors++] = dup_str(event->message);
+}
+
+/* The process an event belongs to; a start begins a new one (an exec keeps the pid). */
+static struct trace_process *process_of(struct trace_reader *reader,
+                                        const struct trace_event *event, int line)
+{
+    struct pid_entry *entry;
+    HASH_FIND_INT(reader->pids, &event->pid, entry);
+    struct trace_process *process = entry ? entry->process : NULL;
+    if (event->kind == TRACE_START) {
+        if (!process || process->started || process->last_t > event->t)
+            process = new_process(reader, event->pid, line);
+        return process;
+    }
+    if (!process) {
+        process = new_process(reader, event->pid, line);
+        trace_warn(reader, line, "events of pid %d before its start event (the trace's "
+                                 "beginning is missing?): read without it", event->pid);
+    }
+    return process;
+}
+
+void trace_model_event(struct trace_reader *reader, const struct trace_event *event)
+{
+    struct trace_set *set = reader->set;
+    int line = event->line;
+    if (event->kind == TRACE_N_KINDS) {
+        int len = (int)(event->ev.len < 31 ? event->ev.len : 31);
+        for (int i = 0; i < reader->n_unknown_events; i++)
+            if (!strncmp(reader->unknown_events[i], event->ev.s, (size_t)len) &&
+                !reader->unknown_events[i][len])
+                return;
+        if (reader->n_unknown_events < 8)
+            snprintf(reader->unknown_events[reader->n_unknown_events++], 32, "%.*s", len,
+                     event->ev.s);
+        trace_warn(reader, line, "unknown event '%.*s' (from a newer cdmplace?): skipped", len,
+                   event->ev.s);
+        return;
+    }
+    struct trace_process *process = process_of(reader, event, line);
+    if (event->t > process->last_t)
+        process->last_t = event->t;
+    switch (event->kind) {
+    case TRACE_START:
+        on_start(reader, process, event, line);
+        break;
+    case TRACE_PLACE:
+        on_place(set, process, event);
+        break;
+    case TRACE_FREE: {
+        struct trace_rule *rule = &process->rules[rule_index(process, event->rule)];
+        account_live(rule, -(int64_t)event->size);
+        close_placement(process, event->addr, event->t);
+        break;
+    }
+    case TRACE_REMAP: {
+        struct trace_rule *rule = &process->rules[rule_index(process, event->rule)];
+        account_live(rule, (int64_t)event->size - (int64_t)event->old_size);
+        close_placement(process, event->old_addr, event->t);
+        struct trace_event moved = *event;
+        moved.kind_name = (struct trace_str){"heap", 4};
+        open_placement(set, process, rule_index(process, event->rule), &moved, "remap", -1);
+        break;
+    }
+    case TRACE_MIGRATE:
+        on_migrate(set, process, event);
+        break;
+    case TRACE_EPOCH:
+        on_epoch(process, event);
+        break;
+    case TRACE_TOTALS:
+        on_totals(process, event);
+        break;
+    case TRACE_ERROR:
+        on_error(process, event);
+        break;
+    case TRACE_EXIT:
+        process->exited = true;
+        process->library_ns = event->library_ns;
+        break;
+    case TRACE_ADVISE:
+    case TRACE_N_KINDS:
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------- files and sets */
+
+int trace_read_file(struct trace_set *set, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        int err = errno;
+        fprintf(stderr, "cdmplace: cannot read %s: %s\n", path, strerror(err));
+        if (fd >= 0)
+            close(fd);
+        return err;
+    }
+    size_t size = (size_t)st.st_size, padding = trace_parse_padding();
+    char *data = xrealloc(NULL, size + padding);
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, data + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* shorter than fstat said: read what is there */
+        got += (size_t)n;
+    }
+    close(fd);
+    memset(data + got, 0, padding);
+    GROW(set->files, set->n_files);
+    char *file = set->files[set->n_files++] = xstrndup(path, strlen(path));
+    struct trace_reader reader = {.set = set, .file = file};
+    size_t before = set->n_processes;
+    trace_parse_lines(&reader, data, got);
+    free(data);
+    if (reader.warnings > MAX_WARNINGS && !(set->flags & TRACE_QUIET))
+        fprintf(stderr, "cdmplace: %s: %d more warnings not shown\n", file,
+                reader.warnings - MAX_WARNINGS);
+    if (set->n_processes == before && !(set->flags & TRACE_QUIET))
+        fprintf(stderr, "cdmplace: %s: warning: no event of cdmplace in it%s\n", file,
+                got ? "" : " (empty)");
+    struct pid_entry *entry, *next;
+    HASH_ITER(hh, reader.pids, entry, next) {
+        HASH_DEL(reader.pids, entry);
+        free(entry);
+    }
+    return 0;
+}
+
+void trace_set_finish(struct trace_set *set)
+{
+    for (size_t i = 0; i < set->n_processes; i++) {
+        struct trace_process *process = set->processes[i];
+        struct process_index *index = process->index;
+        if (!index)
+            continue;
+        struct open_buffer *open, *next_open;
+        HASH_ITER(hh, index->open, open, next_open) {
+            process->rules[open->rule].placements[open->index].end_t = process->last_t;
+            HASH_DEL(index->open, open);
+            free(open);
+        }
+        struct callsite_key *key, *next_key;
+        HASH_ITER(hh, index->callsites, key, next_key) {
+            HASH_DEL(index->callsites, key);
+            free(key);
+        }
+        free(index);
+        process->index = NULL;
+    }
+}
+
+static void free_rule(struct trace_rule *rule)
+{
+    free(rule->name);
+    free(rule->policy);
+    free(rule->nodes);
+    free(rule->exit_counts);
+    free(rule->samples);
+    free(rule->counts);
+    free(rule->migrations);
+    free(rule->placements);
+}
+
+static void free_process(struct trace_process *process)
+{
+    char *texts[] = {process->program, process->exe, process->host, process->job,
+                     process->config, process->version, process->tracker, process->sees,
+                     process->cdm_nodes, process->dram_nodes};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        free(texts[i]);
+    for (int i = 0; i < process->n_rules; i++)
+        free_rule(&process->rules[i]);
+    free(process->rules);
+    for (int i = 0; i < process->n_callsites; i++) {
+        free(process->callsites[i].object);
+        free(process->callsites[i].function);
+    }
+    free(process->callsites);
+    for (int i = 0; i < process->n_errors; i++)
+        free(process->errors[i]);
+    free(process->errors);
+    free(process);
+}
+
+void trace_set_free(struct trace_set *set)
+{
+    trace_set_finish(set);
+    for (size_t i = 0; i < set->n_processes; i++)
+        free_process(set->processes[i]);
+    free(set->processes);
+    for (size_t i = 0; i < set->n_files; i++)
+        free(set->files[i]);
+    free(set->files);
+    struct interned *strings = set->strings, *string, *next;
+    HASH_ITER(hh, strings, string, next) {
+        HASH_DEL(strings, string);
+        free(string);
+    }
+    memset(set, 0, sizeof *set);
+}
