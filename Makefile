@@ -99,6 +99,22 @@ $(B)/tests/unit_%: tests/unit_%.c $(CORE_OBJ) tests/testutil.h
 $(B)/asan/tests/unit_%: tests/unit_%.c $(ASAN_CORE_OBJ) tests/testutil.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(SANITIZE) -o $@ $< $(ASAN_CORE_OBJ) -lcriterion $(CLI_LDLIBS)
+# The trace reader's test links the reader itself (C++: simdjson).
+TRACE_READER := tools/trace_model.o tools/trace_read.o
+$(B)/tests/unit_trace: tests/unit_trace.c $(addprefix $(B)/core/,$(TRACE_READER)) tests/testutil.h
+	@mkdir -p $(@D)
+	$(CXX) -x c $(CPPFLAGS) -Itools $(ALL_CFLAGS) -o $@ $< -x none $(addprefix $(B)/core/,$(TRACE_READER)) -lcriterion $(CLI_CXX_LDLIBS)
+$(B)/asan/tests/unit_trace: tests/unit_trace.c $(addprefix $(B)/asan/,$(TRACE_READER)) tests/testutil.h
+	@mkdir -p $(@D)
+	$(CXX) -x c $(CPPFLAGS) -Itools $(ALL_CFLAGS) $(SANITIZE) -o $@ $< -x none $(addprefix $(B)/asan/,$(TRACE_READER)) -lcriterion $(CLI_CXX_LDLIBS)
+# The reader's fuzz target (tests/fuzz-trace.sh runs it): clang's libFuzzer, ASan, UBSan.
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1
+$(B)/fuzz/trace_reader: tests/fuzz/trace_reader.c tools/trace_model.c tools/trace_read.cc tools/trace.h
+	@mkdir -p $(@D)
+	clang $(CPPFLAGS) -Itools $(FUZZ_FLAGS) -std=gnu11 -c tests/fuzz/trace_reader.c -o $(@D)/target.o
+	clang $(CPPFLAGS) -Itools $(FUZZ_FLAGS) -std=gnu11 -c tools/trace_model.c -o $(@D)/trace_model.o
+	clang++ $(CPPFLAGS) -Itools $(FUZZ_FLAGS) -std=gnu++17 -c tools/trace_read.cc -o $(@D)/trace_read.o
+	clang++ $(FUZZ_FLAGS) -o $@ $(@D)/target.o $(@D)/trace_model.o $(@D)/trace_read.o -lsimdjson
 $(B)/tests/guest_%: tests/guest_%.c $(TEST_LIBS) tests/preload_util.h include/cdmplace.h
 	$(LINK_PRELOADED_TEST)
 $(B)/tests/preload_%: tests/preload_%.c $(TEST_LIBS) tests/preload_util.h include/cdmplace.h
@@ -126,7 +142,7 @@ $(B)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lnuma -lpthread -ldl
 
-tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(EXAMPLES)
+tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader
 
 deps:
 	sh tests/install-deps.sh

@@ -4,7 +4,7 @@
 # Packages already present are not fetched again; anything missing triggers apt-get update.
 set -eu
 packages="gcc g++ make libc6-dev pkg-config libnuma-dev libunwind-dev uthash-dev libcriterion-dev
-libsimdjson-dev libdw-dev
+libsimdjson-dev libdw-dev clang libclang-rt-14-dev
 numactl man-db groff-base python3 perl sqlite3 xz-utils zstd gzip bzip2 tar gawk diffutils coreutils findutils
 qemu-system-x86 busybox-static cpio"
 missing=""

@@ -781,3 +781,68 @@ Test(cli, topo_lists_node_0)
     cr_assert(strstr(result.out, "\ntracker damon: "), "%s", result.out);
     outcome_free(&result);
 }
+
+/* ---------------------------------------------------------------- report */
+
+Test(cli, report_of_a_real_run)
+{
+    char config[PATH_BUF], library_env[PATH_MAX + 32], log[PATH_BUF], program[PATH_MAX];
+    char row[1024];
+    write_in_tmp("big.conf", "[rule big]\nsize = 1M-\npolicy = bind 0\n", config, sizeof config);
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    snprintf(log, sizeof log, "%s/trace.jsonl", tmp_dir);
+    cr_assert(test_source_path("build/examples/buffers", program, sizeof program));
+    const struct invocation how = {.env = ENV(library_env)};
+    struct outcome ran = cli_with(&how, ARGS("run", "-c", config, "--log", log, "--report", "off",
+                                             "--", program));
+    cr_assert_eq(ran.status, 0, "stderr: %s", ran.err);
+    outcome_free(&ran);
+
+    struct outcome result = cli(ARGS("report", log));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    cr_assert_str_empty(result.err);
+    cr_assert(row_starting(result.out, "big", row, sizeof row), "%s", result.out);
+    /* examples/buffers.c: 64M + 32M + 16M live together, the 64M of weights (written
+     * whole) still live at exit, bound to node 0. */
+    cr_assert_eq(strncmp(row, "big 3 112M 112M ", 16), 0, "%s", row);
+    cr_assert(strstr(row, " 0:16384"), "64M of pages on node 0 at exit: %s", row);
+    cr_assert(strstr(result.out, "load_weights"), "%s", result.out);
+    cr_assert(strstr(result.out, "(buffers.c:"), "named with file:line: %s", result.out);
+    cr_assert(strstr(result.out, "tracker: "), "%s", result.out);
+    outcome_free(&result);
+}
+
+Test(cli, report_bad_traces)
+{
+    struct outcome result = cli(ARGS("report"));
+    cr_assert_eq(result.status, 2, "no trace: bad usage");
+    outcome_free(&result);
+
+    char missing[PATH_BUF], empty[PATH_BUF], cut[PATH_BUF], row[1024];
+    snprintf(missing, sizeof missing, "%s/missing.jsonl", tmp_dir);
+    result = cli(ARGS("report", missing));
+    cr_assert_eq(result.status, 1);
+    cr_assert(strstr(result.err, "cannot read"), "%s", result.err);
+    outcome_free(&result);
+
+    write_in_tmp("empty.jsonl", "", empty, sizeof empty);
+    result = cli(ARGS("report", empty));
+    cr_assert_eq(result.status, 1, "nothing to report");
+    cr_assert(strstr(result.err, "empty.jsonl: warning: no event of cdmplace in it (empty)"), "%s",
+              result.err);
+    outcome_free(&result);
+
+    write_in_tmp("cut.jsonl",
+                 "{\"t\":1,\"pid\":7,\"tid\":7,\"ev\":\"start\",\"version\":\"0.1.0\",\"rules\":[\"big\"]}\n"
+                 "{\"t\":2,\"pid\":7,\"tid\":7,\"ev\":\"place\",\"addr\":\"0x7f0000000000\",\"size\":1048576,"
+                 "\"rule\":\"big\",\"result\":\"applied\"}\n{\"t\":3,\"pid\":7,\"ti",
+                 cut, sizeof cut);
+    result = cli(ARGS("report", cut));
+    cr_assert_eq(result.status, 0, "a killed process's trace is reported");
+    cr_assert(strstr(result.err, "cut.jsonl:3: warning: the last line is cut short"), "%s",
+              result.err);
+    cr_assert(strstr(result.out, "no exit event"), "%s", result.out);
+    cr_assert(row_starting(result.out, "big", row, sizeof row), "%s", result.out);
+    cr_assert_eq(strncmp(row, "big 1 1M 1M ", 12), 0, "the placement before the cut: %s", row);
+    outcome_free(&result);
+}

@@ -173,6 +173,8 @@ struct trace_set {
  * warning: ..."), never fatal: what can be read is. Returns 0, or an errno when the file
  * cannot be read at all (said on stderr). */
 int trace_read_file(struct trace_set *set, const char *path);
+/* The same for a trace already in memory; `name` stands for the file in warnings. */
+int trace_read_buffer(struct trace_set *set, const char *name, const char *data, size_t len);
 /* After the last file: closes what is still open (buffers never freed end at the process's
  * last event). */
 void trace_set_finish(struct trace_set *set);

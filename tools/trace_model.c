@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uthash.h>
@@ -189,6 +190,13 @@ static int rule_index(struct trace_process *process, struct trace_str name)
     return process->n_rules++;
 }
 
+/* Not &process->rules[rule_index(...)]: rule_index may move the array it indexes. */
+static struct trace_rule *rule_of(struct trace_process *process, struct trace_str name)
+{
+    int index = rule_index(process, name);
+    return &process->rules[index];
+}
+
 char *trace_process_name(const struct trace_process *process, char *buf, size_t size)
 {
     if (process->rank >= 0)
@@ -355,7 +363,7 @@ static void on_place(struct trace_set *set, struct trace_process *process,
 static void on_migrate(struct trace_set *set, struct trace_process *process,
                        const struct trace_event *event)
 {
-    struct trace_rule *rule = &process->rules[rule_index(process, event->rule)];
+    struct trace_rule *rule = rule_of(process, event->rule);
     const struct process_index *index = process->index;
     bool to_dram = event->to >= 0 && event->to < 1024 &&
                    (index->dram[event->to / 64] >> (event->to % 64) & 1);
@@ -381,7 +389,7 @@ static void add_counts(struct trace_rule *rule, const struct trace_event *event)
 
 static void on_epoch(struct trace_process *process, const struct trace_event *event)
 {
-    struct trace_rule *rule = &process->rules[rule_index(process, event->rule)];
+    struct trace_rule *rule = rule_of(process, event->rule);
     GROW(rule->samples, rule->n_samples);
     rule->samples[rule->n_samples++] = (struct trace_sample){
         .t = event->t, .first = rule->n_counts, .n = (size_t)event->n_counts, .hot = event->hot,
@@ -391,7 +399,7 @@ static void on_epoch(struct trace_process *process, const struct trace_event *ev
 
 static void on_totals(struct trace_process *process, const struct trace_event *event)
 {
-    struct trace_rule *rule = &process->rules[rule_index(process, event->rule)];
+    struct trace_rule *rule = rule_of(process, event->rule);
     rule->have_totals = true;
     rule->faults = event->faults;
     rule->absent = event->absent;
@@ -403,6 +411,8 @@ static void on_totals(struct trace_process *process, const struct trace_event *e
 
 static void on_error(struct trace_process *process, const struct trace_event *event)
 {
+    if (!event->message.s)
+        return;
     for (int i = 0; i < process->n_errors; i++)
         if (strlen(process->errors[i]) == event->message.len &&
             !memcmp(process->errors[i], event->message.s, event->message.len))
@@ -459,13 +469,13 @@ void trace_model_event(struct trace_reader *reader, const struct trace_event *ev
         on_place(set, process, event);
         break;
     case TRACE_FREE: {
-        struct trace_rule *rule = &process->rules[rule_index(process, event->rule)];
+        struct trace_rule *rule = rule_of(process, event->rule);
         account_live(rule, -(int64_t)event->size);
         close_placement(process, event->addr, event->t);
         break;
     }
     case TRACE_REMAP: {
-        struct trace_rule *rule = &process->rules[rule_index(process, event->rule)];
+        struct trace_rule *rule = rule_of(process, event->rule);
         account_live(rule, (int64_t)event->size - (int64_t)event->old_size);
         close_placement(process, event->old_addr, event->t);
         struct trace_event moved = *event;
@@ -497,6 +507,35 @@ void trace_model_event(struct trace_reader *reader, const struct trace_event *ev
 
 /* ---------------------------------------------------------------- files and sets */
 
+int trace_read_buffer(struct trace_set *set, const char *name, const char *data, size_t len)
+{
+    size_t padding = trace_parse_padding();
+    char *padded = xrealloc(NULL, len + padding); /* simdjson reads past the last byte */
+    memcpy(padded, data, len);
+    memset(padded + len, 0, padding);
+    GROW(set->files, set->n_files);
+    char *file = set->files[set->n_files++] = xstrndup(name, strlen(name));
+    struct trace_reader reader = {.set = set, .file = file};
+    size_t before = set->n_processes;
+    trace_parse_lines(&reader, padded, len);
+    free(padded);
+    if (reader.warnings > MAX_WARNINGS && !(set->flags & TRACE_QUIET))
+        fprintf(stderr, "cdmplace: %s: %d more warnings not shown\n", file,
+                reader.warnings - MAX_WARNINGS);
+    if (set->n_processes == before) {
+        set->warnings++;
+        if (!(set->flags & TRACE_QUIET))
+            fprintf(stderr, "cdmplace: %s: warning: no event of cdmplace in it%s\n", file,
+                    len ? "" : " (empty)");
+    }
+    struct pid_entry *entry, *next;
+    HASH_ITER(hh, reader.pids, entry, next) {
+        HASH_DEL(reader.pids, entry);
+        free(entry);
+    }
+    return 0;
+}
+
 int trace_read_file(struct trace_set *set, const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -508,36 +547,19 @@ int trace_read_file(struct trace_set *set, const char *path)
             close(fd);
         return err;
     }
-    size_t size = (size_t)st.st_size, padding = trace_parse_padding();
-    char *data = xrealloc(NULL, size + padding);
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, data + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break; /* shorter than fstat said: read what is there */
-        got += (size_t)n;
-    }
+    /* Mapped, not read: traces of a job are read once each, and the copy that
+     * trace_read_buffer pads is the only one. */
+    size_t size = (size_t)st.st_size;
+    void *data = size ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    int err = data == MAP_FAILED ? errno : 0;
     close(fd);
-    memset(data + got, 0, padding);
-    GROW(set->files, set->n_files);
-    char *file = set->files[set->n_files++] = xstrndup(path, strlen(path));
-    struct trace_reader reader = {.set = set, .file = file};
-    size_t before = set->n_processes;
-    trace_parse_lines(&reader, data, got);
-    free(data);
-    if (reader.warnings > MAX_WARNINGS && !(set->flags & TRACE_QUIET))
-        fprintf(stderr, "cdmplace: %s: %d more warnings not shown\n", file,
-                reader.warnings - MAX_WARNINGS);
-    if (set->n_processes == before && !(set->flags & TRACE_QUIET))
-        fprintf(stderr, "cdmplace: %s: warning: no event of cdmplace in it%s\n", file,
-                got ? "" : " (empty)");
-    struct pid_entry *entry, *next;
-    HASH_ITER(hh, reader.pids, entry, next) {
-        HASH_DEL(reader.pids, entry);
-        free(entry);
+    if (err) {
+        fprintf(stderr, "cdmplace: cannot read %s: %s\n", path, strerror(err));
+        return err;
     }
+    trace_read_buffer(set, path, data ? data : "", size);
+    if (data)
+        munmap(data, size);
     return 0;
 }
 
