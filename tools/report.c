@@ -334,6 +334,19 @@ static void print_many_processes(const struct trace_set *set)
 
 /* ---------------------------------------------------------------- call sites */
 
+char *report_callsite_name(const struct trace_callsite *callsite, char *buf, size_t size)
+{
+    char function[256], where[256];
+    bool found = symbols_lookup(callsite->object, callsite->offset, function, sizeof function,
+                                where, sizeof where);
+    if (found && where[0])
+        snprintf(buf, size, "%s (%s)", function, where);
+    else /* no line information: the object's offset says where */
+        snprintf(buf, size, "%s+0x%llx", found ? function : callsite->function,
+                 (unsigned long long)callsite->offset);
+    return buf;
+}
+
 struct merged_site {
     const struct trace_callsite *site; /* the first seen */
     const char *rule;
@@ -396,14 +409,8 @@ static void print_call_sites(const struct trace_set *set)
         cli_table_row(&out, header);
         for (size_t i = 0; i < n && i < TOP_CALL_SITES; i++) {
             const struct trace_callsite *callsite = sorted[i]->site;
-            char bytes[32], allocations[32], function[256], where[256], named[600], processes[32];
-            bool found = symbols_lookup(callsite->object, callsite->offset, function,
-                                        sizeof function, where, sizeof where);
-            if (found && where[0])
-                snprintf(named, sizeof named, "%s (%s)", function, where);
-            else /* no line information: the object's offset says where */
-                snprintf(named, sizeof named, "%s+0x%llx", found ? function : callsite->function,
-                         (unsigned long long)callsite->offset);
+            char bytes[32], allocations[32], named[600], processes[32];
+            report_callsite_name(callsite, named, sizeof named);
             const char *object = strrchr(callsite->object, '/');
             snprintf(processes, sizeof processes, "%zu", sorted[i]->processes);
             const char *row[] = {cli_format_bytes(sorted[i]->bytes, bytes, sizeof bytes),
