@@ -4,7 +4,8 @@
  * One process: the library's table, per rule. Many: the same figures once, as rows of
  * min / mean / max across processes and the process that holds the max, so that a job of a
  * thousand ranks still fits on a screen. Call sites are merged across processes by object
- * and offset and named here, with file:line where debug info exists. */
+ * and offset and named here, with file:line where debug info exists. --perfetto also
+ * writes the traces for a timeline viewer (report_perfetto.c). */
 #include "report.h"
 
 #include <getopt.h>
@@ -447,19 +448,25 @@ static void print_messages(const struct trace_set *set)
 
 int cli_report(const struct cli_command *command, int argc, char **argv)
 {
+    enum { OPT_PERFETTO = 256 };
     static const struct option options[] = {
         {"help", no_argument, NULL, 'h'},
+        {"perfetto", required_argument, NULL, OPT_PERFETTO},
         {NULL, 0, NULL, 0},
     };
+    const char *perfetto = NULL;
     int option;
     while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "h", options, NULL)) != -1) {
         if (option == 'h')
             return cli_help(command);
-        return cli_bad_option(command, option, argv);
+        if (option == OPT_PERFETTO)
+            perfetto = optarg;
+        else
+            return cli_bad_option(command, option, argv);
     }
     if (optind == argc)
         return cli_bad_usage(command, "no trace given");
-    struct trace_set set = {0};
+    struct trace_set set = {.flags = perfetto ? TRACE_KEEP_EVENTS : 0};
     int unreadable = 0;
     for (int i = optind; i < argc; i++)
         unreadable += trace_read_file(&set, argv[i]) != 0;
@@ -481,6 +488,9 @@ int cli_report(const struct cli_command *command, int argc, char **argv)
                (unsigned long long)(ns / 1000 % 1000));
     }
     print_messages(&set);
+    int err = perfetto ? report_perfetto(&set, perfetto) : 0;
+    if (err)
+        cli_error("cannot write %s: %s", perfetto, strerror(err));
     trace_set_free(&set);
-    return unreadable ? CLI_FAILED : CLI_OK;
+    return unreadable || err ? CLI_FAILED : CLI_OK;
 }
