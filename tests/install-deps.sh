@@ -1,17 +1,21 @@
 #!/bin/sh
 # Installs the Debian 12 packages that building, testing and the demo need (root, apt-get);
-# qemu-system-x86, busybox-static and cpio are the multi-node guests' (tests/guest/).
+# qemu-system-x86, busybox-static and cpio are the multi-node guests' (tests/guest/);
+# nodejs and npm load --perfetto's output in a real trace viewer's engine
+# (tests/report-perfetto.sh).
 # Packages already present are not fetched again; anything missing triggers apt-get update.
 set -eu
 packages="gcc g++ make libc6-dev pkg-config libnuma-dev libunwind-dev uthash-dev libcriterion-dev
 libsimdjson-dev libdw-dev clang libclang-rt-14-dev
 numactl man-db groff-base python3 perl sqlite3 xz-utils zstd gzip bzip2 tar gawk diffutils coreutils findutils
-qemu-system-x86 busybox-static cpio"
+qemu-system-x86 busybox-static cpio nodejs"
 missing=""
 for package in $packages; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
         missing="$missing $package"
 done
+# A Node.js from NodeSource brings its own npm and conflicts with Debian's package.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: missing packages:$missing; run as root (or install them) first" >&2

@@ -63,7 +63,7 @@ static const struct cli_command commands[] = {
     {
         "report",
         cli_report,
-        "cdmplace report LOG...",
+        "cdmplace report [--perfetto FILE] LOG...",
         "summarize traces: one process, or the ranks of a job",
         "Read the decision traces LOG... (written with --log or `log =`) and print, per rule,\n"
         "allocations, bytes, peak, pages migrated each way, faults, fallbacks, failures and\n"
@@ -72,10 +72,14 @@ static const struct cli_command commands[] = {
         "processes (the ranks of a job) give one table of min, mean and max across them, with\n"
         "the process holding the max. A trace cut short (a killed process) is read up to its\n"
         "last whole line; lines that cannot be read are warned about with FILE:LINE. Exit 0,\n"
-        "1 when a trace cannot be read or none holds an event, 2 on bad usage.\n"
+        "1 when a trace cannot be read or none holds an event or FILE cannot be written, 2 on\n"
+        "bad usage.\n"
         "\n"
         "options:\n"
-        "  -h, --help   print this help\n",
+        "      --perfetto FILE  also write FILE, Chrome trace-event JSON for ui.perfetto.dev\n"
+        "                       or chrome://tracing: a track per process, pages per node as\n"
+        "                       counters, migrations and buffers' lifetimes as slices\n"
+        "  -h, --help           print this help\n",
     },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

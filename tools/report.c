@@ -4,7 +4,8 @@
  * One process: the library's table, per rule. Many: the same figures once, as rows of
  * min / mean / max across processes and the process that holds the max, so that a job of a
  * thousand ranks still fits on a screen. Call sites are merged across processes by object
- * and offset and named here, with file:line where debug info exists. */
+ * and offset and named here, with file:line where debug info exists. --perfetto also
+ * writes the traces for a timeline viewer (report_perfetto.c). */
 #include "report.h"
 
 #include <getopt.h>
@@ -334,6 +335,19 @@ static void print_many_processes(const struct trace_set *set)
 
 /* ---------------------------------------------------------------- call sites */
 
+char *report_callsite_name(const struct trace_callsite *callsite, char *buf, size_t size)
+{
+    char function[256], where[256];
+    bool found = symbols_lookup(callsite->object, callsite->offset, function, sizeof function,
+                                where, sizeof where);
+    if (found && where[0])
+        snprintf(buf, size, "%s (%s)", function, where);
+    else /* no line information: the object's offset says where */
+        snprintf(buf, size, "%s+0x%llx", found ? function : callsite->function,
+                 (unsigned long long)callsite->offset);
+    return buf;
+}
+
 struct merged_site {
     const struct trace_callsite *site; /* the first seen */
     const char *rule;
@@ -396,14 +410,8 @@ static void print_call_sites(const struct trace_set *set)
         cli_table_row(&out, header);
         for (size_t i = 0; i < n && i < TOP_CALL_SITES; i++) {
             const struct trace_callsite *callsite = sorted[i]->site;
-            char bytes[32], allocations[32], function[256], where[256], named[600], processes[32];
-            bool found = symbols_lookup(callsite->object, callsite->offset, function,
-                                        sizeof function, where, sizeof where);
-            if (found && where[0])
-                snprintf(named, sizeof named, "%s (%s)", function, where);
-            else /* no line information: the object's offset says where */
-                snprintf(named, sizeof named, "%s+0x%llx", found ? function : callsite->function,
-                         (unsigned long long)callsite->offset);
+            char bytes[32], allocations[32], named[600], processes[32];
+            report_callsite_name(callsite, named, sizeof named);
             const char *object = strrchr(callsite->object, '/');
             snprintf(processes, sizeof processes, "%zu", sorted[i]->processes);
             const char *row[] = {cli_format_bytes(sorted[i]->bytes, bytes, sizeof bytes),
@@ -440,19 +448,25 @@ static void print_messages(const struct trace_set *set)
 
 int cli_report(const struct cli_command *command, int argc, char **argv)
 {
+    enum { OPT_PERFETTO = 256 };
     static const struct option options[] = {
         {"help", no_argument, NULL, 'h'},
+        {"perfetto", required_argument, NULL, OPT_PERFETTO},
         {NULL, 0, NULL, 0},
     };
+    const char *perfetto = NULL;
     int option;
     while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "h", options, NULL)) != -1) {
         if (option == 'h')
             return cli_help(command);
-        return cli_bad_option(command, option, argv);
+        if (option == OPT_PERFETTO)
+            perfetto = optarg;
+        else
+            return cli_bad_option(command, option, argv);
     }
     if (optind == argc)
         return cli_bad_usage(command, "no trace given");
-    struct trace_set set = {0};
+    struct trace_set set = {.flags = perfetto ? TRACE_KEEP_EVENTS : 0};
     int unreadable = 0;
     for (int i = optind; i < argc; i++)
         unreadable += trace_read_file(&set, argv[i]) != 0;
@@ -474,6 +488,9 @@ int cli_report(const struct cli_command *command, int argc, char **argv)
                (unsigned long long)(ns / 1000 % 1000));
     }
     print_messages(&set);
+    int err = perfetto ? report_perfetto(&set, perfetto) : 0;
+    if (err)
+        cli_error("cannot write %s: %s", perfetto, strerror(err));
     trace_set_free(&set);
-    return unreadable ? CLI_FAILED : CLI_OK;
+    return unreadable || err ? CLI_FAILED : CLI_OK;
 }

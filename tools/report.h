@@ -17,5 +17,12 @@ void symbols_free(void);
  * counts set in *counts (pointing into the rule), 0 when the trace does not say. */
 size_t report_pages_at_peak(const struct trace_rule *rule, const struct trace_node_count **counts);
 size_t report_pages_at_exit(const struct trace_rule *rule, const struct trace_node_count **counts);
+/* report.c: a call site as the report names it, "function (file.c:42)" where line
+ * information is here, else "function+0x1a2b" (its offset in the object). Returns buf. */
+char *report_callsite_name(const struct trace_callsite *callsite, char *buf, size_t size);
+
+/* report_perfetto.c: the set (read with TRACE_KEEP_EVENTS) as Chrome trace-event JSON in
+ * `path`. Returns 0 or an errno. */
+int report_perfetto(const struct trace_set *set, const char *path);
 
 #endif
