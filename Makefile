@@ -55,6 +55,10 @@ GUEST_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/guest_*.c))
 # tests/process_*.c spawn programs (tests/probe.c, the CLI) under the preload.
 PROCESS_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/process_*.c)) $(B)/tests/probe $(B)/tests/linked_probe
 TEST_LIBS := $(B)/tests/libcallsite_fixture.so $(B)/tests/liblate_fixture.so
+# The MPI job of tests/jobs.sh, built with Open MPI's mpicc (make deps installs it); the
+# library and the CLI never need MPI.
+MPICC ?= mpicc
+JOBS_BIN := $(B)/tests/mpi_ranks
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 
@@ -112,6 +116,9 @@ $(B)/tests/probe: tests/probe.c include/cdmplace.h
 # The probe linked to the library itself: secure execution ignores LD_PRELOAD paths.
 $(B)/tests/linked_probe: tests/probe.c $(LIB)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -L$(B) -lcdmplace -Wl,-rpath,$(CURDIR)/$(B) -lpthread -ldl
+$(B)/tests/mpi_ranks: tests/mpi_ranks.c
+	@mkdir -p $(@D)
+	$(MPICC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $<
 $(B)/tests/lib%.so: tests/%.c include/cdmplace.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -shared -fno-omit-frame-pointer -O0 -o $@ $<
@@ -126,7 +133,7 @@ $(B)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lnuma -lpthread -ldl
 
-tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(EXAMPLES)
+tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES)
 
 deps:
 	sh tests/install-deps.sh
