@@ -7,6 +7,7 @@
 #   make check-guest     only the multi-node guest suites
 #   make bench           the benchmarks of bench/, ratios against a baseline
 #   make bench-guest     the migration, tracking and tier-accuracy benchmarks, in guests
+#   make bench-report    `cdmplace report` over 64 traces of 100k events, against cat and wc
 #   make demo            the demo of the README
 #   make install PREFIX=/usr/local [DESTDIR=...]
 
@@ -55,6 +56,10 @@ GUEST_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/guest_*.c))
 # tests/process_*.c spawn programs (tests/probe.c, the CLI) under the preload.
 PROCESS_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/process_*.c)) $(B)/tests/probe $(B)/tests/linked_probe
 TEST_LIBS := $(B)/tests/libcallsite_fixture.so $(B)/tests/liblate_fixture.so
+# The MPI job of tests/jobs.sh, built with Open MPI's mpicc (make deps installs it); the
+# library and the CLI never need MPI.
+MPICC ?= mpicc
+JOBS_BIN := $(B)/tests/mpi_ranks
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 BENCH := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 
@@ -66,7 +71,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra -Werror -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: all deps tests check check-guest guest-kernels bench bench-guest demo demo-host install clean
+.PHONY: all deps tests check check-guest guest-kernels bench bench-report bench-guest demo demo-host install clean
 all: $(LIB) $(CLI)
 
 $(B)/lib/%.o: %.c preload/internal.h $(wildcard include/*.h) Makefile
@@ -128,6 +133,9 @@ $(B)/tests/probe: tests/probe.c include/cdmplace.h
 # The probe linked to the library itself: secure execution ignores LD_PRELOAD paths.
 $(B)/tests/linked_probe: tests/probe.c $(LIB)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -L$(B) -lcdmplace -Wl,-rpath,$(CURDIR)/$(B) -lpthread -ldl
+$(B)/tests/mpi_ranks: tests/mpi_ranks.c
+	@mkdir -p $(@D)
+	$(MPICC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $<
 $(B)/tests/lib%.so: tests/%.c include/cdmplace.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -shared -fno-omit-frame-pointer -O0 -o $@ $<
@@ -142,7 +150,7 @@ $(B)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lnuma -lpthread -ldl
 
-tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader
+tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader
 
 deps:
 	sh tests/install-deps.sh
@@ -165,6 +173,9 @@ check-guest: deps
 
 bench: all $(BENCH)
 	sh bench/run.sh
+# Apart from `bench`: it writes 2.4 GB of traces and measures the CLI, not the library.
+bench-report: all $(B)/bench/alloc_events
+	sh bench/report_speed.sh
 bench-guest: all $(BENCH) guest-kernels
 	sh bench/guest.sh
 	sh tests/guest/run.sh --kernel 6.12 --topology tiers --mem 1G,512M,512M --timeout 1500 -- sh bench/tier_guest.sh

@@ -81,6 +81,7 @@ host_suites() {
     suite install 120 sh tests/install.sh
     suite real-programs 900 sh tests/real-programs.sh
     suite report-perfetto 600 sh tests/report-perfetto.sh
+    suite jobs 300 sh tests/jobs.sh
 }
 
 # The multi-node suites, each in a QEMU guest booted for it; run.sh stops a guest at

@@ -150,22 +150,27 @@ static const char *config_of(const struct trace_process *p) { return p->config ?
 static const char *tracker_of(const struct trace_process *p) { return p->tracker ? p->tracker : "?"; }
 static const char *host_of(const struct trace_process *p) { return p->host ? p->host : "?"; }
 
+static const char *job_of(const struct trace_process *p) { return p->job ? p->job : "(none)"; }
+
 static void print_job_header(const struct trace_set *set)
 {
     uint64_t longest = 0;
     size_t killed = 0;
-    const char *job = NULL;
+    const char *job = set->processes[0]->job;
+    bool one_job = true; /* named in the first line; traces of several jobs get a line */
     for (size_t i = 0; i < set->n_processes; i++) {
         const struct trace_process *process = set->processes[i];
         if (process->last_t > longest)
             longest = process->last_t;
         killed += !process->exited;
-        if (!job)
-            job = process->job;
+        one_job &= !strcmp(job_of(process), job_of(set->processes[0]));
     }
     char seconds[32];
     printf("%zu processes from %zu traces%s%s, longest %s\n", set->n_processes, set->n_files,
-           job ? ", job " : "", job ? job : "", format_seconds(longest, seconds, sizeof seconds));
+           one_job && job ? ", job " : "", one_job && job ? job : "",
+           format_seconds(longest, seconds, sizeof seconds));
+    if (!one_job)
+        print_distinct(set, "jobs", job_of);
     print_distinct(set, "programs", program_of);
     print_distinct(set, "hosts", host_of);
     print_distinct(set, "configs", config_of);
@@ -262,7 +267,10 @@ static void spread_row(struct cli_table *table, const char *rule, const char *la
         cli_format_bytes((uint64_t)(average + 0.5), mean, sizeof mean);
     else
         snprintf(mean, sizeof mean, "%.1f", average);
-    trace_process_name(s->max_in, where, sizeof where);
+    if (s->n > 1 && s->min == s->max) /* no process stands out: naming one would mislead */
+        snprintf(where, sizeof where, "same in all %zu", s->n);
+    else
+        trace_process_name(s->max_in, where, sizeof where);
     cli_table_row(table, (const char *const[]){rule, label, min, mean, max, where});
 }
 
@@ -446,6 +454,37 @@ static void print_messages(const struct trace_set *set)
 
 /* ---------------------------------------------------------------- the command */
 
+struct ranked {
+    struct trace_process *process;
+    size_t given; /* its place in the order the traces were given */
+};
+
+static int by_rank(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    /* Processes without a rank after the ranks; ties (a rank and its forked children, or no
+     * rank at all) in the order given. */
+    unsigned xr = (unsigned)x->process->rank, yr = (unsigned)y->process->rank;
+    if (xr != yr)
+        return xr < yr ? -1 : 1;
+    return x->given < y->given ? -1 : x->given > y->given;
+}
+
+/* Processes in rank order, whatever the order of the files: a shell's trace.*.jsonl puts
+ * trace.10 before trace.2, and the first of processes tied for a maximum is the one named. */
+static void order_by_rank(struct trace_set *set)
+{
+    struct ranked *order = malloc(sizeof *order * set->n_processes);
+    if (!order)
+        return; /* the order given, then */
+    for (size_t i = 0; i < set->n_processes; i++)
+        order[i] = (struct ranked){set->processes[i], i};
+    qsort(order, set->n_processes, sizeof *order, by_rank);
+    for (size_t i = 0; i < set->n_processes; i++)
+        set->processes[i] = order[i].process;
+    free(order);
+}
+
 int cli_report(const struct cli_command *command, int argc, char **argv)
 {
     enum { OPT_PERFETTO = 256 };
@@ -471,6 +510,7 @@ int cli_report(const struct cli_command *command, int argc, char **argv)
     for (int i = optind; i < argc; i++)
         unreadable += trace_read_file(&set, argv[i]) != 0;
     trace_set_finish(&set);
+    order_by_rank(&set);
     if (!set.n_processes) {
         cli_error("no cdmplace events in the traces given");
         trace_set_free(&set);

@@ -167,6 +167,8 @@ struct trace_set {
     size_t n_files;
     int warnings;
     void *strings; /* trace_model.c's interned strings */
+    char *buffer;  /* trace_model.c's: the file being read, kept for the next one */
+    size_t buffer_size;
 };
 
 /* Reads one trace into the set. Problems with lines are warnings ("cdmplace: FILE:LINE:
