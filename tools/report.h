@@ -17,5 +17,14 @@ void symbols_free(void);
  * counts set in *counts (pointing into the rule), 0 when the trace does not say. */
 size_t report_pages_at_peak(const struct trace_rule *rule, const struct trace_node_count **counts);
 size_t report_pages_at_exit(const struct trace_rule *rule, const struct trace_node_count **counts);
+/* report.c: the pages on `node` among n counts (0 when it is not listed). */
+uint64_t report_pages_on(const struct trace_node_count *counts, size_t n, int node);
+/* report.c: rule names in the order processes first name them, in *names (to free); their
+ * number. */
+int report_rule_names(const struct trace_set *set, const char ***names);
+
+/* report_svg.c: pages per node over time, one panel per rule, migrations marked, as an SVG
+ * at path. The set must have been read with TRACE_KEEP_EVENTS. Returns 0 or an errno. */
+int report_svg(const struct trace_set *set, const char *path);
 
 #endif
