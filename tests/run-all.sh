@@ -80,6 +80,7 @@ host_suites() {
     suite fuzz-trace 300 sh tests/fuzz-trace.sh
     suite install 120 sh tests/install.sh
     suite real-programs 900 sh tests/real-programs.sh
+    suite report-svg 300 sh tests/report-svg.sh
 }
 
 # The multi-node suites, each in a QEMU guest booted for it; run.sh stops a guest at
