@@ -82,6 +82,7 @@ host_suites() {
     suite real-programs 900 sh tests/real-programs.sh
     suite report-perfetto 600 sh tests/report-perfetto.sh
     suite jobs 300 sh tests/jobs.sh
+    suite report-svg 300 sh tests/report-svg.sh
 }
 
 # The multi-node suites, each in a QEMU guest booted for it; run.sh stops a guest at

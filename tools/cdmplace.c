@@ -63,7 +63,7 @@ static const struct cli_command commands[] = {
     {
         "report",
         cli_report,
-        "cdmplace report [--perfetto FILE] LOG...",
+        "cdmplace report [--svg FILE] [--perfetto FILE] LOG...",
         "summarize traces: one process, or the ranks of a job",
         "Read the decision traces LOG... (written with --log or `log =`) and print, per rule,\n"
         "allocations, bytes, peak, pages migrated each way, faults, fallbacks, failures and\n"
@@ -72,10 +72,13 @@ static const struct cli_command commands[] = {
         "processes (the ranks of a job) give one table of min, mean and max across them, with\n"
         "the process holding the max. A trace cut short (a killed process) is read up to its\n"
         "last whole line; lines that cannot be read are warned about with FILE:LINE. Exit 0,\n"
-        "1 when a trace cannot be read or none holds an event or FILE cannot be written, 2 on\n"
+        "1 when a trace cannot be read, none holds an event or FILE cannot be written, 2 on\n"
         "bad usage.\n"
         "\n"
         "options:\n"
+        "      --svg FILE       also draw pages per node over time, one panel per rule, with\n"
+        "                       the migrations each way marked, as an SVG picture (many\n"
+        "                       processes: summed per rule)\n"
         "      --perfetto FILE  also write FILE, Chrome trace-event JSON for ui.perfetto.dev\n"
         "                       or chrome://tracing: a track per process, pages per node as\n"
         "                       counters, migrations and buffers' lifetimes as slices\n"
@@ -309,7 +312,7 @@ char *cli_format_nodes(const cdm_nodemask *mask, char *buf, size_t size)
 
 /* ---------------------------------------------------------------- tables */
 
-static void *checked(void *pointer)
+void *cli_checked(void *pointer)
 {
     if (pointer == NULL) {
         cli_error("out of memory");
@@ -328,9 +331,9 @@ void cli_table_init(struct cli_table *table, int n_columns)
 void cli_table_row(struct cli_table *table, const char *const *cells)
 {
     size_t n = (size_t)table->n_columns;
-    table->cells = checked(realloc(table->cells, (table->n_rows + 1) * n * sizeof(char *)));
+    table->cells = cli_checked(realloc(table->cells, (table->n_rows + 1) * n * sizeof(char *)));
     for (size_t column = 0; column < n; column++)
-        table->cells[table->n_rows * n + column] = checked(strdup(cells[column]));
+        table->cells[table->n_rows * n + column] = cli_checked(strdup(cells[column]));
     table->n_rows++;
 }
 

@@ -73,6 +73,9 @@ char *cli_format_duration(uint64_t ns, char *buf, size_t size);
 /* Node mask as a list, or "none" when empty. Returns buf. */
 char *cli_format_nodes(const cdm_nodemask *mask, char *buf, size_t size);
 
+/* pointer, or "out of memory" and exit 1 when it is NULL. */
+void *cli_checked(void *pointer);
+
 /* A table printed with aligned columns, two spaces apart, indented by two. */
 #define CLI_TABLE_COLUMNS 16
 struct cli_table {

@@ -94,7 +94,7 @@ static char *format_counts(const struct trace_node_count *counts, size_t n, char
     return buf;
 }
 
-static uint64_t pages_on(const struct trace_node_count *counts, size_t n, int node)
+uint64_t report_pages_on(const struct trace_node_count *counts, size_t n, int node)
 {
     for (size_t i = 0; i < n; i++)
         if (counts[i].node == node)
@@ -182,8 +182,7 @@ static void print_job_header(const struct trace_set *set)
 
 /* ---------------------------------------------------------------- rules */
 
-/* Rule names in the order processes first name them. */
-static int rule_names(const struct trace_set *set, const char ***names)
+int report_rule_names(const struct trace_set *set, const char ***names)
 {
     int n = 0;
     *names = NULL;
@@ -288,7 +287,7 @@ static void node_rows(struct cli_table *table, const struct trace_set *set, cons
             const struct trace_node_count *counts;
             size_t n = at_exit ? report_pages_at_exit(rule, &counts)
                                : report_pages_at_peak(rule, &counts);
-            uint64_t pages = n ? pages_on(counts, n, node) : 0;
+            uint64_t pages = n ? report_pages_on(counts, n, node) : 0;
             any |= pages != 0;
             spread_add(&s, pages, set->processes[i]);
         }
@@ -305,7 +304,7 @@ static void print_many_processes(const struct trace_set *set)
 {
     print_job_header(set);
     const char **names;
-    int n_names = rule_names(set, &names);
+    int n_names = report_rule_names(set, &names);
     struct cli_table table;
     cli_table_init(&table, 6);
     cli_table_row(&table, (const char *const[]){"RULE", "FIGURE", "MIN", "MEAN", "MAX", "MAX IN"});
@@ -487,25 +486,29 @@ static void order_by_rank(struct trace_set *set)
 
 int cli_report(const struct cli_command *command, int argc, char **argv)
 {
-    enum { OPT_PERFETTO = 256 };
+    enum { OPT_SVG = 256, OPT_PERFETTO };
     static const struct option options[] = {
         {"help", no_argument, NULL, 'h'},
+        {"svg", required_argument, NULL, OPT_SVG},
         {"perfetto", required_argument, NULL, OPT_PERFETTO},
         {NULL, 0, NULL, 0},
     };
-    const char *perfetto = NULL;
+    const char *svg = NULL, *perfetto = NULL;
     int option;
     while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "h", options, NULL)) != -1) {
         if (option == 'h')
             return cli_help(command);
-        if (option == OPT_PERFETTO)
+        if (option == OPT_SVG)
+            svg = optarg;
+        else if (option == OPT_PERFETTO)
             perfetto = optarg;
         else
             return cli_bad_option(command, option, argv);
     }
     if (optind == argc)
         return cli_bad_usage(command, "no trace given");
-    struct trace_set set = {.flags = perfetto ? TRACE_KEEP_EVENTS : 0};
+    /* The picture and the timeline need the events one by one. */
+    struct trace_set set = {.flags = svg || perfetto ? TRACE_KEEP_EVENTS : 0};
     int unreadable = 0;
     for (int i = optind; i < argc; i++)
         unreadable += trace_read_file(&set, argv[i]) != 0;
@@ -528,9 +531,14 @@ int cli_report(const struct cli_command *command, int argc, char **argv)
                (unsigned long long)(ns / 1000 % 1000));
     }
     print_messages(&set);
-    int err = perfetto ? report_perfetto(&set, perfetto) : 0;
+    const char *failed = NULL;
+    int err = 0;
+    if (svg && (err = report_svg(&set, svg)))
+        failed = svg;
+    if (!err && perfetto && (err = report_perfetto(&set, perfetto)))
+        failed = perfetto;
     if (err)
-        cli_error("cannot write %s: %s", perfetto, strerror(err));
+        cli_error("cannot write %s: %s", failed, strerror(err));
     trace_set_free(&set);
     return unreadable || err ? CLI_FAILED : CLI_OK;
 }

@@ -25,4 +25,14 @@ char *report_callsite_name(const struct trace_callsite *callsite, char *buf, siz
  * `path`. Returns 0 or an errno. */
 int report_perfetto(const struct trace_set *set, const char *path);
 
+/* report.c: the pages on `node` among n counts (0 when it is not listed). */
+uint64_t report_pages_on(const struct trace_node_count *counts, size_t n, int node);
+/* report.c: rule names in the order processes first name them, in *names (to free); their
+ * number. */
+int report_rule_names(const struct trace_set *set, const char ***names);
+
+/* report_svg.c: pages per node over time, one panel per rule, migrations marked, as an SVG
+ * at path. The set must have been read with TRACE_KEEP_EVENTS. Returns 0 or an errno. */
+int report_svg(const struct trace_set *set, const char *path);
+
 #endif

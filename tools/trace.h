@@ -184,6 +184,8 @@ void trace_set_free(struct trace_set *set);
 
 /* The process's rule by name, NULL if it has none of that name. */
 struct trace_rule *trace_process_rule(const struct trace_process *process, const char *name);
+/* Is `node` in a node list of the start event ("0-1,4"; NULL: none)? */
+bool trace_node_listed(const char *list, int node);
 /* "rank 3 (pid 4242, host)" or "pid 4242": how tables name a process. Returns buf. */
 char *trace_process_name(const struct trace_process *process, char *buf, size_t size);
 

@@ -196,6 +196,15 @@ static struct trace_rule *rule_of(struct trace_process *process, struct trace_st
     return &process->rules[index];
 }
 
+bool trace_node_listed(const char *list, int node)
+{
+    uint64_t mask[16] = {0};
+    if (!list || node < 0 || node >= 16 * 64)
+        return false;
+    parse_node_list(list, mask, 16);
+    return mask[node / 64] >> (node % 64) & 1;
+}
+
 char *trace_process_name(const struct trace_process *process, char *buf, size_t size)
 {
     if (process->rank >= 0)
