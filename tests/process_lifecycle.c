@@ -280,130 +280,95 @@ Test(process, dry_run_decides_and_applies_nothing)
     cr_assert(strstr(all, "\"dry_run\":true"));
     cr_assert_eq(count(all, "\"rule\":\"big\",\"policy\""), 1); /* one place event */
     cr_assert_eq(count(all, "\"result\":\"dry-run\""), 1);
+    if (!strstr(all, "\"tracker\":\"off\""))
+        cr_assert_eq(count(all, "\"ev\":\"access\""), 1, "a profiling run: watched, %s", all);
 }
 
-static void write_config(const char *name, const char *text, char *path, size_t size)
+/* ---------------------------------------------------------------- profiling and suggest */
+
+/* The number after "key": in a trace line, or -1. */
+static long long number_in(const char *line, const char *key)
 {
-    snprintf(path, size, "%s/%s", dir, name);
-    FILE *file = fopen(path, "w");
-    fputs(text, file);
-    fclose(file);
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "\"%s\":", key);
+    const char *at = strstr(line, quoted);
+    return at ? strtoll(at + strlen(quoted), NULL, 10) : -1;
 }
 
-Test(process, bad_config_runs_the_program_unplaced_with_one_message)
+/* The string after "key": in a trace line, into buf ("" when absent). */
+static char *string_in(const char *line, const char *key, char *buf, size_t size)
 {
-    static struct run run;
-    char path[600], config_env[700 + 16];
-    write_config("bad.conf", "[settings]\nmin_size = 1M\n\n[rule big]\nsize = 8M-\npolicy = bind\n",
-                 path, sizeof path);
-    snprintf(config_env, sizeof config_env, "CDMPLACE_CONFIG=%s", path);
-    const char *argv[] = {PROBE, "alloc", "9", NULL};
-    const char *env[] = {config_env, "CDMPLACE_REPORT=off", NULL};
-    spawn(&run, argv, env, true, 0);
-    cr_assert_eq(run.status, 0);
-    cr_assert_str_eq(run.out, "placed=0\n", "unplaced");
-    char where[700 + 16];
-    snprintf(where, sizeof where, "cdmplace: %s:6: ", path);
-    cr_assert(strstr(run.err, where), "names file and line: %s", run.err);
-    cr_assert(strstr(run.err, "runs unplaced"), "%s", run.err);
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "\"%s\":\"", key);
+    const char *at = strstr(line, quoted);
+    buf[0] = '\0';
+    if (at)
+        snprintf(buf, size, "%.*s", (int)strcspn(at + strlen(quoted), "\""), at + strlen(quoted));
+    return buf;
 }
 
-Test(process, strict_bad_config_stops_the_program)
+struct use {
+    long long pages, epochs, page_epochs, touched;
+};
+
+/* The access event of the buffer that `function` allocated, from its place event's address. */
+static bool use_of(const char *trace, const char *function, struct use *use)
 {
-    static struct run run;
-    char path[600], config_env[700 + 16];
-    write_config("strict.conf", "[settings]\nstrict = true\nmin_size = 1Q\n", path, sizeof path);
-    snprintf(config_env, sizeof config_env, "CDMPLACE_CONFIG=%s", path);
-    const char *argv[] = {PROBE, "alloc", "9", NULL};
-    const char *env[] = {config_env, NULL};
-    spawn(&run, argv, env, true, 0);
-    cr_assert_eq(run.status, 2);
-    cr_assert_str_empty(run.out, "the program did not start");
-    cr_assert(strstr(run.err, ":3: "), "%s", run.err);
+    char address[32] = "", text[512], suffix[128], line[4096];
+    snprintf(suffix, sizeof suffix, ":%s", function);
+    for (const char *at = trace; *at; at += strcspn(at, "\n") + (at[strcspn(at, "\n")] != 0)) {
+        snprintf(line, sizeof line, "%.*s", (int)strcspn(at, "\n"), at);
+        string_in(line, "caller", text, sizeof text);
+        if (strstr(line, "\"ev\":\"place\"") && strlen(text) > strlen(suffix) &&
+            !strcmp(text + strlen(text) - strlen(suffix), suffix))
+            string_in(line, "addr", address, sizeof address);
+        if (address[0] && strstr(line, "\"ev\":\"access\"") &&
+            !strcmp(string_in(line, "addr", text, sizeof text), address)) {
+            *use = (struct use){number_in(line, "pages"), number_in(line, "epochs"),
+                                number_in(line, "page_epochs"), number_in(line, "touched")};
+            return true;
+        }
+    }
+    return false;
 }
 
-Test(process, environment_overrides_the_file_and_templates_expand)
+/* A run of the built-in default watches each large buffer and says how much it was used:
+ * examples/hot_cold.c fills a table once and rewrites a scratch buffer for 1.5 s. */
+static void profile_hot_cold(struct run *run, char *trace, size_t size)
 {
-    static struct run run;
-    char path[600], config_env[700], text[1400];
-    snprintf(text, sizeof text, "[settings]\nlog = %s/from-file.jsonl\nreport = off\n\n"
-                                "[rule big]\nsize = 8M-\npolicy = bind 0\n", dir);
-    write_config("env.conf", text, path, sizeof path);
-    snprintf(config_env, sizeof config_env, "CDMPLACE_CONFIG=%s", path);
-    const char *argv[] = {PROBE, "alloc", "9", NULL};
-    const char *env[] = {config_env, log_to("t.%j.%r.%e.%%.%p.jsonl"), "SLURM_JOB_ID=77",
-                         "SLURM_PROCID=3", NULL};
-    spawn(&run, argv, env, true, 0);
-    cr_assert_str_eq(run.out, "placed=1\n");
-    static char all[65536];
-    cr_assert_eq(traces("from-file", all, sizeof all), 0, "CDMPLACE_LOG overrides log =");
-    cr_assert_eq(traces("t.77.3.probe.%.", all, sizeof all), 1, "templates expand");
-    cr_assert_eq(count(all, "\"ev\":\"place\""), 1);
+    if (access("/etc/cdmplace.conf", F_OK) == 0)
+        cr_skip_test("/etc/cdmplace.conf exists: the built-in default is not what runs here");
+    const char *argv[] = {"build/examples/hot_cold", "8", "1.5", NULL};
+    const char *env[] = {"CDMPLACE_REPORT=off", log_to("profile.jsonl"), NULL};
+    spawn(run, argv, env, true, 0);
+    cr_assert_eq(run->status, 0, "%s", run->err);
+    cr_assert(strstr(run->out, "data intact: yes"), "%s", run->out);
+    cr_assert_eq(traces("profile.", trace, size), 1);
+    if (strstr(trace, "\"tracker\":\"off\""))
+        cr_skip_test("no access tracker is allowed here: %s", run->err);
 }
 
-Test(process, secure_execution_reads_no_environment)
-{
-    if (geteuid() != 0)
-        cr_skip_test("making a setgid program needs root");
-    static struct run run;
-    char copy[600], command[2000];
-    snprintf(copy, sizeof copy, "%s/secure_probe", dir);
-    snprintf(command, sizeof command, "cp build/tests/linked_probe %s && chgrp nogroup %s && chmod g+s %s",
-             copy, copy, copy);
-    cr_assert_eq(system(command), 0);
-    const char *argv[] = {copy, "alloc", "9", NULL};
-    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", log_to("secure.jsonl"), NULL};
-    spawn(&run, argv, env, false, 0);
-    if (!strstr(run.err, "cdmplace: report for"))
-        cr_skip_test("setgid had no effect here (nosuid mount?): %s", run.err);
-    cr_assert_str_eq(run.out, "placed=0\n", "CDMPLACE_CONFIG was not read");
-    cr_assert(strstr(run.err, "config built-in"), "%s", run.err);
-    static char all[4096];
-    cr_assert_eq(traces("secure.", all, sizeof all), 0, "CDMPLACE_LOG was not read");
-
-    snprintf(command, sizeof command, "chmod g-s %s", copy);
-    cr_assert_eq(system(command), 0);
-    spawn(&run, argv, env, false, 0);
-    cr_assert_str_eq(run.out, "placed=1\n", "the same program without setgid reads them");
-    cr_assert_eq(traces("secure.", all, sizeof all), 1);
-}
-
-Test(process, children_of_the_run_keep_stderr_clean)
+Test(process, profiling_run_records_how_much_each_buffer_was_used)
 {
     static struct run run;
-    char config[1100], log[1300];
-    absolute(CONFIG, config, sizeof config);
-    snprintf(log, sizeof log, "%s/child.%%p.jsonl", dir);
-    /* sh is the program `run` starts; the probe is its child, whose stderr a parent could
-     * be capturing as data: the report stays out of it and goes to the trace. */
-    const char *argv[] = {"build/cdmplace", "run", "-c", config, "--log", log, "--",
-                          "sh", "-c", PROBE " alloc 9", NULL};
-    spawn(&run, argv, NULL, false, 0);
-    cr_assert_eq(run.status, 0);
-    cr_assert_str_eq(run.out, "placed=1\n");
-    cr_assert_str_empty(run.err, "nothing of ours on a child's stderr: %s", run.err);
-    static char all[65536];
-    traces("child.", all, sizeof all);
-    cr_assert_eq(count(all, "\"result\":\"applied\""), 1, "the child's placement is in its trace");
-
-    const char *own[] = {"build/cdmplace", "run", "-c", config, "--", PROBE, "alloc", "9", NULL};
-    spawn(&run, own, NULL, false, 0);
-    cr_assert(strstr(run.err, "cdmplace: report for probe"), "the program run started reports: %s",
-              run.err);
-}
-
-Test(process, program_names_are_escaped_in_the_trace)
-{
-    static struct run run;
-    char link[700], target[1200];
-    absolute(PROBE, target, sizeof target);
-    snprintf(link, sizeof link, "%s/we\"ird\\prog", dir);
-    cr_assert_eq(symlink(target, link), 0);
-    const char *argv[] = {link, "alloc", "9", NULL};
-    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", log_to("odd.%p.jsonl"), NULL};
-    spawn(&run, argv, env, true, 0);
-    cr_assert_str_eq(run.out, "placed=1\n");
-    static char all[65536];
-    cr_assert_eq(traces("odd.", all, sizeof all), 1);
-    cr_assert(strstr(all, "\"program\":\"we\\\"ird\\\\prog\""), "%s", all);
+    static char trace[65536];
+    profile_hot_cold(&run, trace, sizeof trace);
+    cr_assert_str_empty(run.err, "nothing said");
+    cr_assert_eq(count(trace, "\"ev\":\"access\""), 2, "%s", trace);
+    cr_assert_eq(count(trace, "\"ev\":\"migrate\""), 0, "nothing moved");
+    struct use table, scratch;
+    cr_assert(use_of(trace, "load_table", &table), "%s", trace);
+    cr_assert(use_of(trace, "alloc_scratch", &scratch), "%s", trace);
+    const struct use *both[] = {&table, &scratch};
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(both[i]->pages, 2048, "8 MiB of 4 KiB pages");
+        cr_assert_geq(both[i]->epochs, 5, "1.5 s of 100 ms epochs: %lld", both[i]->epochs);
+        cr_assert_eq(both[i]->touched, 2048, "every page written at least once");
+        cr_assert_leq(both[i]->page_epochs, both[i]->pages * both[i]->epochs);
+    }
+    cr_assert_lt(table.page_epochs * 10, table.pages * table.epochs,
+                 "the table, filled once, is cold: %lld page-epochs", table.page_epochs);
+    cr_assert_gt(scratch.page_epochs * 2, scratch.pages * scratch.epochs,
+                 "the scratch buffer, rewritten all along, is hot: %lld page-epochs of %lld",
+                 scratch.page_epochs, scratch.pages * scratch.epochs);
 }
