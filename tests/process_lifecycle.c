@@ -372,3 +372,156 @@ Test(process, profiling_run_records_how_much_each_buffer_was_used)
                  "the scratch buffer, rewritten all along, is hot: %lld page-epochs of %lld",
                  scratch.page_epochs, scratch.pages * scratch.epochs);
 }
+
+Test(process, suggest_from_a_profiling_run_passes_check)
+{
+    static struct run run;
+    static char trace[65536];
+    profile_hot_cold(&run, trace, sizeof trace);
+    char log[600], config[600];
+    snprintf(log, sizeof log, "%s/profile.jsonl", dir);
+    const char *suggest[] = {"build/cdmplace", "suggest", log, NULL};
+    spawn(&run, suggest, NULL, false, 0);
+    cr_assert_eq(run.status, 0, "%s", run.err);
+    cr_assert(strstr(run.out, "[rule load_table]\ncaller = *hot_cold:load_table\n"
+                              "size   = 8M-8M\npolicy = bind cdm\n"), "the cold one: %s", run.out);
+    cr_assert(strstr(run.out, "[rule alloc_scratch]\ncaller = *hot_cold:alloc_scratch\n"
+                              "size   = 8M-8M\npolicy = bind dram\n"), "the hot one: %s", run.out);
+    cr_assert(strstr(run.out, "# hot_cold:load_table: 1 buffer, 8M, in 1 process; use 0.0"),
+              "its figures: %s", run.out);
+    cr_assert(strstr(run.out, "\n[settings]\nmin_size = 1M\n"), "%s", run.out);
+    cr_assert(strstr(run.out, "profile.jsonl (written "), "the header names the trace: %s", run.out);
+    snprintf(config, sizeof config, "%s/job.conf", dir);
+    FILE *file = fopen(config, "w");
+    fputs(run.out, file);
+    fclose(file);
+    const char *check[] = {"build/cdmplace", "check", config, NULL};
+    spawn(&run, check, NULL, false, 0);
+    cr_assert_eq(run.status, 0, "the suggestion is a valid config: %s", run.err);
+}
+
+static void write_config(const char *name, const char *text, char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s", dir, name);
+    FILE *file = fopen(path, "w");
+    fputs(text, file);
+    fclose(file);
+}
+
+Test(process, bad_config_runs_the_program_unplaced_with_one_message)
+{
+    static struct run run;
+    char path[600], config_env[700 + 16];
+    write_config("bad.conf", "[settings]\nmin_size = 1M\n\n[rule big]\nsize = 8M-\npolicy = bind\n",
+                 path, sizeof path);
+    snprintf(config_env, sizeof config_env, "CDMPLACE_CONFIG=%s", path);
+    const char *argv[] = {PROBE, "alloc", "9", NULL};
+    const char *env[] = {config_env, "CDMPLACE_REPORT=off", NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_eq(run.status, 0);
+    cr_assert_str_eq(run.out, "placed=0\n", "unplaced");
+    char where[700 + 16];
+    snprintf(where, sizeof where, "cdmplace: %s:6: ", path);
+    cr_assert(strstr(run.err, where), "names file and line: %s", run.err);
+    cr_assert(strstr(run.err, "runs unplaced"), "%s", run.err);
+}
+
+Test(process, strict_bad_config_stops_the_program)
+{
+    static struct run run;
+    char path[600], config_env[700 + 16];
+    write_config("strict.conf", "[settings]\nstrict = true\nmin_size = 1Q\n", path, sizeof path);
+    snprintf(config_env, sizeof config_env, "CDMPLACE_CONFIG=%s", path);
+    const char *argv[] = {PROBE, "alloc", "9", NULL};
+    const char *env[] = {config_env, NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_eq(run.status, 2);
+    cr_assert_str_empty(run.out, "the program did not start");
+    cr_assert(strstr(run.err, ":3: "), "%s", run.err);
+}
+
+Test(process, environment_overrides_the_file_and_templates_expand)
+{
+    static struct run run;
+    char path[600], config_env[700], text[1400];
+    snprintf(text, sizeof text, "[settings]\nlog = %s/from-file.jsonl\nreport = off\n\n"
+                                "[rule big]\nsize = 8M-\npolicy = bind 0\n", dir);
+    write_config("env.conf", text, path, sizeof path);
+    snprintf(config_env, sizeof config_env, "CDMPLACE_CONFIG=%s", path);
+    const char *argv[] = {PROBE, "alloc", "9", NULL};
+    const char *env[] = {config_env, log_to("t.%j.%r.%e.%%.%p.jsonl"), "SLURM_JOB_ID=77",
+                         "SLURM_PROCID=3", NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_str_eq(run.out, "placed=1\n");
+    static char all[65536];
+    cr_assert_eq(traces("from-file", all, sizeof all), 0, "CDMPLACE_LOG overrides log =");
+    cr_assert_eq(traces("t.77.3.probe.%.", all, sizeof all), 1, "templates expand");
+    cr_assert_eq(count(all, "\"ev\":\"place\""), 1);
+}
+
+Test(process, secure_execution_reads_no_environment)
+{
+    if (geteuid() != 0)
+        cr_skip_test("making a setgid program needs root");
+    static struct run run;
+    char copy[600], command[2000];
+    snprintf(copy, sizeof copy, "%s/secure_probe", dir);
+    snprintf(command, sizeof command, "cp build/tests/linked_probe %s && chgrp nogroup %s && chmod g+s %s",
+             copy, copy, copy);
+    cr_assert_eq(system(command), 0);
+    const char *argv[] = {copy, "alloc", "9", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", log_to("secure.jsonl"), NULL};
+    spawn(&run, argv, env, false, 0);
+    if (!strstr(run.err, "cdmplace: report for"))
+        cr_skip_test("setgid had no effect here (nosuid mount?): %s", run.err);
+    cr_assert_str_eq(run.out, "placed=0\n", "CDMPLACE_CONFIG was not read");
+    cr_assert(strstr(run.err, "config built-in"), "%s", run.err);
+    static char all[4096];
+    cr_assert_eq(traces("secure.", all, sizeof all), 0, "CDMPLACE_LOG was not read");
+
+    snprintf(command, sizeof command, "chmod g-s %s", copy);
+    cr_assert_eq(system(command), 0);
+    spawn(&run, argv, env, false, 0);
+    cr_assert_str_eq(run.out, "placed=1\n", "the same program without setgid reads them");
+    cr_assert_eq(traces("secure.", all, sizeof all), 1);
+}
+
+Test(process, children_of_the_run_keep_stderr_clean)
+{
+    static struct run run;
+    char config[1100], log[1300];
+    absolute(CONFIG, config, sizeof config);
+    snprintf(log, sizeof log, "%s/child.%%p.jsonl", dir);
+    /* sh is the program `run` starts; the probe is its child, whose stderr a parent could
+     * be capturing as data: the report stays out of it and goes to the trace. */
+    const char *argv[] = {"build/cdmplace", "run", "-c", config, "--log", log, "--",
+                          "sh", "-c", PROBE " alloc 9", NULL};
+    spawn(&run, argv, NULL, false, 0);
+    cr_assert_eq(run.status, 0);
+    cr_assert_str_eq(run.out, "placed=1\n");
+    cr_assert_str_empty(run.err, "nothing of ours on a child's stderr: %s", run.err);
+    static char all[65536];
+    traces("child.", all, sizeof all);
+    cr_assert_eq(count(all, "\"result\":\"applied\""), 1, "the child's placement is in its trace");
+
+    const char *own[] = {"build/cdmplace", "run", "-c", config, "--", PROBE, "alloc", "9", NULL};
+    spawn(&run, own, NULL, false, 0);
+    cr_assert(strstr(run.err, "cdmplace: report for probe"), "the program run started reports: %s",
+              run.err);
+}
+
+Test(process, program_names_are_escaped_in_the_trace)
+{
+    static struct run run;
+    char link[700], target[1200];
+    absolute(PROBE, target, sizeof target);
+    snprintf(link, sizeof link, "%s/we\"ird\\prog", dir);
+    cr_assert_eq(symlink(target, link), 0);
+    const char *argv[] = {link, "alloc", "9", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", log_to("odd.%p.jsonl"), NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_str_eq(run.out, "placed=1\n");
+    static char all[65536];
+    cr_assert_eq(traces("odd.", all, sizeof all), 1);
+    cr_assert(strstr(all, "\"program\":\"we\\\"ird\\\\prog\""), "%s", all);
+}
