@@ -18,6 +18,8 @@
  *   placement.c  placed buffers: their mappings, policies, budgets, the address table
  *   tracker.c    which pages of migrating buffers are touched: the userfaultfd thread
  *   migrate.c    where tracked pages should live, and the move_pages calls
+ *   profile.c    a profiling run: it watches what it records, moves nothing, says how much
+ *                each buffer was used
  *   trace.c      the JSON-lines decision trace
  *   report.c     the end-of-run summary
  *
@@ -538,14 +540,17 @@ CDM_HIDDEN void cdm__placement_prepare_fork(void);
 CDM_HIDDEN void cdm__placement_after_fork(bool child);
 
 /* ---------------------------------------------------------------- tracker.c */
-/* A placed buffer whose rule migrates, and what is known of each of its pages. */
+/* A placed buffer whose rule migrates, or a buffer a profiling run watches, and what is
+ * known of each of its pages. */
 struct cdm_tracked {
     uint64_t id;          /* never reused: finds the range again after the lock was released */
     uint32_t discards;    /* counts MADV_DONTNEED and kin: a move decided before one is void */
     bool moving;          /* a move_pages call on it is in flight (the lock released) */
     uintptr_t start;
     size_t n_pages;
-    int rule;
+    int rule;             /* -1: a profiling run's buffer that no rule matched */
+    uint32_t added_epoch; /* the last epoch collected when it was registered */
+    uint64_t page_epochs; /* pages seen touched in an epoch, summed over the epochs */
     uint32_t *last_touch; /* epoch of the last access seen; 0 never */
     int16_t *node;        /* where the page was last seen; -1 not known (or not there) */
     uint8_t *heat;        /* tier: aging byte, top bit set by an access this epoch */
@@ -558,8 +563,9 @@ struct cdm_tracked {
 /* Choose the backend (at startup; warns once when track's choice is not allowed here). */
 CDM_HIDDEN void cdm__tracker_setup(void);
 CDM_HIDDEN enum cdm_track cdm__tracker_backend(void);
-/* A placed buffer (policy applied) of a migrating rule: register it; the threads start with
- * the first one. Call without placement's lock. */
+/* A placed buffer (policy applied) of a migrating rule, or in a profiling run any buffer it
+ * records (rule -1: none matched): register it; the threads start with the first one. Call
+ * without placement's lock. */
 CDM_HIDDEN void cdm__tracker_add(uintptr_t start, size_t len, int rule);
 /* [start, start + len) is unmapped, moved or replaced: ranges touching it are dropped. */
 CDM_HIDDEN void cdm__tracker_forget(uintptr_t start, size_t len);
@@ -595,6 +601,15 @@ CDM_HIDDEN uint32_t cdm__migrate_idle_epochs(int rule);
  * wants it. epoch_end: a collected epoch (moves, aging, `epoch` events); else a hint's run. */
 CDM_HIDDEN void cdm__migrate_reconcile(uint32_t epoch, bool epoch_end);
 
+/* ---------------------------------------------------------------- profile.c */
+/* A profiling run (design.md: dry_run, or the built-in default's "profile only", which is
+ * any config without rules): every large anonymous buffer it records is watched by the
+ * tracker, and nothing moves. */
+CDM_HIDDEN bool cdm__profiling(void);
+/* The `access` event of a watched buffer leaving the tracker (freed, unmapped, moved, or
+ * live at exit); `epoch` is the last one collected. The tracker's lock held. */
+CDM_HIDDEN void cdm__profile_record(const struct cdm_tracked *range, uint32_t epoch);
+
 /* ---------------------------------------------------------------- trace.c */
 /* Expand %p %h %e %j %r %% of a path template; false if it does not fit. */
 CDM_HIDDEN bool cdm__expand_template(const char *tpl, char *out, size_t size);
@@ -603,6 +618,8 @@ CDM_HIDDEN bool cdm__trace_enabled(void);
 /* One event: `fields` is the JSON members after "ev" (printf format), without braces. */
 CDM_HIDDEN void cdm__trace_event(const char *ev, const char *fields, ...)
     __attribute__((format(printf, 2, 3)));
+/* A rule as a JSON value: its name quoted, or null for -1 (no rule); returns buf. */
+CDM_HIDDEN char *cdm__rule_json(int rule, char *buf, size_t size);
 /* JSON string contents of s (escaped, no quotes) into buf; returns buf. */
 CDM_HIDDEN char *cdm__json_escape(const char *s, char *buf, size_t size);
 /* A message the process may not print (see cdm__log_setup), as an "error" event. */

@@ -88,6 +88,8 @@ static int policy_node(int rule, size_t index)
 
 uint32_t cdm__migrate_idle_epochs(int rule_index)
 {
+    if (rule_index < 0) /* a profiling run's buffer: each epoch's use counts (profile.c) */
+        return 1;
     const struct cdm_rule *rule = &cdm__rt.config.rules[rule_index];
     uint64_t epoch_ns = cdm__rt.config.settings.epoch_ns;
     uint64_t epochs = (rule->idle_ns + epoch_ns - 1) / epoch_ns;
@@ -348,6 +350,8 @@ void cdm__migrate_reconcile(uint32_t epoch, bool epoch_end)
 {
     static uint64_t last_signature[CDM_MAX_RULES];
     static uint64_t ids[CDM_DAMON_MAX_RANGES];
+    if (cdm__profiling()) /* its buffers are watched, never moved */
+        return;
     for (int rule = 0; rule < cdm__rt.config.n_rules; rule++) {
         struct cdm_tracked *ranges;
         int n_ranges = cdm__tracker_ranges(&ranges), n_ids = 0;

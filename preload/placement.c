@@ -33,6 +33,7 @@ struct placed {
     int rule;
     enum cdm_kind kind;
     bool applied;           /* the policy is on the range (counts against the budget) */
+    bool watched;           /* a profiling run's buffer: no policy, tracked (profile.c) */
     bool huge_tlb;          /* MAP_HUGETLB: placed, never tracked (it moves as a whole) */
     int error;
     UT_hash_handle hh;
@@ -78,6 +79,15 @@ static void decide(size_t size, enum cdm_kind kind, struct decision *d)
     d->rule = cdm__rules_match(&cdm__rt.config, &request);
     d->error = 0;
     d->result = d->rule < 0 ? "unplaced" : cdm__rt.config.settings.dry_run ? "dry-run" : NULL;
+}
+
+/* Whether a buffer recorded and not placed is watched all the same: in a profiling run with a
+ * tracker (profile.c). A heap one then gets a mapping of its own, as glibc's malloc gives
+ * one anyway to a request past its mmap threshold (128K, rising to 32M at most), so that its
+ * pages are the buffer's alone. */
+static bool watch_unplaced(void)
+{
+    return cdm__profiling() && cdm__tracker_backend() != CDM_TRACK_OFF;
 }
 
 /* Free memory on a rule's nodes, read from sysfs at most every ROOM_REFRESH_NS and lowered
@@ -222,15 +232,14 @@ static void record_place(const struct decision *d, void *addr, size_t size, size
     if (!cdm__trace_enabled())
         return;
 
-    char rule[CDM_NAME_MAX + 2] = "null", nodes[128] = "", caller_text[400] = "";
+    char rule[CDM_NAME_MAX + 3], nodes[128] = "", caller_text[400] = "";
     char where[32] = "null";
     char stack[1600];
     size_t used = 0;
     const struct cdm_rule *r = d->rule >= 0 ? &cdm__rt.config.rules[d->rule] : NULL;
-    if (r) {
-        snprintf(rule, sizeof rule, "\"%s\"", r->name);
+    cdm__rule_json(d->rule, rule, sizeof rule);
+    if (r)
         cdm__nodemask_format(&r->nodes, nodes, sizeof nodes);
-    }
     if (caller)
         cdm__json_escape(caller->text, caller_text, sizeof caller_text);
     if (addr)
@@ -280,12 +289,23 @@ static void take_part(const struct placed *p, size_t bytes)
         __atomic_fetch_add(&budget_used[p->rule], bytes, __ATOMIC_RELAXED);
 }
 
-static void record_release(const char *ev, const struct placed *p)
+/* A `free` event (munmap too); the rule may be -1 (a profiling run's buffer). */
+static void trace_free(const struct placed *p)
 {
-    release_room(p);
-    cdm__trace_event(ev, "\"addr\":\"0x%lx\",\"size\":%zu,\"kind\":\"%s\",\"rule\":\"%s\"",
+    char rule[CDM_NAME_MAX + 3];
+    cdm__trace_event("free", "\"addr\":\"0x%lx\",\"size\":%zu,\"kind\":\"%s\",\"rule\":%s",
                      (unsigned long)p->start, p->mapped, cdm__kind_name(p->kind),
-                     cdm__rt.config.rules[p->rule].name);
+                     cdm__rule_json(p->rule, rule, sizeof rule));
+}
+
+/* A `remap` event: the buffer `before` (old_size bytes) is now `size` bytes at `to`. */
+static void trace_remap(const struct placed *before, size_t old_size, const void *to, size_t size)
+{
+    char rule[CDM_NAME_MAX + 3];
+    cdm__trace_event("remap", "\"from\":\"0x%lx\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"
+                              "\"kind\":\"%s\",\"rule\":%s",
+                     (unsigned long)before->start, to, old_size, size,
+                     cdm__kind_name(before->kind), cdm__rule_json(before->rule, rule, sizeof rule));
 }
 
 /* ------------------------------------------------------------------ the table */
@@ -327,10 +347,11 @@ static struct placed *table_put(const struct placed *entry)
     return p;
 }
 
-/* Hands a placed buffer to the tracker: its rule may migrate its pages. */
+/* Hands a placed buffer to the tracker: its rule may migrate its pages, or a profiling run
+ * watches it. */
 static void track(const struct placed *p)
 {
-    if (p->applied && !p->huge_tlb)
+    if ((p->applied || p->watched) && !p->huge_tlb)
         cdm__tracker_add(p->start, p->mapped, p->rule);
 }
 
@@ -412,11 +433,13 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
     decide(size, CDM_KIND_HEAP, &d);
     int handled = 0;
     size_t mapped = round_to_pages(size);
-    if (d.result) { /* no rule, or dry run: the real allocator serves it */
+    bool watched = d.result != NULL; /* recorded, not placed */
+    if (watched && (!watch_unplaced() || mapped < size)) { /* the real allocator serves it */
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         goto out;
     }
-    d.result = mapped < size ? "full" : check_room(d.rule, mapped);
+    if (!watched)
+        d.result = mapped < size ? "full" : check_room(d.rule, mapped);
     if (!strcmp(d.result, "full")) {
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         *out = NULL;
@@ -426,7 +449,7 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
     }
     void *buffer = map_aligned(mapped, alignment);
     if (!buffer) { /* no address space for a mapping of its own: the real allocator tries */
-        d.result = "unmapped";
+        d.result = watched ? d.result : "unmapped";
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         goto out;
     }
@@ -439,10 +462,10 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
     }
     struct placed entry = {.start = (uintptr_t)buffer, .size = size, .mapped = mapped,
                            .rule = d.rule, .kind = CDM_KIND_HEAP, .applied = applied,
-                           .error = d.error};
+                           .watched = watched, .error = d.error};
     if (!table_insert(&entry)) {
         plat_munmap(buffer, mapped);
-        d.result = "unmapped";
+        d.result = watched ? d.result : "unmapped";
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         goto out;
     }
@@ -466,7 +489,8 @@ bool cdm__heap_free(void *ptr)
     int saved_errno = errno; /* free never changes errno (glibc 2.33) */
     cdm__tracker_forget(p.start, p.mapped);
     plat_munmap(ptr, p.mapped);
-    record_release("free", &p);
+    release_room(&p);
+    trace_free(&p);
     errno = saved_errno;
     cdm__guard--;
     return true;
@@ -522,11 +546,8 @@ static int grow_placed(const struct placed *p, size_t size, void **out)
     }
     take_part(&before, mapped - before.mapped);
     track(&(struct placed){.start = (uintptr_t)moved, .mapped = mapped, .rule = before.rule,
-                           .applied = before.applied});
-    cdm__trace_event("remap", "\"from\":\"0x%lx\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"
-                              "\"kind\":\"heap\",\"rule\":\"%s\"",
-                     (unsigned long)before.start, moved, before.mapped, mapped,
-                     cdm__rt.config.rules[before.rule].name);
+                           .applied = before.applied, .watched = before.watched});
+    trace_remap(&before, before.mapped, moved, mapped);
     *out = moved;
     return 1;
 }
@@ -587,7 +608,7 @@ static enum cdm_kind kind_of_mapping(int flags, int fd)
 /* Forget what placed mappings had inside [start, end): munmap, or a MAP_FIXED mapping over
  * them. An entry inside is removed, one that straddles is trimmed (split around a hole);
  * the bytes gone leave the budget and live counts. The trace names up to 16 removed. */
-static void forget_range(uintptr_t start, uintptr_t end, const char *ev)
+static void forget_range(uintptr_t start, uintptr_t end)
 {
     struct placed *p, *next;
     struct placed gone[16];
@@ -633,9 +654,7 @@ static void forget_range(uintptr_t start, uintptr_t end, const char *ev)
     pthread_mutex_unlock(&lock);
     cdm__tracker_forget(start, end - start);
     for (int i = 0; i < n_gone; i++)
-        cdm__trace_event(ev, "\"addr\":\"0x%lx\",\"size\":%zu,\"kind\":\"%s\",\"rule\":\"%s\"",
-                         (unsigned long)gone[i].start, gone[i].mapped, cdm__kind_name(gone[i].kind),
-                         cdm__rt.config.rules[gone[i].rule].name);
+        trace_free(&gone[i]);
 }
 
 /* A mapping that is no buffer: a reservation (PROT_NONE) or one below min_size. Only a
@@ -644,7 +663,7 @@ static void *map_unplaced(void *addr, size_t len, int prot, int flags, int fd, o
 {
     if (flags & MAP_FIXED) { /* before: the tracker must not move the new mapping's pages */
         int saved_errno = errno;
-        forget_range((uintptr_t)addr, (uintptr_t)addr + round_to_pages(len), "free");
+        forget_range((uintptr_t)addr, (uintptr_t)addr + round_to_pages(len));
         errno = saved_errno;
     }
     return cdm__real.mmap(addr, len, prot, flags, fd, off);
@@ -661,13 +680,16 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
     struct decision d;
     decide(len, kind, &d);
     size_t mapped = round_to_pages(len);
+    /* Private anonymous memory only: a shared or file mapping's pages are not ours alone, a
+     * huge page moves as a whole. */
+    bool watched = d.result && kind == CDM_KIND_ANON && !(flags & MAP_HUGETLB) && watch_unplaced();
     if (!d.result)
         d.result = check_room(d.rule, mapped);
     void *result = MAP_FAILED;
     int mmap_errno = ENOMEM;
     if (strcmp(d.result, "full")) {
         if (flags & MAP_FIXED) /* before: the tracker must not move the new mapping's pages */
-            forget_range((uintptr_t)addr, (uintptr_t)addr + mapped, "free");
+            forget_range((uintptr_t)addr, (uintptr_t)addr + mapped);
         errno = saved_errno;
         result = cdm__real.mmap(addr, len, prot, flags, fd, off);
         mmap_errno = errno;
@@ -683,8 +705,9 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
         }
         struct placed entry = {.start = (uintptr_t)result, .size = len, .mapped = mapped,
                                .rule = d.rule, .kind = kind, .applied = applied,
-                               .error = d.error, .huge_tlb = (flags & MAP_HUGETLB) != 0};
-        if (d.rule >= 0 && strcmp(d.result, "dry-run"))
+                               .watched = watched, .error = d.error,
+                               .huge_tlb = (flags & MAP_HUGETLB) != 0};
+        if (watched || (d.rule >= 0 && strcmp(d.result, "dry-run")))
             table_insert(&entry);
     }
     record_place(&d, result == MAP_FAILED ? NULL : result, len,
@@ -702,7 +725,7 @@ int cdm__munmap_slow(void *addr, size_t len)
         return cdm__real.munmap(addr, len); /* EINVAL, from the kernel */
     int saved_errno = errno;
     cdm__guard++;
-    forget_range((uintptr_t)addr, (uintptr_t)addr + round_to_pages(len), "free");
+    forget_range((uintptr_t)addr, (uintptr_t)addr + round_to_pages(len));
     cdm__guard--;
     errno = saved_errno;
     return cdm__real.munmap(addr, len);
@@ -734,30 +757,28 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
         after.size = new_len;
         after.mapped = round_to_pages(new_len);
         if (flags & MREMAP_FIXED) /* whatever was placed at the destination is gone */
-            forget_range(after.start, after.start + after.mapped, "free");
+            forget_range(after.start, after.start + after.mapped);
         if (table_put(&after)) {
             take_part(&p, after.mapped);
             track(&after);
         }
         release_part(&p, p.mapped);
-        cdm__trace_event("remap", "\"from\":\"%p\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"
-                                  "\"kind\":\"%s\",\"rule\":\"%s\"",
-                         old, moved, old_len, new_len, cdm__kind_name(p.kind),
-                         cdm__rt.config.rules[p.rule].name);
+        trace_remap(&p, old_len, moved, new_len);
     }
     cdm__guard--;
     errno = mremap_errno;
     return moved;
 }
 
-/* Whether any placed buffer overlaps [start, end): the ones whose advice is recorded. */
+/* Whether any placed buffer overlaps [start, end): the ones whose advice is recorded (not a
+ * profiling run's: its advice changes nothing of ours). */
 static int rule_overlapping(uintptr_t start, uintptr_t end)
 {
     int rule = -1;
     struct placed *p, *next;
     pthread_mutex_lock(&lock);
     HASH_ITER(hh, table, p, next)
-    if (p->start < end && p->start + p->mapped > start) {
+    if (p->start < end && p->start + p->mapped > start && !p->watched) {
         rule = p->rule;
         break;
     }
@@ -805,7 +826,7 @@ CDM_EXPORT int cdm_query(const void *addr, struct cdm_buffer_info *info)
     struct placed *p, *next, *hit = NULL;
     pthread_mutex_lock(&lock);
     HASH_ITER(hh, table, p, next)
-    if (at >= p->start && at < p->start + p->mapped) {
+    if (at >= p->start && at < p->start + p->mapped && !p->watched) { /* watched: not placed */
         hit = p;
         break;
     }
@@ -838,7 +859,7 @@ uint64_t cdm__placement_pages(int rule, uint64_t *per_node, int max_node, uint64
     pthread_mutex_lock(&lock);
     HASH_ITER(hh, table, p, next)
     {
-        if (p->rule != rule)
+        if (p->rule != rule || p->watched)
             continue;
         /* Large buffers are sampled: at most 64k queried pages each. */
         size_t n_pages = p->mapped / page;

@@ -120,6 +120,15 @@ char *cdm__json_escape(const char *s, char *buf, size_t size)
     return buf;
 }
 
+char *cdm__rule_json(int rule, char *buf, size_t size)
+{
+    if (rule < 0 || rule >= cdm__rt.config.n_rules)
+        snprintf(buf, size, "null");
+    else
+        snprintf(buf, size, "\"%s\"", cdm__rt.config.rules[rule].name);
+    return buf;
+}
+
 static void write_event(const char *ev, const char *fields, va_list ap)
 {
     char line[4096];
@@ -293,9 +302,8 @@ static void write_totals(int rule)
             used += (size_t)n;
         }
     }
-    char name[CDM_NAME_MAX + 2] = "null";
-    if (rule < CDM_MAX_RULES)
-        snprintf(name, sizeof name, "\"%s\"", cdm__rt.config.rules[rule].name);
+    char name[CDM_NAME_MAX + 3];
+    cdm__rule_json(rule, name, sizeof name);
     cdm__trace_event("totals",
                      "\"rule\":%s,\"allocations\":%llu,\"bytes\":%llu,\"peak_bytes\":%llu,"
                      "\"live_bytes\":%llu,\"fallbacks\":%llu,\"failures\":%llu,\"errors\":%llu,"

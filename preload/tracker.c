@@ -2,7 +2,8 @@
  * by epoch, seen by two threads of ours.
  *
  * A buffer whose rule has `migrate = follow-cpu | tier` is registered with a userfaultfd (or
- * given to DAMON) when it is placed. The tracker thread serves faults as they come and, every
+ * given to DAMON) when it is placed; in a profiling run every buffer recorded is (profile.c),
+ * and the migrator leaves it alone. The tracker thread serves faults as they come and, every
  * `epoch`, collects what the backend saw:
  *   wp-async  PAGEMAP_SCAN returns the pages written since the last scan and protects them
  *             again in the same call (Linux 6.7); no fault ever waits for us.
@@ -34,6 +35,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -87,20 +89,19 @@ void cdm__tracker_setup(void)
 {
     const struct cdm_config *config = &cdm__rt.config;
     tracker.backend = CDM_TRACK_OFF;
-    bool needed = false;
+    bool needed = cdm__profiling();
     for (int i = 0; i < config->n_rules; i++)
         needed |= rule_tracks(i);
-    if (!needed || config->settings.track == CDM_TRACK_OFF || config->settings.dry_run)
+    if (!needed || config->settings.track == CDM_TRACK_OFF)
         return;
     struct cdm_backend_probe probe;
     cdm__backends_probe(&probe);
     char why[512];
     tracker.backend = cdm__backend_choose(&probe, config->settings.track, why, sizeof why);
     if (tracker.backend == CDM_TRACK_OFF)
-        cdm__warn_once(CDM_WARN_TRACKER,
-                       "no access tracker is allowed here (%s): buffers are placed but no page "
-                       "is migrated",
-                       why);
+        cdm__warn_once(CDM_WARN_TRACKER, "no access tracker is allowed here (%s): %s", why,
+                       cdm__profiling() ? "the profile records no accesses"
+                                        : "buffers are placed but no page is migrated");
     else if (why[0])
         cdm__warn_once(CDM_WARN_TRACKER, "track = %s: %s; tracking with %s (sees %s)",
                        cdm__track_name(config->settings.track), why,
@@ -129,6 +130,14 @@ static void range_remove_at(int i)
     tracker.damon_dirty = true;
 }
 
+/* The range's buffer is gone, or the process exits: a profiling run says how it was used. */
+static void range_leave(int i)
+{
+    if (cdm__profiling())
+        cdm__profile_record(&tracker.ranges[i], tracker.epoch);
+    range_remove_at(i);
+}
+
 /* The per-page arrays of a new range, in one mapping of our own. */
 static bool range_init(struct cdm_tracked *range, uintptr_t start, size_t n_pages, int rule)
 {
@@ -137,7 +146,8 @@ static bool range_init(struct cdm_tracked *range, uintptr_t start, size_t n_page
     if (!state)
         return false;
     *range = (struct cdm_tracked){.id = ++tracker.next_id, .start = start, .n_pages = n_pages,
-                                  .rule = rule, .state = state, .state_size = size};
+                                  .rule = rule, .added_epoch = tracker.epoch, .state = state,
+                                  .state_size = size};
     range->last_touch = state;
     range->node = (int16_t *)(range->last_touch + n_pages);
     range->heat = (uint8_t *)(range->node + n_pages);
@@ -175,6 +185,7 @@ static void mark_touched(struct cdm_tracked *range, uintptr_t from, uintptr_t to
             range->last_touch[i] = CDM_EPOCH_ANCIENT;
             continue;
         }
+        range->page_epochs += range->last_touch[i] != epoch;
         range->last_touch[i] = epoch;
         range->heat[i] |= 0x80; /* aging byte: the top bit is "this epoch" */
     }
@@ -405,7 +416,8 @@ static void serve_fault(const struct plat_fault *fault)
             at = at > range->start ? at : range->start; /* clipped: one registered range */
             end = end < range_end(range) ? end : range_end(range);
             mark_touched(range, at, end, tracker.epoch + 1);
-            __atomic_fetch_add(&cdm__rule_stats[range->rule].faults, 1, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&cdm__rule_stats[range->rule < 0 ? CDM_MAX_RULES : range->rule].faults,
+                               1, __ATOMIC_RELAXED);
         }
         pthread_mutex_unlock(&tracker.lock);
     } else {
@@ -600,7 +612,7 @@ static bool start_locked(void)
 
 void cdm__tracker_add(uintptr_t start, size_t len, int rule)
 {
-    if (tracker.backend == CDM_TRACK_OFF || !rule_tracks(rule) ||
+    if (tracker.backend == CDM_TRACK_OFF || (!cdm__profiling() && !rule_tracks(rule)) ||
         cdm__state != CDM_STATE_READY)
         return;
     pthread_mutex_lock(&start_lock);
@@ -629,11 +641,14 @@ void cdm__tracker_add(uintptr_t start, size_t len, int rule)
         tracker.damon_dirty = true;
     }
     pthread_mutex_unlock(&tracker.lock);
+    char who[CDM_NAME_MAX + 16] = "";
+    if (err && rule >= 0)
+        snprintf(who, sizeof who, "rule '%s': ", cdm__rt.config.rules[rule].name);
     if (err)
-        cdm__warn_once(CDM_WARN_TRACKER, "rule '%s': a buffer could not be tracked (%s%s); it "
-                                         "stays where it was placed",
-                       cdm__rt.config.rules[rule].name, strerrorname_np(err),
-                       err == ENOSPC ? ": more than 256 tracked buffers" : "");
+        cdm__warn_once(CDM_WARN_TRACKER, "%sa buffer could not be tracked (%s%s); %s", who,
+                       strerrorname_np(err), err == ENOSPC ? ": more than 256 tracked buffers" : "",
+                       cdm__profiling() ? "the profile has no access figures for it"
+                                        : "it stays where it was placed");
 }
 
 void cdm__tracker_forget(uintptr_t start, size_t len)
@@ -650,7 +665,7 @@ void cdm__tracker_forget(uintptr_t start, size_t len)
          * here, since the table no longer describes it. */
         if (tracker.uffd >= 0)
             plat_uffd_unregister(tracker.uffd, range->start, range_end(range) - range->start);
-        range_remove_at(i);
+        range_leave(i);
     }
     pthread_mutex_unlock(&tracker.lock);
 }
@@ -750,7 +765,7 @@ void cdm__tracker_stop(void)
     tracker.damon_running = false;
     pthread_mutex_lock(&tracker.lock);
     while (tracker.n_ranges)
-        range_remove_at(tracker.n_ranges - 1);
+        range_leave(tracker.n_ranges - 1);
     close_descriptors(); /* releases every range and wakes any fault still waiting */
     pthread_mutex_unlock(&tracker.lock);
     pthread_mutex_unlock(&start_lock);

@@ -280,6 +280,124 @@ Test(process, dry_run_decides_and_applies_nothing)
     cr_assert(strstr(all, "\"dry_run\":true"));
     cr_assert_eq(count(all, "\"rule\":\"big\",\"policy\""), 1); /* one place event */
     cr_assert_eq(count(all, "\"result\":\"dry-run\""), 1);
+    if (!strstr(all, "\"tracker\":\"off\""))
+        cr_assert_eq(count(all, "\"ev\":\"access\""), 1, "a profiling run: watched, %s", all);
+}
+
+/* ---------------------------------------------------------------- profiling and suggest */
+
+/* The number after "key": in a trace line, or -1. */
+static long long number_in(const char *line, const char *key)
+{
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "\"%s\":", key);
+    const char *at = strstr(line, quoted);
+    return at ? strtoll(at + strlen(quoted), NULL, 10) : -1;
+}
+
+/* The string after "key": in a trace line, into buf ("" when absent). */
+static char *string_in(const char *line, const char *key, char *buf, size_t size)
+{
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "\"%s\":\"", key);
+    const char *at = strstr(line, quoted);
+    buf[0] = '\0';
+    if (at)
+        snprintf(buf, size, "%.*s", (int)strcspn(at + strlen(quoted), "\""), at + strlen(quoted));
+    return buf;
+}
+
+struct use {
+    long long pages, epochs, page_epochs, touched;
+};
+
+/* The access event of the buffer that `function` allocated, from its place event's address. */
+static bool use_of(const char *trace, const char *function, struct use *use)
+{
+    char address[32] = "", text[512], suffix[128], line[4096];
+    snprintf(suffix, sizeof suffix, ":%s", function);
+    for (const char *at = trace; *at; at += strcspn(at, "\n") + (at[strcspn(at, "\n")] != 0)) {
+        snprintf(line, sizeof line, "%.*s", (int)strcspn(at, "\n"), at);
+        string_in(line, "caller", text, sizeof text);
+        if (strstr(line, "\"ev\":\"place\"") && strlen(text) > strlen(suffix) &&
+            !strcmp(text + strlen(text) - strlen(suffix), suffix))
+            string_in(line, "addr", address, sizeof address);
+        if (address[0] && strstr(line, "\"ev\":\"access\"") &&
+            !strcmp(string_in(line, "addr", text, sizeof text), address)) {
+            *use = (struct use){number_in(line, "pages"), number_in(line, "epochs"),
+                                number_in(line, "page_epochs"), number_in(line, "touched")};
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A run of the built-in default watches each large buffer and says how much it was used:
+ * examples/hot_cold.c fills a table once and rewrites a scratch buffer for 1.5 s. */
+static void profile_hot_cold(struct run *run, char *trace, size_t size)
+{
+    if (access("/etc/cdmplace.conf", F_OK) == 0)
+        cr_skip_test("/etc/cdmplace.conf exists: the built-in default is not what runs here");
+    const char *argv[] = {"build/examples/hot_cold", "8", "1.5", NULL};
+    const char *env[] = {"CDMPLACE_REPORT=off", log_to("profile.jsonl"), NULL};
+    spawn(run, argv, env, true, 0);
+    cr_assert_eq(run->status, 0, "%s", run->err);
+    cr_assert(strstr(run->out, "data intact: yes"), "%s", run->out);
+    cr_assert_eq(traces("profile.", trace, size), 1);
+    if (strstr(trace, "\"tracker\":\"off\""))
+        cr_skip_test("no access tracker is allowed here: %s", run->err);
+}
+
+Test(process, profiling_run_records_how_much_each_buffer_was_used)
+{
+    static struct run run;
+    static char trace[65536];
+    profile_hot_cold(&run, trace, sizeof trace);
+    cr_assert_str_empty(run.err, "nothing said");
+    cr_assert_eq(count(trace, "\"ev\":\"access\""), 2, "%s", trace);
+    cr_assert_eq(count(trace, "\"ev\":\"migrate\""), 0, "nothing moved");
+    struct use table, scratch;
+    cr_assert(use_of(trace, "load_table", &table), "%s", trace);
+    cr_assert(use_of(trace, "alloc_scratch", &scratch), "%s", trace);
+    const struct use *both[] = {&table, &scratch};
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(both[i]->pages, 2048, "8 MiB of 4 KiB pages");
+        cr_assert_geq(both[i]->epochs, 5, "1.5 s of 100 ms epochs: %lld", both[i]->epochs);
+        cr_assert_eq(both[i]->touched, 2048, "every page written at least once");
+        cr_assert_leq(both[i]->page_epochs, both[i]->pages * both[i]->epochs);
+    }
+    cr_assert_lt(table.page_epochs * 10, table.pages * table.epochs,
+                 "the table, filled once, is cold: %lld page-epochs", table.page_epochs);
+    cr_assert_gt(scratch.page_epochs * 2, scratch.pages * scratch.epochs,
+                 "the scratch buffer, rewritten all along, is hot: %lld page-epochs of %lld",
+                 scratch.page_epochs, scratch.pages * scratch.epochs);
+}
+
+Test(process, suggest_from_a_profiling_run_passes_check)
+{
+    static struct run run;
+    static char trace[65536];
+    profile_hot_cold(&run, trace, sizeof trace);
+    char log[600], config[600];
+    snprintf(log, sizeof log, "%s/profile.jsonl", dir);
+    const char *suggest[] = {"build/cdmplace", "suggest", log, NULL};
+    spawn(&run, suggest, NULL, false, 0);
+    cr_assert_eq(run.status, 0, "%s", run.err);
+    cr_assert(strstr(run.out, "[rule load_table]\ncaller = *hot_cold:load_table\n"
+                              "size   = 8M-8M\npolicy = bind cdm\n"), "the cold one: %s", run.out);
+    cr_assert(strstr(run.out, "[rule alloc_scratch]\ncaller = *hot_cold:alloc_scratch\n"
+                              "size   = 8M-8M\npolicy = bind dram\n"), "the hot one: %s", run.out);
+    cr_assert(strstr(run.out, "# hot_cold:load_table: 1 buffer, 8M, in 1 process; use 0.0"),
+              "its figures: %s", run.out);
+    cr_assert(strstr(run.out, "\n[settings]\nmin_size = 1M\n"), "%s", run.out);
+    cr_assert(strstr(run.out, "profile.jsonl (written "), "the header names the trace: %s", run.out);
+    snprintf(config, sizeof config, "%s/job.conf", dir);
+    FILE *file = fopen(config, "w");
+    fputs(run.out, file);
+    fclose(file);
+    const char *check[] = {"build/cdmplace", "check", config, NULL};
+    spawn(&run, check, NULL, false, 0);
+    cr_assert_eq(run.status, 0, "the suggestion is a valid config: %s", run.err);
 }
 
 static void write_config(const char *name, const char *text, char *path, size_t size)

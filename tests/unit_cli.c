@@ -371,20 +371,21 @@ Test(cli, top_level_help)
         cr_assert_eq(result.status, 0, "%s", spellings[i]);
         cr_assert_str_empty(result.err);
         char lines[8][512];
-        cr_assert_eq(usage_block(result.out, lines, 8), 5, "%s", result.out);
+        cr_assert_eq(usage_block(result.out, lines, 8), 6, "%s", result.out);
         cr_assert(strstr(result.out, "\n  run "), "lists run: %s", result.out);
         cr_assert(strstr(result.out, "\n  check "), "lists check");
         cr_assert(strstr(result.out, "\n  topo "), "lists topo");
         cr_assert(strstr(result.out, "\n  report "), "lists report");
+        cr_assert(strstr(result.out, "\n  suggest "), "lists suggest");
         outcome_free(&result);
     }
 }
 
 Test(cli, every_command_has_help)
 {
-    static const char *const commands[] = {"run", "check", "topo"};
+    static const char *const commands[] = {"run", "check", "topo", "suggest"};
     static const char *const spellings[] = {"-h", "--help"};
-    for (size_t c = 0; c < 3; c++)
+    for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
         for (size_t s = 0; s < 2; s++) {
             struct outcome result = cli(ARGS(commands[c], spellings[s]));
             char expected[64], line[512];
@@ -418,8 +419,8 @@ Test(cli, man_synopsis_is_the_usage)
     outcome_free(&result);
 
     /* Each command's own -h prints its line of the SYNOPSIS. */
-    static const char *const commands[] = {"run", "check", "topo"};
-    for (size_t c = 0; c < 3; c++) {
+    static const char *const commands[] = {"run", "check", "topo", "suggest"};
+    for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++) {
         struct outcome own = cli(ARGS(commands[c], "-h"));
         char line[512];
         first_line(own.out, line, sizeof line);
@@ -447,6 +448,8 @@ Test(cli, bad_usage_exits_2_with_usage_on_stderr)
         {"check", "-x", NULL},
         {"topo", "extra", NULL},
         {"topo", "--bogus", NULL},
+        {"suggest", NULL},
+        {"suggest", "--bogus", "t.jsonl", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *const *args = cases[i];
@@ -844,5 +847,53 @@ Test(cli, report_bad_traces)
     cr_assert(strstr(result.out, "no exit event"), "%s", result.out);
     cr_assert(row_starting(result.out, "big", row, sizeof row), "%s", result.out);
     cr_assert_eq(strncmp(row, "big 1 1M 1M ", 12), 0, "the placement before the cut: %s", row);
+    outcome_free(&result);
+}
+
+/* ---------------------------------------------------------------- suggest */
+
+Test(cli, suggest_needs_a_readable_trace_with_events)
+{
+    char empty[PATH_MAX], missing[PATH_MAX];
+    write_in_tmp("empty.jsonl", "", empty, sizeof empty);
+    snprintf(missing, sizeof missing, "%s/no-such.jsonl", tmp_dir);
+    const char *const *cases[] = {ARGS("suggest", empty), ARGS("suggest", missing),
+                                  ARGS("suggest", empty, missing)};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct outcome result = cli(cases[i]);
+        cr_assert_eq(result.status, 1, "case %zu: %d", i, result.status);
+        cr_assert_str_empty(result.out, "case %zu: no config: %s", i, result.out);
+        cr_assert(strstr(result.err, "no config suggested"), "case %zu: %s", i, result.err);
+        outcome_free(&result);
+    }
+}
+
+/* A profile whose tracker was off: the sites are listed, none gets a rule, and the header
+ * says why. */
+Test(cli, suggest_without_access_figures_places_nothing)
+{
+    static const char trace[] =
+        "{\"t\":1,\"pid\":7,\"tid\":7,\"ev\":\"start\",\"version\":\"0.1.0\",\"program\":\"app\","
+        "\"config\":\"(built-in)\",\"min_size\":2097152,\"dry_run\":false,\"tracker\":\"off\","
+        "\"sees\":\"nothing\",\"epoch_ns\":100000000,\"rules\":[]}\n"
+        "{\"t\":2,\"pid\":7,\"tid\":7,\"ev\":\"place\",\"addr\":null,\"size\":8388608,"
+        "\"mapped\":0,\"kind\":\"heap\",\"rule\":null,\"policy\":\"none\",\"nodes\":\"\","
+        "\"caller\":\"/usr/bin/app:load_weights\",\"stack\":[],\"result\":\"unplaced\","
+        "\"errno\":0}\n"
+        "{\"t\":3,\"pid\":7,\"tid\":7,\"ev\":\"exit\",\"allocations\":1}\n";
+    char path[PATH_MAX], config[PATH_MAX];
+    write_in_tmp("off.jsonl", trace, path, sizeof path);
+    struct outcome result = cli(ARGS("suggest", path));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert(strstr(result.out, "tracker off (sees nothing)"), "%s", result.out);
+    cr_assert(strstr(result.out, "had no tracker that tells use"), "%s", result.out);
+    cr_assert(strstr(result.out, "\nmin_size = 2M\n"), "min_size from the trace: %s", result.out);
+    cr_assert_null(strstr(result.out, "[rule "), "no rule on a guess: %s", result.out);
+    cr_assert(strstr(result.out, "#   app:load_weights: 1 buffer, 8M: no access figures"),
+              "%s", result.out);
+    write_in_tmp("off.conf", result.out, config, sizeof config);
+    outcome_free(&result);
+    result = cli(ARGS("check", config));
+    cr_assert_eq(result.status, 0, "%s", result.err);
     outcome_free(&result);
 }

@@ -2,7 +2,8 @@
  *
  * One table holds each command's name, function, usage line and help (as git.c's
  * commands[]); the usage lines are the man page's SYNOPSIS, byte for byte, and
- * tests/unit_cli.c checks that they stay so. One file per subcommand: run.c, check.c, topo.c.
+ * tests/unit_cli.c checks that they stay so. One file per subcommand: run.c, check.c, topo.c,
+ * report.c, suggest.c.
  */
 #include "cli.h"
 
@@ -83,6 +84,23 @@ static const struct cli_command commands[] = {
         "                       or chrome://tracing: a track per process, pages per node as\n"
         "                       counters, migrations and buffers' lifetimes as slices\n"
         "  -h, --help           print this help\n",
+    },
+    {
+        "suggest",
+        cli_suggest,
+        "cdmplace suggest LOG...",
+        "a config, from a profiling run, that places what the profile saw",
+        "Read the traces LOG... of a profiling run (--dry-run, or the built-in profile-only\n"
+        "default: each large buffer is watched by the tracker, nothing is moved) and print a\n"
+        "config with one rule per call site seen, named by `caller = *OBJECT:FUNCTION`:\n"
+        "buffers whose pages are touched in under a tenth of the epochs of their life go to\n"
+        "CDM (bind cdm), the others stay on DRAM (bind dram). Each rule carries the figures\n"
+        "that chose it as a comment; call sites without figures get no rule, and are listed\n"
+        "with the reason. The traces of many processes (a job's ranks) merge by call site.\n"
+        "Exit 0, 1 when a trace cannot be read or none holds an event, 2 on bad usage.\n"
+        "\n"
+        "options:\n"
+        "  -h, --help   print this help\n",
     },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

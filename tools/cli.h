@@ -28,6 +28,7 @@ int cli_run(const struct cli_command *command, int argc, char **argv);
 int cli_check(const struct cli_command *command, int argc, char **argv);
 int cli_topo(const struct cli_command *command, int argc, char **argv);
 int cli_report(const struct cli_command *command, int argc, char **argv);
+int cli_suggest(const struct cli_command *command, int argc, char **argv);
 
 /* ---------------------------------------------------------------- cdmplace.c */
 /* "cdmplace: " + message + "\n" to stderr. */

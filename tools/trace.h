@@ -24,7 +24,7 @@ extern "C" {
 
 enum trace_kind {
     TRACE_START, TRACE_PLACE, TRACE_FREE, TRACE_REMAP, TRACE_ADVISE, TRACE_MIGRATE,
-    TRACE_EPOCH, TRACE_TOTALS, TRACE_ERROR, TRACE_EXIT, TRACE_N_KINDS
+    TRACE_EPOCH, TRACE_TOTALS, TRACE_ERROR, TRACE_EXIT, TRACE_ACCESS, TRACE_N_KINDS
 };
 
 /* A string inside the line being read: valid until the next line. */
@@ -73,6 +73,8 @@ struct trace_event {
     /* totals */
     uint64_t allocations, bytes, peak_bytes, live_bytes, fallbacks, failures, errors;
     uint64_t to_dram, to_policy, faults;
+    /* access (and pages) */
+    uint64_t epochs, page_epochs, touched;
     /* exit */
     uint64_t library_ns;
     /* error */
@@ -94,11 +96,20 @@ struct trace_migration {
     const char *reason; /* "follow-cpu", "idle", "tier", "hint", ... (owned by the process) */
 };
 
+/* How much a buffer of a profiling run was used: its `access` event. */
+struct trace_use {
+    uint64_t buffers;     /* with an access event */
+    uint64_t page_epochs; /* pages seen touched in an epoch, summed over the epochs */
+    uint64_t watched;     /* pages times epochs watched: what page_epochs is out of */
+    uint64_t touched, pages; /* pages ever touched, of pages watched */
+};
+
 struct trace_placement {
     uint64_t t, end_t; /* end_t: the free, or the process's last event when never freed */
     uint64_t addr, size;
     int callsite; /* index in process->callsites, -1: none */
     const char *result, *kind;
+    struct trace_use use; /* buffers 0: no access event */
 };
 
 struct trace_callsite {
@@ -106,7 +117,9 @@ struct trace_callsite {
     char *function; /* as the library named it; "?" when it could not */
     uint64_t offset; /* of the return address in the object */
     uint64_t allocations, bytes;
+    uint64_t min_size, max_size; /* of its allocations */
     int rule; /* the rule of its first allocation, -1: none */
+    struct trace_use use; /* its buffers' access events, summed */
 };
 
 struct trace_rule {

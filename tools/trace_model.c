@@ -25,9 +25,11 @@ struct interned {
     char text[];
 };
 
-struct open_buffer { /* a placement not yet freed: where its free finds it */
+struct open_buffer { /* a placement not yet freed: where its free and access find it */
     uint64_t addr;
     int rule;
+    int callsite; /* -1: none */
+    bool kept;    /* index names it in its rule's placements (TRACE_KEEP_EVENTS) */
     size_t index;
     UT_hash_handle hh;
 };
@@ -299,25 +301,30 @@ static int add_callsite(struct trace_process *process, const struct trace_event 
         site->function = colon ? xstrndup(colon + 1, event->caller.len - object_len - 1)
                                : xstrndup("?", 1);
         site->offset = event->caller_offset;
-        site->allocations = site->bytes = 0;
+        site->allocations = site->bytes = site->max_size = 0;
+        site->min_size = UINT64_MAX;
+        site->use = (struct trace_use){0};
         site->rule = rule;
     }
     struct trace_callsite *site = &process->callsites[found->index];
     site->allocations++;
     site->bytes += event->size;
+    site->min_size = event->size < site->min_size ? event->size : site->min_size;
+    site->max_size = event->size > site->max_size ? event->size : site->max_size;
     return found->index;
 }
 
 static void open_placement(struct trace_set *set, struct trace_process *process, int rule,
                            const struct trace_event *event, const char *result, int callsite)
 {
-    if (!(set->flags & TRACE_KEEP_EVENTS))
-        return;
     struct trace_rule *r = &process->rules[rule];
-    GROW(r->placements, r->n_placements);
-    r->placements[r->n_placements] = (struct trace_placement){
-        .t = event->t, .addr = event->addr, .size = event->size, .callsite = callsite,
-        .result = result, .kind = intern(set, event->kind_name)};
+    bool keep = set->flags & TRACE_KEEP_EVENTS;
+    if (keep) {
+        GROW(r->placements, r->n_placements);
+        r->placements[r->n_placements] = (struct trace_placement){
+            .t = event->t, .addr = event->addr, .size = event->size, .callsite = callsite,
+            .result = result, .kind = intern(set, event->kind_name)};
+    }
     struct process_index *index = process->index;
     struct open_buffer *open;
     HASH_FIND(hh, index->open, &event->addr, sizeof event->addr, open);
@@ -327,19 +334,53 @@ static void open_placement(struct trace_set *set, struct trace_process *process,
         HASH_ADD(hh, index->open, addr, sizeof open->addr, open);
     }
     open->rule = rule;
-    open->index = r->n_placements++;
+    open->callsite = callsite;
+    open->kept = keep;
+    open->index = keep ? r->n_placements++ : 0;
 }
 
-static void close_placement(struct trace_process *process, uint64_t addr, uint64_t t)
+static struct open_buffer *open_buffer_at(struct trace_process *process, uint64_t addr)
 {
     struct process_index *index = process->index;
     struct open_buffer *open;
     HASH_FIND(hh, index->open, &addr, sizeof addr, open);
+    return open;
+}
+
+/* The buffer at addr is freed (or moved) at t; returns its call site, -1: none or unknown. */
+static int close_placement(struct trace_process *process, uint64_t addr, uint64_t t)
+{
+    struct process_index *index = process->index;
+    struct open_buffer *open = open_buffer_at(process, addr);
     if (!open)
-        return;
-    process->rules[open->rule].placements[open->index].end_t = t;
+        return -1;
+    int callsite = open->callsite;
+    if (open->kept)
+        process->rules[open->rule].placements[open->index].end_t = t;
     HASH_DEL(index->open, open);
     free(open);
+    return callsite;
+}
+
+static void add_use(struct trace_use *use, const struct trace_event *event)
+{
+    use->buffers++;
+    use->page_epochs += event->page_epochs;
+    use->watched += event->pages * event->epochs;
+    use->touched += event->touched;
+    use->pages += event->pages;
+}
+
+/* A profiling run's figures for a buffer: to its placement and its call site. */
+static void on_access(struct trace_process *process, const struct trace_event *event)
+{
+    struct open_buffer *open = open_buffer_at(process, event->addr);
+    if (!open)
+        return; /* its place event is not in the trace: nothing to attribute it to */
+    if (open->kept)
+        add_use(&process->rules[open->rule].placements[open->index].use, event);
+    if (open->callsite >= 0)
+        add_use(&process->callsites[open->callsite].use, event);
 }
 
 static void account_live(struct trace_rule *rule, int64_t bytes)
@@ -494,10 +535,10 @@ void trace_model_event(struct trace_reader *reader, const struct trace_event *ev
     case TRACE_REMAP: {
         struct trace_rule *rule = rule_of(process, event->rule);
         account_live(rule, (int64_t)event->size - (int64_t)event->old_size);
-        close_placement(process, event->old_addr, event->t);
+        int callsite = close_placement(process, event->old_addr, event->t);
         struct trace_event moved = *event;
         moved.kind_name = (struct trace_str){"heap", 4};
-        open_placement(set, process, rule_index(process, event->rule), &moved, "remap", -1);
+        open_placement(set, process, rule_index(process, event->rule), &moved, "remap", callsite);
         break;
     }
     case TRACE_MIGRATE:
@@ -515,6 +556,9 @@ void trace_model_event(struct trace_reader *reader, const struct trace_event *ev
     case TRACE_EXIT:
         process->exited = true;
         process->library_ns = event->library_ns;
+        break;
+    case TRACE_ACCESS:
+        on_access(process, event);
         break;
     case TRACE_ADVISE:
     case TRACE_N_KINDS:
@@ -605,7 +649,8 @@ void trace_set_finish(struct trace_set *set)
             continue;
         struct open_buffer *open, *next_open;
         HASH_ITER(hh, index->open, open, next_open) {
-            process->rules[open->rule].placements[open->index].end_t = process->last_t;
+            if (open->kept)
+                process->rules[open->rule].placements[open->index].end_t = process->last_t;
             HASH_DEL(index->open, open);
             free(open);
         }

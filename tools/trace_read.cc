@@ -100,10 +100,12 @@ const required_fields required[TRACE_N_KINDS] = {
     /* totals */ {F_T | F_PID | F_RULE, "t, pid, rule"},
     /* error */ {F_T | F_PID, "t, pid"},
     /* exit */ {F_T | F_PID, "t, pid"},
+    /* access */ {F_T | F_PID | F_ADDR | F_PAGES | F_RULE, "t, pid, addr, pages, rule"},
 };
 
 const char *const kind_names[TRACE_N_KINDS] = {
     "start", "place", "free", "remap", "advise", "migrate", "epoch", "totals", "error", "exit",
+    "access",
 };
 
 enum trace_kind kind_of(std::string_view name)
@@ -190,6 +192,8 @@ bool line_reader::fill(simdjson::dom::object object, trace_event *event, unsigne
                 event->exe = str_of(text);
             } else if (key == "epoch_ns" && is_number) {
                 event->epoch_ns = n;
+            } else if (key == "epochs" && is_number) {
+                event->epochs = n;
             } else if (key == "errno" && is_number) {
                 event->error = (int)n;
             } else if (key == "errors" && is_number) {
@@ -265,6 +269,8 @@ bool line_reader::fill(simdjson::dom::object object, trace_event *event, unsigne
                 event->program = str_of(text);
             else if (key == "peak_bytes" && is_number)
                 event->peak_bytes = n;
+            else if (key == "page_epochs" && is_number)
+                event->page_epochs = n;
             break;
         case 'r':
             if (key == "rule" && (is_string || value.is_null())) {
@@ -313,6 +319,8 @@ bool line_reader::fill(simdjson::dom::object object, trace_event *event, unsigne
                 event->to_dram = n;
             else if (key == "to_policy" && is_number)
                 event->to_policy = n;
+            else if (key == "touched" && is_number)
+                event->touched = n;
             break;
         case 'u':
             if (key == "unknown" && is_number)
