@@ -116,6 +116,8 @@ Test(trace, a_whole_run)
     cr_assert_str_eq(process->callsites[0].function, "load");
     cr_assert_eq(process->callsites[0].offset, 0x1234, "the caller's frame, not the first");
     cr_assert_eq(process->callsites[0].bytes, 3u << 20);
+    cr_assert_eq(process->callsites[0].to_dram, 256, "the move was inside its first buffer");
+    cr_assert_eq(process->callsites[0].to_policy, 0);
     trace_set_free(&set);
 }
 

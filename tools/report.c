@@ -358,7 +358,7 @@ char *report_callsite_name(const struct trace_callsite *callsite, char *buf, siz
 struct merged_site {
     const struct trace_callsite *site; /* the first seen */
     const char *rule;
-    uint64_t allocations, bytes;
+    uint64_t allocations, bytes, to_dram, to_policy;
     size_t processes;
     const struct trace_process *last; /* counts each process once */
     UT_hash_handle hh;
@@ -396,6 +396,8 @@ static void print_call_sites(const struct trace_set *set)
             }
             site->allocations += callsite->allocations;
             site->bytes += callsite->bytes;
+            site->to_dram += callsite->to_dram;
+            site->to_policy += callsite->to_policy;
             if (site->last != process)
                 site->processes++, site->last = process;
         }
@@ -412,21 +414,25 @@ static void print_call_sites(const struct trace_set *set)
         qsort(sorted, n, sizeof *sorted, by_bytes);
         printf("top call sites by bytes:\n");
         struct cli_table out;
-        cli_table_init(&out, set->n_processes > 1 ? 6 : 5);
-        const char *header[] = {"BYTES", "ALLOCS", "RULE", "CALL SITE", "OBJECT", "PROCESSES"};
+        cli_table_init(&out, set->n_processes > 1 ? 8 : 7);
+        const char *header[] = {"BYTES",     "ALLOCS", "TO-DRAM", "TO-CDM",
+                                "RULE",      "CALL SITE", "OBJECT", "PROCESSES"};
         cli_table_row(&out, header);
         for (size_t i = 0; i < n && i < TOP_CALL_SITES; i++) {
-            const struct trace_callsite *callsite = sorted[i]->site;
-            char bytes[32], allocations[32], named[600], processes[32];
+            const struct merged_site *merged = sorted[i];
+            const struct trace_callsite *callsite = merged->site;
+            char bytes[32], allocations[32], to_dram[32], to_policy[32], named[600];
+            char processes[32];
             report_callsite_name(callsite, named, sizeof named);
             const char *object = strrchr(callsite->object, '/');
-            snprintf(processes, sizeof processes, "%zu", sorted[i]->processes);
-            const char *row[] = {cli_format_bytes(sorted[i]->bytes, bytes, sizeof bytes),
-                                 (snprintf(allocations, sizeof allocations, "%llu",
-                                           (unsigned long long)sorted[i]->allocations),
-                                  allocations),
-                                 sorted[i]->rule, named, object ? object + 1 : callsite->object,
-                                 processes};
+            snprintf(allocations, sizeof allocations, "%llu",
+                     (unsigned long long)merged->allocations);
+            snprintf(to_dram, sizeof to_dram, "%llu", (unsigned long long)merged->to_dram);
+            snprintf(to_policy, sizeof to_policy, "%llu", (unsigned long long)merged->to_policy);
+            snprintf(processes, sizeof processes, "%zu", merged->processes);
+            const char *row[] = {cli_format_bytes(merged->bytes, bytes, sizeof bytes),
+                                 allocations, to_dram, to_policy, merged->rule, named,
+                                 object ? object + 1 : callsite->object, processes};
             cli_table_row(&out, row);
         }
         cli_table_print(&out);

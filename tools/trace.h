@@ -118,6 +118,7 @@ struct trace_callsite {
     uint64_t offset; /* of the return address in the object */
     uint64_t allocations, bytes;
     uint64_t min_size, max_size; /* of its allocations */
+    uint64_t to_dram, to_policy; /* pages of its buffers migrated each way */
     int rule; /* the rule of its first allocation, -1: none */
     struct trace_use use; /* its buffers' access events, summed */
 };

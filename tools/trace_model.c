@@ -26,7 +26,7 @@ struct interned {
 };
 
 struct open_buffer { /* a placement not yet freed: where its free and access find it */
-    uint64_t addr;
+    uint64_t addr, size;
     int rule;
     int callsite; /* -1: none */
     bool kept;    /* index names it in its rule's placements (TRACE_KEEP_EVENTS) */
@@ -333,6 +333,7 @@ static void open_placement(struct trace_set *set, struct trace_process *process,
         open->addr = event->addr;
         HASH_ADD(hh, index->open, addr, sizeof open->addr, open);
     }
+    open->size = event->mapped ? event->mapped : event->size;
     open->rule = rule;
     open->callsite = callsite;
     open->kept = keep;
@@ -426,6 +427,18 @@ static void on_migrate(struct trace_set *set, struct trace_process *process,
     bool to_dram = event->to >= 0 && event->to < 1024 &&
                    (index->dram[event->to / 64] >> (event->to % 64) & 1);
     *(to_dram ? &rule->to_dram : &rule->to_policy) += event->pages;
+    /* A move is of pages inside one buffer: its call site moved them. Buffers open at once
+     * are few, so a walk over them costs less than keeping them sorted. */
+    struct open_buffer *open, *next;
+    HASH_ITER(hh, index->open, open, next) {
+        if (event->addr - open->addr < open->size) {
+            if (open->callsite >= 0) {
+                struct trace_callsite *site = &process->callsites[open->callsite];
+                *(to_dram ? &site->to_dram : &site->to_policy) += event->pages;
+            }
+            break;
+        }
+    }
     rule->moves_busy += event->busy;
     rule->moves_failed += event->failed;
     if (!(set->flags & TRACE_KEEP_EVENTS))
