@@ -143,7 +143,7 @@ $(B)/tests/lib%.so: tests/%.c include/cdmplace.h
 $(B)/tests/guest_damon: tests/guest_damon.c $(CORE_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ -lcriterion -lnuma -lpthread
-$(B)/examples/%: examples/%.c
+$(B)/examples/%: examples/%.c examples/where.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lpthread -lnuma
 $(B)/bench/%: bench/%.c $(LIB)

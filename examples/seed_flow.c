@@ -16,44 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_NODES 64
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void where(const char *phase, unsigned char *buffer, size_t size)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = size / page;
-    void **pages = malloc(n * sizeof *pages);
-    int *status = malloc(n * sizeof *status);
-    unsigned long count[MAX_NODES] = {0}, elsewhere = 0;
-    for (size_t i = 0; i < n; i++)
-        pages[i] = buffer + i * page;
-    if (move_pages(0, n, pages, NULL, status, 0) != 0) {
-        perror("move_pages");
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (status[i] >= 0 && status[i] < MAX_NODES)
-            count[status[i]]++;
-        else
-            elsewhere++;
-    }
-    printf("%s:", phase);
-    for (int node = 0; node < MAX_NODES; node++)
-        if (count[node])
-            printf(" node %d: %lu", node, count[node]);
-    if (elsewhere)
-        printf(" absent: %lu", elsewhere);
-    printf("\n");
-    fflush(stdout);
-    free(pages);
-    free(status);
-}
+#include "where.h"
 
 /* The CPU's work: rewrite every byte from the pattern and the pass number, for `seconds`.
  * Returns the passes made, which fix the buffer's expected contents. */

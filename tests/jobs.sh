@@ -64,18 +64,8 @@ if ! command -v mpirun >/dev/null 2>&1; then
     exit 1
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-jobs.XXXXXX") || exit 1
-if [ -n "${JOBS_KEEP:-}" ]; then
-    echo "jobs: keeping $TMP" >&2
-else
-    trap 'rm -rf "$TMP"' EXIT
-fi
-trap 'exit 130' INT TERM
-
-passed=0
-failed=0
-pass() { echo "ok $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1 ($2)"; failed=$((failed + 1)); }
+. "$ROOT/tests/suite.sh"
+scratch jobs "${JOBS_KEEP:-}"
 MiB=1048576
 
 # What tests/mpi_ranks.c allocates in MPI rank R: its number of buffers and their size.
@@ -324,5 +314,4 @@ else
 fi
 if [ -z "$why" ]; then pass fork-shared-trace; else fail fork-shared-trace "$why"; fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -113,7 +113,8 @@ static int traces(const char *prefix, char *buf, size_t size)
     return files;
 }
 
-/* Every line of a trace is a whole JSON object. */
+/* Every line of a trace is a whole JSON object (followed by spaces where the writer kept
+ * the next line from starting just before a page boundary: preload/trace.c). */
 static void assert_whole_lines(const char *text)
 {
     const char *line = text;
@@ -121,7 +122,10 @@ static void assert_whole_lines(const char *text)
         const char *end = strchr(line, '\n');
         cr_assert_not_null(end, "a trace line without its newline: %.80s", line);
         cr_assert_eq(line[0], '{');
-        cr_assert_eq(end[-1], '}');
+        const char *last = end - 1;
+        while (last > line && *last == ' ')
+            last--;
+        cr_assert_eq(*last, '}', "a cut line: %.*s", (int)(end - line), line);
         line = end + 1;
     }
 }

@@ -44,19 +44,11 @@ if [ ! -x "$CLI" ] || [ ! -f "$LIB" ]; then
     exit 1
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-real.XXXXXX") || exit 1
-if [ -n "${RP_KEEP:-}" ]; then
-    echo "real-programs: keeping $TMP (outputs and traces under cases/NAME)" >&2
-else
-    trap 'rm -rf "$TMP"' EXIT
-fi
-trap 'exit 130' INT TERM
+. "$ROOT/tests/suite.sh"
+scratch real "${RP_KEEP:-}" # outputs and traces under cases/NAME
 DATA=$TMP/data
 mkdir -p "$DATA"
 
-passed=0
-failed=0
-skipped=0
 PATTERNS=("$@")
 
 selected() {
@@ -68,13 +60,6 @@ selected() {
     done
     return 1
 }
-
-pass() { echo "ok $1"; passed=$((passed + 1)); }
-fail() {
-    echo "FAIL $1${2:+ ($2)}"
-    failed=$((failed + 1))
-}
-skip() { echo "skip $1 ($2)"; skipped=$((skipped + 1)); }
 
 # Shows the first lines of a difference, indented under the FAIL line.
 excerpt() { diff -u --label "$3" --label "$4" "$1" "$2" | head -n 25 | sed 's/^/    /'; }
@@ -392,9 +377,4 @@ b = bytearray(16 << 20); print(len(b)); sys.stdout.flush()
 os.kill(os.getpid(), signal.SIGTERM)'
 run_case signal-sh - sh -c 'echo before; kill -TERM $$; echo after'
 
-if [ "$skipped" -gt 0 ]; then
-    echo "$passed passed, $failed failed, $skipped skipped"
-else
-    echo "$passed passed, $failed failed"
-fi
-[ "$failed" -eq 0 ]
+finish

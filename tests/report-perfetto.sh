@@ -31,14 +31,8 @@ if [ ! -x "$CLI" ] || [ ! -x "$ROOT/build/examples/buffers" ]; then
     echo "report-perfetto: build/cdmplace or build/examples/buffers is missing: run make tests" >&2
     exit 1
 fi
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-perfetto.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-trap 'exit 130' INT TERM
-
-passed=0 failed=0 skipped=0
-pass() { echo "ok $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1${2:+ ($2)}"; failed=$((failed + 1)); }
-skip() { echo "skip $1 ($2)"; skipped=$((skipped + 1)); }
+. "$ROOT/tests/suite.sh"
+scratch perfetto
 # expect NAME CONDITION WHY: passes when the shell condition holds.
 expect() { if eval "$2"; then pass "$1"; else fail "$1" "$3"; fi; }
 # has NAME FILE TEXT: passes when FILE holds TEXT.
@@ -242,9 +236,4 @@ exits cannot-write-dir 1 \
 exits perfetto-without-file 2 "cdmplace: report: option '--perfetto' needs an argument" \
     --perfetto
 
-if [ "$skipped" -gt 0 ]; then
-    echo "$passed passed, $failed failed, $skipped skipped"
-else
-    echo "$passed passed, $failed failed"
-fi
-[ "$failed" -eq 0 ]
+finish

@@ -32,21 +32,16 @@ if ! command -v "$CHROMIUM" >/dev/null 2>&1 || ! python3 -c 'import PIL' 2>/dev/
 fi
 [ -x "$CLI" ] || { echo "report-svg: $CLI is missing: run make first" >&2; exit 1; }
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-svg.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-trap 'exit 130' INT TERM
+. "$ROOT/tests/suite.sh"
+scratch svg
 
-passed=0
-failed=0
 check() { # NAME WHY CONDITION...: CONDITION's status is the check's
     name=$1 why=$2
     shift 2
     if "$@"; then
-        echo "ok $name"
-        passed=$((passed + 1))
+        pass "$name"
     else
-        echo "FAIL $name ($why)"
-        failed=$((failed + 1))
+        fail "$name" "$why"
     fi
 }
 at_least() { [ "${1:-0}" -ge "$2" ] 2>/dev/null; }
@@ -117,5 +112,4 @@ said_why() {
 }
 check unwritable-fails "exit $status, said: $(cat "$TMP/err")" said_why
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

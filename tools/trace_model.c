@@ -297,14 +297,14 @@ static int add_callsite(struct trace_process *process, const struct trace_event 
         /* "object:function": the object's path may hold ':' too, the function's name not. */
         const char *colon = memrchr(event->caller.s, ':', event->caller.len);
         size_t object_len = colon ? (size_t)(colon - event->caller.s) : event->caller.len;
-        site->object = xstrndup(event->caller.s, object_len);
-        site->function = colon ? xstrndup(colon + 1, event->caller.len - object_len - 1)
-                               : xstrndup("?", 1);
-        site->offset = event->caller_offset;
-        site->allocations = site->bytes = site->max_size = 0;
-        site->min_size = UINT64_MAX;
-        site->use = (struct trace_use){0};
-        site->rule = rule;
+        *site = (struct trace_callsite){
+            .object = xstrndup(event->caller.s, object_len),
+            .function = colon ? xstrndup(colon + 1, event->caller.len - object_len - 1)
+                              : xstrndup("?", 1),
+            .offset = event->caller_offset,
+            .min_size = UINT64_MAX,
+            .rule = rule,
+        };
     }
     struct trace_callsite *site = &process->callsites[found->index];
     site->allocations++;
