@@ -4,8 +4,9 @@
  * A buffer whose rule has `migrate = follow-cpu | tier` is registered with a userfaultfd (or
  * given to DAMON) when it is placed. The tracker thread serves faults as they come and, every
  * `epoch`, collects what the backend saw:
- *   wp-async  PAGEMAP_SCAN returns the pages written since the last scan and protects them
- *             again in the same call (Linux 6.7); no fault ever waits for us.
+ *   wp-async  write-protected pages lose their protection when written, in the kernel,
+ *             and PAGEMAP_SCAN (Linux 6.7) reads back which did; a span in use is
+ *             watched through one page of it (see arm_spans); no fault ever waits for us.
  *   wp        a write to a protected page stops the writer until we mark the page and
  *             unprotect it; pages are protected again when their next write matters.
  *   missing   the first touch of a page stops the toucher until we map it.
@@ -43,6 +44,36 @@
  * block instead of per page, for a sequential writer 16 times fewer. The block counts as
  * written: finer than the epoch's idea of time needs. */
 #define WP_BLOCK (64u << 10)
+/* wp-async watches a range in spans of this many bytes (the size of a huge page, which
+ * migrates as a whole anyway), each in one of three ways:
+ *   WHOLE      every page protected: the scan tells exactly which were written
+ *   PROBED     one page protected, standing for the span's cohort: the pages seen written
+ *              together the last time, all marked again when it is written
+ *   UNWATCHED  nothing protected: the span was seen written lately, and needs no look
+ *              before its pages could become idle (as wp's protect_due)
+ * Each protected page the program writes costs it a minor fault (some 1 us natively), and
+ * each protecting call a TLB flush on every CPU running the program (milliseconds in a busy
+ * emulated guest): protecting every written page again each epoch made a streaming loop 2.9
+ * times slower natively (bench/RESULTS.md, issue 4); this costs it one page and one call
+ * per span per half `idle`. */
+#define SPAN (2u << 20)
+/* A span in use is protected whole every this many looks, staggered: its cohort takes in
+ * pages written while the probe kept firing. */
+#define WHOLE_EVERY 32
+
+enum span_watch { UNWATCHED, PROBED, WHOLE };
+
+struct cdm_span {
+    uint32_t cohort; /* the epoch the span was last seen used; 0 never */
+    uint16_t probe;  /* the probe's page, an index in the span */
+    uint8_t watch;   /* enum span_watch */
+    uint8_t looks;   /* counts its looks while in use (WHOLE_EVERY) */
+    /* The cohort is what the program writes in a whole epoch: seen by a probe, or by a whole
+     * watch that began while the span was in use. A program that starts on a span halfway
+     * through an epoch is seen on part of it: its first probe takes in all written since. */
+    bool settled;
+};
+
 /* DAMON samples this often; it aggregates over one epoch. */
 #define DAMON_SAMPLE_US 5000
 #define DAMON_MAX_REGIONS 1024
@@ -129,19 +160,45 @@ static void range_remove_at(int i)
     tracker.damon_dirty = true;
 }
 
-/* The per-page arrays of a new range, in one mapping of our own. */
+static size_t span_pages(void)
+{
+    size_t pages = SPAN / plat_page_size();
+    return pages ? pages : 1;
+}
+
+static size_t range_spans(size_t n_pages)
+{
+    return (n_pages + span_pages() - 1) / span_pages();
+}
+
+/* Span s of the range: its pages [*first, *last), the last span cut at the range's end. */
+static void span_pages_of(const struct cdm_tracked *range, size_t s, size_t *first, size_t *last)
+{
+    *first = s * span_pages();
+    *last = *first + span_pages() < range->n_pages ? *first + span_pages() : range->n_pages;
+}
+
+/* The per-page and per-span arrays of a new range, in one mapping of our own. */
 static bool range_init(struct cdm_tracked *range, uintptr_t start, size_t n_pages, int rule)
 {
-    size_t size = n_pages * (sizeof *range->node + sizeof *range->last_touch + sizeof *range->heat);
+    size_t n_spans = range_spans(n_pages);
+    size_t size = n_spans * sizeof *range->spans +
+                  n_pages * (sizeof *range->node + sizeof *range->last_touch + sizeof *range->heat);
     void *state = cdm__arena_map(size);
     if (!state)
         return false;
     *range = (struct cdm_tracked){.id = ++tracker.next_id, .start = start, .n_pages = n_pages,
                                   .rule = rule, .state = state, .state_size = size};
-    range->last_touch = state;
+    range->spans = state;
+    range->last_touch = (uint32_t *)(range->spans + n_spans);
     range->node = (int16_t *)(range->last_touch + n_pages);
     range->heat = (uint8_t *)(range->node + n_pages);
     memset(range->node, 0xff, n_pages * sizeof *range->node); /* -1: not seen yet */
+    /* Watched whole from the start, with nothing protected: the pages are not there yet, or
+     * were written before; either way what the first scan reports is the write that made
+     * them (mark_touched). */
+    for (size_t i = 0; i < n_spans; i++)
+        range->spans[i] = (struct cdm_span){.watch = WHOLE, .looks = (uint8_t)(i % WHOLE_EVERY)};
     return true;
 }
 
@@ -163,9 +220,10 @@ static struct cdm_tracked *range_holding(uintptr_t address)
  * buffer being filled is not yet a buffer in use). It counts as touched long ago; later
  * writes count as use. Elsewhere (`missing`: the first touch is all there is; wp before 6.4
  * misses the making write; DAMON sees reads) every sighting counts. */
-static void mark_touched(struct cdm_tracked *range, uintptr_t from, uintptr_t to, uint32_t epoch)
+static size_t mark_touched(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
+                           uint32_t epoch)
 {
-    size_t page = plat_page_size();
+    size_t page = plat_page_size(), used = 0;
     bool first_counts = !tracker.sees_creation;
     from = from > range->start ? from : range->start;
     to = to < range_end(range) ? to : range_end(range);
@@ -177,7 +235,9 @@ static void mark_touched(struct cdm_tracked *range, uintptr_t from, uintptr_t to
         }
         range->last_touch[i] = epoch;
         range->heat[i] |= 0x80; /* aging byte: the top bit is "this epoch" */
+        used++;
     }
+    return used; /* the pages counted as used */
 }
 
 static void fault_span(const struct plat_fault *fault, uintptr_t *at, uintptr_t *end);
@@ -235,31 +295,92 @@ struct cdm_tracked *cdm__tracker_reacquire(uint64_t id)
 
 /* ------------------------------------------------------------------ collecting */
 
-/* wp-async: what was written since the last scan, protected again by the same call. */
-static void collect_written(struct cdm_tracked *range, uint32_t epoch)
+/* Epochs after a write before the page's next write matters. A page written lately needs
+ * no fault before it could become idle: it is looked at again half `idle` after its last
+ * write, so a page in use costs one fault per half `idle`, not one per epoch, and a loop
+ * over the buffer has the other half to come back to it. (tier: 0, every epoch: the ranking
+ * needs each epoch's bit of heat.) */
+static int32_t look_after(const struct cdm_tracked *range)
+{
+    return (int32_t)(cdm__migrate_idle_epochs(range->rule) / 2);
+}
+
+/* wp-async: marks what PAGEMAP_SCAN reports written in [from, to): present and written
+ * pages, those unprotected since they were protected (6.12 reports a range's never-touched
+ * holes as written, and such a sighting would use up the page's first write). Returns
+ * whether anything was reported, and adds the pages counted as used to *used. */
+static bool collect_written(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
+                            uint32_t epoch, size_t *used)
 {
     struct plat_page_region regions[256];
-    uintptr_t at = range->start, end = range_end(range);
-    while (at < end) {
+    bool any = false;
+    while (from < to) {
         size_t n = 0;
-        uintptr_t walk_end = end;
-        /* Present and written: 6.12 reports a range's never-touched holes as written, and
-         * such a sighting would use up the page's first write. */
-        int err = plat_pagemap_scan(tracker.pagemap_fd, at, end,
+        uintptr_t walk_end = to;
+        int err = plat_pagemap_scan(tracker.pagemap_fd, from, to,
                                     PLAT_PAGE_IS_WRITTEN | PLAT_PAGE_IS_PRESENT,
-                                    PLAT_PAGE_IS_PFNZERO, true, regions,
+                                    PLAT_PAGE_IS_PFNZERO, false, regions,
                                     sizeof regions / sizeof regions[0], &n, &walk_end);
         if (err) {
             cdm__warn_once(CDM_WARN_TRACKER, "PAGEMAP_SCAN failed (%s): pages written from "
                                              "now on are not seen",
                            strerrorname_np(err));
-            return;
+            return any;
         }
         for (size_t i = 0; i < n; i++)
-            mark_touched(range, regions[i].start, regions[i].end, epoch);
-        if (walk_end <= at)
+            *used += mark_touched(range, regions[i].start, regions[i].end, epoch);
+        any |= n > 0;
+        if (walk_end <= from)
             break;
-        at = walk_end;
+        from = walk_end;
+    }
+    return any;
+}
+
+/* wp-async: whether the probe's page was written since it was protected. */
+static bool probe_written(uintptr_t probe)
+{
+    struct plat_page_region region;
+    size_t n = 0;
+    uintptr_t walk_end;
+    return plat_pagemap_scan(tracker.pagemap_fd, probe, probe + plat_page_size(),
+                             PLAT_PAGE_IS_WRITTEN | PLAT_PAGE_IS_PRESENT, PLAT_PAGE_IS_PFNZERO,
+                             false, &region, 1, &n, &walk_end) == 0 &&
+           n > 0;
+}
+
+/* wp-async: what the watched spans saw written. The scans protect nothing (arm_spans
+ * does). */
+static void collect_spans(struct cdm_tracked *range, uint32_t epoch)
+{
+    size_t page = plat_page_size();
+    for (size_t s = 0; s < range_spans(range->n_pages); s++) {
+        struct cdm_span *span = &range->spans[s];
+        size_t first, last, used = 0;
+        span_pages_of(range, s, &first, &last);
+        uintptr_t start = range->start + first * page, end = range->start + last * page;
+        uintptr_t probe = start + span->probe * page;
+        bool seen = false;
+        if (span->watch == WHOLE) {
+            seen = collect_written(range, start, end, epoch, &used);
+        } else if (span->watch == PROBED && (seen = probe_written(probe))) {
+            if (span->settled) {
+                for (size_t i = first; i < last; i++)
+                    if (range->last_touch[i] == span->cohort || i == first + span->probe)
+                        used += mark_touched(range, range->start + i * page,
+                                             range->start + (i + 1) * page, epoch);
+            } else {
+                /* The first probe after a whole watch that may have caught the program
+                 * starting on the span: its cohort is all that was written since. */
+                collect_written(range, start, end, epoch, &used);
+            }
+            span->settled = true;
+        }
+        if (!seen)
+            continue;
+        span->watch = UNWATCHED; /* its written pages are no longer protected */
+        if (used)
+            span->cohort = epoch;
     }
 }
 
@@ -274,17 +395,64 @@ static void protect(uintptr_t start, size_t len)
         plat_uffd_writeprotect(tracker.uffd, at, page, true);
 }
 
-/* wp: protect again the pages whose next write matters. A page written lately needs no
- * fault before it could become idle: it is protected again half `idle` after its last
- * write, so a page in use costs one fault per half `idle`, not one per epoch, and a loop
- * over the buffer has the other half to come back to it. */
+/* The cohort's next page after the probe's, or -1 when the cohort is empty (its pages were
+ * discarded, hinted, or made by the sighting: mark_touched counts those long ago). */
+static long next_in_cohort(const struct cdm_tracked *range, size_t s)
+{
+    const struct cdm_span *span = &range->spans[s];
+    size_t first, last;
+    span_pages_of(range, s, &first, &last);
+    for (size_t k = 1; k <= last - first; k++) {
+        size_t i = (span->probe + k) % (last - first);
+        if (range->last_touch[first + i] == span->cohort)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* wp-async: protect what the next scan must see. A span seen used lately is left alone
+ * until its next write matters, then probed (one page of its cohort, the next one each
+ * time), which leaves the program the other half of `idle` to write it. A probe not
+ * written before its cohort is idle, a span not in use and every WHOLE_EVERY-th look
+ * protect the span whole, which also sees pages outside the cohort. */
+static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
+{
+    size_t page = plat_page_size();
+    int32_t idle = (int32_t)cdm__migrate_idle_epochs(range->rule), after = look_after(range);
+    for (size_t s = 0; s < range_spans(range->n_pages); s++) {
+        struct cdm_span *span = &range->spans[s];
+        size_t first, last;
+        span_pages_of(range, s, &first, &last);
+        uintptr_t start = range->start + first * page;
+        bool in_use = span->watch == UNWATCHED && span->cohort;
+        int32_t age = (int32_t)(epoch - span->cohort);
+        long next = -1;
+        if (span->watch == WHOLE || (in_use && age < after) ||
+            (span->watch == PROBED && age < idle))
+            continue;
+        if (in_use && ++span->looks % WHOLE_EVERY)
+            next = next_in_cohort(range, s);
+        if (next >= 0) {
+            if (plat_uffd_writeprotect(tracker.uffd, start + (size_t)next * page, page, true))
+                continue; /* looked at again next epoch */
+            span->probe = (uint16_t)next;
+            span->watch = PROBED;
+        } else {
+            protect(start, (last - first) * page);
+            span->watch = WHOLE;
+            span->settled = in_use;
+        }
+    }
+}
+
+/* wp: protect again the pages whose next write matters, in runs. */
 static void protect_due(struct cdm_tracked *range, uint32_t epoch)
 {
     size_t page = plat_page_size();
-    int32_t probe_after = (int32_t)(cdm__migrate_idle_epochs(range->rule) / 2);
+    int32_t after = look_after(range);
     size_t run = 0;
     for (size_t i = 0; i <= range->n_pages; i++) {
-        if (i < range->n_pages && (int32_t)(epoch - range->last_touch[i]) >= probe_after)
+        if (i < range->n_pages && (int32_t)(epoch - range->last_touch[i]) >= after)
             continue;
         if (i > run)
             protect(range->start + run * page, (i - run) * page);
@@ -361,9 +529,10 @@ static void collect_epoch(uint32_t epoch)
     pthread_mutex_lock(&tracker.lock);
     drain_pending();
     for (int i = 0; i < tracker.n_ranges && tracker.backend != CDM_TRACK_DAMON; i++) {
-        if (tracker.backend == CDM_TRACK_WP_ASYNC)
-            collect_written(&tracker.ranges[i], epoch);
-        else if (tracker.backend == CDM_TRACK_WP)
+        if (tracker.backend == CDM_TRACK_WP_ASYNC) {
+            collect_spans(&tracker.ranges[i], epoch);
+            arm_spans(&tracker.ranges[i], epoch);
+        } else if (tracker.backend == CDM_TRACK_WP)
             protect_due(&tracker.ranges[i], epoch);
     }
     __atomic_store_n(&tracker.epoch, epoch, __ATOMIC_RELEASE);
