@@ -47,31 +47,24 @@
 /* wp-async watches a range in spans of this many bytes (the size of a huge page, which
  * migrates as a whole anyway), each in one of three ways:
  *   WHOLE      every page protected: the scan tells exactly which were written
- *   PROBED     one page protected, standing for the span's cohort: the pages seen written
- *              together the last time, all marked again when it is written
- *   UNWATCHED  nothing protected: the span was seen written lately, and needs no look
- *              before its pages could become idle (as wp's protect_due)
+ *   PROBED     the span's cohort, the pages seen used at its last sighting, is watched
+ *              through one of its pages, all marked again when that one is written; every
+ *              other page of the span is protected and seen on its own
+ *   UNWATCHED  the span was seen written lately, and needs no look before its pages could
+ *              become idle (as wp's protect_due); written pages are left unprotected
  * Each protected page the program writes costs it a minor fault (some 1 us natively), and
  * each protecting call a TLB flush on every CPU running the program (milliseconds in a busy
  * emulated guest): protecting every written page again each epoch made a streaming loop 2.9
- * times slower natively (bench/RESULTS.md, issue 4); this costs it one page and one call
- * per span per half `idle`. */
+ * times slower natively (bench/RESULTS.md, issue 4); a span the program keeps writing costs
+ * it one fault and one call per half `idle`. */
 #define SPAN (2u << 20)
-/* A span in use is protected whole every this many looks, staggered: its cohort takes in
- * pages written while the probe kept firing. */
-#define WHOLE_EVERY 32
 
 enum span_watch { UNWATCHED, PROBED, WHOLE };
 
 struct cdm_span {
-    uint32_t cohort; /* the epoch the span was last seen used; 0 never */
-    uint16_t probe;  /* the probe's page, an index in the span */
+    uint32_t cohort; /* the epoch the span was last seen used; 0: not in use */
+    uint16_t probe;  /* PROBED: the page watched for the cohort, an index in the span */
     uint8_t watch;   /* enum span_watch */
-    uint8_t looks;   /* counts its looks while in use (WHOLE_EVERY) */
-    /* The cohort is what the program writes in a whole epoch: seen by a probe, or by a whole
-     * watch that began while the span was in use. A program that starts on a span halfway
-     * through an epoch is seen on part of it: its first probe takes in all written since. */
-    bool settled;
 };
 
 /* DAMON samples this often; it aggregates over one epoch. */
@@ -198,7 +191,7 @@ static bool range_init(struct cdm_tracked *range, uintptr_t start, size_t n_page
      * were written before; either way what the first scan reports is the write that made
      * them (mark_touched). */
     for (size_t i = 0; i < n_spans; i++)
-        range->spans[i] = (struct cdm_span){.watch = WHOLE, .looks = (uint8_t)(i % WHOLE_EVERY)};
+        range->spans[i] = (struct cdm_span){.watch = WHOLE};
     return true;
 }
 
@@ -305,15 +298,20 @@ static int32_t look_after(const struct cdm_tracked *range)
     return (int32_t)(cdm__migrate_idle_epochs(range->rule) / 2);
 }
 
-/* wp-async: marks what PAGEMAP_SCAN reports written in [from, to): present and written
- * pages, those unprotected since they were protected (6.12 reports a range's never-touched
- * holes as written, and such a sighting would use up the page's first write). Returns
- * whether anything was reported, and adds the pages counted as used to *used. */
-static bool collect_written(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
-                            uint32_t epoch, size_t *used)
+/* wp-async: what PAGEMAP_SCAN reports written in span s: present and written pages, those
+ * unprotected since they were protected (6.12 reports a range's never-touched holes as
+ * written, and such a sighting would use up the page's first write). In a PROBED span the
+ * cohort's pages other than the probe were left unprotected: their report means nothing.
+ * The scan protects nothing (arm_spans does). */
+static void collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
 {
+    struct cdm_span *span = &range->spans[s];
     struct plat_page_region regions[256];
-    bool any = false;
+    size_t page = plat_page_size(), first, last, used = 0;
+    span_pages_of(range, s, &first, &last);
+    uintptr_t from = range->start + first * page, to = range->start + last * page;
+    uintptr_t probe = from + span->probe * page;
+    bool seen = false, probe_seen = false;
     while (from < to) {
         size_t n = 0;
         uintptr_t walk_end = to;
@@ -325,63 +323,34 @@ static bool collect_written(struct cdm_tracked *range, uintptr_t from, uintptr_t
             cdm__warn_once(CDM_WARN_TRACKER, "PAGEMAP_SCAN failed (%s): pages written from "
                                              "now on are not seen",
                            strerrorname_np(err));
-            return any;
+            break;
         }
-        for (size_t i = 0; i < n; i++)
-            *used += mark_touched(range, regions[i].start, regions[i].end, epoch);
-        any |= n > 0;
+        for (size_t r = 0; r < n; r++) {
+            if (span->watch == WHOLE) {
+                seen = true;
+                used += mark_touched(range, regions[r].start, regions[r].end, epoch);
+                continue;
+            }
+            probe_seen |= probe >= regions[r].start && probe < regions[r].end;
+            for (uintptr_t at = regions[r].start; at < regions[r].end; at += page) {
+                if (range->last_touch[(at - range->start) / page] == span->cohort)
+                    continue;
+                seen = true;
+                used += mark_touched(range, at, at + page, epoch);
+            }
+        }
         if (walk_end <= from)
             break;
         from = walk_end;
     }
-    return any;
-}
-
-/* wp-async: whether the probe's page was written since it was protected. */
-static bool probe_written(uintptr_t probe)
-{
-    struct plat_page_region region;
-    size_t n = 0;
-    uintptr_t walk_end;
-    return plat_pagemap_scan(tracker.pagemap_fd, probe, probe + plat_page_size(),
-                             PLAT_PAGE_IS_WRITTEN | PLAT_PAGE_IS_PRESENT, PLAT_PAGE_IS_PFNZERO,
-                             false, &region, 1, &n, &walk_end) == 0 &&
-           n > 0;
-}
-
-/* wp-async: what the watched spans saw written. The scans protect nothing (arm_spans
- * does). */
-static void collect_spans(struct cdm_tracked *range, uint32_t epoch)
-{
-    size_t page = plat_page_size();
-    for (size_t s = 0; s < range_spans(range->n_pages); s++) {
-        struct cdm_span *span = &range->spans[s];
-        size_t first, last, used = 0;
-        span_pages_of(range, s, &first, &last);
-        uintptr_t start = range->start + first * page, end = range->start + last * page;
-        uintptr_t probe = start + span->probe * page;
-        bool seen = false;
-        if (span->watch == WHOLE) {
-            seen = collect_written(range, start, end, epoch, &used);
-        } else if (span->watch == PROBED && (seen = probe_written(probe))) {
-            if (span->settled) {
-                for (size_t i = first; i < last; i++)
-                    if (range->last_touch[i] == span->cohort || i == first + span->probe)
-                        used += mark_touched(range, range->start + i * page,
-                                             range->start + (i + 1) * page, epoch);
-            } else {
-                /* The first probe after a whole watch that may have caught the program
-                 * starting on the span: its cohort is all that was written since. */
-                collect_written(range, start, end, epoch, &used);
-            }
-            span->settled = true;
-        }
-        if (!seen)
-            continue;
-        span->watch = UNWATCHED; /* its written pages are no longer protected */
-        if (used)
-            span->cohort = epoch;
-    }
+    for (size_t i = first; probe_seen && i < last; i++)
+        if (range->last_touch[i] == span->cohort)
+            used += mark_touched(range, range->start + i * page, range->start + (i + 1) * page,
+                                 epoch);
+    if (seen || probe_seen)
+        span->watch = UNWATCHED; /* what was seen written is unprotected now */
+    if (used)
+        span->cohort = epoch;
 }
 
 /* Write-protect [start, start + len); a range the kernel refuses as a whole (split into
@@ -395,15 +364,18 @@ static void protect(uintptr_t start, size_t len)
         plat_uffd_writeprotect(tracker.uffd, at, page, true);
 }
 
-/* The cohort's next page after the probe's, or -1 when the cohort is empty (its pages were
- * discarded, hinted, or made by the sighting: mark_touched counts those long ago). */
+/* The next probe: the cohort's first page from some 5/8 of the span past the last probe,
+ * so that successive probes spread over the cohort (a cohort the program has stopped
+ * writing in part soon gets a probe there, which is not written, and the span is watched
+ * whole again); -1 when no page of the cohort is left (discarded or hinted since). */
 static long next_in_cohort(const struct cdm_tracked *range, size_t s)
 {
     const struct cdm_span *span = &range->spans[s];
     size_t first, last;
     span_pages_of(range, s, &first, &last);
-    for (size_t k = 1; k <= last - first; k++) {
-        size_t i = (span->probe + k) % (last - first);
+    size_t pages = last - first, from = span->probe + (pages * 5 / 8 | 1);
+    for (size_t k = 0; k < pages; k++) {
+        size_t i = (from + k) % pages;
         if (range->last_touch[first + i] == span->cohort)
             return (long)i;
     }
@@ -411,10 +383,10 @@ static long next_in_cohort(const struct cdm_tracked *range, size_t s)
 }
 
 /* wp-async: protect what the next scan must see. A span seen used lately is left alone
- * until its next write matters, then probed (one page of its cohort, the next one each
- * time), which leaves the program the other half of `idle` to write it. A probe not
- * written before its cohort is idle, a span not in use and every WHOLE_EVERY-th look
- * protect the span whole, which also sees pages outside the cohort. */
+ * until its next write matters, then probed, which leaves the program the other half of
+ * `idle` to write it. A span not in use, or whose probe was not written by the epoch before
+ * its cohort would be idle, is protected whole: the pages written in that last epoch are
+ * seen in time, when the probe fell on a part the program has left. */
 static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
 {
     size_t page = plat_page_size();
@@ -423,24 +395,29 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
         struct cdm_span *span = &range->spans[s];
         size_t first, last;
         span_pages_of(range, s, &first, &last);
-        uintptr_t start = range->start + first * page;
         bool in_use = span->watch == UNWATCHED && span->cohort;
         int32_t age = (int32_t)(epoch - span->cohort);
-        long next = -1;
         if (span->watch == WHOLE || (in_use && age < after) ||
-            (span->watch == PROBED && age < idle))
+            (span->watch == PROBED && age < idle - 1))
             continue;
-        if (in_use && ++span->looks % WHOLE_EVERY)
-            next = next_in_cohort(range, s);
-        if (next >= 0) {
-            if (plat_uffd_writeprotect(tracker.uffd, start + (size_t)next * page, page, true))
-                continue; /* looked at again next epoch */
-            span->probe = (uint16_t)next;
-            span->watch = PROBED;
-        } else {
-            protect(start, (last - first) * page);
+        long next = in_use ? next_in_cohort(range, s) : -1;
+        if (next < 0) {
+            protect(range->start + first * page, (last - first) * page);
             span->watch = WHOLE;
-            span->settled = in_use;
+            continue;
+        }
+        /* The probe, and the pages outside the cohort in runs (those protected already
+         * cost no flush). */
+        span->probe = (uint16_t)next;
+        span->watch = PROBED;
+        protect(range->start + (first + span->probe) * page, page);
+        size_t run = first;
+        for (size_t i = first; i <= last; i++) {
+            if (i < last && range->last_touch[i] != span->cohort)
+                continue;
+            if (i > run)
+                protect(range->start + run * page, (i - run) * page);
+            run = i + 1;
         }
     }
 }
@@ -530,7 +507,9 @@ static void collect_epoch(uint32_t epoch)
     drain_pending();
     for (int i = 0; i < tracker.n_ranges && tracker.backend != CDM_TRACK_DAMON; i++) {
         if (tracker.backend == CDM_TRACK_WP_ASYNC) {
-            collect_spans(&tracker.ranges[i], epoch);
+            for (size_t s = 0; s < range_spans(tracker.ranges[i].n_pages); s++)
+                if (tracker.ranges[i].spans[s].watch != UNWATCHED)
+                    collect_span(&tracker.ranges[i], s, epoch);
             arm_spans(&tracker.ranges[i], epoch);
         } else if (tracker.backend == CDM_TRACK_WP)
             protect_due(&tracker.ranges[i], epoch);
@@ -841,6 +820,15 @@ static bool moving_over(uintptr_t start, uintptr_t end)
     return false;
 }
 
+/* wp-async: page i was hinted cold while its span's cohort pages may be unprotected, and
+ * its next report would count as a write: the span is watched whole from its next look. */
+static void forget_cohort(struct cdm_tracked *range, size_t i)
+{
+    struct cdm_span *span = &range->spans[i / span_pages()];
+    if (span->watch != WHOLE)
+        *span = (struct cdm_span){.watch = UNWATCHED};
+}
+
 /* What advice does to the tracked pages it covers. */
 enum advice { DISCARD, HOT, COLD };
 
@@ -881,6 +869,7 @@ static bool advise_pages(uintptr_t start, size_t len, enum advice advice)
             case COLD:
                 range->last_touch[i] = CDM_EPOCH_ANCIENT;
                 range->heat[i] = 0;
+                forget_cohort(range, i);
                 break;
             }
         }
