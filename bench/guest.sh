@@ -27,6 +27,7 @@
 #   TRACK_RUNS     runs of each tracker (default 5)
 #   BENCH_LIB      the library to preload (default build/libcdmplace.so; an absolute path
 #                  under the repository, which the guests see at the same place)
+#   BENCH_PARTS    what the guests run (default "migrate track"; "track": track_loop alone)
 # `sh bench/guest.sh --host` runs on this machine what needs no CDM node, undistorted by
 # emulation: the fixed cost of a call (migrate_rate --call-costs) and track_loop (off,
 # wp-async, wp as the kernel allows).
@@ -41,6 +42,7 @@ sizes=${BENCH_MIB:-64 256}
 track_mib=${TRACK_MIB:-64}
 track_iters=${TRACK_ITERS:-5}
 track_runs=${TRACK_RUNS:-5}
+parts=${BENCH_PARTS:-migrate track}
 
 # median: the median of the numbers on stdin, one a line.
 median() {
@@ -211,13 +213,19 @@ if [ "${1:-}" = --inside ]; then
         rm /tmp/warm
     done
     status=0
-    case $2 in
-    6.12)
-        migrate_part || status=1
-        echo
-        track_part off wp-async wp || status=1 ;;
-    6.1)
-        track_part off wp || status=1 ;;
+    case " $parts " in
+    *" migrate "*)
+        if [ "$2" = 6.12 ]; then
+            migrate_part || status=1
+            echo
+        fi ;;
+    esac
+    case " $parts " in
+    *" track "*)
+        case $2 in
+        6.12) track_part off wp-async wp || status=1 ;;
+        6.1) track_part off wp || status=1 ;;
+        esac ;;
     esac
     exit $status
 fi
@@ -258,6 +266,7 @@ for kernel in 6.12 6.1; do
     sh "$root/tests/guest/run.sh" --kernel $kernel --topology cdm --mem 3G,2G --timeout 900 \
         --env "BENCH_ROUNDS=$rounds" --env "BENCH_MIB=$sizes" --env "TRACK_MIB=$track_mib" \
         --env "TRACK_ITERS=$track_iters" --env "TRACK_RUNS=$track_runs" --env "BENCH_LIB=$lib" \
+        --env "BENCH_PARTS=$parts" \
         -- sh bench/guest.sh --inside $kernel || status=1
     echo "(host load average after the $kernel guest: $(cut -d' ' -f1-3 /proc/loadavg))"
 done

@@ -554,7 +554,8 @@ struct cdm_tracked {
     uint32_t *last_touch; /* epoch of the last access seen; 0 never */
     int16_t *node;        /* where the page was last seen; -1 not known (or not there) */
     uint8_t *heat;        /* tier: aging byte, top bit set by an access this epoch */
-    void *state;          /* the mapping of our own holding the three arrays */
+    struct cdm_span *spans; /* wp-async: how each span of the range is watched (tracker.c) */
+    void *state;          /* the mapping of our own holding the four arrays */
     size_t state_size;
 };
 /* Epochs count from here, so that a page can be marked as touched long ago (a hint). */

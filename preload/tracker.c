@@ -5,8 +5,9 @@
  * given to DAMON) when it is placed; in a profiling run every buffer recorded is (profile.c),
  * and the migrator leaves it alone. The tracker thread serves faults as they come and, every
  * `epoch`, collects what the backend saw:
- *   wp-async  PAGEMAP_SCAN returns the pages written since the last scan and protects them
- *             again in the same call (Linux 6.7); no fault ever waits for us.
+ *   wp-async  write-protected pages lose their protection when written, in the kernel,
+ *             and PAGEMAP_SCAN (Linux 6.7) reads back which did; a span in use is
+ *             watched through one page of it (see arm_spans); no fault ever waits for us.
  *   wp        a write to a protected page stops the writer until we mark the page and
  *             unprotect it; pages are protected again when their next write matters.
  *   missing   the first touch of a page stops the toucher until we map it.
@@ -45,6 +46,29 @@
  * block instead of per page, for a sequential writer 16 times fewer. The block counts as
  * written: finer than the epoch's idea of time needs. */
 #define WP_BLOCK (64u << 10)
+/* wp-async watches a range in spans of this many bytes (the size of a huge page, which
+ * migrates as a whole anyway), each in one of three ways:
+ *   WHOLE      every page protected: the scan tells exactly which were written
+ *   PROBED     the span's cohort, the pages seen used at its last sighting, is watched
+ *              through one of its pages, all marked again when that one is written; every
+ *              other page of the span is protected and seen on its own
+ *   UNWATCHED  the span was seen written lately, and needs no look before its pages could
+ *              become idle (as wp's protect_due); written pages are left unprotected
+ * Each protected page the program writes costs it a minor fault (some 1 us natively), and
+ * each protecting call a TLB flush on every CPU running the program (milliseconds in a busy
+ * emulated guest): protecting every written page again each epoch made a streaming loop 2.9
+ * times slower natively (bench/RESULTS.md, issue 4); a span the program keeps writing costs
+ * it one fault and one call per half `idle`. */
+#define SPAN (2u << 20)
+
+enum span_watch { UNWATCHED, PROBED, WHOLE };
+
+struct cdm_span {
+    uint32_t cohort; /* the epoch the span was last seen used; 0: not in use */
+    uint16_t probe;  /* PROBED: the page watched for the cohort, an index in the span */
+    uint8_t watch;   /* enum span_watch */
+};
+
 /* DAMON samples this often; it aggregates over one epoch. */
 #define DAMON_SAMPLE_US 5000
 #define DAMON_MAX_REGIONS 1024
@@ -138,20 +162,46 @@ static void range_leave(int i)
     range_remove_at(i);
 }
 
-/* The per-page arrays of a new range, in one mapping of our own. */
+static size_t span_pages(void)
+{
+    size_t pages = SPAN / plat_page_size();
+    return pages ? pages : 1;
+}
+
+static size_t range_spans(size_t n_pages)
+{
+    return (n_pages + span_pages() - 1) / span_pages();
+}
+
+/* Span s of the range: its pages [*first, *last), the last span cut at the range's end. */
+static void span_pages_of(const struct cdm_tracked *range, size_t s, size_t *first, size_t *last)
+{
+    *first = s * span_pages();
+    *last = *first + span_pages() < range->n_pages ? *first + span_pages() : range->n_pages;
+}
+
+/* The per-page and per-span arrays of a new range, in one mapping of our own. */
 static bool range_init(struct cdm_tracked *range, uintptr_t start, size_t n_pages, int rule)
 {
-    size_t size = n_pages * (sizeof *range->node + sizeof *range->last_touch + sizeof *range->heat);
+    size_t n_spans = range_spans(n_pages);
+    size_t size = n_spans * sizeof *range->spans +
+                  n_pages * (sizeof *range->node + sizeof *range->last_touch + sizeof *range->heat);
     void *state = cdm__arena_map(size);
     if (!state)
         return false;
     *range = (struct cdm_tracked){.id = ++tracker.next_id, .start = start, .n_pages = n_pages,
                                   .rule = rule, .added_epoch = tracker.epoch, .state = state,
                                   .state_size = size};
-    range->last_touch = state;
+    range->spans = state;
+    range->last_touch = (uint32_t *)(range->spans + n_spans);
     range->node = (int16_t *)(range->last_touch + n_pages);
     range->heat = (uint8_t *)(range->node + n_pages);
     memset(range->node, 0xff, n_pages * sizeof *range->node); /* -1: not seen yet */
+    /* Watched whole from the start, with nothing protected: the pages are not there yet, or
+     * were written before; either way what the first scan reports is the write that made
+     * them (mark_touched). */
+    for (size_t i = 0; i < n_spans; i++)
+        range->spans[i] = (struct cdm_span){.watch = WHOLE};
     return true;
 }
 
@@ -173,9 +223,10 @@ static struct cdm_tracked *range_holding(uintptr_t address)
  * buffer being filled is not yet a buffer in use). It counts as touched long ago; later
  * writes count as use. Elsewhere (`missing`: the first touch is all there is; wp before 6.4
  * misses the making write; DAMON sees reads) every sighting counts. */
-static void mark_touched(struct cdm_tracked *range, uintptr_t from, uintptr_t to, uint32_t epoch)
+static size_t mark_touched(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
+                           uint32_t epoch)
 {
-    size_t page = plat_page_size();
+    size_t page = plat_page_size(), used = 0;
     bool first_counts = !tracker.sees_creation;
     from = from > range->start ? from : range->start;
     to = to < range_end(range) ? to : range_end(range);
@@ -188,7 +239,9 @@ static void mark_touched(struct cdm_tracked *range, uintptr_t from, uintptr_t to
         range->page_epochs += range->last_touch[i] != epoch;
         range->last_touch[i] = epoch;
         range->heat[i] |= 0x80; /* aging byte: the top bit is "this epoch" */
+        used++;
     }
+    return used; /* the pages counted as used */
 }
 
 static void fault_span(const struct plat_fault *fault, uintptr_t *at, uintptr_t *end);
@@ -246,32 +299,69 @@ struct cdm_tracked *cdm__tracker_reacquire(uint64_t id)
 
 /* ------------------------------------------------------------------ collecting */
 
-/* wp-async: what was written since the last scan, protected again by the same call. */
-static void collect_written(struct cdm_tracked *range, uint32_t epoch)
+/* Epochs after a write before the page's next write matters. A page written lately needs
+ * no fault before it could become idle: it is looked at again half `idle` after its last
+ * write, so a page in use costs one fault per half `idle`, not one per epoch, and a loop
+ * over the buffer has the other half to come back to it. (tier: 0, every epoch: the ranking
+ * needs each epoch's bit of heat.) */
+static int32_t look_after(const struct cdm_tracked *range)
 {
+    return (int32_t)(cdm__migrate_idle_epochs(range->rule) / 2);
+}
+
+/* wp-async: what PAGEMAP_SCAN reports written in span s: present and written pages, those
+ * unprotected since they were protected (6.12 reports a range's never-touched holes as
+ * written, and such a sighting would use up the page's first write). In a PROBED span the
+ * cohort's pages other than the probe were left unprotected: their report means nothing.
+ * The scan protects nothing (arm_spans does). */
+static void collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
+{
+    struct cdm_span *span = &range->spans[s];
     struct plat_page_region regions[256];
-    uintptr_t at = range->start, end = range_end(range);
-    while (at < end) {
+    size_t page = plat_page_size(), first, last, used = 0;
+    span_pages_of(range, s, &first, &last);
+    uintptr_t from = range->start + first * page, to = range->start + last * page;
+    uintptr_t probe = from + span->probe * page;
+    bool seen = false, probe_seen = false;
+    while (from < to) {
         size_t n = 0;
-        uintptr_t walk_end = end;
-        /* Present and written: 6.12 reports a range's never-touched holes as written, and
-         * such a sighting would use up the page's first write. */
-        int err = plat_pagemap_scan(tracker.pagemap_fd, at, end,
+        uintptr_t walk_end = to;
+        int err = plat_pagemap_scan(tracker.pagemap_fd, from, to,
                                     PLAT_PAGE_IS_WRITTEN | PLAT_PAGE_IS_PRESENT,
-                                    PLAT_PAGE_IS_PFNZERO, true, regions,
+                                    PLAT_PAGE_IS_PFNZERO, false, regions,
                                     sizeof regions / sizeof regions[0], &n, &walk_end);
         if (err) {
             cdm__warn_once(CDM_WARN_TRACKER, "PAGEMAP_SCAN failed (%s): pages written from "
                                              "now on are not seen",
                            strerrorname_np(err));
-            return;
-        }
-        for (size_t i = 0; i < n; i++)
-            mark_touched(range, regions[i].start, regions[i].end, epoch);
-        if (walk_end <= at)
             break;
-        at = walk_end;
+        }
+        for (size_t r = 0; r < n; r++) {
+            if (span->watch == WHOLE) {
+                seen = true;
+                used += mark_touched(range, regions[r].start, regions[r].end, epoch);
+                continue;
+            }
+            probe_seen |= probe >= regions[r].start && probe < regions[r].end;
+            for (uintptr_t at = regions[r].start; at < regions[r].end; at += page) {
+                if (range->last_touch[(at - range->start) / page] == span->cohort)
+                    continue;
+                seen = true;
+                used += mark_touched(range, at, at + page, epoch);
+            }
+        }
+        if (walk_end <= from)
+            break;
+        from = walk_end;
     }
+    for (size_t i = first; probe_seen && i < last; i++)
+        if (range->last_touch[i] == span->cohort)
+            used += mark_touched(range, range->start + i * page, range->start + (i + 1) * page,
+                                 epoch);
+    if (seen || probe_seen)
+        span->watch = UNWATCHED; /* what was seen written is unprotected now */
+    if (used)
+        span->cohort = epoch;
 }
 
 /* Write-protect [start, start + len); a range the kernel refuses as a whole (split into
@@ -285,17 +375,72 @@ static void protect(uintptr_t start, size_t len)
         plat_uffd_writeprotect(tracker.uffd, at, page, true);
 }
 
-/* wp: protect again the pages whose next write matters. A page written lately needs no
- * fault before it could become idle: it is protected again half `idle` after its last
- * write, so a page in use costs one fault per half `idle`, not one per epoch, and a loop
- * over the buffer has the other half to come back to it. */
+/* The next probe: the cohort's first page from some 5/8 of the span past the last probe,
+ * so that successive probes spread over the cohort (a cohort the program has stopped
+ * writing in part soon gets a probe there, which is not written, and the span is watched
+ * whole again); -1 when no page of the cohort is left (discarded or hinted since). */
+static long next_in_cohort(const struct cdm_tracked *range, size_t s)
+{
+    const struct cdm_span *span = &range->spans[s];
+    size_t first, last;
+    span_pages_of(range, s, &first, &last);
+    size_t pages = last - first, from = span->probe + (pages * 5 / 8 | 1);
+    for (size_t k = 0; k < pages; k++) {
+        size_t i = (from + k) % pages;
+        if (range->last_touch[first + i] == span->cohort)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* wp-async: protect what the next scan must see. A span seen used lately is left alone
+ * until its next write matters, then probed, which leaves the program the other half of
+ * `idle` to write it. A span not in use, or whose probe was not written by the epoch before
+ * its cohort would be idle, is protected whole: the pages written in that last epoch are
+ * seen in time, when the probe fell on a part the program has left. */
+static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
+{
+    size_t page = plat_page_size();
+    int32_t idle = (int32_t)cdm__migrate_idle_epochs(range->rule), after = look_after(range);
+    for (size_t s = 0; s < range_spans(range->n_pages); s++) {
+        struct cdm_span *span = &range->spans[s];
+        size_t first, last;
+        span_pages_of(range, s, &first, &last);
+        bool in_use = span->watch == UNWATCHED && span->cohort;
+        int32_t age = (int32_t)(epoch - span->cohort);
+        if (span->watch == WHOLE || (in_use && age < after) ||
+            (span->watch == PROBED && age < idle - 1))
+            continue;
+        long next = in_use ? next_in_cohort(range, s) : -1;
+        if (next < 0) {
+            protect(range->start + first * page, (last - first) * page);
+            span->watch = WHOLE;
+            continue;
+        }
+        /* The probe, and the pages outside the cohort in runs (those protected already
+         * cost no flush). */
+        span->probe = (uint16_t)next;
+        span->watch = PROBED;
+        protect(range->start + (first + span->probe) * page, page);
+        size_t run = first;
+        for (size_t i = first; i <= last; i++) {
+            if (i < last && range->last_touch[i] != span->cohort)
+                continue;
+            if (i > run)
+                protect(range->start + run * page, (i - run) * page);
+            run = i + 1;
+        }
+    }
+}
+
+/* wp: protect again the pages whose next write matters, in runs. */
 static void protect_due(struct cdm_tracked *range, uint32_t epoch)
 {
     size_t page = plat_page_size();
-    int32_t probe_after = (int32_t)(cdm__migrate_idle_epochs(range->rule) / 2);
+    int32_t after = look_after(range);
     size_t run = 0;
     for (size_t i = 0; i <= range->n_pages; i++) {
-        if (i < range->n_pages && (int32_t)(epoch - range->last_touch[i]) >= probe_after)
+        if (i < range->n_pages && (int32_t)(epoch - range->last_touch[i]) >= after)
             continue;
         if (i > run)
             protect(range->start + run * page, (i - run) * page);
@@ -372,9 +517,12 @@ static void collect_epoch(uint32_t epoch)
     pthread_mutex_lock(&tracker.lock);
     drain_pending();
     for (int i = 0; i < tracker.n_ranges && tracker.backend != CDM_TRACK_DAMON; i++) {
-        if (tracker.backend == CDM_TRACK_WP_ASYNC)
-            collect_written(&tracker.ranges[i], epoch);
-        else if (tracker.backend == CDM_TRACK_WP)
+        if (tracker.backend == CDM_TRACK_WP_ASYNC) {
+            for (size_t s = 0; s < range_spans(tracker.ranges[i].n_pages); s++)
+                if (tracker.ranges[i].spans[s].watch != UNWATCHED)
+                    collect_span(&tracker.ranges[i], s, epoch);
+            arm_spans(&tracker.ranges[i], epoch);
+        } else if (tracker.backend == CDM_TRACK_WP)
             protect_due(&tracker.ranges[i], epoch);
     }
     __atomic_store_n(&tracker.epoch, epoch, __ATOMIC_RELEASE);
@@ -687,6 +835,15 @@ static bool moving_over(uintptr_t start, uintptr_t end)
     return false;
 }
 
+/* wp-async: page i was hinted cold while its span's cohort pages may be unprotected, and
+ * its next report would count as a write: the span is watched whole from its next look. */
+static void forget_cohort(struct cdm_tracked *range, size_t i)
+{
+    struct cdm_span *span = &range->spans[i / span_pages()];
+    if (span->watch != WHOLE)
+        *span = (struct cdm_span){.watch = UNWATCHED};
+}
+
 /* What advice does to the tracked pages it covers. */
 enum advice { DISCARD, HOT, COLD };
 
@@ -727,6 +884,7 @@ static bool advise_pages(uintptr_t start, size_t len, enum advice advice)
             case COLD:
                 range->last_touch[i] = CDM_EPOCH_ANCIENT;
                 range->heat[i] = 0;
+                forget_cohort(range, i);
                 break;
             }
         }
