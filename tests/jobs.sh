@@ -116,11 +116,17 @@ expect_row() {
 }
 
 # ------------------------------------------------------------------ Open MPI
+# ranks_job DIR N: N ranks of the app under `cdmplace run`, one trace each in DIR; the
+# launcher's status in $status, its output in DIR/out and DIR/err.
+ranks_job() {
+    mkdir -p "$1"
+    mpirun_job -np "$2" "$CLI" run -c "$CONF" --log "$1/trace.%r.jsonl" -- "$APP" \
+        >"$1/out" 2>"$1/err"
+    status=$?
+}
+
 dir=$TMP/openmpi
-mkdir -p "$dir"
-mpirun_job -np 4 "$CLI" run -c "$CONF" --log "$dir/trace.%r.jsonl" -- "$APP" \
-    >"$dir/out" 2>"$dir/err"
-status=$?
+ranks_job "$dir" 4
 why=""
 if [ "$status" -ne 0 ] || ! grep -qx "total $TOTAL bytes" "$dir/out"; then
     why="mpirun exited $status, stdout $(tr '\n' ' ' <"$dir/out"), stderr $(head -c 400 "$dir/err")"
@@ -156,10 +162,7 @@ if [ -z "$why" ]; then pass openmpi-report; else fail openmpi-report "$why"; sed
 # 12 ranks: ranks 2, 6 and 10 allocate 4 buffers each, ranks 1, 5 and 9 15 MiB each; the
 # traces given in reverse order, trace.10 and trace.11 among them.
 dir=$TMP/order
-mkdir -p "$dir"
-mpirun_job -np 12 "$CLI" run -c "$CONF" --log "$dir/trace.%r.jsonl" -- "$APP" \
-    >"$dir/out" 2>"$dir/err"
-status=$?
+ranks_job "$dir" 12
 why=""
 if [ "$status" -ne 0 ] || [ "$(find "$dir" -name 'trace.*.jsonl' | wc -l)" -ne 12 ]; then
     why="mpirun exited $status with $(cd "$dir" && echo trace.*): $(head -c 400 "$dir/err")"
