@@ -69,7 +69,7 @@ struct cdm_span {
     uint8_t watch;   /* enum span_watch */
 };
 
-/* DAMON samples this often; it aggregates over one epoch. */
+/* DAMON samples this often; it aggregates over half an epoch (collect_damon). */
 #define DAMON_SAMPLE_US 5000
 #define DAMON_MAX_REGIONS 1024
 
@@ -487,8 +487,13 @@ static void collect_damon(uint32_t epoch)
     pthread_mutex_unlock(&tracker.lock);
     int err = 0;
     if (!tracker.damon_running && n) {
+        /* Aggregations of half an epoch: a collect waits for the next aggregation to end
+         * and for the one after it to apply the scheme, one to two aggregations, so that
+         * with aggregations of a whole epoch the epochs ran at two thirds of their rate. */
+        uint64_t aggr_us = cdm__rt.config.settings.epoch_ns / 2000;
         err = cdm__damon_start(cdm__rt.pid, DAMON_SAMPLE_US,
-                               cdm__rt.config.settings.epoch_ns / 1000, starts, ends, n);
+                               aggr_us > DAMON_SAMPLE_US ? aggr_us : DAMON_SAMPLE_US, starts,
+                               ends, n);
         tracker.damon_running = err == 0;
     } else if (dirty && tracker.damon_running) {
         err = cdm__damon_set_ranges(starts, ends, n);
@@ -651,15 +656,15 @@ static void *tracker_main(void *unused)
         uint64_t began = cdm__now_ns();
         collect_epoch(tracker.epoch + 1);
         kick(tracker.migrate_fd);
-        now = cdm__now_ns();
-        next += epoch_ns;
-        if (tracker.backend == CDM_TRACK_DAMON && now - began >= epoch_ns / 2)
-            /* DAMON's collect waited for its next aggregation, whose interval is the epoch:
-             * that wait was the epoch's; waiting again would run epochs at a third of the
-             * rate. */
-            next = now;
-        else if (next < now) /* an epoch ran late: skip, do not catch up */
-            next = now + epoch_ns;
+        if (tracker.backend == CDM_TRACK_DAMON) {
+            /* The collect itself waits for DAMON's aggregations: the next epoch is due an
+             * epoch after this one began, at once when the wait took longer. */
+            next = began + epoch_ns;
+        } else {
+            next += epoch_ns;
+            if (next < cdm__now_ns()) /* an epoch ran late: skip, do not catch up */
+                next = cdm__now_ns() + epoch_ns;
+        }
     }
     return NULL;
 }
