@@ -564,6 +564,8 @@ struct cdm_tracked {
 /* Choose the backend (at startup; warns once when track's choice is not allowed here). */
 CDM_HIDDEN void cdm__tracker_setup(void);
 CDM_HIDDEN enum cdm_track cdm__tracker_backend(void);
+/* Whether another range can be tracked now (a hint: it is read without the lock). */
+CDM_HIDDEN bool cdm__tracker_has_room(void);
 /* A placed buffer (policy applied) of a migrating rule, or in a profiling run any buffer it
  * records (rule -1: none matched): register it; the threads start with the first one. Call
  * without placement's lock. */

@@ -88,7 +88,7 @@ static int policy_node(int rule, size_t index)
 
 uint32_t cdm__migrate_idle_epochs(int rule_index)
 {
-    if (rule_index < 0) /* a profiling run's buffer: each epoch's use counts (profile.c) */
+    if (rule_index < 0 || cdm__profiling()) /* each epoch's use counts (profile.c) */
         return 1;
     const struct cdm_rule *rule = &cdm__rt.config.rules[rule_index];
     uint64_t epoch_ns = cdm__rt.config.settings.epoch_ns;

@@ -87,7 +87,7 @@ static void decide(size_t size, enum cdm_kind kind, struct decision *d)
  * pages are the buffer's alone. */
 static bool watch_unplaced(void)
 {
-    return cdm__profiling() && cdm__tracker_backend() != CDM_TRACK_OFF;
+    return cdm__profiling() && cdm__tracker_backend() != CDM_TRACK_OFF && cdm__tracker_has_room();
 }
 
 /* Free memory on a rule's nodes, read from sysfs at most every ROOM_REFRESH_NS and lowered
@@ -763,7 +763,7 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
             track(&after);
         }
         release_part(&p, p.mapped);
-        trace_remap(&p, old_len, moved, new_len);
+        trace_remap(&p, p.mapped, moved, after.mapped);
     }
     cdm__guard--;
     errno = mremap_errno;

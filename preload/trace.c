@@ -185,13 +185,15 @@ static void write_start(void)
 {
     const struct cdm_config *config = &cdm__rt.config;
     char cdm[128], dram[128], path[CDM_PATH_MAX + 64], exe[CDM_PATH_MAX + 64], rules[1024];
-    char program[512], job[128] = "null", rank[32] = "null", quoted_job[96];
+    char program[512], job[128] = "null", rank[32] = "null", quoted_job[96], host[256];
     struct utsname name;
     size_t used = 0;
     if (job_id())
         snprintf(job, sizeof job, "\"%s\"", cdm__json_escape(job_id(), quoted_job, sizeof quoted_job));
-    if (rank_id())
-        snprintf(rank, sizeof rank, "%d", atoi(rank_id()));
+    char *end;
+    long number = rank_id() ? strtol(rank_id(), &end, 10) : -1;
+    if (rank_id() && *rank_id() && !*end && number >= 0 && number <= INT32_MAX)
+        snprintf(rank, sizeof rank, "%ld", number); /* else null: not a rank */
     rules[0] = '\0';
     for (int i = 0; i < config->n_rules; i++) {
         char quoted[CDM_NAME_MAX + 4];
@@ -211,7 +213,7 @@ static void write_start(void)
           cdm__nodemask_format(&cdm__rt.topology.dram, dram, sizeof dram),
           cdm__track_name(cdm__tracker_backend()), cdm__backend_sees(cdm__tracker_backend()),
           (unsigned long long)config->settings.epoch_ns, rules,
-          uname(&name) == 0 ? name.nodename : "", job, rank);
+          cdm__json_escape(uname(&name) == 0 ? name.nodename : "", host, sizeof host), job, rank);
 }
 
 static void open_trace(void)

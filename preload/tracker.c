@@ -137,6 +137,11 @@ enum cdm_track cdm__tracker_backend(void)
     return tracker.backend;
 }
 
+bool cdm__tracker_has_room(void)
+{
+    return __atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED) < MAX_TRACKED;
+}
+
 /* ------------------------------------------------------------------ ranges (lock held) */
 
 static void range_free(struct cdm_tracked *range)

@@ -121,6 +121,31 @@ Test(trace, a_whole_run)
     trace_set_free(&set);
 }
 
+Test(trace, remaps_and_access_figures_follow_the_buffer)
+{
+    struct trace_set set;
+    read_trace(&set, START(42, "0.1.0") PLACE(42, 200, "0x7f0000000000", 1048576)
+                     "{\"t\":250,\"pid\":42,\"tid\":42,\"ev\":\"remap\",\"from\":\"0x7f0000000000\","
+                     "\"to\":\"0x7f0000400000\",\"old_size\":1048576,\"size\":2097152,\"kind\":\"anon\","
+                     "\"rule\":\"big\"}\n"
+                     "{\"t\":300,\"pid\":42,\"tid\":42,\"ev\":\"access\",\"addr\":\"0x7f0000400000\","
+                     "\"size\":2097152,\"pages\":512,\"rule\":\"big\",\"epochs\":10,\"page_epochs\":128,"
+                     "\"touched\":512,\"tracker\":\"wp-async\",\"sees\":\"writes\"}\n"
+                     FREE(42, 350, "0x7f0000400000", 2097152) EXIT(42, 400));
+    cr_assert_str_empty(warnings);
+    const struct trace_rule *rule = only_rule(&set);
+    cr_assert_eq(rule->peak_bytes, 2u << 20, "grown by the remap");
+    cr_assert_eq(rule->live_bytes, 0, "freed at its new address");
+    cr_assert_eq(rule->n_placements, 2);
+    cr_assert_str_eq(rule->placements[1].kind, "anon", "the remap's own kind");
+    cr_assert_eq(rule->placements[1].end_t, 350);
+    cr_assert_eq(rule->placements[1].use.page_epochs, 128);
+    const struct trace_callsite *site = &set.processes[0]->callsites[0];
+    cr_assert_eq(site->use.page_epochs, 128, "the moved buffer keeps its call site");
+    cr_assert_eq(site->use.watched, 512 * 10);
+    trace_set_free(&set);
+}
+
 Test(trace, killed_process_read_up_to_its_last_whole_line)
 {
     struct trace_set set;

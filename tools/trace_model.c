@@ -550,7 +550,8 @@ void trace_model_event(struct trace_reader *reader, const struct trace_event *ev
         account_live(rule, (int64_t)event->size - (int64_t)event->old_size);
         int callsite = close_placement(process, event->old_addr, event->t);
         struct trace_event moved = *event;
-        moved.kind_name = (struct trace_str){"heap", 4};
+        if (!moved.kind_name.s) /* an older trace: its remaps, all of heap buffers, had no kind */
+            moved.kind_name = (struct trace_str){"heap", 4};
         open_placement(set, process, rule_index(process, event->rule), &moved, "remap", callsite);
         break;
     }
@@ -588,8 +589,7 @@ static char *read_buffer(struct trace_set *set, size_t size)
 {
     size_t padding = trace_parse_padding();
     if (set->buffer_size < size + padding) {
-        free(set->buffer);
-        set->buffer = xrealloc(NULL, size + padding);
+        set->buffer = xrealloc(set->buffer, size + padding); /* keeps what was read */
         set->buffer_size = size + padding;
     }
     return set->buffer;
@@ -638,14 +638,25 @@ int trace_read_file(struct trace_set *set, const char *path)
             close(fd);
         return err;
     }
-    size_t size = (size_t)st.st_size, got = 0;
+    /* To the end, whatever fstat said: a pipe or a FIFO (`<(zcat t.jsonl.gz)`) has no size,
+     * and a trace still being written grows. */
+    size_t size = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 1 << 20;
+    size_t got = 0;
     char *data = read_buffer(set, size);
-    while (got < size) {
+    for (;;) {
+        if (got == size)
+            data = read_buffer(set, size *= 2);
         ssize_t n = read(fd, data + got, size - got);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            break; /* shorter than fstat said: read what is there */
+        if (n < 0) { /* a directory, an I/O error */
+            int err = errno;
+            fprintf(stderr, "cdmplace: cannot read %s: %s\n", path, strerror(err));
+            close(fd);
+            return err;
+        }
+        if (n == 0)
+            break;
         got += (size_t)n;
     }
     close(fd);
