@@ -47,3 +47,8 @@ awk -F'[:,{}]' '
         printf "%6d ms  epoch %3d: pages per node {%s}, hot %s, cold %s\n", field("t") / 1e6, field("epoch"), nodes, field("hot"), field("cold")
     }
     END { flush() }' "$work/seed.jsonl"
+
+step "The same trace read back (cdmplace report seed.jsonl)"
+build/cdmplace report "$work/seed.jsonl"
+printf '\n(report --svg FILE draws pages per node over time; --perfetto FILE writes a timeline\n'
+printf 'for ui.perfetto.dev; cdmplace suggest turns a profiling run into a config.)\n'
