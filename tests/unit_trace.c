@@ -125,6 +125,10 @@ Test(trace, remaps_and_access_figures_follow_the_buffer)
 {
     struct trace_set set;
     read_trace(&set, START(42, "0.1.0") PLACE(42, 200, "0x7f0000000000", 1048576)
+                     /* the watch of the old range ends as the buffer moves */
+                     "{\"t\":240,\"pid\":42,\"tid\":42,\"ev\":\"access\",\"addr\":\"0x7f0000000000\","
+                     "\"size\":1048576,\"pages\":256,\"rule\":\"big\",\"epochs\":4,\"page_epochs\":64,"
+                     "\"touched\":256,\"tracker\":\"wp-async\",\"sees\":\"writes\"}\n"
                      "{\"t\":250,\"pid\":42,\"tid\":42,\"ev\":\"remap\",\"from\":\"0x7f0000000000\","
                      "\"to\":\"0x7f0000400000\",\"old_size\":1048576,\"size\":2097152,\"kind\":\"anon\","
                      "\"rule\":\"big\"}\n"
@@ -141,8 +145,9 @@ Test(trace, remaps_and_access_figures_follow_the_buffer)
     cr_assert_eq(rule->placements[1].end_t, 350);
     cr_assert_eq(rule->placements[1].use.page_epochs, 128);
     const struct trace_callsite *site = &set.processes[0]->callsites[0];
-    cr_assert_eq(site->use.page_epochs, 128, "the moved buffer keeps its call site");
-    cr_assert_eq(site->use.watched, 512 * 10);
+    cr_assert_eq(site->use.page_epochs, 64 + 128, "the moved buffer keeps its call site");
+    cr_assert_eq(site->use.watched, 256 * 4 + 512 * 10);
+    cr_assert_eq(site->use.buffers, 1, "watched twice, one buffer");
     trace_set_free(&set);
 }
 

@@ -30,6 +30,7 @@ struct open_buffer { /* a placement not yet freed: where its free and access fin
     int rule;
     int callsite; /* -1: none */
     bool kept;    /* index names it in its rule's placements (TRACE_KEEP_EVENTS) */
+    bool accessed; /* an access event came for it (before a remap moved it, too) */
     size_t index;
     UT_hash_handle hh;
 };
@@ -315,7 +316,8 @@ static int add_callsite(struct trace_process *process, const struct trace_event 
 }
 
 static void open_placement(struct trace_set *set, struct trace_process *process, int rule,
-                           const struct trace_event *event, const char *result, int callsite)
+                           const struct trace_event *event, const char *result, int callsite,
+                           bool accessed)
 {
     struct trace_rule *r = &process->rules[rule];
     bool keep = set->flags & TRACE_KEEP_EVENTS;
@@ -337,6 +339,7 @@ static void open_placement(struct trace_set *set, struct trace_process *process,
     open->rule = rule;
     open->callsite = callsite;
     open->kept = keep;
+    open->accessed = accessed;
     open->index = keep ? r->n_placements++ : 0;
 }
 
@@ -349,13 +352,17 @@ static struct open_buffer *open_buffer_at(struct trace_process *process, uint64_
 }
 
 /* The buffer at addr is freed (or moved) at t; returns its call site, -1: none or unknown. */
-static int close_placement(struct trace_process *process, uint64_t addr, uint64_t t)
+/* Returns the buffer's call site (-1: none), and in *accessed whether an access event came. */
+static int close_placement(struct trace_process *process, uint64_t addr, uint64_t t,
+                           bool *accessed)
 {
     struct process_index *index = process->index;
     struct open_buffer *open = open_buffer_at(process, addr);
+    *accessed = false;
     if (!open)
         return -1;
     int callsite = open->callsite;
+    *accessed = open->accessed;
     if (open->kept)
         process->rules[open->rule].placements[open->index].end_t = t;
     HASH_DEL(index->open, open);
@@ -363,9 +370,11 @@ static int close_placement(struct trace_process *process, uint64_t addr, uint64_
     return callsite;
 }
 
-static void add_use(struct trace_use *use, const struct trace_event *event)
+/* `again`: the buffer had an access event before (a remap ends one watch and starts
+ * another): its figures add up, it is not one buffer more. */
+static void add_use(struct trace_use *use, const struct trace_event *event, bool again)
 {
-    use->buffers++;
+    use->buffers += !again;
     use->page_epochs += event->page_epochs;
     use->watched += event->pages * event->epochs;
     use->touched += event->touched;
@@ -378,10 +387,11 @@ static void on_access(struct trace_process *process, const struct trace_event *e
     struct open_buffer *open = open_buffer_at(process, event->addr);
     if (!open)
         return; /* its place event is not in the trace: nothing to attribute it to */
-    if (open->kept)
-        add_use(&process->rules[open->rule].placements[open->index].use, event);
+    if (open->kept) /* a remap starts a placement of its own */
+        add_use(&process->rules[open->rule].placements[open->index].use, event, false);
     if (open->callsite >= 0)
-        add_use(&process->callsites[open->callsite].use, event);
+        add_use(&process->callsites[open->callsite].use, event, open->accessed);
+    open->accessed = true;
 }
 
 static void account_live(struct trace_rule *rule, int64_t bytes)
@@ -416,7 +426,7 @@ static void on_place(struct trace_set *set, struct trace_process *process,
     if (event->addr == 0 || !strcmp(result, "unmapped"))
         return;
     account_live(rule, (int64_t)(event->mapped ? event->mapped : event->size));
-    open_placement(set, process, index, event, result, callsite);
+    open_placement(set, process, index, event, result, callsite, false);
 }
 
 static void on_migrate(struct trace_set *set, struct trace_process *process,
@@ -542,17 +552,20 @@ void trace_model_event(struct trace_reader *reader, const struct trace_event *ev
     case TRACE_FREE: {
         struct trace_rule *rule = rule_of(process, event->rule);
         account_live(rule, -(int64_t)event->size);
-        close_placement(process, event->addr, event->t);
+        bool accessed;
+        close_placement(process, event->addr, event->t, &accessed);
         break;
     }
     case TRACE_REMAP: {
         struct trace_rule *rule = rule_of(process, event->rule);
         account_live(rule, (int64_t)event->size - (int64_t)event->old_size);
-        int callsite = close_placement(process, event->old_addr, event->t);
+        bool accessed;
+        int callsite = close_placement(process, event->old_addr, event->t, &accessed);
         struct trace_event moved = *event;
         if (!moved.kind_name.s) /* an older trace: its remaps, all of heap buffers, had no kind */
             moved.kind_name = (struct trace_str){"heap", 4};
-        open_placement(set, process, rule_index(process, event->rule), &moved, "remap", callsite);
+        open_placement(set, process, rule_index(process, event->rule), &moved, "remap", callsite,
+                       accessed);
         break;
     }
     case TRACE_MIGRATE:
