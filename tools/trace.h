@@ -46,7 +46,7 @@ struct trace_event {
     struct trace_str ev;
     int line; /* in its file */
     uint64_t t;
-    int pid, tid;
+    int pid;
     struct trace_str rule; /* s NULL: no rule (null in the trace) */
     /* start */
     struct trace_str version, program, exe, config, tracker, sees, host, job;
@@ -57,11 +57,9 @@ struct trace_event {
     bool dry_run;
     uint64_t epoch_ns, min_size;
     /* place, free, remap (addr is remap's "to", old_addr its "from"), migrate, advise */
-    uint64_t addr, old_addr, end, size, mapped, old_size;
+    uint64_t addr, old_addr, size, mapped, old_size;
     struct trace_str kind_name, policy, nodes, caller, result;
-    uint64_t caller_offset; /* of the stack frame named `caller` in its object */
-    bool has_caller_offset;
-    int error;
+    uint64_t caller_offset; /* of the stack frame named `caller` in its object; 0: unknown */
     /* migrate */
     int from, to;
     uint64_t pages, busy, failed, ns;
@@ -69,10 +67,8 @@ struct trace_event {
     /* epoch and totals: pages per node */
     struct trace_node_count counts[TRACE_EVENT_NODES];
     int n_counts;
-    uint64_t hot, cold, unknown, absent;
-    /* totals */
-    uint64_t allocations, bytes, peak_bytes, live_bytes, fallbacks, failures, errors;
-    uint64_t to_dram, to_policy, faults;
+    /* totals: what no other event says */
+    uint64_t faults, absent;
     /* access (and pages) */
     uint64_t epochs, page_epochs, touched;
     /* exit */
@@ -86,7 +82,6 @@ struct trace_event {
 struct trace_sample { /* an `epoch` event: a rule's pages per node at time t */
     uint64_t t;
     size_t first, n; /* its counts: rule->counts[first .. first + n) */
-    uint64_t hot, cold, unknown;
 };
 
 struct trace_migration {
@@ -130,7 +125,7 @@ struct trace_rule {
     /* counted from the events */
     uint64_t allocations, bytes, live_bytes, peak_bytes;
     uint64_t fallbacks, failures, errors;
-    uint64_t to_dram, to_policy, moves_busy, moves_failed;
+    uint64_t to_dram, to_policy;
     /* the `totals` event at exit */
     bool have_totals;
     uint64_t faults, absent;

@@ -449,8 +449,6 @@ static void on_migrate(struct trace_set *set, struct trace_process *process,
             break;
         }
     }
-    rule->moves_busy += event->busy;
-    rule->moves_failed += event->failed;
     if (!(set->flags & TRACE_KEEP_EVENTS))
         return;
     GROW(rule->migrations, rule->n_migrations);
@@ -473,8 +471,7 @@ static void on_epoch(struct trace_process *process, const struct trace_event *ev
     struct trace_rule *rule = rule_of(process, event->rule);
     GROW(rule->samples, rule->n_samples);
     rule->samples[rule->n_samples++] = (struct trace_sample){
-        .t = event->t, .first = rule->n_counts, .n = (size_t)event->n_counts, .hot = event->hot,
-        .cold = event->cold, .unknown = event->unknown};
+        .t = event->t, .first = rule->n_counts, .n = (size_t)event->n_counts};
     add_counts(rule, event);
 }
 

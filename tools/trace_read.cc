@@ -127,7 +127,7 @@ void caller_offset_of(element stack, trace_event *event)
         std::string_view at, off;
         if (frame["at"].get_string().get(at) || at != caller || frame["off"].get_string().get(off))
             continue;
-        event->has_caller_offset = address_of(off, &event->caller_offset);
+        address_of(off, &event->caller_offset);
         return;
     }
 }
@@ -159,15 +159,11 @@ bool line_reader::fill(simdjson::dom::object object, trace_event *event, unsigne
         case 'a':
             if (key == "addr" && is_string && address_of(text, &event->addr))
                 *seen |= F_ADDR;
-            else if (key == "allocations" && is_number)
-                event->allocations = n;
             else if (key == "absent" && is_number)
                 event->absent = n;
             break;
         case 'b':
-            if (key == "bytes" && is_number)
-                event->bytes = n;
-            else if (key == "busy" && is_number)
+            if (key == "busy" && is_number)
                 event->busy = n;
             break;
         case 'c':
@@ -175,8 +171,6 @@ bool line_reader::fill(simdjson::dom::object object, trace_event *event, unsigne
                 event->caller = str_of(text);
             else if (key == "config" && is_string)
                 event->config = str_of(text);
-            else if (key == "cold" && is_number)
-                event->cold = n;
             break;
         case 'd':
             if (key == "dry_run")
@@ -186,18 +180,12 @@ bool line_reader::fill(simdjson::dom::object object, trace_event *event, unsigne
             if (key == "ev" && is_string) {
                 event->ev = str_of(text);
                 event->kind = kind_of(text);
-            } else if (key == "end" && is_string) {
-                address_of(text, &event->end);
             } else if (key == "exe" && is_string) {
                 event->exe = str_of(text);
             } else if (key == "epoch_ns" && is_number) {
                 event->epoch_ns = n;
             } else if (key == "epochs" && is_number) {
                 event->epochs = n;
-            } else if (key == "errno" && is_number) {
-                event->error = (int)n;
-            } else if (key == "errors" && is_number) {
-                event->errors = n;
             }
             break;
         case 'f':
@@ -207,17 +195,11 @@ bool line_reader::fill(simdjson::dom::object object, trace_event *event, unsigne
                 event->from = (int)value.get_int64().value_unsafe(), *seen |= F_FROM;
             else if (key == "failed" && is_number)
                 event->failed = n;
-            else if (key == "fallbacks" && is_number)
-                event->fallbacks = n;
-            else if (key == "failures" && is_number)
-                event->failures = n;
             else if (key == "faults" && is_number)
                 event->faults = n;
             break;
         case 'h':
-            if (key == "hot" && is_number)
-                event->hot = n;
-            else if (key == "host" && is_string)
+            if (key == "host" && is_string)
                 event->host = str_of(text);
             break;
         case 'j':
@@ -231,8 +213,6 @@ bool line_reader::fill(simdjson::dom::object object, trace_event *event, unsigne
         case 'l':
             if (key == "library_ns" && is_number)
                 event->library_ns = n;
-            else if (key == "live_bytes" && is_number)
-                event->live_bytes = n;
             break;
         case 'm':
             if (key == "mapped" && is_number)
@@ -267,8 +247,6 @@ bool line_reader::fill(simdjson::dom::object object, trace_event *event, unsigne
                 event->policy = str_of(text);
             else if (key == "program" && is_string)
                 event->program = str_of(text);
-            else if (key == "peak_bytes" && is_number)
-                event->peak_bytes = n;
             else if (key == "page_epochs" && is_number)
                 event->page_epochs = n;
             break;
@@ -307,24 +285,14 @@ bool line_reader::fill(simdjson::dom::object object, trace_event *event, unsigne
         case 't':
             if (key == "t" && is_number)
                 event->t = n, *seen |= F_T;
-            else if (key == "tid" && is_number)
-                event->tid = (int)n;
             else if (key == "to" && is_string && address_of(text, &event->addr))
                 *seen |= F_TO;
             else if (key == "to" && value.is_int64())
                 event->to = (int)value.get_int64().value_unsafe(), *seen |= F_TO;
             else if (key == "tracker" && is_string)
                 event->tracker = str_of(text);
-            else if (key == "to_dram" && is_number)
-                event->to_dram = n;
-            else if (key == "to_policy" && is_number)
-                event->to_policy = n;
             else if (key == "touched" && is_number)
                 event->touched = n;
-            break;
-        case 'u':
-            if (key == "unknown" && is_number)
-                event->unknown = n;
             break;
         case 'v':
             if (key == "version" && is_string)
