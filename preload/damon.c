@@ -20,6 +20,15 @@
  * leave this setup unchanged. From 6.7 to 6.13 the update gives up after two aggregations of
  * wall time; a kdamond running late then reports no region at all (EAGAIN below).
  *
+ * That read-back is slow: until 6.14 the writer of "state" sleeps 100 ms at a time until the
+ * kdamond has answered, and the snapshot it gets was taken at the first aggregation's end
+ * after the request, up to 100 ms before the write returns. Where tracefs is mounted
+ * (/sys/kernel/tracing; systemd mounts it), the kdamond's damon_aggregated trace event
+ * (5.15) delivers every region at the end of every aggregation instead, into a tracefs
+ * instance of ours (its own ring buffer, enabled for that event only), read from its
+ * trace_pipe as it comes. The stat scheme stays, for the read-back when the events are
+ * not there.
+ *
  * What DAMON sees: a page is accessed when a page walk set its accessed bit, which DAMON
  * clears at each sample without flushing the TLB. A buffer larger than the TLB's reach (a few
  * MiB of 4 KiB pages) is walked again and again and seen well; a page whose translation stays
@@ -32,8 +41,11 @@
  * forks keeps it in the parent: the child never stops what it did not start. */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,6 +105,16 @@
  * ten aggregations, as in usage.rst's examples (5 ms, 100 ms, 1 s). */
 #define DAMON_UPDATE_AGGREGATIONS 10
 
+/* tracefs: an instance per process, named with its pid, so that one left behind by a process
+ * that was killed can be told from a live one's. */
+#define TRACEFS_INSTANCES "/sys/kernel/tracing/instances"
+#define TRACE_INSTANCE_PREFIX "cdmplace."
+#define TRACE_EVENT_ENABLE "events/damon/damon_aggregated/enable"
+#define TRACE_EVENT_FORMAT "/sys/kernel/tracing/events/damon/damon_aggregated/format"
+/* Per CPU: an aggregation of 1000 regions is some 50 KiB of events; the tracker reads each
+ * as it comes. */
+#define TRACE_BUFFER_KB 256
+
 /* Each sysfs store takes DAMON's lock with a trylock and answers EBUSY when someone else
  * holds it, which the kdamond itself does while it fills tried_regions for a reader. */
 #define DAMON_BUSY_RETRIES 100
@@ -101,7 +123,8 @@
 static struct {
     pid_t owner;  /* the process that created kdamonds/0; 0: none */
     bool running; /* its state is "on": off while no range is monitored */
-} damon;
+    int events;   /* our instance's trace_pipe; -1: no events, regions are read back */
+} damon = {.events = -1};
 
 static bool started_here(void)
 {
@@ -299,6 +322,216 @@ static int write_ranges(const uintptr_t *starts, const uintptr_t *ends, int n_ra
     return err;
 }
 
+/* ------------------------------------------------------------------ events */
+
+/* The regions of the aggregation being read, until its last one has come. */
+static struct {
+    char line[256]; /* a line that a read cut */
+    size_t used;
+    uint64_t at_us;     /* the time stamp of its first region */
+    unsigned expected;  /* its nr_regions */
+    unsigned n;
+    struct {
+        uintptr_t start, end;
+        unsigned nr_accesses, age;
+    } regions[DAMON_MAX_REGIONS];
+} incoming;
+
+/* Aggregations closer than this belong to one: the kdamond traces all of an aggregation's
+ * regions in one loop, and the next aggregation is an aggregation interval later. */
+static uint64_t same_aggregation_us;
+
+/* TRACEFS_INSTANCES/cdmplace.PID[/file]. */
+static void instance_path(char *path, size_t size, pid_t pid, const char *file)
+{
+    snprintf(path, size, "%s/%s%d%s%s", TRACEFS_INSTANCES, TRACE_INSTANCE_PREFIX, (int)pid,
+             file ? "/" : "", file ? file : "");
+}
+
+/* The event off first: a process still reading cannot be there, ours is closed. */
+static void remove_instance(pid_t pid)
+{
+    char path[PATH_MAX];
+    instance_path(path, sizeof path, pid, TRACE_EVENT_ENABLE);
+    write_text(path, "0");
+    instance_path(path, sizeof path, pid, NULL);
+    rmdir(path);
+}
+
+/* Instances whose process is gone (killed before it could remove its own): each holds a
+ * ring buffer per CPU. getdents64 and not opendir, which allocates. */
+static void remove_stale_instances(void)
+{
+    int fd;
+    if (plat_open_above_stdio(TRACEFS_INSTANCES, O_RDONLY | O_DIRECTORY, 0, &fd) != 0)
+        return;
+    char entries[4096];
+    ssize_t n;
+    size_t prefix = strlen(TRACE_INSTANCE_PREFIX);
+    while ((n = getdents64(fd, entries, sizeof entries)) > 0) {
+        for (ssize_t at = 0; at < n;) {
+            const struct dirent64 *entry = (const struct dirent64 *)(entries + at);
+            at += entry->d_reclen;
+            if (strncmp(entry->d_name, TRACE_INSTANCE_PREFIX, prefix) != 0)
+                continue;
+            long pid = 0;
+            const char *c = entry->d_name + prefix;
+            for (; *c >= '0' && *c <= '9' && pid < INT_MAX / 10; c++)
+                pid = pid * 10 + (*c - '0');
+            if (!*c && pid > 0 && pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+                remove_instance((pid_t)pid);
+        }
+    }
+    close(fd);
+}
+
+bool cdm__damon_events_possible(void)
+{
+    return faccessat(AT_FDCWD, TRACE_EVENT_FORMAT, R_OK, AT_EACCESS) == 0 &&
+           faccessat(AT_FDCWD, TRACEFS_INSTANCES, W_OK, AT_EACCESS) == 0;
+}
+
+/* Our instance, its event on, its trace_pipe open; without, damon.events stays -1. */
+static void open_events(uint64_t aggr_us)
+{
+    if (!cdm__damon_events_possible())
+        return;
+    remove_stale_instances();
+    char path[PATH_MAX];
+    instance_path(path, sizeof path, getpid(), NULL);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) /* EEXIST: a killed process had our pid */
+        return;
+    instance_path(path, sizeof path, getpid(), "buffer_size_kb");
+    write_number(path, TRACE_BUFFER_KB); /* the default (1.4 MiB a CPU) works too */
+    instance_path(path, sizeof path, getpid(), TRACE_EVENT_ENABLE);
+    int err = write_text(path, "1");
+    instance_path(path, sizeof path, getpid(), "trace_pipe");
+    if (err || plat_open_above_stdio(path, O_RDONLY | O_NONBLOCK, 0, &damon.events) != 0) {
+        damon.events = -1;
+        remove_instance(getpid());
+        return;
+    }
+    incoming.used = incoming.n = 0;
+    same_aggregation_us = aggr_us / 2;
+}
+
+static void close_events(void)
+{
+    if (damon.events < 0)
+        return;
+    close(damon.events);
+    damon.events = -1;
+    remove_instance(getpid());
+}
+
+int cdm__damon_events_fd(void)
+{
+    return started_here() ? damon.events : -1;
+}
+
+static uint64_t parse_number(const char **at)
+{
+    uint64_t number = 0;
+    for (; **at >= '0' && **at <= '9'; (*at)++)
+        number = number * 10 + (uint64_t)(**at - '0');
+    return number;
+}
+
+/* `prefix` then a number at *at, past both; false when the text is not that. */
+static bool field(const char **at, const char *prefix, uint64_t *value)
+{
+    size_t len = strlen(prefix);
+    if (strncmp(*at, prefix, len) != 0 || (*at)[len] < '0' || (*at)[len] > '9')
+        return false;
+    *at += len;
+    *value = parse_number(at);
+    return true;
+}
+
+#define EVENT_TAG ": damon_aggregated: "
+
+/* One line of trace_pipe: the common fields, then the event's format,
+ *   kdamond.0-95 [001] ..... 123.456789: damon_aggregated: target_id=0 nr_regions=120
+ *   140737488 355328-140737488 617472: 5 3            (one line; start-end: nr_accesses age)
+ * Anything else ("CPU:1 [LOST 12 EVENTS]") loses the aggregation being read. Returns 1
+ * when the line completed an aggregation, whose regions went to `seen`. */
+static int take_line(const char *line, damon_seen_fn *seen, void *arg)
+{
+    const char *event = strstr(line, EVENT_TAG), *at = event;
+    if (!event) {
+        incoming.n = 0;
+        return 0;
+    }
+    while (at > line && at[-1] != ' ')
+        at--;
+    uint64_t seconds = parse_number(&at), micros = 0, target, expected, start, end, nr_accesses, age;
+    if (*at == '.')
+        at++, micros = parse_number(&at);
+    uint64_t at_us = seconds * 1000000 + micros;
+    at = event + strlen(EVENT_TAG);
+    if (!field(&at, "target_id=", &target) || !field(&at, " nr_regions=", &expected) ||
+        !field(&at, " ", &start) || !field(&at, "-", &end) || !field(&at, ": ", &nr_accesses) ||
+        !field(&at, " ", &age)) {
+        incoming.n = 0;
+        return 0;
+    }
+    /* A region of another aggregation than the one being read: that one lost regions. */
+    if (incoming.n && (expected != incoming.expected || at_us > incoming.at_us + same_aggregation_us))
+        incoming.n = 0;
+    if (incoming.n == 0) {
+        incoming.at_us = at_us;
+        incoming.expected = (unsigned)expected;
+    }
+    if (incoming.expected > DAMON_MAX_REGIONS || incoming.expected == 0) {
+        incoming.n = 0;
+        return 0;
+    }
+    incoming.regions[incoming.n].start = (uintptr_t)start;
+    incoming.regions[incoming.n].end = (uintptr_t)end;
+    incoming.regions[incoming.n].nr_accesses = (unsigned)nr_accesses;
+    incoming.regions[incoming.n].age = (unsigned)age;
+    if (++incoming.n < incoming.expected)
+        return 0;
+    for (unsigned i = 0; i < incoming.n; i++)
+        seen(incoming.regions[i].start, incoming.regions[i].end, incoming.regions[i].nr_accesses,
+             incoming.regions[i].age, arg);
+    incoming.n = 0;
+    return 1;
+}
+
+int cdm__damon_read_events(damon_seen_fn *seen, void *arg)
+{
+    if (cdm__damon_events_fd() < 0)
+        return 0;
+    int complete = 0;
+    char chunk[4096];
+    for (;;) {
+        ssize_t got = read(damon.events, chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) /* EAGAIN: all read */
+            return complete;
+        for (ssize_t i = 0; i < got; i++) {
+            if (chunk[i] != '\n') {
+                if (incoming.used < sizeof incoming.line - 1)
+                    incoming.line[incoming.used++] = chunk[i];
+                continue;
+            }
+            incoming.line[incoming.used] = '\0';
+            incoming.used = 0;
+            complete += take_line(incoming.line, seen, arg);
+        }
+    }
+}
+
+void cdm__damon_after_fork_child(void)
+{
+    /* The parent's: its instance stays, and is the parent's to remove. */
+    if (damon.events >= 0)
+        close(damon.events);
+    damon.events = -1;
+}
+
 /* ------------------------------------------------------------------ start, stop */
 
 /* A "stat" scheme does nothing to the memory; it is there because DAMON reports regions
@@ -380,9 +613,13 @@ int cdm__damon_start(pid_t pid, uint64_t sample_us, uint64_t aggr_us, const uint
         return err;
     damon.owner = getpid();
     err = configure(pid, sample_us, aggr_us, starts, ends, n_ranges);
+    if (!err)
+        open_events(aggr_us);
     if (!err && n_ranges > 0)
         err = write_text(DAMON_STATE, DAMON_STATE_ON);
     damon.running = !err && n_ranges > 0;
+    if (err)
+        close_events();
     if (err && remove_kdamond() == 0)
         damon.owner = 0;
     return err;
@@ -392,6 +629,7 @@ void cdm__damon_stop(void)
 {
     if (!started_here())
         return;
+    close_events();
     int err = remove_kdamond();
     if (err) {
         /* errno as a number: strerror may translate, and a catalog loads with malloc. */
@@ -431,9 +669,7 @@ int cdm__damon_set_ranges(const uintptr_t *starts, const uintptr_t *ends, int n_
     return err;
 }
 
-int cdm__damon_collect(void (*seen)(uintptr_t start, uintptr_t end, unsigned nr_accesses,
-                                    unsigned age, void *arg),
-                       void *arg)
+int cdm__damon_collect(damon_seen_fn *seen, void *arg)
 {
     if (!started_here())
         return EINVAL;

@@ -342,6 +342,12 @@ CDM_HIDDEN const char *cdm__backend_sees(enum cdm_track backend);
  * positive errno (EOPNOTSUPP, EACCES, EROFS, EBUSY...) and `why` names the cause and the fix. */
 CDM_HIDDEN int cdm__damon_probe(char *why, size_t why_size);
 
+/* What DAMON tells of a region: nr_accesses is how many of an aggregation's samples
+ * (aggr_us / sample_us of them) found it accessed, age how many aggregations it has kept
+ * about that level. */
+typedef void damon_seen_fn(uintptr_t start, uintptr_t end, unsigned nr_accesses, unsigned age,
+                           void *arg);
+
 /* Create kdamond 0 monitoring [starts[i], ends[i]) of process `pid` (fixed ranges, "fvaddr"):
  * sample every sample_us, aggregate accesses over aggr_us, and a "stat" scheme that matches
  * every region so that cdm__damon_collect can read them back. The ranges may come in any
@@ -360,17 +366,28 @@ CDM_HIDDEN int cdm__damon_set_ranges(const uintptr_t *starts, const uintptr_t *e
                                      int n_ranges);
 
 /* Ask the kdamond for a snapshot of its regions (state "update_schemes_tried_regions",
- * Linux 6.2) and call `seen` for each, in address order: nr_accesses is how many of the last
- * aggregation's samples (aggr_us / sample_us of them) found the region accessed, age how many
- * aggregations it has kept about that level. Blocks until the kdamond has answered: one to
+ * Linux 6.2) and call `seen` for each, in address order, as of the last aggregation. Blocks until the kdamond has answered: one to
  * two aggregation intervals, which the kernel polls every 100 ms (0.1 to 0.3 s with 100 ms
  * aggregations in the 6.12 guest). EAGAIN when the kdamond answered with no region at all (it ran
  * late and the kernel's wait timed out): nothing is known of this epoch, which is not the
  * same as nothing accessed. ESRCH when the kdamond stopped (turned off by someone else).
  * 0 without any call to `seen` while no range is monitored. */
-CDM_HIDDEN int cdm__damon_collect(void (*seen)(uintptr_t start, uintptr_t end,
-                                               unsigned nr_accesses, unsigned age, void *arg),
-                                  void *arg);
+CDM_HIDDEN int cdm__damon_collect(damon_seen_fn *seen, void *arg);
+
+/* Where tracefs is mounted and writable (/sys/kernel/tracing, root), start also has DAMON
+ * trace the regions at the end of every aggregation (event damon_aggregated, Linux 5.15) into
+ * a tracefs instance of its own, which cdm__damon_read_events reads as they come: no wait,
+ * where collect answers 0.1 s late or more (see damon.c). Whether that is possible here. */
+CDM_HIDDEN bool cdm__damon_events_possible(void);
+/* The descriptor to poll for aggregations; -1 when start could not have them traced (then
+ * only collect reads regions) or this process did not start DAMON. */
+CDM_HIDDEN int cdm__damon_events_fd(void);
+/* Without blocking: call `seen` for every region of each aggregation traced completely since
+ * the last call; returns how many (0: none complete yet, or no events). An aggregation of
+ * which the ring buffer lost regions is dropped. */
+CDM_HIDDEN int cdm__damon_read_events(damon_seen_fn *seen, void *arg);
+/* In a forked child: close the parent's event descriptor, leave the rest to the parent. */
+CDM_HIDDEN void cdm__damon_after_fork_child(void);
 
 /* Turn our kdamond off and remove it (nr_kdamonds 0). Does nothing in a process that did not
  * start it (a forked child, or nothing started); safe to call again. */

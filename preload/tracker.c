@@ -12,6 +12,7 @@
  *             unprotect it; pages are protected again when their next write matters.
  *   missing   the first touch of a page stops the toucher until we map it.
  *   damon     the kernel's DAMON samples reads and writes (damon.c); nothing waits for us.
+ *             Where its aggregations are traced, each one ends an epoch.
  * then wakes the migrator thread, which moves pages (migrate.c). Two threads, so that no
  * fault ever waits behind a migration: move_pages of a few hundred pages takes milliseconds.
  *
@@ -69,7 +70,7 @@ struct cdm_span {
     uint8_t watch;   /* enum span_watch */
 };
 
-/* DAMON samples this often; it aggregates over half an epoch (collect_damon). */
+/* DAMON samples this often; it aggregates over an epoch or half of one (damon_give_ranges). */
 #define DAMON_SAMPLE_US 5000
 #define DAMON_MAX_REGIONS 1024
 
@@ -453,14 +454,15 @@ static void protect_due(struct cdm_tracked *range, uint32_t epoch)
     }
 }
 
-struct damon_regions {
+/* damon: what it reported since the last epoch. Tracker thread only. */
+static struct damon_regions {
     int n;
     unsigned most;
     struct {
         uintptr_t start, end;
         unsigned accesses;
     } seen[DAMON_MAX_REGIONS];
-};
+} damon_regions;
 
 static void damon_seen(uintptr_t start, uintptr_t end, unsigned nr_accesses, unsigned age,
                        void *arg)
@@ -475,11 +477,10 @@ static void damon_seen(uintptr_t start, uintptr_t end, unsigned nr_accesses, uns
     }
 }
 
-/* damon: give it the ranges when they changed, then read back what it saw. Its sysfs calls
- * block for up to a few aggregations: the lock is not held meanwhile. */
-static void collect_damon(uint32_t epoch)
+/* damon: give it the ranges when they changed. Its sysfs calls block for a tenth of a
+ * second or more: the lock is not held meanwhile. */
+static int damon_give_ranges(void)
 {
-    static struct damon_regions regions;
     static uintptr_t starts[MAX_TRACKED], ends[MAX_TRACKED];
     pthread_mutex_lock(&tracker.lock);
     bool dirty = tracker.damon_dirty;
@@ -490,34 +491,46 @@ static void collect_damon(uint32_t epoch)
     }
     tracker.damon_dirty = false;
     pthread_mutex_unlock(&tracker.lock);
-    int err = 0;
-    if (!tracker.damon_running && n) {
-        /* Aggregations of half an epoch: a collect waits for the next aggregation to end
-         * and for the one after it to apply the scheme, one to two aggregations, so that
-         * with aggregations of a whole epoch the epochs ran at two thirds of their rate. */
-        uint64_t aggr_us = cdm__rt.config.settings.epoch_ns / 2000;
-        err = cdm__damon_start(cdm__rt.pid, DAMON_SAMPLE_US,
+    if (tracker.damon_running)
+        return dirty ? cdm__damon_set_ranges(starts, ends, n) : 0;
+    if (!n)
+        return 0;
+    /* Traced, an aggregation ends an epoch (tracker_main). Read back, a collect waits for
+     * the next aggregation to end and for the one after it to apply the scheme, one to two
+     * aggregations: with aggregations of a whole epoch the epochs ran at two thirds of
+     * their rate, so they are half an epoch there. */
+    uint64_t epoch_us = cdm__rt.config.settings.epoch_ns / 1000;
+    uint64_t aggr_us = cdm__damon_events_possible() ? epoch_us : epoch_us / 2;
+    int err = cdm__damon_start(cdm__rt.pid, DAMON_SAMPLE_US,
                                aggr_us > DAMON_SAMPLE_US ? aggr_us : DAMON_SAMPLE_US, starts,
                                ends, n);
-        tracker.damon_running = err == 0;
-    } else if (dirty && tracker.damon_running) {
-        err = cdm__damon_set_ranges(starts, ends, n);
+    tracker.damon_running = err == 0;
+    return err;
+}
+
+/* damon: the regions seen since the last epoch, traced or read back now, count as touched. */
+static void collect_damon(uint32_t epoch)
+{
+    int err = damon_give_ranges();
+    if (!err && tracker.damon_running && cdm__damon_events_fd() < 0) {
+        damon_regions.n = 0;
+        damon_regions.most = 0;
+        err = cdm__damon_collect(damon_seen, &damon_regions);
     }
-    regions.n = 0;
-    regions.most = 0;
-    if (!err && tracker.damon_running)
-        err = cdm__damon_collect(damon_seen, &regions);
     if (err && err != EAGAIN) /* EAGAIN: DAMON ran late, nothing is known of this epoch */
         cdm__warn_once(CDM_WARN_TRACKER, "DAMON failed (%s): accesses from now on are not seen",
                        strerrorname_np(err));
     /* DAMON samples one page per region: a region only partly in use shows fewer accesses.
      * Those at least half as busy as the busiest count as touched; the rest is noise and
      * edges that DAMON's next splits will cut off. */
+    const struct damon_regions *regions = &damon_regions;
     pthread_mutex_lock(&tracker.lock);
-    for (int r = 0; r < regions.n; r++)
-        for (int i = 0; i < tracker.n_ranges && regions.seen[r].accesses * 2 >= regions.most; i++)
-            mark_touched(&tracker.ranges[i], regions.seen[r].start, regions.seen[r].end, epoch);
+    for (int r = 0; r < regions->n; r++)
+        for (int i = 0; i < tracker.n_ranges && regions->seen[r].accesses * 2 >= regions->most; i++)
+            mark_touched(&tracker.ranges[i], regions->seen[r].start, regions->seen[r].end, epoch);
     pthread_mutex_unlock(&tracker.lock);
+    damon_regions.n = 0;
+    damon_regions.most = 0;
 }
 
 static void collect_epoch(uint32_t epoch)
@@ -646,22 +659,29 @@ static void *tracker_main(void *unused)
     uint64_t epoch_ns = cdm__rt.config.settings.epoch_ns;
     uint64_t next = cdm__now_ns() + epoch_ns;
     while (!stopping()) {
+        int traced = tracker.backend == CDM_TRACK_DAMON ? cdm__damon_events_fd() : -1;
         uint64_t now = cdm__now_ns();
         int timeout_ms = now >= next ? 0 : (int)((next - now + 999999) / 1000000);
         struct pollfd fds[2] = {{.fd = tracker.wake_fd, .events = POLLIN},
-                                {.fd = synchronous() ? tracker.uffd : -1, .events = POLLIN}};
+                                {.fd = synchronous() ? tracker.uffd : traced, .events = POLLIN}};
         if (poll(fds, 2, timeout_ms) > 0) { /* an error is a timeout: faults are read anyway */
             if (fds[0].revents & POLLIN)
                 drain(tracker.wake_fd);
         }
         if (synchronous())
             serve_faults();
-        if (stopping() || cdm__now_ns() < next)
+        /* damon, traced: the end of an aggregation is the end of an epoch. */
+        bool aggregated =
+            traced >= 0 && cdm__damon_read_events(damon_seen, &damon_regions) > 0;
+        if (stopping() || (!aggregated && cdm__now_ns() < next))
             continue;
         uint64_t began = cdm__now_ns();
         collect_epoch(tracker.epoch + 1);
         kick(tracker.migrate_fd);
-        if (tracker.backend == CDM_TRACK_DAMON) {
+        if (tracker.backend == CDM_TRACK_DAMON && cdm__damon_events_fd() >= 0) {
+            /* The timer stands in only when no aggregation comes (nothing monitored). */
+            next = began + 2 * epoch_ns;
+        } else if (tracker.backend == CDM_TRACK_DAMON) {
             /* The collect itself waits for DAMON's aggregations: the next epoch is due an
              * epoch after this one began, at once when the wait took longer. */
             next = began + epoch_ns;
@@ -976,6 +996,7 @@ void cdm__tracker_after_fork(bool child)
         /* The threads are not in this process, the mappings lost their registration, and
          * DAMON watches the parent (damon.c leaves it to the parent). */
         close_descriptors();
+        cdm__damon_after_fork_child();
         while (tracker.n_ranges)
             range_remove_at(tracker.n_ranges - 1);
         tracker.started = tracker.stopping = tracker.damon_running = false;

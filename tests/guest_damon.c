@@ -14,11 +14,14 @@
 #include <criterion/logging.h>
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +33,8 @@
 #define NR_KDAMONDS ADMIN "/kdamonds/nr_kdamonds"
 #define KDAMOND_PID ADMIN "/kdamonds/0/pid"
 #define KDAMOND_STATE ADMIN "/kdamonds/0/state"
+/* tracefs, mounted by the guest's init as systemd mounts it on a real machine. */
+#define TRACE_INSTANCES "/sys/kernel/tracing/instances"
 
 #define SAMPLE_US 5000
 #define AGGR_US 100000
@@ -376,6 +381,133 @@ Test(damon, reads_are_seen_ranges_change_stop_cleans_up, .fini = stop_ours)
     cr_assert_eq(err, 0, "after stop the probe says: %s", why);
     munmap(buffer, size);
     munmap(buffer2, size2);
+}
+
+/* ------------------------------------------------------------------ traced aggregations */
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void instance_of(pid_t pid, char *path, size_t size)
+{
+    snprintf(path, size, TRACE_INSTANCES "/cdmplace.%d", (int)pid);
+}
+
+/* A pid that no process has: a child's, reaped. */
+static pid_t gone_pid(void)
+{
+    pid_t child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0)
+        _exit(0);
+    cr_assert_eq(waitpid(child, NULL, 0), child);
+    return child;
+}
+
+/* Waits for aggregations on the event descriptor and keeps the last complete one in `snap`;
+ * returns how many came. */
+static int next_aggregations(int fd)
+{
+    double began = now_s();
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        poll(&p, 1, 1000);
+        snap.n = 0;
+        snap.overflow = false;
+        int complete = cdm__damon_read_events(keep, NULL);
+        cr_assert(!snap.overflow);
+        if (complete > 0) {
+            /* Several at once: each covers the buffer, keep the last one's regions. */
+            int per = snap.n / complete;
+            cr_assert_eq(per * complete, snap.n, "%d regions in %d aggregations", snap.n,
+                         complete);
+            memmove(snap.regions, snap.regions + snap.n - per, (size_t)per * sizeof snap.regions[0]);
+            snap.n = per;
+            return complete;
+        }
+        cr_assert_eq(snap.n, 0, "regions reported without a complete aggregation");
+        cr_assert_lt(now_s() - began, DEADLINE_S, "no aggregation traced in %.0f s", DEADLINE_S);
+    }
+}
+
+Test(damon, aggregations_are_traced_as_they_end_and_the_instance_goes_at_stop,
+     .fini = stop_ours)
+{
+    need_damon();
+    cr_assert(cdm__damon_events_possible(),
+              "tracefs is not mounted writable at /sys/kernel/tracing (the guest's init mounts it)");
+    /* An instance left by a process that was killed: the next start removes it. */
+    char stale[128], ours[128], enable[192];
+    instance_of(gone_pid(), stale, sizeof stale);
+    cr_assert_eq(mkdir(stale, 0700), 0, "mkdir %s: %s", stale, strerror(errno));
+    instance_of(getpid(), ours, sizeof ours);
+    snprintf(enable, sizeof enable, "%s/events/damon/damon_aggregated/enable", ours);
+
+    size_t size = 64 * MiB;
+    unsigned char *buffer = map_touched(size);
+    uintptr_t start = (uintptr_t)buffer, end = start + size;
+    int err = cdm__damon_start(getpid(), SAMPLE_US, AGGR_US, &start, &end, 1);
+    cr_assert_eq(err, 0, "start: %s", strerror(err));
+    cr_assert_not(is_dir(stale), "the stale instance %s is still there", stale);
+    cr_assert(is_dir(ours), "no instance %s", ours);
+    cr_assert_eq(read_long(enable), 1, "damon_aggregated is not enabled in our instance");
+    int fd = cdm__damon_events_fd();
+    cr_assert_geq(fd, 0, "start did not open the instance's trace_pipe");
+
+    /* Every traced aggregation covers the buffer exactly, region after region: nothing lost
+     * or mixed from two aggregations. The read part turns hot, the untouched part stays
+     * cold. */
+    reader_start(buffer, 16 * MiB);
+    double began = now_s(), hot = -1, cold = -1;
+    int aggregations = 0;
+    for (;;) {
+        aggregations += next_aggregations(fd);
+        uintptr_t covered = start;
+        for (int i = 0; i < snap.n; i++) {
+            cr_assert_eq(snap.regions[i].start, covered, "region %d of %d starts at %+ld bytes",
+                         i, snap.n, (long)(snap.regions[i].start - covered));
+            cr_assert_leq(snap.regions[i].nr_accesses, AGGR_US / SAMPLE_US);
+            covered = snap.regions[i].end;
+        }
+        cr_assert_eq(covered, end, "the regions end %+ld bytes from the buffer's end",
+                     (long)(covered - end));
+        hot = mean_accesses(start, start + 16 * MiB);
+        cold = mean_accesses(start + 32 * MiB, end);
+        if (now_s() - began >= 3 && hot >= HOT_AT_LEAST && cold <= COLD_AT_MOST)
+            break;
+        cr_assert_lt(now_s() - began, DEADLINE_S,
+                     "after %d aggregations the read part shows %.1f accesses and the "
+                     "untouched part %.1f", aggregations, hot, cold);
+    }
+    cr_log_info("%d aggregations in %.1f s: read part %.1f, untouched part %.1f, %d regions",
+                aggregations, now_s() - began, hot, cold, snap.n);
+    log_snapshot("traced", start);
+
+    /* A forked child has no events and stops nothing: the parent's keep coming. */
+    pid_t child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0) {
+        cdm__damon_after_fork_child();
+        int own = cdm__damon_events_fd();
+        cdm__damon_stop();
+        _exit(own == -1 ? 0 : 1);
+    }
+    int status;
+    cr_assert_eq(waitpid(child, &status, 0), child);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child saw the parent's events");
+    cr_assert(is_dir(ours), "the child's exit removed the parent's instance");
+    next_aggregations(fd);
+    reader_stop();
+
+    cdm__damon_stop();
+    cr_assert_eq(cdm__damon_events_fd(), -1);
+    cr_assert_not(is_dir(ours), "stop left the instance %s", ours);
+    cr_assert_eq(read_long(NR_KDAMONDS), 0);
+    cr_assert_eq(cdm__damon_read_events(keep, NULL), 0, "events after stop");
+    munmap(buffer, size);
 }
 
 /* Set once the test created the "foreign" kdamond: only then may its cleanup remove one. */
