@@ -450,9 +450,10 @@ static bool field(const char **at, const char *prefix, uint64_t *value)
 
 #define EVENT_TAG ": damon_aggregated: "
 
-/* One line of trace_pipe: the common fields, then the event's format,
+/* One line of trace_pipe: the common fields, then the event's format, "start-end:
+ * nr_accesses age" last (one line here):
  *   kdamond.0-95 [001] ..... 123.456789: damon_aggregated: target_id=0 nr_regions=120
- *   140737488 355328-140737488 617472: 5 3            (one line; start-end: nr_accesses age)
+ *       140737488355328-140737488617472: 5 3
  * Anything else ("CPU:1 [LOST 12 EVENTS]") loses the aggregation being read. Returns 1
  * when the line completed an aggregation, whose regions went to `seen`. */
 static int take_line(const char *line, damon_seen_fn *seen, void *arg)
