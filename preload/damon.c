@@ -670,6 +670,17 @@ int cdm__damon_set_ranges(const uintptr_t *starts, const uintptr_t *ends, int n_
     return err;
 }
 
+int cdm__damon_check(void)
+{
+    if (!started_here() || !damon.running)
+        return 0;
+    char state[16];
+    int err = read_text(DAMON_STATE, state, sizeof state);
+    if (err)
+        return err;
+    return strcmp(state, DAMON_STATE_ON) ? ESRCH : 0; /* turned off behind our back */
+}
+
 int cdm__damon_collect(damon_seen_fn *seen, void *arg)
 {
     if (!started_here())
@@ -679,12 +690,8 @@ int cdm__damon_collect(damon_seen_fn *seen, void *arg)
     /* The store returns once the kdamond has refilled tried_regions: it starts at the end of
      * an aggregation and finishes when the scheme has been applied once more. */
     int err = write_text(DAMON_STATE, DAMON_STATE_UPDATE_TRIED);
-    if (err) {
-        char state[16];
-        if (read_text(DAMON_STATE, state, sizeof state) == 0 && strcmp(state, DAMON_STATE_ON))
-            return ESRCH; /* turned off behind our back */
-        return err;
-    }
+    if (err)
+        return cdm__damon_check() == ESRCH ? ESRCH : err;
     char path[256];
     for (int n = 0;; n++) {
         uint64_t start, end, nr_accesses, age;

@@ -386,6 +386,9 @@ CDM_HIDDEN int cdm__damon_events_fd(void);
  * the last call; returns how many (0: none complete yet, or no events). An aggregation of
  * which the ring buffer lost regions is dropped. */
 CDM_HIDDEN int cdm__damon_read_events(damon_seen_fn *seen, void *arg);
+/* 0 while our kdamond runs as it should (or none is expected to run); ESRCH when it was
+ * turned off behind our back (then no aggregation comes). */
+CDM_HIDDEN int cdm__damon_check(void);
 /* In a forked child: close the parent's event descriptor, leave the rest to the parent. */
 CDM_HIDDEN void cdm__damon_after_fork_child(void);
 

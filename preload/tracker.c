@@ -508,18 +508,22 @@ static int damon_give_ranges(void)
     return err;
 }
 
-/* damon: the regions seen since the last epoch, traced or read back now, count as touched. */
-static void collect_damon(uint32_t epoch)
+/* damon: the regions seen since the last epoch, traced (`aggregated`: the epoch ends with an
+ * aggregation) or read back now, count as touched. */
+static void collect_damon(uint32_t epoch, bool aggregated)
 {
     int err = damon_give_ranges();
     if (!err && tracker.damon_running && cdm__damon_events_fd() < 0) {
         damon_regions.n = 0;
         damon_regions.most = 0;
         err = cdm__damon_collect(damon_seen, &damon_regions);
+    } else if (!err && tracker.damon_running && !aggregated) {
+        err = cdm__damon_check(); /* no aggregation for two epochs: is it still on? */
     }
     if (err && err != EAGAIN) /* EAGAIN: DAMON ran late, nothing is known of this epoch */
-        cdm__warn_once(CDM_WARN_TRACKER, "DAMON failed (%s): accesses from now on are not seen",
-                       strerrorname_np(err));
+        cdm__warn_once(CDM_WARN_TRACKER, "DAMON failed (%s%s): accesses from now on are not seen",
+                       strerrorname_np(err),
+                       err == ESRCH ? ": our kdamond was turned off from outside" : "");
     /* DAMON samples one page per region: a region only partly in use shows fewer accesses.
      * Those at least half as busy as the busiest count as touched; the rest is noise and
      * edges that DAMON's next splits will cut off. */
@@ -533,10 +537,10 @@ static void collect_damon(uint32_t epoch)
     damon_regions.most = 0;
 }
 
-static void collect_epoch(uint32_t epoch)
+static void collect_epoch(uint32_t epoch, bool aggregated)
 {
     if (tracker.backend == CDM_TRACK_DAMON)
-        collect_damon(epoch);
+        collect_damon(epoch, aggregated);
     pthread_mutex_lock(&tracker.lock);
     drain_pending();
     for (int i = 0; i < tracker.n_ranges && tracker.backend != CDM_TRACK_DAMON; i++) {
@@ -676,7 +680,7 @@ static void *tracker_main(void *unused)
         if (stopping() || (!aggregated && cdm__now_ns() < next))
             continue;
         uint64_t began = cdm__now_ns();
-        collect_epoch(tracker.epoch + 1);
+        collect_epoch(tracker.epoch + 1, aggregated);
         kick(tracker.migrate_fd);
         if (tracker.backend == CDM_TRACK_DAMON && cdm__damon_events_fd() >= 0) {
             /* The timer stands in only when no aggregation comes (nothing monitored). */

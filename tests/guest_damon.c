@@ -502,6 +502,11 @@ Test(damon, aggregations_are_traced_as_they_end_and_the_instance_goes_at_stop,
     next_aggregations(fd);
     reader_stop();
 
+    /* Turned off from outside: no aggregation comes, and the check says why. */
+    cr_assert_eq(cdm__damon_check(), 0);
+    cr_assert_eq(write_line(KDAMOND_STATE, "off"), 0);
+    cr_assert_eq(cdm__damon_check(), ESRCH);
+
     cdm__damon_stop();
     cr_assert_eq(cdm__damon_events_fd(), -1);
     cr_assert_not(is_dir(ours), "stop left the instance %s", ours);
