@@ -231,6 +231,7 @@ static struct cdm_tracked *add(struct batch *b, struct cdm_tracked *range, size_
 /* ------------------------------------------------------------------ deciding */
 
 struct rule_epoch {
+    int32_t idle;      /* follow-cpu: epochs without use before a page goes back */
     int threshold;     /* tier: heat above this goes to DRAM */
     uint64_t quota;    /* tier: pages at exactly `threshold` that still fit */
     uint64_t hot, cold; /* pages wanted on DRAM, on the rule's nodes */
@@ -273,7 +274,7 @@ static int wanted_side(const struct cdm_tracked *range, size_t i, uint32_t epoch
         if (range->last_touch[i] == 0)
             return -1;
         /* Signed: a fault marked during this pass is one epoch ahead. */
-        return (int32_t)(epoch - range->last_touch[i]) < (int32_t)cdm__migrate_idle_epochs(range->rule);
+        return (int32_t)(epoch - range->last_touch[i]) < r->idle;
     }
     if (range->heat[i] == 0 && range->node[i] < 0)
         return -1;
@@ -360,7 +361,7 @@ void cdm__migrate_reconcile(uint32_t epoch, bool epoch_end)
                 ids[n_ids++] = ranges[k].id;
         if (!n_ids)
             continue;
-        struct rule_epoch r = {0};
+        struct rule_epoch r = {.idle = (int32_t)cdm__migrate_idle_epochs(rule)};
         bool tier = cdm__rt.config.rules[rule].migrate == CDM_MIGRATE_TIER;
         if (tier)
             rank(rule, ids, n_ids, &r);
