@@ -183,6 +183,15 @@ static int read_text(const char *path, char *buf, size_t size)
     return 0;
 }
 
+/* The decimal number at *at, which moves past it. */
+static uint64_t parse_number(const char **at)
+{
+    uint64_t number = 0;
+    for (; **at >= '0' && **at <= '9'; (*at)++)
+        number = number * 10 + (uint64_t)(**at - '0');
+    return number;
+}
+
 static int read_number(const char *path, uint64_t *value)
 {
     char text[32];
@@ -191,10 +200,8 @@ static int read_number(const char *path, uint64_t *value)
         return err;
     if (text[0] < '0' || text[0] > '9')
         return EINVAL;
-    uint64_t number = 0;
-    for (const char *c = text; *c >= '0' && *c <= '9'; c++)
-        number = number * 10 + (uint64_t)(*c - '0');
-    *value = number;
+    const char *at = text;
+    *value = parse_number(&at);
     return 0;
 }
 
@@ -224,14 +231,12 @@ static bool kernel_at_least(int major, int minor)
     struct utsname name;
     if (uname(&name) != 0)
         return false;
-    int have_major = 0, have_minor = 0;
-    const char *c = name.release;
-    for (; *c >= '0' && *c <= '9'; c++)
-        have_major = have_major * 10 + (*c - '0');
-    if (*c == '.')
-        for (c++; *c >= '0' && *c <= '9'; c++)
-            have_minor = have_minor * 10 + (*c - '0');
-    return have_major > major || (have_major == major && have_minor >= minor);
+    const char *at = name.release;
+    uint64_t have_major = parse_number(&at), have_minor = 0;
+    if (*at == '.')
+        at++, have_minor = parse_number(&at);
+    return have_major > (uint64_t)major ||
+           (have_major == (uint64_t)major && have_minor >= (uint64_t)minor);
 }
 
 int cdm__damon_probe(char *why, size_t why_size)
@@ -374,11 +379,10 @@ static void remove_stale_instances(void)
             at += entry->d_reclen;
             if (strncmp(entry->d_name, TRACE_INSTANCE_PREFIX, prefix) != 0)
                 continue;
-            long pid = 0;
-            const char *c = entry->d_name + prefix;
-            for (; *c >= '0' && *c <= '9' && pid < INT_MAX / 10; c++)
-                pid = pid * 10 + (*c - '0');
-            if (!*c && pid > 0 && pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            const char *digits = entry->d_name + prefix;
+            uint64_t pid = strlen(digits) < 10 ? parse_number(&digits) : 0; /* pids: 7 digits */
+            if (!*digits && pid > 0 && (pid_t)pid != getpid() && kill((pid_t)pid, 0) != 0 &&
+                errno == ESRCH)
                 remove_instance((pid_t)pid);
         }
     }
@@ -429,14 +433,6 @@ int cdm__damon_events_fd(void)
     return started_here() ? damon.events : -1;
 }
 
-static uint64_t parse_number(const char **at)
-{
-    uint64_t number = 0;
-    for (; **at >= '0' && **at <= '9'; (*at)++)
-        number = number * 10 + (uint64_t)(**at - '0');
-    return number;
-}
-
 /* `prefix` then a number at *at, past both; false when the text is not that. */
 static bool field(const char **at, const char *prefix, uint64_t *value)
 {
@@ -465,7 +461,8 @@ static int take_line(const char *line, damon_seen_fn *seen, void *arg)
     }
     while (at > line && at[-1] != ' ')
         at--;
-    uint64_t seconds = parse_number(&at), micros = 0, target, expected, start, end, nr_accesses, age;
+    uint64_t seconds = parse_number(&at), micros = 0;
+    uint64_t target, expected, start, end, nr_accesses, age;
     if (*at == '.')
         at++, micros = parse_number(&at);
     uint64_t at_us = seconds * 1000000 + micros;
@@ -477,7 +474,8 @@ static int take_line(const char *line, damon_seen_fn *seen, void *arg)
         return 0;
     }
     /* A region of another aggregation than the one being read: that one lost regions. */
-    if (incoming.n && (expected != incoming.expected || at_us > incoming.at_us + same_aggregation_us))
+    if (incoming.n &&
+        (expected != incoming.expected || at_us > incoming.at_us + same_aggregation_us))
         incoming.n = 0;
     if (incoming.n == 0) {
         incoming.at_us = at_us;

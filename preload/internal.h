@@ -366,12 +366,13 @@ CDM_HIDDEN int cdm__damon_set_ranges(const uintptr_t *starts, const uintptr_t *e
                                      int n_ranges);
 
 /* Ask the kdamond for a snapshot of its regions (state "update_schemes_tried_regions",
- * Linux 6.2) and call `seen` for each, in address order, as of the last aggregation. Blocks until the kdamond has answered: one to
- * two aggregation intervals, which the kernel polls every 100 ms (0.1 to 0.3 s with 100 ms
- * aggregations in the 6.12 guest). EAGAIN when the kdamond answered with no region at all (it ran
- * late and the kernel's wait timed out): nothing is known of this epoch, which is not the
- * same as nothing accessed. ESRCH when the kdamond stopped (turned off by someone else).
- * 0 without any call to `seen` while no range is monitored. */
+ * Linux 6.2) and call `seen` for each, in address order, as of the last aggregation. Blocks
+ * until the kdamond has answered: one to two aggregation intervals, which the kernel polls
+ * every 100 ms (0.1 to 0.3 s with 100 ms aggregations in the 6.12 guest). EAGAIN when the
+ * kdamond answered with no region at all (it ran late and the kernel's wait timed out):
+ * nothing is known of this epoch, which is not the same as nothing accessed. ESRCH when the
+ * kdamond stopped (turned off by someone else). 0 without any call to `seen` while no range
+ * is monitored. */
 CDM_HIDDEN int cdm__damon_collect(damon_seen_fn *seen, void *arg);
 
 /* Where tracefs is mounted and writable (/sys/kernel/tracing, root), start also has DAMON

@@ -527,11 +527,14 @@ static void collect_damon(uint32_t epoch, bool aggregated)
     /* DAMON samples one page per region: a region only partly in use shows fewer accesses.
      * Those at least half as busy as the busiest count as touched; the rest is noise and
      * edges that DAMON's next splits will cut off. */
-    const struct damon_regions *regions = &damon_regions;
     pthread_mutex_lock(&tracker.lock);
-    for (int r = 0; r < regions->n; r++)
-        for (int i = 0; i < tracker.n_ranges && regions->seen[r].accesses * 2 >= regions->most; i++)
-            mark_touched(&tracker.ranges[i], regions->seen[r].start, regions->seen[r].end, epoch);
+    for (int r = 0; r < damon_regions.n; r++) {
+        if (damon_regions.seen[r].accesses * 2 < damon_regions.most)
+            continue;
+        for (int i = 0; i < tracker.n_ranges; i++)
+            mark_touched(&tracker.ranges[i], damon_regions.seen[r].start,
+                         damon_regions.seen[r].end, epoch);
+    }
     pthread_mutex_unlock(&tracker.lock);
     damon_regions.n = 0;
     damon_regions.most = 0;
