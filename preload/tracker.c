@@ -53,21 +53,27 @@
  *   PROBED     the span's cohort, the pages seen used at its last sighting, is watched
  *              through one of its pages, all marked again when that one is written; every
  *              other page of the span is protected and seen on its own
+ *   SHARED     the span was written whole in the same epoch as its neighbours (a loop
+ *              streaming through the buffer): one of them, PROBED, watches them all
  *   UNWATCHED  the span was seen written lately, and needs no look before its pages could
  *              become idle (as wp's protect_due); written pages are left unprotected
  * Each protected page the program writes costs it a minor fault (some 1 us natively), and
  * each protecting call a TLB flush on every CPU running the program (milliseconds in a busy
  * emulated guest): protecting every written page again each epoch made a streaming loop 2.9
  * times slower natively (bench/RESULTS.md, issue 4); a span the program keeps writing costs
- * it one fault and one call per half `idle`. */
+ * it one fault and one call per half `idle`, and up to SHARED_SPANS spans it writes whole
+ * together share those (on this project's machine each call cost a streaming loop some
+ * 20 us: 1-2% at one call per span). */
 #define SPAN (2u << 20)
+#define SHARED_SPANS 16
 
-enum span_watch { UNWATCHED, PROBED, WHOLE };
+enum span_watch { UNWATCHED, PROBED, WHOLE, SHARED };
 
 struct cdm_span {
     uint32_t cohort; /* the epoch the span was last seen used; 0: not in use */
     uint16_t probe;  /* PROBED: the page watched for the cohort, an index in the span */
     uint8_t watch;   /* enum span_watch */
+    int8_t prober;   /* SHARED: where the PROBED span watching it is, in spans from it */
 };
 
 /* DAMON samples this often; it aggregates over an epoch or half of one (damon_give_ranges). */
@@ -315,6 +321,26 @@ static int32_t look_after(const struct cdm_tracked *range)
     return (int32_t)(cdm__migrate_idle_epochs(range->rule) / 2);
 }
 
+/* Marks the cohorts of the spans that span s watches (SHARED, on either side of it). */
+static void mark_shared(struct cdm_tracked *range, size_t s, uint32_t epoch)
+{
+    size_t page = plat_page_size(), n_spans = range_spans(range->n_pages);
+    for (int dir = -1; dir <= 1; dir += 2) {
+        for (long t = (long)s + dir; t >= 0 && (size_t)t < n_spans; t += dir) {
+            struct cdm_span *other = &range->spans[t];
+            if (other->watch != SHARED || t + other->prober != (long)s)
+                break;
+            size_t first, last;
+            span_pages_of(range, (size_t)t, &first, &last);
+            for (size_t i = first; i < last; i++)
+                if (range->last_touch[i] == other->cohort)
+                    mark_touched(range, range->start + i * page, range->start + (i + 1) * page,
+                                 epoch);
+            *other = (struct cdm_span){.watch = UNWATCHED, .cohort = epoch};
+        }
+    }
+}
+
 /* wp-async: what PAGEMAP_SCAN reports written in span s: present and written pages, those
  * unprotected since they were protected (6.12 reports a range's never-touched holes as
  * written, and such a sighting would use up the page's first write). In a PROBED span the
@@ -368,6 +394,8 @@ static void collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
         span->watch = UNWATCHED; /* what was seen written is unprotected now */
     if (used)
         span->cohort = epoch;
+    if (probe_seen)
+        mark_shared(range, s, epoch);
 }
 
 /* Write-protect [start, start + len); a range the kernel refuses as a whole (split into
@@ -399,9 +427,39 @@ static long next_in_cohort(const struct cdm_tracked *range, size_t s)
     return -1;
 }
 
+/* Whether span s is in use, due for a look, and written whole in its cohort's epoch. */
+static bool due_whole(const struct cdm_tracked *range, size_t s, int32_t after, uint32_t epoch)
+{
+    const struct cdm_span *span = &range->spans[s];
+    if (span->watch != UNWATCHED || !span->cohort || (int32_t)(epoch - span->cohort) < after)
+        return false;
+    size_t first, last;
+    span_pages_of(range, s, &first, &last);
+    for (size_t i = first; i < last; i++)
+        if (range->last_touch[i] != span->cohort)
+            return false;
+    return true;
+}
+
+/* Spans from s on that can share one probe: due, written whole in the same epoch; tier
+ * rules (looked at every epoch, ranking each span's own heat) share none. */
+static size_t shared_run(const struct cdm_tracked *range, size_t s, int32_t after,
+                         uint32_t epoch)
+{
+    size_t n = 0, n_spans = range_spans(range->n_pages);
+    if (after == 0)
+        return 1;
+    while (n < SHARED_SPANS && s + n < n_spans && due_whole(range, s + n, after, epoch) &&
+           range->spans[s + n].cohort == range->spans[s].cohort)
+        n++;
+    return n ? n : 1;
+}
+
 /* wp-async: protect what the next scan must see. A span seen used lately is left alone
  * until its next write matters, then probed, which leaves the program the other half of
- * `idle` to write it. A span not in use, or whose probe was not written by the epoch before
+ * `idle` to write it; spans written whole together are probed through one of them, a
+ * different one each look (by the cohort's epoch), so a part the program has left soon
+ * holds the probe. A span not in use, or whose probe was not written by the epoch before
  * its cohort would be idle, is protected whole: the pages written in that last epoch are
  * seen in time, when the probe fell on a part the program has left. */
 static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
@@ -415,13 +473,26 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
         bool in_use = span->watch == UNWATCHED && span->cohort;
         int32_t age = (int32_t)(epoch - span->cohort);
         if (span->watch == WHOLE || (in_use && age < after) ||
-            (span->watch == PROBED && age < idle - 1))
+            ((span->watch == PROBED || span->watch == SHARED) && age < idle - 1))
             continue;
         long next = in_use ? next_in_cohort(range, s) : -1;
         if (next < 0) {
             protect(range->start + first * page, (last - first) * page);
             span->watch = WHOLE;
             continue;
+        }
+        size_t sharing = shared_run(range, s, after, epoch), sharing_end = s + sharing;
+        if (sharing > 1) {
+            uint32_t cohort = span->cohort;
+            /* A different one each look: the cohort's epoch hashed (Knuth's multiplier). */
+            long prober = (long)(s + (cohort * 2654435761u >> 16) % sharing);
+            for (size_t t = s; t < sharing_end; t++)
+                range->spans[t] = (struct cdm_span){.watch = SHARED, .cohort = cohort,
+                                                    .prober = (int8_t)(prober - (long)t)};
+            s = (size_t)prober;
+            span = &range->spans[s];
+            span_pages_of(range, s, &first, &last);
+            next = next_in_cohort(range, s);
         }
         /* The probe, and the pages outside the cohort in runs (those protected already
          * cost no flush). */
@@ -436,6 +507,7 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
                 protect(range->start + run * page, (i - run) * page);
             run = i + 1;
         }
+        s = sharing_end - 1; /* past the spans it watches */
     }
 }
 
@@ -549,7 +621,8 @@ static void collect_epoch(uint32_t epoch, bool aggregated)
     for (int i = 0; i < tracker.n_ranges && tracker.backend != CDM_TRACK_DAMON; i++) {
         if (tracker.backend == CDM_TRACK_WP_ASYNC) {
             for (size_t s = 0; s < range_spans(tracker.ranges[i].n_pages); s++)
-                if (tracker.ranges[i].spans[s].watch != UNWATCHED)
+                if (tracker.ranges[i].spans[s].watch == PROBED ||
+                    tracker.ranges[i].spans[s].watch == WHOLE)
                     collect_span(&tracker.ranges[i], s, epoch);
             arm_spans(&tracker.ranges[i], epoch);
         } else if (tracker.backend == CDM_TRACK_WP)

@@ -36,6 +36,7 @@ enum { RULE_HINTED, RULE_ANON, RULE_FOLLOW }; /* tests/guest_track.conf, in file
 #define IDLE_S 15.0   /* left alone until back on node 1: idle (1 s) plus an epoch or two */
 #define HINT_S 10.0   /* a hint is acted on at once, not at an epoch's end (idle: 60 s) */
 #define CHILD_S 60.0  /* a child's whole life */
+#define LEFT_S 30.0   /* a part a streaming writer left: found within a few looks, plus idle */
 
 static double now_s(void)
 {
@@ -606,6 +607,30 @@ Test(track, dontneed_on_part_keeps_the_rest_and_tracking, .timeout = 120)
     cr_assert_eq(m.with_failures, 0, "%d migrate events report failed pages or an errno; the "
                  "first: %s", m.with_failures, m.first_failure);
     free(trace);
+    free(buffer);
+}
+
+/* A loop streams through the whole buffer, then through its first half only. wp-async
+ * watches spans written whole together through one probe among them, a different one each
+ * look; the half left must still go back to node 1 once a probe falls there, and the half
+ * still written must stay on node 0. */
+Test(track, streaming_writer_that_leaves_half_sends_back_only_that_half, .timeout = 120)
+{
+    size_t size = 8 * MiB, half = size / 2;
+    unsigned char *buffer = tracked_buffer(size, RULE_FOLLOW);
+    fill_and_follow(buffer, size, 1);
+    double start = now_s(), took = -1;
+    while (took < 0 && now_s() - start < LEFT_S) {
+        write_range(buffer, 0, half, 2);
+        if (all_on(buffer + half, half, 1))
+            took = now_s() - start;
+    }
+    cr_assert_geq(took, 0, "the half left for %.0f s is not back on node 1: %s", LEFT_S,
+                  describe(buffer + half, half));
+    cr_assert(all_on(buffer, half, 0), "the half written all along left node 0: %s",
+              describe(buffer, half));
+    assert_intact(buffer, 0, half, 2);
+    assert_intact(buffer, half, size, 1);
     free(buffer);
 }
 
