@@ -1,22 +1,18 @@
 /* The allocating stack and its names.
  *
- * Only allocations at or above min_size are unwound, with libunwind's local unwinder
- * (UNW_CACHE_PER_THREAD: no global lock). Each return address is named once, as
- * "object:function" (dladdr for the object, libunwind for the function: it reads .symtab,
- * so static functions have names too), and kept in a table of call sites that the report
- * ranks by bytes. Naming happens outside our lock: dladdr takes the loader's lock, and a
- * thread holding that lock may be allocating. */
+ * Only allocations at or above min_size are unwound, with libunwind's unw_backtrace
+ * (UNW_CACHE_PER_THREAD: no global lock, no malloc). Each return address is named once, as
+ * "object:function" by symtab.c (no allocator, no loader lock: a hook may run inside the
+ * program's allocator), and kept in a table of call sites that the report ranks by bytes. */
 #define UNW_LOCAL_ONLY
 #include "internal.h"
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <libunwind.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/auxv.h>
 
 /* The table lives in our own arena (see arena.c); an add that cannot grow it is dropped. */
 #define HASH_NONFATAL_OOM 1
@@ -32,7 +28,6 @@ struct callsite_entry {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct callsite_entry *table;
 static struct cdm_slab slab = {.object_size = sizeof(struct callsite_entry)};
-static int caching_policy_set;
 
 static struct cdm_callsite *find(uintptr_t ip)
 {
@@ -41,47 +36,14 @@ static struct cdm_callsite *find(uintptr_t ip)
     return entry ? &entry->site : NULL;
 }
 
-/* Where libcdmplace.so is loaded: its frames are never call sites. */
-static void *library_base(void)
+static void name_frame(uintptr_t ip, struct cdm_callsite *site)
 {
-    static void *base;
-    Dl_info self;
-    if (!base && dladdr((void *)cdm__stack_capture, &self))
-        base = self.dli_fbase;
-    return base;
-}
-
-/* Where the program itself is loaded: the loader names it as it was run ("build/app", or
- * ""), and the report needs its real path to find it again from elsewhere. */
-static void *program_base(void)
-{
-    static void *base;
-    Dl_info program;
-    if (!base && dladdr((void *)getauxval(AT_PHDR), &program))
-        base = program.dli_fbase;
-    return base;
-}
-
-/* Name the frame at ip into `site` (not yet in the table); `cursor`, when not NULL, stands
- * at that frame. */
-static void name_frame(unw_cursor_t *cursor, uintptr_t ip, struct cdm_callsite *site)
-{
-    Dl_info info = {0};
-    const char *object = "?";
+    struct cdm_code_location where;
+    cdm__symtab_locate(ip, &where);
     site->ip = ip;
-    /* ip - 1: a return address may point past the end of the calling function. */
-    if (dladdr((void *)(ip - 1), &info) && info.dli_fname) {
-        bool program = info.dli_fbase == program_base() && cdm__rt.exe[0];
-        object = program ? cdm__rt.exe : info.dli_fname;
-        site->offset = ip - (uintptr_t)info.dli_fbase;
-        site->in_library = info.dli_fbase == library_base();
-    }
-    char function[160] = "?";
-    unw_word_t unused;
-    if ((!cursor || unw_get_proc_name(cursor, function, sizeof function, &unused) != 0) &&
-        info.dli_sname)
-        snprintf(function, sizeof function, "%s", info.dli_sname);
-    int n = snprintf(site->text, sizeof site->text, "%s:%s", object, function);
+    site->offset = where.offset;
+    site->in_library = where.in_library;
+    int n = snprintf(site->text, sizeof site->text, "%s:%s", where.object, where.function);
     if (n < 0 || (size_t)n >= sizeof site->text)
         site->text[sizeof site->text - 1] = '\0';
     const char *colon = strrchr(site->text, ':');
@@ -107,47 +69,12 @@ static struct cdm_callsite *insert(const struct cdm_callsite *named)
     return site;
 }
 
-/* Names the return addresses in ips[] that have no site yet: a cursor walk, since only a
- * cursor gives libunwind's names. An address the walk does not meet is named by dladdr. */
-static void name_missing(void *const *ips, struct cdm_callsite **sites, int n)
-{
-    unw_context_t context;
-    unw_cursor_t cursor;
-    int left = 0;
-    for (int i = 0; i < n; i++)
-        left += sites[i] == NULL;
-    if (unw_getcontext(&context) == 0 && unw_init_local(&cursor, &context) == 0) {
-        int steps = 0;
-        do {
-            unw_word_t ip;
-            if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || ip == 0)
-                break;
-            for (int i = 0; i < n; i++) {
-                if (sites[i] || (uintptr_t)ips[i] != ip)
-                    continue;
-                struct cdm_callsite named = {0};
-                name_frame(&cursor, ip, &named);
-                sites[i] = insert(&named);
-                left--;
-            }
-        } while (left > 0 && ++steps < CDM_STACK_DEPTH + 8 && unw_step(&cursor) > 0);
-    }
-    for (int i = 0; i < n; i++)
-        if (!sites[i]) {
-            struct cdm_callsite named = {0};
-            name_frame(NULL, (uintptr_t)ips[i], &named);
-            sites[i] = insert(&named);
-        }
-}
-
 void cdm__stack_capture(struct cdm_stack *stack)
 {
     stack->depth = 0;
     stack->n_texts = 0;
-    if (!__atomic_exchange_n(&caching_policy_set, 1, __ATOMIC_RELAXED))
-        unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     /* unw_backtrace walks from libunwind's frame cache; unw_step on a cursor masks signals
-     * around every frame (two system calls each), so cursors are kept for naming. */
+     * around every frame (two system calls each). */
     void *ips[CDM_STACK_DEPTH + 8];
     struct cdm_callsite *sites[CDM_STACK_DEPTH + 8];
     int n = unw_backtrace(ips, CDM_STACK_DEPTH + 8);
@@ -158,8 +85,12 @@ void cdm__stack_capture(struct cdm_stack *stack)
         missing |= sites[i] == NULL;
     }
     pthread_mutex_unlock(&lock);
-    if (missing)
-        name_missing(ips, sites, n);
+    for (int i = 0; missing && i < n; i++)
+        if (!sites[i]) {
+            struct cdm_callsite named = {0};
+            name_frame((uintptr_t)ips[i], &named);
+            sites[i] = insert(&named);
+        }
     for (int i = 0; i < n && stack->depth < CDM_STACK_DEPTH; i++) {
         struct cdm_callsite *site = sites[i];
         if (!site || site->in_library)
@@ -173,8 +104,13 @@ void cdm__stack_capture(struct cdm_stack *stack)
 
 void cdm__stack_warm_up(void)
 {
-    /* libunwind 1.6 opens the pipe it validates memory with (pipe2, kept for the life of
-     * the process) on its first unwind; held stdio numbers keep it off 0-2. */
+    cdm__symtab_setup();
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    /* The first unwind does libunwind 1.6's one-time set-up here, at start, not in a hook:
+     * the key of its per-thread cache (pthread_key_create: created early, its number stays
+     * below 32, so that pthread_setspecific in each new thread never calls calloc) and the
+     * pipe it validates memory with (pipe2, kept for the life of the process), which held
+     * stdio numbers keep off 0-2 when the program started with them closed. */
     int held[3], n_held = 0;
     for (;;) {
         int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -186,10 +122,8 @@ void cdm__stack_warm_up(void)
         }
         held[n_held++] = fd;
     }
-    if (n_held) {
-        void *ip;
-        unw_backtrace(&ip, 1);
-    }
+    void *ip;
+    unw_backtrace(&ip, 1);
     while (n_held)
         close(held[--n_held]);
 }

@@ -76,6 +76,7 @@ static void prepare_fork(void)
 {
     cdm__tracker_prepare_fork();
     cdm__callsites_prepare_fork();
+    cdm__symtab_prepare_fork();
     cdm__placement_prepare_fork();
     cdm__trace_prepare_fork();
 }
@@ -84,6 +85,7 @@ static void after_fork_parent(void)
 {
     cdm__trace_after_fork(false);
     cdm__placement_after_fork(false);
+    cdm__symtab_after_fork(false);
     cdm__callsites_after_fork(false);
     cdm__tracker_after_fork(false);
 }
@@ -95,6 +97,7 @@ static void after_fork_child(void)
     cdm__rt.pid = (pid_t)syscall(SYS_getpid);
     cdm__log_set_quiet(quiet_here());
     cdm__placement_after_fork(true);
+    cdm__symtab_after_fork(true);
     cdm__callsites_after_fork(true);
     cdm__tracker_after_fork(true);
     cdm__trace_after_fork(true);

@@ -15,6 +15,7 @@
  *   interpose.c  the exported hooks (malloc family, mmap, munmap, mremap, madvise)
  *   init.c       constructor, destructor, fork, the preloading state
  *   callsite.c   the allocating stack and its names
+ *   symtab.c     names of code addresses, without the allocator or the loader's lock
  *   placement.c  placed buffers: their mappings, policies, budgets, the address table
  *   tracker.c    which pages of migrating buffers are touched: the userfaultfd thread
  *   migrate.c    where tracked pages should live, and the move_pages calls
@@ -518,8 +519,7 @@ struct cdm_stack {
 };
 /* Unwind the calling thread (libunwind) and name each frame, once per return address. */
 CDM_HIDDEN void cdm__stack_capture(struct cdm_stack *stack);
-/* When the program started with fd 0, 1 or 2 closed, let libunwind open the pipe it keeps
- * now, on a higher number, instead of on the program's stdio later. */
+/* At start: what unwinding and naming set up once, done before any hook needs it. */
 CDM_HIDDEN void cdm__stack_warm_up(void);
 /* The frame a buffer is attributed to: the innermost one, or NULL. */
 CDM_HIDDEN struct cdm_callsite *cdm__stack_caller(const struct cdm_stack *stack);
@@ -528,6 +528,21 @@ CDM_HIDDEN void cdm__callsite_account(struct cdm_callsite *site, uint64_t bytes)
 CDM_HIDDEN int cdm__callsites_top(struct cdm_callsite **out, int n);
 CDM_HIDDEN void cdm__callsites_prepare_fork(void);
 CDM_HIDDEN void cdm__callsites_after_fork(bool child);
+
+/* ---------------------------------------------------------------- symtab.c */
+struct cdm_code_location {
+    const char *object;   /* the object's path, "?" when the address is in none */
+    const char *function; /* "?" when no symbol holds the address */
+    uintptr_t offset;     /* from the start of the object's mapping */
+    bool in_library;      /* in libcdmplace.so itself */
+};
+/* Where libcdmplace.so is: once, at start. */
+CDM_HIDDEN void cdm__symtab_setup(void);
+/* Name a return address of the calling thread's stack; the strings stay valid while the
+ * object stays loaded. Calls no allocator and takes no loader lock. */
+CDM_HIDDEN void cdm__symtab_locate(uintptr_t ip, struct cdm_code_location *out);
+CDM_HIDDEN void cdm__symtab_prepare_fork(void);
+CDM_HIDDEN void cdm__symtab_after_fork(bool child);
 
 /* ---------------------------------------------------------------- placement.c */
 struct cdm_rule_stats {
