@@ -146,6 +146,7 @@ __attribute__((constructor)) static void cdm_init(void)
     size_t min_size = config->settings.min_size;
     if (min_size < plat_page_size())
         min_size = plat_page_size();
+    cdm__rt.min_size = min_size;
     __atomic_store_n(&cdm__state, CDM_STATE_READY, __ATOMIC_RELEASE);
     __atomic_store_n(&cdm__min_size, min_size, __ATOMIC_RELEASE);
     cdm__debug(1, "ready: config %s, %d rule%s, min_size %zu", path ? path : "(built-in)",

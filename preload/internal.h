@@ -474,6 +474,12 @@ struct cdm_real {
 CDM_HIDDEN extern struct cdm_real cdm__real;
 /* Find the next definition of every hooked function; safe to call more than once. */
 CDM_HIDDEN void cdm__hooks_resolve(void);
+/* Whether the calloc that glibc's own code calls (the loader, pthread_create) is glibc's:
+ * then no allocator lock can be held where our hooks run. */
+CDM_HIDDEN bool cdm__hooks_allocator_is_glibc(void);
+/* Send the program's next malloc-family call through the slow path, which then starts the
+ * tracker's threads (cdm__tracker_start_threads). */
+CDM_HIDDEN void cdm__hooks_want_call(void);
 
 /* ---------------------------------------------------------------- init.c */
 enum cdm_state {
@@ -482,7 +488,9 @@ enum cdm_state {
     CDM_STATE_EXITED,     /* after our destructor: hooks still work, nothing is recorded */
 };
 CDM_HIDDEN extern enum cdm_state cdm__state;
-/* Requests below this go straight to the real allocator; SIZE_MAX until READY. */
+/* The fast paths' threshold: requests below it go straight to the real functions. SIZE_MAX
+ * until READY, then the configured min_size (cdm__rt.min_size, what the slow paths place
+ * from); 0 while the program's next malloc-family call is wanted (cdm__hooks_want_call). */
 CDM_HIDDEN extern size_t cdm__min_size;
 /* Set while the library itself runs on this thread: every hook then only forwards. */
 CDM_HIDDEN extern __thread int cdm__guard;
@@ -491,6 +499,7 @@ struct cdm_runtime {
     struct cdm_topology topology;
     const char *program;      /* argv[0]'s base name */
     char exe[CDM_PATH_MAX];   /* /proc/self/exe */
+    size_t min_size;          /* min_size, at least a page: smaller requests are not placed */
     uint64_t start_ns;
     pid_t pid;
 };
@@ -582,6 +591,7 @@ struct cdm_tracked {
     uint64_t id;          /* never reused: finds the range again after the lock was released */
     uint32_t discards;    /* counts MADV_DONTNEED and kin: a move decided before one is void */
     bool moving;          /* a move_pages call on it is in flight (the lock released) */
+    bool registered;      /* with the userfaultfd: done once the threads run */
     uintptr_t start;
     size_t n_pages;
     int rule;             /* -1: a profiling run's buffer that no rule matched */
@@ -603,9 +613,12 @@ CDM_HIDDEN enum cdm_track cdm__tracker_backend(void);
 /* Whether another range can be tracked now (a hint: it is read without the lock). */
 CDM_HIDDEN bool cdm__tracker_has_room(void);
 /* A placed buffer (policy applied) of a migrating rule, or in a profiling run any buffer it
- * records (rule -1: none matched): register it; the threads start with the first one. Call
- * without placement's lock. */
+ * records (rule -1: none matched): register it; the threads are wanted with the first one.
+ * Call without placement's lock. */
 CDM_HIDDEN void cdm__tracker_add(uintptr_t start, size_t len, int rule);
+/* Start the threads if a hook wanted them and could not start them itself; from a
+ * malloc-family call of the program's, no lock held. */
+CDM_HIDDEN void cdm__tracker_start_threads(void);
 /* [start, start + len) is unmapped, moved or replaced: ranges touching it are dropped. */
 CDM_HIDDEN void cdm__tracker_forget(uintptr_t start, size_t len);
 /* Its pages are about to be discarded (MADV_DONTNEED, MADV_FREE, MADV_REMOVE): waits for a

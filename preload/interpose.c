@@ -30,6 +30,7 @@ extern void *__libc_pvalloc(size_t);
 
 /* Set while dlsym runs: allocations it makes come from the bootstrap pool. */
 static int resolving;
+static bool allocator_is_glibc;
 
 /* A page-aligned pointer may be a placed heap buffer; anything else never is. */
 #define CDM_MAY_BE_PLACED(ptr) (((uintptr_t)(ptr) & 4095) == 0)
@@ -135,6 +136,12 @@ void cdm__hooks_resolve(void)
         found.mremap = raw_mremap;
     if (!found.madvise)
         found.madvise = raw_madvise;
+    /* The loader calls the first calloc in the global scope: the program's own (a static
+     * jemalloc), else ours, which forwards to the next one. */
+    void *first_calloc = dlsym(RTLD_DEFAULT, "calloc");
+    if (first_calloc == (void *)calloc)
+        first_calloc = (void *)found.calloc;
+    allocator_is_glibc = first_calloc == (void *)__libc_calloc;
     /* free last: it is the "resolved" flag the fast paths test. */
     struct cdm_real published = found;
     void (*real_free)(void *) = published.free;
@@ -163,12 +170,35 @@ static bool may_place(void)
     return cdm__state == CDM_STATE_READY && !cdm__guard;
 }
 
+bool cdm__hooks_allocator_is_glibc(void)
+{
+    return allocator_is_glibc;
+}
+
+void cdm__hooks_want_call(void)
+{
+    __atomic_store_n(&cdm__min_size, 0, __ATOMIC_RELEASE);
+}
+
+/* A malloc-family call comes from the program, never from inside its allocator, and holds no
+ * lock of ours: what a hook inside the allocator could not do waits for one (doc/design.md,
+ * "What a hook may call"). */
+static void program_called(void)
+{
+    if (cdm_unlikely(__atomic_load_n(&cdm__min_size, __ATOMIC_ACQUIRE) == 0) && may_place()) {
+        __atomic_store_n(&cdm__min_size, cdm__rt.min_size, __ATOMIC_RELEASE);
+        cdm__tracker_start_threads();
+    }
+}
+
 /* ------------------------------------------------------------------ malloc family */
 
 /* Requests at or above min_size: placed when a rule says so, else forwarded by the caller. */
 static bool try_place(size_t size, size_t alignment, void **out)
 {
-    return size >= cdm__min_size && may_place() && cdm__heap_alloc(size, alignment, out);
+    bool placed = size >= cdm__rt.min_size && may_place() && cdm__heap_alloc(size, alignment, out);
+    program_called();
+    return placed;
 }
 
 CDM_EXPORT void *malloc(size_t size)
@@ -223,6 +253,7 @@ CDM_EXPORT void *realloc(void *ptr, size_t size)
         }
         return moved;
     }
+    program_called();
     void *out;
     if (!cdm__guard && cdm__heap_realloc(ptr, size, &out))
         return out;

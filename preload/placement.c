@@ -557,7 +557,7 @@ int cdm__heap_realloc(void *ptr, size_t size, void **out)
     struct placed p;
     if (!table_find_heap(ptr, &p)) {
         /* Not ours: a request growing past min_size may be placed, copying the old bytes. */
-        if (size < cdm__min_size || cdm__state != CDM_STATE_READY ||
+        if (size < cdm__rt.min_size || cdm__state != CDM_STATE_READY ||
             !cdm__heap_alloc(size, 0, out))
             return 0;
         if (*out) {
@@ -572,7 +572,7 @@ int cdm__heap_realloc(void *ptr, size_t size, void **out)
     if (size == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
         cdm__heap_free(ptr);
         *out = NULL;
-    } else if (size < cdm__min_size) { /* no longer large: back to the program's allocator */
+    } else if (size < cdm__rt.min_size) { /* no longer large: back to the program's allocator */
         void *small = cdm__real.malloc(size);
         if (small) {
             memcpy(small, ptr, size);
@@ -671,7 +671,7 @@ static void *map_unplaced(void *addr, size_t len, int prot, int flags, int fd, o
 
 void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    if (prot == PROT_NONE || len < cdm__min_size)
+    if (prot == PROT_NONE || len < cdm__rt.min_size)
         return map_unplaced(addr, len, prot, flags, fd, off);
     cdm__guard++;
     int saved_errno = errno;

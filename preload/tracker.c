@@ -88,7 +88,10 @@ static struct {
     enum cdm_track backend; /* chosen at startup; OFF: nothing is tracked */
     int uffd, pagemap_fd, wake_fd, migrate_fd;
     pthread_t tracker_thread, migrator_thread;
+    bool opened;   /* the descriptors are open: ranges can be added */
+    bool spawning; /* a thread is starting the threads, no lock held (start_threads) */
     bool started, failed, stopping;
+    int unregistered; /* ranges added before the threads ran (register_waiting) */
     uint32_t epoch;          /* the last epoch collected */
     uint32_t migrated_epoch; /* the last epoch reconciled */
     bool damon_running, damon_dirty;
@@ -102,8 +105,12 @@ static struct {
 /* Signalled when a move_pages call in flight on a range ends (a discard waits for it). */
 static pthread_cond_t moved = PTHREAD_COND_INITIALIZER;
 
-/* Serialises starting the threads (first tracked buffer) with stopping them (exit). */
+/* Serialises opening the descriptors and starting the threads (first tracked buffer) with
+ * stopping them (exit); never held across pthread_create (see cdm__tracker_start_threads). */
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t spawned = PTHREAD_COND_INITIALIZER; /* `spawning` went false */
+/* Set when the threads should start and the hook that asked could not start them. */
+static int threads_wanted;
 
 static bool rule_tracks(int rule)
 {
@@ -409,6 +416,38 @@ static void protect(uintptr_t start, size_t len)
         plat_uffd_writeprotect(tracker.uffd, at, page, true);
 }
 
+/* Register a range with the userfaultfd (caller holds `lock`); once the threads run, since a
+ * fault on a registered page waits for them. */
+static int register_range(struct cdm_tracked *range)
+{
+    if (tracker.backend != CDM_TRACK_DAMON) {
+        uint64_t modes = tracker.backend == CDM_TRACK_MISSING ? UFFDIO_REGISTER_MODE_MISSING
+                                                              : UFFDIO_REGISTER_MODE_WP;
+        size_t len = range_end(range) - range->start;
+        int err = plat_uffd_register(tracker.uffd, range->start, len, modes);
+        if (err)
+            return err;
+        /* wp: pages already there (MAP_POPULATE, a grown buffer, written before the threads
+         * ran) were not written since now. wp-async needs no such pass: a page written later
+         * is reported as written anyway, and protecting empty entries would build page
+         * tables for the whole buffer. */
+        if (tracker.backend == CDM_TRACK_WP)
+            protect(range->start, len);
+    }
+    range->registered = true;
+    tracker.damon_dirty = true;
+    return 0;
+}
+
+/* On the tracker thread, `lock` held: the ranges added before the threads ran. */
+static void register_waiting(void)
+{
+    for (int i = tracker.n_ranges - 1; i >= 0 && tracker.unregistered; i--)
+        if (!tracker.ranges[i].registered && register_range(&tracker.ranges[i]))
+            range_remove_at(i); /* unmapped meanwhile: nothing to watch */
+    tracker.unregistered = 0;
+}
+
 /* The next probe: the cohort's first page from some 5/8 of the span past the last probe,
  * so that successive probes spread over the cohort (a cohort the program has stopped
  * writing in part soon gets a probe there, which is not written, and the span is watched
@@ -614,11 +653,16 @@ static void collect_damon(uint32_t epoch, bool aggregated)
 
 static void collect_epoch(uint32_t epoch, bool aggregated)
 {
+    pthread_mutex_lock(&tracker.lock);
+    register_waiting();
+    pthread_mutex_unlock(&tracker.lock);
     if (tracker.backend == CDM_TRACK_DAMON)
         collect_damon(epoch, aggregated);
     pthread_mutex_lock(&tracker.lock);
     drain_pending();
     for (int i = 0; i < tracker.n_ranges && tracker.backend != CDM_TRACK_DAMON; i++) {
+        if (!tracker.ranges[i].registered) /* added since register_waiting, seen next time */
+            continue;
         if (tracker.backend == CDM_TRACK_WP_ASYNC) {
             for (size_t s = 0; s < range_spans(tracker.ranges[i].n_pages); s++)
                 if (tracker.ranges[i].spans[s].watch == PROBED ||
@@ -736,6 +780,9 @@ bool cdm__tracker_stopping(void)
 static void *tracker_main(void *unused)
 {
     cdm__guard = 1; /* everything this thread calls goes straight to the real functions */
+    pthread_mutex_lock(&tracker.lock);
+    register_waiting();
+    pthread_mutex_unlock(&tracker.lock);
     uint64_t epoch_ns = cdm__rt.config.settings.epoch_ns;
     uint64_t next = cdm__now_ns() + epoch_ns;
     while (!stopping()) {
@@ -831,6 +878,14 @@ static void close_descriptors(void)
             close(fds[i]);
 }
 
+static void tracker_failed(int err)
+{
+    tracker.failed = true;
+    cdm__warn_once(CDM_WARN_TRACKER, "the %s tracker could not start (%s): buffers are "
+                                     "placed but no page is migrated",
+                   cdm__track_name(tracker.backend), strerrorname_np(err));
+}
+
 static int start_threads(void)
 {
     sigset_t all, saved;
@@ -847,11 +902,11 @@ static int start_threads(void)
     return err;
 }
 
-/* Called with start_lock held. */
-static bool start_locked(void)
+/* The descriptors, opened with the first tracked buffer; called with start_lock held. */
+static bool open_locked(void)
 {
-    if (tracker.started || tracker.failed)
-        return tracker.started;
+    if (tracker.opened || tracker.failed)
+        return tracker.opened;
     int err = tracker.backend == CDM_TRACK_DAMON ? 0 : open_uffd();
     if (!err && tracker.backend == CDM_TRACK_WP_ASYNC)
         err = plat_open_above_stdio("/proc/self/pagemap", O_RDONLY, 0, &tracker.pagemap_fd);
@@ -859,21 +914,69 @@ static bool start_locked(void)
         err = plat_eventfd(&tracker.wake_fd);
     if (!err)
         err = plat_eventfd(&tracker.migrate_fd);
-    if (!err)
-        err = start_threads();
-    if (err) {
-        close_descriptors();
-        tracker.failed = true;
-        cdm__warn_once(CDM_WARN_TRACKER, "the %s tracker could not start (%s): buffers are "
-                                         "placed but no page is migrated",
-                       cdm__track_name(tracker.backend), strerrorname_np(err));
-        return false;
+    if (err)
+        tracker_failed(err);
+    tracker.opened = !err;
+    return tracker.opened;
+}
+
+/* pthread_create calls calloc (the new thread's TLS vector). A hook may run inside the
+ * program's allocator with its lock held (jemalloc, tcmalloc and mimalloc call mmap and
+ * madvise so), where that calloc would wait for the lock forever: with such an allocator the
+ * threads start at the program's next malloc-family call instead (cdm__hooks_want_call), and
+ * until they run the ranges wait unregistered, so no fault can block on a thread that is not
+ * there. glibc's malloc never calls our hooks; under it any hook may start them. No lock of
+ * ours is held across pthread_create: a thread inside the allocator may be waiting for it. */
+void cdm__tracker_start_threads(void)
+{
+    if (!__atomic_exchange_n(&threads_wanted, 0, __ATOMIC_ACQ_REL))
+        return;
+    cdm__guard++;
+    pthread_mutex_lock(&start_lock);
+    bool go = tracker.opened && !tracker.started && !tracker.spawning && !tracker.failed;
+    tracker.spawning = go;
+    pthread_mutex_unlock(&start_lock);
+    if (go) {
+        int err = start_threads();
+        pthread_mutex_lock(&start_lock);
+        tracker.spawning = false;
+        if (err) {
+            pthread_mutex_lock(&tracker.lock);
+            close_descriptors();
+            pthread_mutex_unlock(&tracker.lock);
+            tracker_failed(err);
+        }
+        __atomic_store_n(&tracker.started, err == 0, __ATOMIC_RELEASE);
+        pthread_cond_broadcast(&spawned);
+        pthread_mutex_unlock(&start_lock);
     }
-    __atomic_store_n(&tracker.started, true, __ATOMIC_RELEASE);
-    return true;
+    cdm__guard--;
+}
+
+/* The threads are wanted: started here when no allocator but glibc's can be on the stack. */
+static void want_threads(void)
+{
+    if (__atomic_load_n(&tracker.started, __ATOMIC_ACQUIRE))
+        return;
+    __atomic_store_n(&threads_wanted, 1, __ATOMIC_RELEASE);
+    if (cdm__hooks_allocator_is_glibc())
+        cdm__tracker_start_threads();
+    else
+        cdm__hooks_want_call();
 }
 
 /* ------------------------------------------------------------------ from the hooks */
+
+static void warn_untracked(int rule, int err)
+{
+    char who[CDM_NAME_MAX + 16] = "";
+    if (rule >= 0)
+        snprintf(who, sizeof who, "rule '%s': ", cdm__rt.config.rules[rule].name);
+    cdm__warn_once(CDM_WARN_TRACKER, "%sa buffer could not be tracked (%s%s); %s", who,
+                   strerrorname_np(err), err == ENOSPC ? ": more than 256 tracked buffers" : "",
+                   cdm__profiling() ? "the profile has no access figures for it"
+                                    : "it stays where it was placed");
+}
 
 void cdm__tracker_add(uintptr_t start, size_t len, int rule)
 {
@@ -881,39 +984,28 @@ void cdm__tracker_add(uintptr_t start, size_t len, int rule)
         cdm__state != CDM_STATE_READY)
         return;
     pthread_mutex_lock(&start_lock);
-    bool running = start_locked();
+    bool opened = open_locked();
     pthread_mutex_unlock(&start_lock);
-    if (!running)
+    if (!opened)
         return;
     size_t page = plat_page_size();
-    uint64_t modes = tracker.backend == CDM_TRACK_MISSING ? UFFDIO_REGISTER_MODE_MISSING
-                                                          : UFFDIO_REGISTER_MODE_WP;
     pthread_mutex_lock(&tracker.lock);
     struct cdm_tracked *range = &tracker.ranges[tracker.n_ranges];
     int err = tracker.n_ranges == MAX_TRACKED ? ENOSPC
               : !range_init(range, start, len / page, rule) ? ENOMEM
                                                              : 0;
-    if (!err && tracker.backend != CDM_TRACK_DAMON &&
-        (err = plat_uffd_register(tracker.uffd, start, len, modes)) != 0)
+    bool running = __atomic_load_n(&tracker.started, __ATOMIC_ACQUIRE);
+    if (!err && running && (err = register_range(range)) != 0)
         range_free(range);
-    /* wp: pages already there (MAP_POPULATE, a grown buffer) were not written since now.
-     * wp-async needs no such pass: a page written later is reported as written anyway, and
-     * protecting empty entries would build page tables for the whole buffer. */
-    if (!err && tracker.backend == CDM_TRACK_WP)
-        protect(start, len);
     if (!err) {
         tracker.n_ranges++;
-        tracker.damon_dirty = true;
+        tracker.unregistered += !running;
     }
     pthread_mutex_unlock(&tracker.lock);
-    char who[CDM_NAME_MAX + 16] = "";
-    if (err && rule >= 0)
-        snprintf(who, sizeof who, "rule '%s': ", cdm__rt.config.rules[rule].name);
     if (err)
-        cdm__warn_once(CDM_WARN_TRACKER, "%sa buffer could not be tracked (%s%s); %s", who,
-                       strerrorname_np(err), err == ENOSPC ? ": more than 256 tracked buffers" : "",
-                       cdm__profiling() ? "the profile has no access figures for it"
-                                        : "it stays where it was placed");
+        warn_untracked(rule, err);
+    else if (!running)
+        want_threads();
 }
 
 void cdm__tracker_forget(uintptr_t start, size_t len)
@@ -1026,6 +1118,8 @@ bool cdm__tracker_hint(uintptr_t start, size_t len, bool to_dram)
 void cdm__tracker_stop(void)
 {
     pthread_mutex_lock(&start_lock);
+    while (tracker.spawning)
+        pthread_cond_wait(&spawned, &start_lock);
     if (tracker.started) {
         __atomic_store_n(&tracker.stopping, true, __ATOMIC_RELEASE);
         kick(tracker.wake_fd);
@@ -1073,6 +1167,7 @@ void cdm__tracker_after_fork(bool child)
         pthread_mutex_init(&tracker.lock, NULL);
         pthread_mutex_init(&start_lock, NULL);
         pthread_cond_init(&moved, NULL);
+        pthread_cond_init(&spawned, NULL);
         /* The threads are not in this process, the mappings lost their registration, and
          * DAMON watches the parent (damon.c leaves it to the parent). */
         close_descriptors();
@@ -1080,6 +1175,9 @@ void cdm__tracker_after_fork(bool child)
         while (tracker.n_ranges)
             range_remove_at(tracker.n_ranges - 1);
         tracker.started = tracker.stopping = tracker.damon_running = false;
+        tracker.opened = tracker.spawning = false;
+        tracker.unregistered = 0;
+        threads_wanted = 0;
         tracker.epoch = tracker.migrated_epoch = CDM_EPOCH_FIRST - 1;
         tracker.pending_head = tracker.pending_tail = 0;
         return;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,12 +14,34 @@
 
 #define MiB (1024ul * 1024)
 
+static int (*query)(const void *, struct cdm_buffer_info *);
+
 static int placed(const void *ptr)
 {
-    int (*query)(const void *, struct cdm_buffer_info *) =
-        (int (*)(const void *, struct cdm_buffer_info *))dlsym(RTLD_DEFAULT, "cdm_query");
     struct cdm_buffer_info info;
     return query && query(ptr, &info) == 0;
+}
+
+/* A tracked mapping, then a wait with no malloc-family call, then one: the epochs the
+ * tracker collected in each wait. */
+static int track_start(void)
+{
+    size_t size = 16 * MiB;
+    char *buffer = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct cdm_buffer_info info = {0};
+    if (buffer == MAP_FAILED || !query || query(buffer, &info) != 0)
+        return 1;
+    memset(buffer, 1, size);
+    usleep(1000000);
+    query(buffer, &info);
+    unsigned before = info.epochs;
+    char *volatile small = malloc(64); /* volatile: the pair may not be elided */
+    free(small);
+    usleep(1000000);
+    query(buffer, &info);
+    printf("tracked=%d epochs-without-malloc=%u epochs-after-malloc=%u\n", info.tracked, before,
+           info.epochs - before);
+    return munmap(buffer, size);
 }
 
 /* Allocates, writes, prints whether the buffer was placed, frees. */
@@ -71,10 +94,13 @@ static void *allocate_forever(void *arg)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
+    query = (int (*)(const void *, struct cdm_buffer_info *))dlsym(RTLD_DEFAULT, "cdm_query");
     const char *command = argc > 1 ? argv[1] : "";
     size_t size = argc > 2 ? strtoul(argv[2], NULL, 0) * MiB : 9 * MiB;
     if (!strcmp(command, "alloc"))
         return alloc_and_report("", size);
+    if (!strcmp(command, "track-start"))
+        return track_start();
     if (!strcmp(command, "fork")) {
         pid_t child = fork();
         if (child == 0)
@@ -103,6 +129,6 @@ int main(int argc, char **argv)
         usleep(!strcmp(command, "loop") ? 100000000 : 50000);
         exit(0);
     }
-    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | exec PROGRAM...\n");
+    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | track-start | exec PROGRAM...\n");
     return 2;
 }

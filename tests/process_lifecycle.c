@@ -244,6 +244,50 @@ Test(process, killed_process_leaves_whole_lines)
     free(all);
 }
 
+/* probe track-start under `allocator` (NULL: glibc's): the epochs collected while the
+ * program made no malloc-family call, and after it made one. */
+static void track_start(const char *allocator, unsigned *without_malloc, unsigned *after_malloc)
+{
+    char cwd[1024], preload[2600];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s/build/libcdmplace.so%s%s", cwd,
+             allocator ? " " : "", allocator ? allocator : "");
+    const char *argv[] = {"build/tests/probe", "track-start", NULL};
+    const char *env[] = {preload, "CDMPLACE_CONFIG=tests/process-track.conf",
+                         "CDMPLACE_REPORT=off", NULL};
+    struct run run;
+    spawn(&run, argv, env, false, 0);
+    cr_assert_eq(run.status, 0, "%s%s", run.out, run.err);
+    if (strstr(run.err, "no access tracker is allowed here"))
+        cr_skip_test("no access tracker is allowed here: %s", run.err);
+    int tracked;
+    cr_assert_eq(sscanf(run.out, "tracked=%d epochs-without-malloc=%u epochs-after-malloc=%u",
+                        &tracked, without_malloc, after_malloc), 3, "%s", run.out);
+    cr_assert_eq(tracked, 1, "%s", run.out);
+}
+
+/* The tracker's threads start with the first tracked buffer. Under glibc's malloc the hook
+ * that placed it starts them. Under an allocator that calls mmap with its own lock held
+ * (jemalloc), pthread_create's calloc could wait on that lock from inside the hook: they
+ * start at the program's next malloc-family call instead, and not before it. */
+Test(process, tracker_threads_start_at_once_under_glibc)
+{
+    unsigned without, after;
+    track_start(NULL, &without, &after);
+    cr_assert_geq(without, 2, "1 s of 100 ms epochs, started by the mmap hook: %u", without);
+}
+
+Test(process, tracker_threads_wait_for_a_malloc_under_jemalloc)
+{
+    const char *jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+    cr_assert_eq(access(jemalloc, R_OK), 0, "%s is missing (make deps installs libjemalloc2)",
+                 jemalloc);
+    unsigned without, after;
+    track_start(jemalloc, &without, &after);
+    cr_assert_eq(without, 0, "no thread may start inside the mmap hook: %u epochs", without);
+    cr_assert_geq(after, 2, "1 s of 100 ms epochs after a malloc: %u", after);
+}
+
 Test(process, report_to_a_file_and_off)
 {
     static struct run run;
