@@ -123,13 +123,12 @@ static void env_error(struct cdm_config *config, const char *variable, const cha
     va_end(ap);
 }
 
-/* "No such file or directory (ENOENT)": glibc's untranslated tables, no locale, no malloc. */
+/* "No such file or directory (ENOENT)". */
 static void file_error(struct cdm_config *config, const char *what, int err)
 {
-    const char *description = strerrordesc_np(err);
     const char *name = strerrorname_np(err);
     cdm__config_error(config, 0, "%s: %s (%s); expected a readable config file", what,
-                      description ? description : "unknown error", name ? name : "?");
+                      cdm__errno_text(err), name ? name : "?");
 }
 
 /* ---------------------------------------------------------------- names */

@@ -128,7 +128,7 @@ __attribute__((constructor)) static void cdm_init(void)
     if (err)
         cdm__log("cannot read the NUMA topology from /sys/devices/system/node (%s): "
                  "nothing is placed; mount sysfs to enable placement",
-                 strerror(err));
+                 cdm__errno_text(err));
     if (config->n_errors == 0 && !err)
         cdm__config_resolve(config, &cdm__rt.topology, warn_config);
     if (config->n_errors || err) {
@@ -198,7 +198,7 @@ CDM_EXPORT void numa_error(char *where)
 {
     int saved_errno = errno;
     if (cdm__guard) {
-        cdm__warn_once(CDM_WARN_LIBNUMA, "libnuma: %s: %s", where, strerror(saved_errno));
+        cdm__warn_once(CDM_WARN_LIBNUMA, "libnuma: %s: %s", where, cdm__errno_text(saved_errno));
     } else {
         perror(where);
         if (numa_exit_on_error)

@@ -141,6 +141,9 @@ CDM_HIDDEN int plat_eventfd(int *out);
 CDM_HIDDEN extern int cdm__debug_level;
 /* "cdmplace: " + message + "\n" to stderr in one write; formats into a stack buffer. */
 CDM_HIDDEN void cdm__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "No such file or directory": glibc's untranslated text (strerror may load a message
+ * catalog with malloc); "unknown error" for a number it has none for. */
+CDM_HIDDEN const char *cdm__errno_text(int err);
 CDM_HIDDEN void cdm__vlog(const char *fmt, va_list ap);
 /* The same line to another descriptor (the report's file). */
 CDM_HIDDEN void cdm__vlog_to(int fd, const char *fmt, va_list ap);

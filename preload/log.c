@@ -105,3 +105,9 @@ void cdm__debug(int level, const char *fmt, ...)
     cdm__vlog(fmt, ap);
     va_end(ap);
 }
+
+const char *cdm__errno_text(int err)
+{
+    const char *text = strerrordesc_np(err);
+    return text ? text : "unknown error";
+}

@@ -162,7 +162,7 @@ static const char *errno_hint(int rule_index, int err)
         return "migrate = kernel needs policy = bind: MPOL_F_NUMA_BALANCING, Linux 5.15";
     if (err == ENOSYS)
         return "the kernel has no NUMA memory policy (CONFIG_NUMA)";
-    return strerror(err);
+    return cdm__errno_text(err);
 }
 
 /* mbind the rule's policy onto [start, start + len). Returns 0 or an errno. */

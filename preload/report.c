@@ -129,7 +129,7 @@ void cdm__report_write(void)
             (err = plat_open_above_stdio(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, &out.fd))) {
             cdm__warn_once(CDM_WARN_REPORT, "cannot write the report to %s (%s): choose a "
                                             "writable path with CDMPLACE_REPORT or `report =`",
-                           settings->report_path, strerror(err));
+                           settings->report_path, cdm__errno_text(err));
             return;
         }
     }

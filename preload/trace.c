@@ -234,7 +234,7 @@ static void open_trace(void)
         trace_fd = -1;
         cdm__warn_once(CDM_WARN_TRACE, "cannot write the trace to %s (%s): no trace is written; "
                                        "choose a writable path with CDMPLACE_LOG or `log =`",
-                       path, strerror(err));
+                       path, cdm__errno_text(err));
         return;
     }
     if (own_file) {

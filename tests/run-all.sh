@@ -77,6 +77,7 @@ host_suites() {
     for test in build/tests/process_*; do
         [ -x "$test" ] && suite "$(basename "$test")" 300 "$test"
     done
+    suite hook-calls 120 python3 tests/hook_calls.py
     suite fuzz-trace 300 sh tests/fuzz-trace.sh
     suite install 120 sh tests/install.sh
     suite real-programs 900 sh tests/real-programs.sh
