@@ -3,6 +3,7 @@
 # checked from the program's own move_pages queries and from the trace.
 #   follow-cpu.sh TRACKER          track = auto must pick TRACKER (wp-async on 6.12, wp on 6.1)
 #   follow-cpu.sh TRACKER TRACK    track = TRACK (wp, missing: the first touch only)
+# FOLLOW_PRELOAD names an allocator to preload behind the library (jemalloc).
 set -u
 tracker=$1 track=${2:-auto}
 passed=0 failed=0
@@ -31,7 +32,8 @@ sed -e "s/^\[settings\]/[settings]\ntrack = $track/" -e "s/^idle .*/idle    = $i
     tests/guest_follow.conf > /tmp/follow.conf
 conf=/tmp/follow.conf
 rm -f /tmp/follow.jsonl /tmp/follow.report
-build/cdmplace run -c $conf -- build/examples/seed_flow 8 $seconds >/tmp/follow.out 2>/tmp/follow.err
+LD_PRELOAD=${FOLLOW_PRELOAD:-} build/cdmplace run -c $conf -- build/examples/seed_flow 8 $seconds \
+    >/tmp/follow.out 2>/tmp/follow.err
 status=$?
 cat /tmp/follow.out
 check "the program ran" "[ $status -eq 0 ]"
