@@ -105,12 +105,12 @@ void cdm__stack_capture(struct cdm_stack *stack)
 void cdm__stack_warm_up(void)
 {
     cdm__symtab_setup();
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-    /* The first unwind does libunwind 1.6's one-time set-up here, at start, not in a hook:
-     * the key of its per-thread cache (pthread_key_create: created early, its number stays
-     * below 32, so that pthread_setspecific in each new thread never calls calloc) and the
-     * pipe it validates memory with (pipe2, kept for the life of the process), which held
-     * stdio numbers keep off 0-2 when the program started with them closed. */
+    /* libunwind 1.6's one-time set-up happens here, at start, not in a hook: the pipe it
+     * validates memory with (pipe2 on its first call, kept for the life of the process),
+     * which held stdio numbers keep off 0-2 when the program started with them closed, and,
+     * on the first unwind, the key of its per-thread cache (pthread_key_create: created
+     * early, its number stays below 32, so that pthread_setspecific in each new thread
+     * never calls calloc). */
     int held[3], n_held = 0;
     for (;;) {
         int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -122,6 +122,7 @@ void cdm__stack_warm_up(void)
         }
         held[n_held++] = fd;
     }
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     void *ip;
     unw_backtrace(&ip, 1);
     while (n_held)
