@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,6 +102,10 @@ int main(int argc, char **argv)
         return alloc_and_report("", size);
     if (!strcmp(command, "track-start"))
         return track_start();
+    if (!strcmp(command, "secure-alloc")) { /* whether the kernel made this secure execution */
+        printf("at_secure=%lu\n", getauxval(AT_SECURE));
+        return alloc_and_report("", size);
+    }
     if (!strcmp(command, "fork")) {
         pid_t child = fork();
         if (child == 0)
@@ -129,6 +134,6 @@ int main(int argc, char **argv)
         usleep(!strcmp(command, "loop") ? 100000000 : 50000);
         exit(0);
     }
-    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | track-start | exec PROGRAM...\n");
+    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | track-start | secure-alloc [MiB] | exec PROGRAM...\n");
     return 2;
 }

@@ -508,31 +508,69 @@ Test(process, environment_overrides_the_file_and_templates_expand)
     cr_assert_eq(count(all, "\"ev\":\"place\""), 1);
 }
 
-Test(process, secure_execution_reads_no_environment)
+/* Under secure execution (AT_SECURE: a setgid program, or one with file capabilities) the
+ * library reads no CDMPLACE_ variable. `make_secure` (a shell command on "$f") turns a copy
+ * of the linked probe into such a program, `undo` back; the same copy is then run without it as the control, which must read them
+ * all, so that every check below can fail. */
+static void secure_execution_reads_no_environment(const char *make_secure, const char *undo,
+                                                  bool as_nobody)
 {
     if (geteuid() != 0)
-        cr_skip_test("making a setgid program needs root");
+        cr_skip_test("making a setgid or capable program needs root");
+    if (access("/etc/cdmplace.conf", F_OK) == 0)
+        cr_skip_test("/etc/cdmplace.conf exists: the built-in default is not what runs here");
     static struct run run;
     char copy[600], command[2000];
     snprintf(copy, sizeof copy, "%s/secure_probe", dir);
-    snprintf(command, sizeof command, "cp build/tests/linked_probe %s && chgrp nogroup %s && chmod g+s %s",
-             copy, copy, copy);
-    cr_assert_eq(system(command), 0);
-    const char *argv[] = {copy, "alloc", "9", NULL};
-    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", log_to("secure.jsonl"), NULL};
-    spawn(&run, argv, env, false, 0);
-    if (!strstr(run.err, "cdmplace: report for"))
-        cr_skip_test("setgid had no effect here (nosuid mount?): %s", run.err);
-    cr_assert_str_eq(run.out, "placed=0\n", "CDMPLACE_CONFIG was not read");
-    cr_assert(strstr(run.err, "config built-in"), "%s", run.err);
+    snprintf(command, sizeof command, "f=%s && cp build/tests/linked_probe \"$f\" && %s", copy,
+             make_secure);
+    cr_assert_eq(system(command), 0, "%s", command);
+    /* File capabilities give root nothing it lacks: they make secure execution for a user. */
+    const char *as_root[] = {copy, "secure-alloc", "9", NULL};
+    const char *as_user[] = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             copy, "secure-alloc", "9", NULL};
+    const char *const *argv = as_nobody ? as_user : as_root;
+    if (as_nobody)
+        cr_assert_eq(chmod(dir, 0777), 0, "the user writes its trace in %s", dir);
+    const char *files[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", log_to("secure.jsonl"),
+                           NULL};
+    const char *modes[] = {"CDMPLACE_DRY_RUN=1", "CDMPLACE_DEBUG=3", NULL};
     static char all[4096];
-    cr_assert_eq(traces("secure.", all, sizeof all), 0, "CDMPLACE_LOG was not read");
 
-    snprintf(command, sizeof command, "chmod g-s %s", copy);
-    cr_assert_eq(system(command), 0);
-    spawn(&run, argv, env, false, 0);
-    cr_assert_str_eq(run.out, "placed=1\n", "the same program without setgid reads them");
+    spawn(&run, argv, files, false, 0);
+    cr_assert_eq(run.status, 0, "%s", run.err);
+    if (!strncmp(run.out, "at_secure=0", 11))
+        cr_skip_test("`%s` made no secure execution here (a nosuid mount?)", make_secure);
+    cr_assert_str_eq(run.out, "at_secure=1\nplaced=0\n", "CDMPLACE_CONFIG was not read");
+    cr_assert(strstr(run.err, "cdmplace: report for"), "CDMPLACE_REPORT=off was not read: %s",
+              run.err);
+    cr_assert(strstr(run.err, "config built-in"), "%s", run.err);
+    cr_assert_eq(traces("secure.", all, sizeof all), 0, "CDMPLACE_LOG was not read");
+    spawn(&run, argv, modes, false, 0);
+    cr_assert_not(strstr(run.err, "dry run"), "CDMPLACE_DRY_RUN was not read: %s", run.err);
+    cr_assert_not(strstr(run.err, "cdmplace: ready:"), "CDMPLACE_DEBUG was not read: %s", run.err);
+
+    snprintf(command, sizeof command, "f=%s && %s", copy, undo);
+    cr_assert_eq(system(command), 0, "%s", command);
+    spawn(&run, argv, files, false, 0);
+    cr_assert_str_eq(run.out, "at_secure=0\nplaced=1\n", "the program, no longer secure, reads them");
+    cr_assert_not(strstr(run.err, "cdmplace: report for"), "%s", run.err);
     cr_assert_eq(traces("secure.", all, sizeof all), 1);
+    spawn(&run, argv, modes, false, 0);
+    cr_assert(strstr(run.err, "dry run"), "%s", run.err);
+    cr_assert(strstr(run.err, "cdmplace: ready:"), "%s", run.err);
+}
+
+Test(process, setgid_program_reads_no_environment)
+{
+    secure_execution_reads_no_environment("chgrp nogroup \"$f\" && chmod g+s \"$f\"",
+                                          "chmod g-s \"$f\"", false);
+}
+
+Test(process, capable_program_reads_no_environment)
+{
+    secure_execution_reads_no_environment("setcap cap_net_bind_service+ep \"$f\"",
+                                          "setcap -r \"$f\"", true);
 }
 
 Test(process, children_of_the_run_keep_stderr_clean)

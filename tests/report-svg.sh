@@ -71,7 +71,9 @@ series_check() {
 
 # The real trace: two nodes, migrations both ways.
 "$CLI" report --svg "$TMP/seed.svg" "$TRACE" >"$TMP/report.out" 2>&1
-check report-exits-0 "exit $?: $(tail -n 3 "$TMP/report.out")" [ -s "$TMP/seed.svg" ]
+report_status=$?
+check report-exits-0 "exit $report_status: $(tail -n 3 "$TMP/report.out")" [ "$report_status" -eq 0 ]
+check svg-written "no $TMP/seed.svg" [ -s "$TMP/seed.svg" ]
 check well-formed "$($PICTURE well-formed "$TMP/seed.svg" 2>&1)" \
     $PICTURE well-formed "$TMP/seed.svg"
 check screenshot "$(tail -n 3 "$TMP/chromium.log" 2>/dev/null)" \

@@ -11,19 +11,7 @@ check() {
     if eval "$2"; then passed=$((passed + 1)); echo "ok $1"
     else failed=$((failed + 1)); echo "FAIL $1"; fi
 }
-# share NODE PHASE: percent of the buffer's pages on NODE after PHASE, from the program.
-share() {
-    awk -v phase="$2:" -v node="$1" '
-        index($0, phase) == 1 {
-            total = 0; on = 0
-            for (i = 1; i <= NF; i++)
-                if ($i == "node" || $i == "absent:") {
-                    count = $(i + ($i == "node" ? 2 : 1)); total += count
-                    if ($i == "node" && $(i + 1) == node ":") on = count
-                }
-            print int(100 * on / total)
-        }' /tmp/follow.out
-}
+. tests/guest/phases.sh
 # Synchronous faults (wp) are slow under TCG, the slower the busier the machine: a pass of the
 # CPU loop may take most of a second, so idle and the phases are longer there.
 idle=1s seconds=3
@@ -48,18 +36,19 @@ check "pages went back to the CDM node when idle" \
     "grep -q '\"ev\":\"migrate\".*\"from\":0,\"to\":1,.*\"reason\":\"idle\"' /tmp/follow.jsonl"
 if [ "$tracker" = missing ]; then
     check "the first touch is seen as faults" \
-        "awk '\$1 == \"cdmplace:\" && \$2 == \"seed\" { exit !(\$8 > 0) }' /tmp/follow.report"
+        "awk '\$1 == \"cdmplace:\" && \$2 == \"seed\" { found = 1; faults = \$8 }
+              END { exit !(found && faults > 0) }' /tmp/follow.report"
     check "after the device phase the buffer is on the CDM node (>= 95%)" \
-        "[ $(share 1 'device phase') -ge 95 ]"
+        "[ $(share 1 'device phase' /tmp/follow.out) -ge 95 ]"
     check "and stays there: later touches are not seen (>= 95%)" \
-        "[ $(share 1 'cpu phase 2') -ge 95 ]"
+        "[ $(share 1 'cpu phase 2' /tmp/follow.out) -ge 95 ]"
 else
-    check "after allocation the buffer is on the CDM node (>= 95%)" "[ $(share 1 allocated) -ge 95 ]"
-    check "while the CPU computes it is on DRAM (>= 95%)" "[ $(share 0 'cpu phase 1') -ge 95 ]"
+    check "after allocation the buffer is on the CDM node (>= 95%)" "[ $(share 1 allocated /tmp/follow.out) -ge 95 ]"
+    check "while the CPU computes it is on DRAM (>= 95%)" "[ $(share 0 'cpu phase 1' /tmp/follow.out) -ge 95 ]"
     check "after the device phase it is back on the CDM node (>= 95%)" \
-        "[ $(share 1 'device phase') -ge 95 ]"
+        "[ $(share 1 'device phase' /tmp/follow.out) -ge 95 ]"
     check "and on DRAM again for the second CPU phase (>= 95%)" \
-        "[ $(share 0 'cpu phase 2') -ge 95 ]"
+        "[ $(share 0 'cpu phase 2' /tmp/follow.out) -ge 95 ]"
 fi
 if [ "$tracker" = wp ] && [ "$track" = auto ]; then
     check "auto's fallback is said once, with the version that has wp-async" \

@@ -29,6 +29,7 @@ case ${1:-} in
     read -r kernel topology name command <<LINE
 $line
 LINE
+    # CRITERION_VERBOSITY_LEVEL: skips are named (tests/run-all.sh counts them).
     exec sh tests/guest/run.sh --kernel "$kernel" --topology "$topology" \
-        --timeout "${CDMPLACE_GUEST_TIMEOUT:-1200}" -- sh -c "$command" ;;
+        --env CRITERION_VERBOSITY_LEVEL=1 --timeout "${CDMPLACE_GUEST_TIMEOUT:-1200}" -- sh -c "$command" ;;
 esac
