@@ -8,6 +8,7 @@
 #   make bench           the benchmarks of bench/, ratios against a baseline
 #   make bench-guest     the migration, tracking and tier-accuracy benchmarks, in guests
 #   make bench-report    `cdmplace report` over 64 traces of 100k events, against cat and wc
+#   make bench-layout    placed buffers against glibc's: mbw and a triad over power-of-two arrays
 #   make demo            the demo of the README
 #   make install PREFIX=/usr/local [DESTDIR=...]
 
@@ -71,7 +72,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra -Werror -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: all deps tests check check-guest guest-kernels bench bench-report bench-guest demo demo-host install clean
+.PHONY: all deps tests check check-guest guest-kernels bench bench-report bench-layout bench-guest demo demo-host install clean
 all: $(LIB) $(CLI)
 
 $(B)/lib/%.o: %.c preload/internal.h $(wildcard include/*.h) Makefile
@@ -176,6 +177,8 @@ bench: all $(BENCH)
 # Apart from `bench`: it writes 2.4 GB of traces and measures the CLI, not the library.
 bench-report: all $(B)/bench/alloc_events
 	sh bench/report_speed.sh
+bench-layout: all $(B)/bench/track_loop
+	sh bench/layout.sh
 bench-guest: all $(BENCH) guest-kernels
 	sh bench/guest.sh
 	sh tests/guest/run.sh --kernel 6.12 --topology tiers --mem 1G,512M,512M --timeout 1500 -- sh bench/tier_guest.sh
