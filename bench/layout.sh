@@ -4,7 +4,7 @@
 # Third-party and STREAM-like loops over power-of-two arrays, each run plainly, plainly
 # again (the control) and under a rule that places every buffer of 1M or more (`size = 1M-,
 # policy = bind 0`), the three alternated in every round with the order rotated:
-#   mbw-256      mbw -q -n 3 -t0 256 (Debian's mbw: memcpy between two 256 MiB arrays)
+#   mbw-256      mbw -q -n 10 -t0 256 (Debian's mbw: memcpy between two 256 MiB arrays, 10 times)
 #   triad-256    build/bench/track_loop 256 5: a[i] = b[i] + s * c[i] over three 256 MiB
 #   triad-512    the same over three 512 MiB arrays (passes after the fill, summed)
 # For each, the median over the rounds of the time ratio placed/plain and control/plain
@@ -13,10 +13,11 @@
 #
 # LAYOUT_ROUNDS (default 9) rounds; LAYOUT_THP=always runs with transparent huge pages on for
 # every anonymous mapping (written to sysfs, put back at exit; root), else the machine's
-# setting. Run after `make bench` (or `make all build/bench/track_loop`); `make bench-layout`.
+# setting; LAYOUT_LIBRARY another build of the library (an older commit, for a before/after).
+# Run after `make bench` (or `make all build/bench/track_loop`); `make bench-layout`.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
-lib=$root/build/libcdmplace.so
+lib=${LAYOUT_LIBRARY:-$root/build/libcdmplace.so}
 loop=$root/build/bench/track_loop
 rounds=${LAYOUT_ROUNDS:-9}
 for need in "$lib" "$loop"; do
@@ -53,7 +54,7 @@ run() {
     shift
     case $bench in
     mbw-256)
-        "$@" mbw -q -n 3 -t0 256 | awk '/^AVG/ { for (i = 1; i <= NF; i++)
+        "$@" mbw -q -n 10 -t0 256 | awk '/^AVG/ { for (i = 1; i <= NF; i++)
                                                     if ($i == "Elapsed:") print $(i + 1) }' ;;
     triad-*)
         "$@" "$loop" "${bench#triad-}" 5 | awk '{ for (i = 1; i <= NF; i++)
