@@ -5,10 +5,13 @@
 #   make check           every test: unit, sanitizers, preload, CLI, real programs, and the
 #                        multi-node suites in QEMU guests (tests/guest/suites.txt)
 #   make check-guest     only the multi-node guest suites
+#   make stress          programs with their own allocators (redis/jemalloc, tcmalloc,
+#                        mimalloc, python/jemalloc), each config 20 times (tests/allocators.sh)
 #   make bench           the benchmarks of bench/, ratios against a baseline
 #   make bench-guest     the migration, tracking and tier-accuracy benchmarks, in guests
 #   make bench-report    `cdmplace report` over 64 traces of 100k events, against cat and wc
 #   make bench-layout    placed buffers against glibc's: mbw and a triad over power-of-two arrays
+#   make bench-redis     redis-server (jemalloc) plain, placed and follow-cpu: redis-benchmark's rps
 #   make demo            the demo of the README
 #   make install PREFIX=/usr/local [DESTDIR=...]
 
@@ -56,7 +59,7 @@ PRELOAD_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(PRELOAD_SRC))
 GUEST_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/guest_*.c))
 # tests/process_*.c spawn programs (tests/probe.c, the CLI) under the preload.
 PROCESS_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/process_*.c)) $(B)/tests/probe $(B)/tests/linked_probe
-TEST_LIBS := $(B)/tests/libcallsite_fixture.so $(B)/tests/liblate_fixture.so
+TEST_LIBS := $(B)/tests/libcallsite_fixture.so $(B)/tests/liblate_fixture.so $(B)/tests/libatfork_fixture.so
 # The MPI job of tests/jobs.sh, built with Open MPI's mpicc (make deps installs it); the
 # library and the CLI never need MPI.
 MPICC ?= mpicc
@@ -72,7 +75,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra -Werror -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: all deps tests check check-guest guest-kernels bench bench-report bench-layout bench-guest demo demo-host install clean
+.PHONY: all deps tests check check-guest stress guest-kernels bench bench-report bench-layout bench-redis bench-guest demo demo-host install clean
 all: $(LIB) $(CLI)
 
 $(B)/lib/%.o: %.c preload/internal.h $(wildcard include/*.h) Makefile
@@ -134,6 +137,10 @@ $(B)/tests/probe: tests/probe.c include/cdmplace.h
 # The probe linked to the library itself: secure execution ignores LD_PRELOAD paths.
 $(B)/tests/linked_probe: tests/probe.c $(LIB)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -L$(B) -lcdmplace -Wl,-rpath,$(CURDIR)/$(B) -lpthread -ldl
+# tests/allocators.sh runs it under tcmalloc and mimalloc.
+$(B)/tests/alloc_churn: tests/alloc_churn.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lpthread
 $(B)/tests/mpi_ranks: tests/mpi_ranks.c
 	@mkdir -p $(@D)
 	$(MPICC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $<
@@ -151,7 +158,7 @@ $(B)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lnuma -lpthread -ldl
 
-tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader
+tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader $(B)/tests/alloc_churn
 
 deps:
 	sh tests/install-deps.sh
@@ -172,6 +179,10 @@ check-guest: deps
 	$(MAKE) tests guest-kernels
 	sh tests/guest/run-suites.sh
 
+# tests/allocators.sh with 20 runs of every program and config instead of make check's 3.
+stress: tests
+	ALLOC_REPEAT=20 sh tests/allocators.sh
+
 bench: all $(BENCH)
 	sh bench/run.sh
 # Apart from `bench`: it writes 2.4 GB of traces and measures the CLI, not the library.
@@ -179,6 +190,8 @@ bench-report: all $(B)/bench/alloc_events
 	sh bench/report_speed.sh
 bench-layout: all $(B)/bench/track_loop
 	sh bench/layout.sh
+bench-redis: all
+	sh bench/redis.sh
 bench-guest: all $(BENCH) guest-kernels
 	sh bench/guest.sh
 	sh tests/guest/run.sh --kernel 6.12 --topology tiers --mem 1G,512M,512M --timeout 1500 -- sh bench/tier_guest.sh

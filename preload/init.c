@@ -71,9 +71,15 @@ static void report_config_errors(struct cdm_config *config)
              config->path[0] ? config->path : "the CDMPLACE_ variables");
 }
 
+/* Whether prepare_fork took our locks: not before the constructor has set them up. */
+static bool fork_locked;
+
 /* The tracker's locks first: its thread holds them while it writes the trace. */
 static void prepare_fork(void)
 {
+    fork_locked = __atomic_load_n(&cdm__state, __ATOMIC_ACQUIRE) != CDM_STATE_PRELOADING;
+    if (!fork_locked)
+        return;
     cdm__tracker_prepare_fork();
     cdm__callsites_prepare_fork();
     cdm__symtab_prepare_fork();
@@ -83,6 +89,8 @@ static void prepare_fork(void)
 
 static void after_fork_parent(void)
 {
+    if (!fork_locked)
+        return;
     cdm__trace_after_fork(false);
     cdm__placement_after_fork(false);
     cdm__symtab_after_fork(false);
@@ -93,6 +101,8 @@ static void after_fork_parent(void)
 /* The child has only this thread: forget its old id, start its own trace and counts. */
 static void after_fork_child(void)
 {
+    if (!fork_locked)
+        return;
     cached_tid = 0;
     cdm__rt.pid = (pid_t)syscall(SYS_getpid);
     cdm__log_set_quiet(quiet_here());
@@ -101,6 +111,25 @@ static void after_fork_child(void)
     cdm__callsites_after_fork(true);
     cdm__tracker_after_fork(true);
     cdm__trace_after_fork(true);
+}
+
+extern void *__dso_handle __attribute__((visibility("hidden")));
+
+static void register_fork_handlers(void)
+{
+    cdm__hooks_resolve();
+    int err = cdm__real.__register_atfork(prepare_fork, after_fork_parent, after_fork_child,
+                                          __dso_handle);
+    if (err)
+        cdm__log("cannot register the fork handlers (%s): a fork while a thread places a "
+                 "buffer may leave the child's tables inconsistent",
+                 cdm__errno_text(err));
+}
+
+void cdm__fork_handlers_register(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork_handlers);
 }
 
 __attribute__((constructor)) static void cdm_init(void)
@@ -141,7 +170,7 @@ __attribute__((constructor)) static void cdm_init(void)
 
     cdm__stack_warm_up();
     cdm__trace_open();
-    pthread_atfork(prepare_fork, after_fork_parent, after_fork_child);
+    cdm__fork_handlers_register();
     /* A placed buffer takes whole pages: below one page placement only wastes memory. */
     size_t min_size = config->settings.min_size;
     if (min_size < plat_page_size())
@@ -149,6 +178,7 @@ __attribute__((constructor)) static void cdm_init(void)
     cdm__rt.min_size = min_size;
     __atomic_store_n(&cdm__state, CDM_STATE_READY, __ATOMIC_RELEASE);
     __atomic_store_n(&cdm__min_size, min_size, __ATOMIC_RELEASE);
+    cdm__tracker_start_early();
     cdm__debug(1, "ready: config %s, %d rule%s, min_size %zu", path ? path : "(built-in)",
                config->n_rules, config->n_rules == 1 ? "" : "s", min_size);
     cdm__guard = 0;

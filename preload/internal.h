@@ -469,7 +469,12 @@ CDM_HIDDEN void cdm__slab_free(struct cdm_slab *slab, void *ptr);
     X(mmap, void *, (void *, size_t, int, int, int, off_t))                                  \
     X(munmap, int, (void *, size_t))                                                         \
     X(mremap, void *, (void *, size_t, size_t, int, ...))                                    \
-    X(madvise, int, (void *, size_t, int))
+    X(madvise, int, (void *, size_t, int))                                                   \
+    X(__register_atfork, int, (void (*)(void), void (*)(void), void (*)(void), void *))
+/* glibc's registration of fork handlers (pthread_atfork calls it), hooked so that ours come
+ * first (cdm__fork_handlers_register). */
+extern int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void),
+                             void *dso_handle);
 #define CDM_REAL_FIELD(name, ret, params) ret(*name) params;
 struct cdm_real {
     CDM_HOOKS(CDM_REAL_FIELD)
@@ -480,6 +485,9 @@ CDM_HIDDEN void cdm__hooks_resolve(void);
 /* Whether the calloc that glibc's own code calls (the loader, pthread_create) is glibc's:
  * then no allocator lock can be held where our hooks run. */
 CDM_HIDDEN bool cdm__hooks_allocator_is_glibc(void);
+/* Whether the program's malloc-family calls reach our hooks: not when an allocator comes
+ * before us in the global scope (preloaded ahead of us, or linked into the program). */
+CDM_HIDDEN bool cdm__hooks_see_malloc(void);
 /* Send the program's next malloc-family call through the slow path, which then starts the
  * tracker's threads (cdm__tracker_start_threads). */
 CDM_HIDDEN void cdm__hooks_want_call(void);
@@ -491,6 +499,9 @@ enum cdm_state {
     CDM_STATE_EXITED,     /* after our destructor: hooks still work, nothing is recorded */
 };
 CDM_HIDDEN extern enum cdm_state cdm__state;
+/* Registers the library's fork handlers, once, before any other's that reaches the hooks:
+ * handlers registered first run last before fork (doc/design.md, "Fork and exit"). */
+CDM_HIDDEN void cdm__fork_handlers_register(void);
 /* The fast paths' threshold: requests below it go straight to the real functions. SIZE_MAX
  * until READY, then the configured min_size (cdm__rt.min_size, what the slow paths place
  * from); 0 while the program's next malloc-family call is wanted (cdm__hooks_want_call). */
@@ -622,6 +633,9 @@ CDM_HIDDEN void cdm__tracker_add(uintptr_t start, size_t len, int rule);
 /* Start the threads if a hook wanted them and could not start them itself; from a
  * malloc-family call of the program's, no lock held. */
 CDM_HIDDEN void cdm__tracker_start_threads(void);
+/* In the constructor: start the threads now when no malloc-family call of the program's
+ * would reach us to start them later (cdm__hooks_see_malloc). */
+CDM_HIDDEN void cdm__tracker_start_early(void);
 /* [start, start + len) is unmapped, moved or replaced: ranges touching it are dropped. */
 CDM_HIDDEN void cdm__tracker_forget(uintptr_t start, size_t len);
 /* Its pages are about to be discarded (MADV_DONTNEED, MADV_FREE, MADV_REMOVE): waits for a

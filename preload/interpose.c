@@ -31,6 +31,8 @@ extern void *__libc_pvalloc(size_t);
 /* Set while dlsym runs: allocations it makes come from the bootstrap pool. */
 static int resolving;
 static bool allocator_is_glibc;
+extern __typeof(calloc) our_calloc; /* defined with calloc */
+static bool malloc_comes_here; /* the program's malloc-family calls reach our hooks */
 
 /* A page-aligned pointer may be a placed heap buffer; anything else never is. */
 #define CDM_MAY_BE_PLACED(ptr) (((uintptr_t)(ptr) & 4095) == 0)
@@ -96,6 +98,12 @@ static int raw_madvise(void *addr, size_t len, int advice)
     return (int)syscall(SYS_madvise, addr, len, advice);
 }
 
+static int no_register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void),
+                              void *dso_handle)
+{
+    return ENOSYS;
+}
+
 void cdm__hooks_resolve(void)
 {
     if (__atomic_load_n(&cdm__real.free, __ATOMIC_ACQUIRE))
@@ -136,10 +144,13 @@ void cdm__hooks_resolve(void)
         found.mremap = raw_mremap;
     if (!found.madvise)
         found.madvise = raw_madvise;
+    if (!found.__register_atfork)
+        found.__register_atfork = no_register_atfork;
     /* The loader calls the first calloc in the global scope: the program's own (a static
      * jemalloc), else ours, which forwards to the next one. */
     void *first_calloc = dlsym(RTLD_DEFAULT, "calloc");
-    if (first_calloc == (void *)calloc)
+    malloc_comes_here = first_calloc == (void *)our_calloc;
+    if (malloc_comes_here)
         first_calloc = (void *)found.calloc;
     allocator_is_glibc = first_calloc == (void *)__libc_calloc;
     /* free last: it is the "resolved" flag the fast paths test. */
@@ -173,6 +184,11 @@ static bool may_place(void)
 bool cdm__hooks_allocator_is_glibc(void)
 {
     return allocator_is_glibc;
+}
+
+bool cdm__hooks_see_malloc(void)
+{
+    return malloc_comes_here;
 }
 
 void cdm__hooks_want_call(void)
@@ -236,6 +252,10 @@ CDM_EXPORT void *calloc(size_t count, size_t size)
         return out;
     return cdm__real.calloc(count, size);
 }
+
+/* calloc's own address: `calloc` in here names the first definition in the global scope. */
+extern __typeof(calloc) our_calloc
+    __attribute__((alias("calloc"), visibility("hidden"), copy(calloc)));
 
 CDM_EXPORT void *realloc(void *ptr, size_t size)
 {
@@ -408,4 +428,25 @@ CDM_EXPORT int madvise(void *addr, size_t len, int advice)
     if (!may_place())
         return cdm__real.madvise(addr, len, advice);
     return cdm__madvise_slow(addr, len, advice);
+}
+
+/* ------------------------------------------------------------------ fork handlers */
+
+/* Before fork, glibc runs the prepare handlers in the reverse order of their registration. An
+ * allocator's handler takes the allocator's locks, and a thread holding those may be in one of
+ * our hooks, waiting for our locks: ours must be taken after the allocator's. So every
+ * registration that reaches us registers ours first, and ours run last. */
+CDM_EXPORT int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void),
+                                 void *dso_handle)
+{
+    cdm__fork_handlers_register();
+    return cdm__real.__register_atfork(prepare, parent, child, dso_handle);
+}
+
+/* libc's pthread_atfork@GLIBC_2.2.5, which objects built before glibc 2.28 call (libtcmalloc
+ * does); it registers with libc's handle, which is never unloaded, as NULL is. */
+CDM_EXPORT int pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+    cdm__fork_handlers_register();
+    return cdm__real.__register_atfork(prepare, parent, child, NULL);
 }

@@ -934,7 +934,8 @@ void cdm__tracker_start_threads(void)
     cdm__guard++;
     pthread_mutex_lock(&start_lock);
     bool go = tracker.opened && !tracker.started && !tracker.spawning && !tracker.failed;
-    tracker.spawning = go;
+    if (go) /* another caller may be spawning them now: only the one that starts them clears it */
+        tracker.spawning = true;
     pthread_mutex_unlock(&start_lock);
     if (go) {
         int err = start_threads();
@@ -951,6 +952,22 @@ void cdm__tracker_start_threads(void)
         pthread_mutex_unlock(&start_lock);
     }
     cdm__guard--;
+}
+
+/* The constructor runs where no allocator lock is held. When the program's malloc-family
+ * calls never reach our hooks (an allocator ahead of us in the global scope), none would start
+ * the threads later: they start here, whether a buffer will be tracked or not. */
+void cdm__tracker_start_early(void)
+{
+    if (tracker.backend == CDM_TRACK_OFF || cdm__hooks_see_malloc())
+        return;
+    pthread_mutex_lock(&start_lock);
+    bool opened = open_locked();
+    pthread_mutex_unlock(&start_lock);
+    if (opened) {
+        __atomic_store_n(&threads_wanted, 1, __ATOMIC_RELEASE);
+        cdm__tracker_start_threads();
+    }
 }
 
 /* The threads are wanted: started here when no allocator but glibc's can be on the stack. */

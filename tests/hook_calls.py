@@ -45,6 +45,9 @@ ALLOWED_FROM = {
     # starts the tracker's threads only under glibc's malloc or from a malloc-family call
     # (cdm__tracker_start_threads)
     ("pthread_create", "start_threads"),
+    # the fork handlers' registration runs once, from the constructor or the first other
+    # registration (libraries' constructors, an allocator's first malloc): no lock is held
+    ("pthread_once", "cdm__fork_handlers_register"),
     # realloc of a bootstrap-pool pointer, and reallocarray: our own exported malloc/realloc
     ("malloc", "realloc"),
     ("realloc", "reallocarray"),
@@ -52,7 +55,7 @@ ALLOWED_FROM = {
 
 HOOKS = ["malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign",
          "aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size", "mmap",
-         "munmap", "mremap", "madvise"]
+         "munmap", "mremap", "madvise", "__register_atfork", "pthread_atfork"]
 # Our threads, the fork handlers (they run inside fork(), where allocators hold their own
 # locks) and the destructor.
 OTHERS = ["tracker_main", "migrator_main", "prepare_fork", "after_fork_parent",

@@ -5,14 +5,18 @@
 # (tests/report-perfetto.sh); chromium-headless-shell and python3-pil look at `report --svg`'s
 # picture (tests/report-svg.sh); openmpi-bin and libopenmpi-dev (mpirun, mpicc) the job tests'
 # (tests/jobs.sh); libcap2-bin (setcap) a program with file capabilities
-# (tests/process_lifecycle.c); mbw a third-party memory benchmark (bench/layout.sh).
+# (tests/process_lifecycle.c); mbw a third-party memory benchmark (bench/layout.sh);
+# redis-server, redis-tools, libjemalloc2, libgoogle-perftools4 (tcmalloc), libmimalloc2.0 and
+# gdb the programs with their own allocators and the stacks of a hung one
+# (tests/allocators.sh, bench/redis.sh).
 # Packages already present are not fetched again; anything missing triggers apt-get update.
 set -eu
 packages="gcc g++ make libc6-dev pkg-config libnuma-dev libunwind-dev uthash-dev libcriterion-dev
 libsimdjson-dev libdw-dev clang libclang-rt-14-dev openmpi-bin libopenmpi-dev
 numactl libcap2-bin mbw man-db groff-base python3 perl sqlite3 xz-utils zstd gzip bzip2 tar gawk diffutils coreutils findutils
 qemu-system-x86 busybox-static cpio nodejs
-chromium-headless-shell python3-pil"
+chromium-headless-shell python3-pil
+redis-server redis-tools libjemalloc2 libgoogle-perftools4 libmimalloc2.0 gdb"
 missing=""
 for package in $packages; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||

@@ -174,6 +174,31 @@ Test(process, fork_child_keeps_working_and_writes_its_own_trace)
     assert_whole_lines(all);
 }
 
+/* Fork handlers registered before the library's (an allocator's, which take the allocator's
+ * locks) run before the library's takes its own locks: prepare handlers that allocate a
+ * placed buffer do not wait forever (tests/atfork_fixture.c). */
+Test(process, fork_handlers_registered_earlier_run_before_ours)
+{
+    static struct run run;
+    char library[2200], cwd[1024];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(library, sizeof library,
+             "LD_PRELOAD=%s/build/libcdmplace.so %s/build/tests/libatfork_fixture.so", cwd, cwd);
+    const char *argv[] = {PROBE, "fork", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", library,
+                         log_to("atfork.%p"), NULL};
+    spawn(&run, argv, env, false, 0);
+    cr_assert_eq(run.status, 0, "status %d (%d: fork waited until the fixture's alarm) %s",
+                 run.status, 128 + SIGALRM, run.err);
+    cr_assert(strstr(run.out, "parent placed=1"), "%s", run.out);
+    cr_assert(strstr(run.out, "child placed=1"), "%s", run.out);
+    cr_assert(strstr(run.out, "status=0"), "%s", run.out);
+    static char all[65536];
+    cr_assert_eq(traces("atfork.", all, sizeof all), 2, "one trace per process");
+    /* The parent's buffer and the two handlers' buffers, placed; the child's. */
+    cr_assert_eq(count(all, "\"rule\":\"big\",\"policy\":\"bind\""), 4, "%s", all);
+}
+
 Test(process, exec_through_the_cli_stays_preloaded)
 {
     static struct run run;
@@ -244,14 +269,19 @@ Test(process, killed_process_leaves_whole_lines)
     free(all);
 }
 
-/* probe track-start under `allocator` (NULL: glibc's): the epochs collected while the
- * program made no malloc-family call, and after it made one. */
-static void track_start(const char *allocator, unsigned *without_malloc, unsigned *after_malloc)
+/* probe track-start under `allocator` (NULL: glibc's), preloaded behind the library or
+ * `ahead` of it: the epochs collected while the program made no malloc-family call, and
+ * after it made one. */
+static void track_start(const char *allocator, bool ahead, unsigned *without_malloc,
+                        unsigned *after_malloc)
 {
     char cwd[1024], preload[2600];
     cr_assert_not_null(getcwd(cwd, sizeof cwd));
-    snprintf(preload, sizeof preload, "LD_PRELOAD=%s/build/libcdmplace.so%s%s", cwd,
-             allocator ? " " : "", allocator ? allocator : "");
+    if (allocator && ahead)
+        snprintf(preload, sizeof preload, "LD_PRELOAD=%s %s/build/libcdmplace.so", allocator, cwd);
+    else
+        snprintf(preload, sizeof preload, "LD_PRELOAD=%s/build/libcdmplace.so%s%s", cwd,
+                 allocator ? " " : "", allocator ? allocator : "");
     const char *argv[] = {"build/tests/probe", "track-start", NULL};
     const char *env[] = {preload, "CDMPLACE_CONFIG=tests/process-track.conf",
                          "CDMPLACE_REPORT=off", NULL};
@@ -269,11 +299,13 @@ static void track_start(const char *allocator, unsigned *without_malloc, unsigne
 /* The tracker's threads start with the first tracked buffer. Under glibc's malloc the hook
  * that placed it starts them. Under an allocator that calls mmap with its own lock held
  * (jemalloc), pthread_create's calloc could wait on that lock from inside the hook: they
- * start at the program's next malloc-family call instead, and not before it. */
+ * start at the program's next malloc-family call instead, and not before it. An allocator
+ * ahead of the library in the global scope takes those calls itself: then the threads start
+ * in the constructor. */
 Test(process, tracker_threads_start_at_once_under_glibc)
 {
     unsigned without, after;
-    track_start(NULL, &without, &after);
+    track_start(NULL, false, &without, &after);
     cr_assert_geq(without, 2, "1 s of 100 ms epochs, started by the mmap hook: %u", without);
 }
 
@@ -283,9 +315,19 @@ Test(process, tracker_threads_wait_for_a_malloc_under_jemalloc)
     cr_assert_eq(access(jemalloc, R_OK), 0, "%s is missing (make deps installs libjemalloc2)",
                  jemalloc);
     unsigned without, after;
-    track_start(jemalloc, &without, &after);
+    track_start(jemalloc, false, &without, &after);
     cr_assert_eq(without, 0, "no thread may start inside the mmap hook: %u epochs", without);
     cr_assert_geq(after, 2, "1 s of 100 ms epochs after a malloc: %u", after);
+}
+
+Test(process, tracker_threads_start_at_start_under_an_allocator_ahead)
+{
+    const char *mimalloc = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2";
+    cr_assert_eq(access(mimalloc, R_OK), 0, "%s is missing (make deps installs libmimalloc2.0)",
+                 mimalloc);
+    unsigned without, after;
+    track_start(mimalloc, true, &without, &after);
+    cr_assert_geq(without, 2, "1 s of 100 ms epochs, started by the constructor: %u", without);
 }
 
 Test(process, report_to_a_file_and_off)

@@ -95,6 +95,7 @@ host_suites() {
     suite fuzz-trace 300 sh tests/fuzz-trace.sh
     suite install 120 sh tests/install.sh
     suite real-programs 900 sh tests/real-programs.sh
+    suite allocators 900 sh tests/allocators.sh
     suite report-perfetto 600 sh tests/report-perfetto.sh
     suite jobs 300 sh tests/jobs.sh
     suite report-svg 300 sh tests/report-svg.sh
