@@ -416,6 +416,28 @@ static void protect(uintptr_t start, size_t len)
         plat_uffd_writeprotect(tracker.uffd, at, page, true);
 }
 
+/* Pages to protect, gathered in address order so that neighbours make one call: each call
+ * that changes an entry flushes the TLB of every CPU running the program. */
+struct protect_run {
+    uintptr_t start, end;
+};
+
+static void protect_flush(struct protect_run *run)
+{
+    if (run->end > run->start)
+        protect(run->start, run->end - run->start);
+    run->start = run->end = 0;
+}
+
+static void protect_add(struct protect_run *run, uintptr_t start, size_t len)
+{
+    if (start != run->end) {
+        protect_flush(run);
+        run->start = start;
+    }
+    run->end = start + len;
+}
+
 /* Register a range with the userfaultfd (caller holds `lock`); once the threads run, since a
  * fault on a registered page waits for them. */
 static int register_range(struct cdm_tracked *range)
@@ -446,6 +468,22 @@ static void register_waiting(void)
         if (!tracker.ranges[i].registered && register_range(&tracker.ranges[i]))
             range_remove_at(i); /* unmapped meanwhile: nothing to watch */
     tracker.unregistered = 0;
+}
+
+/* Runs of pages outside span s's cohort: a cohort of pages written here and there (a
+ * program updating records at random) leaves as many, and probing it would take a call for
+ * each; such a span is protected whole instead, one call, and each page its program writes
+ * again costs a fault, which is cheaper. */
+#define PROBED_GAPS 4
+
+static size_t scattered(const struct cdm_tracked *range, size_t s)
+{
+    size_t first, last, runs = 0;
+    span_pages_of(range, s, &first, &last);
+    for (size_t i = first; i < last; i++)
+        runs += range->last_touch[i] != range->spans[s].cohort &&
+                (i == first || range->last_touch[i - 1] == range->spans[s].cohort);
+    return runs;
 }
 
 /* The next probe: the cohort's first page from some 5/8 of the span past the last probe,
@@ -505,6 +543,7 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
 {
     size_t page = plat_page_size();
     int32_t idle = (int32_t)cdm__migrate_idle_epochs(range->rule), after = look_after(range);
+    struct protect_run run = {0};
     for (size_t s = 0; s < range_spans(range->n_pages); s++) {
         struct cdm_span *span = &range->spans[s];
         size_t first, last;
@@ -514,9 +553,9 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
         if (span->watch == WHOLE || (in_use && age < after) ||
             ((span->watch == PROBED || span->watch == SHARED) && age < idle - 1))
             continue;
-        long next = in_use ? next_in_cohort(range, s) : -1;
+        long next = in_use && scattered(range, s) <= PROBED_GAPS ? next_in_cohort(range, s) : -1;
         if (next < 0) {
-            protect(range->start + first * page, (last - first) * page);
+            protect_add(&run, range->start + first * page, (last - first) * page);
             span->watch = WHOLE;
             continue;
         }
@@ -533,21 +572,15 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
             span_pages_of(range, s, &first, &last);
             next = next_in_cohort(range, s);
         }
-        /* The probe, and the pages outside the cohort in runs (those protected already
-         * cost no flush). */
+        /* The probe, and the pages outside the cohort. */
         span->probe = (uint16_t)next;
         span->watch = PROBED;
-        protect(range->start + (first + span->probe) * page, page);
-        size_t run = first;
-        for (size_t i = first; i <= last; i++) {
-            if (i < last && range->last_touch[i] != span->cohort)
-                continue;
-            if (i > run)
-                protect(range->start + run * page, (i - run) * page);
-            run = i + 1;
-        }
+        for (size_t i = first; i < last; i++)
+            if (range->last_touch[i] != span->cohort || i == first + span->probe)
+                protect_add(&run, range->start + i * page, page);
         s = sharing_end - 1; /* past the spans it watches */
     }
+    protect_flush(&run);
 }
 
 /* wp: protect again the pages whose next write matters, in runs. */
