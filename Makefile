@@ -12,6 +12,7 @@
 #   make bench-report    `cdmplace report` over 64 traces of 100k events, against cat and wc
 #   make bench-layout    placed buffers against glibc's: mbw and a triad over power-of-two arrays
 #   make bench-redis     redis-server (jemalloc) plain, placed and follow-cpu: redis-benchmark's rps
+#   make bench-live      the library's cost per mmap, munmap, malloc, free, madvise with 1k-100k buffers live
 #   make demo            the demo of the README
 #   make install PREFIX=/usr/local [DESTDIR=...]
 
@@ -75,7 +76,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra -Werror -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: all deps tests check check-guest stress guest-kernels bench bench-report bench-layout bench-redis bench-guest demo demo-host install clean
+.PHONY: all deps tests check check-guest stress guest-kernels bench bench-report bench-layout bench-live bench-redis bench-guest demo demo-host install clean
 all: $(LIB) $(CLI)
 
 $(B)/lib/%.o: %.c preload/internal.h $(wildcard include/*.h) Makefile
@@ -190,6 +191,8 @@ bench-report: all $(B)/bench/alloc_events
 	sh bench/report_speed.sh
 bench-layout: all $(B)/bench/track_loop
 	sh bench/layout.sh
+bench-live: all $(B)/bench/live_buffers
+	sh bench/live_buffers.sh
 bench-redis: all
 	sh bench/redis.sh
 bench-guest: all $(BENCH) guest-kernels

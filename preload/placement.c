@@ -3,9 +3,11 @@
  * A placed heap buffer gets a mapping of its own, so that the policy covers exactly its pages
  * and free gives them back; its address is page aligned, which is what lets free() tell it
  * from the real allocator's pointers with one test. Placed mmap ranges are the program's own
- * mappings with a policy applied. Both are kept in one table (uthash over our own arena:
- * nothing here calls the host's allocator, and no lock is held across a call out of the
- * library but raw system calls). A refused policy is recorded with its errno and the program
+ * mappings with a policy applied. Both are kept in one table, a red-black tree ordered by
+ * address (libbsd's intrusive <bsd/sys/tree.h>: its nodes are the entries, from our own slab;
+ * nothing here calls the host's allocator), so that what overlaps a range is found in
+ * O(log n) however many buffers are live; no lock is held across a call out of the library
+ * but raw system calls. A refused policy is recorded with its errno and the program
  * keeps its buffer. */
 #include "internal.h"
 
@@ -18,15 +20,10 @@
 
 #include "cdmplace.h"
 
-/* An add that cannot grow the table sets insert_failed (under `lock`) instead of exiting. */
-static bool insert_failed;
-#define HASH_NONFATAL_OOM 1
-#define uthash_nonfatal_oom(entry) (insert_failed = true)
-#define uthash_malloc(size) cdm__arena_map(size)
-#define uthash_free(ptr, size) cdm__arena_unmap(ptr, size)
-#include <uthash.h>
+#include <bsd/sys/tree.h>
 
 struct placed {
+    RB_ENTRY(placed) by_start; /* first, with the key: a lookup reads one cache line a node */
     uintptr_t start;        /* key */
     size_t size;            /* bytes asked for */
     size_t mapped;          /* bytes of whole pages */
@@ -36,7 +33,6 @@ struct placed {
     bool watched;           /* a profiling run's buffer: no policy, tracked (profile.c) */
     bool huge_tlb;          /* MAP_HUGETLB: placed, never tracked (it moves as a whole) */
     int error;
-    UT_hash_handle hh;
 };
 
 struct cdm_rule_stats cdm__rule_stats[CDM_MAX_RULES + 1];
@@ -44,7 +40,7 @@ int cdm__placed_mappings;
 int cdm__placed_buffers;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct placed *table;
+static RB_HEAD(placed_table, placed) table = RB_INITIALIZER(&table);
 static struct cdm_slab slab = {.object_size = sizeof(struct placed)};
 /* Bytes of live buffers with the rule's policy applied: what `budget` caps. */
 static uint64_t budget_used[CDM_MAX_RULES];
@@ -310,6 +306,40 @@ static void trace_remap(const struct placed *before, size_t old_size, const void
 
 /* ------------------------------------------------------------------ the table */
 
+static int compare_starts(const struct placed *a, const struct placed *b)
+{
+    return a->start < b->start ? -1 : a->start > b->start;
+}
+
+/* RB_GENERATE_STATIC's attribute, __unused, is one libbsd leaves undefined on Linux. */
+RB_GENERATE_INTERNAL(placed_table, placed, by_start, compare_starts, __attribute__((unused)) static)
+
+/* The entry starting at `start`; the caller holds `lock`. */
+static struct placed *table_at(uintptr_t start)
+{
+    struct placed key = {.start = start};
+    return RB_FIND(placed_table, &table, &key);
+}
+
+/* The first entry, in address order, that overlaps [start, end); the next ones follow it
+ * (RB_NEXT) while they start before `end`. One descent finds the last entry starting at or
+ * before `start`. The caller holds `lock`. */
+static struct placed *table_first_overlapping(uintptr_t start, uintptr_t end)
+{
+    struct placed *floor = NULL;
+    for (struct placed *p = RB_ROOT(&table); p;)
+        if (p->start <= start) {
+            floor = p;
+            p = RB_RIGHT(p, by_start);
+        } else {
+            p = RB_LEFT(p, by_start);
+        }
+    if (floor && floor->start + floor->mapped > start)
+        return floor;
+    struct placed *next = floor ? RB_NEXT(placed_table, &table, floor) : RB_MIN(placed_table, &table);
+    return next && next->start < end ? next : NULL;
+}
+
 /* Adds a copy of `entry`; the caller holds `lock`. No accounting. */
 static struct placed *table_put_locked(const struct placed *entry)
 {
@@ -317,9 +347,7 @@ static struct placed *table_put_locked(const struct placed *entry)
     if (!p)
         return NULL;
     *p = *entry;
-    insert_failed = false;
-    HASH_ADD(hh, table, start, sizeof p->start, p);
-    if (insert_failed) {
+    if (RB_INSERT(placed_table, &table, p)) { /* an entry there already: never for live ranges */
         cdm__slab_free(&slab, p);
         return NULL;
     }
@@ -332,7 +360,7 @@ static struct placed *table_put_locked(const struct placed *entry)
 /* Removes and frees an entry; the caller holds `lock`. */
 static void table_del_locked(struct placed *p)
 {
-    HASH_DEL(table, p);
+    RB_REMOVE(placed_table, &table, p);
     if (p->kind != CDM_KIND_HEAP)
         __atomic_fetch_sub(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
     __atomic_fetch_sub(&cdm__placed_buffers, 1, __ATOMIC_RELAXED);
@@ -368,9 +396,8 @@ static bool table_insert(const struct placed *entry)
 /* Removes the entry starting at ptr; *out gets a copy. Caller needs no lock. */
 static bool table_take(uintptr_t start, enum cdm_kind kind, struct placed *out)
 {
-    struct placed *p;
     pthread_mutex_lock(&lock);
-    HASH_FIND(hh, table, &start, sizeof start, p);
+    struct placed *p = table_at(start);
     if (p && (kind == CDM_KIND_ANY || (p->kind == CDM_KIND_HEAP) == (kind == CDM_KIND_HEAP))) {
         *out = *p;
         table_del_locked(p);
@@ -383,10 +410,8 @@ static bool table_take(uintptr_t start, enum cdm_kind kind, struct placed *out)
 
 static bool table_find_heap(const void *ptr, struct placed *out)
 {
-    uintptr_t start = (uintptr_t)ptr;
-    struct placed *p;
     pthread_mutex_lock(&lock);
-    HASH_FIND(hh, table, &start, sizeof start, p);
+    struct placed *p = table_at((uintptr_t)ptr);
     if (p && p->kind == CDM_KIND_HEAP)
         *out = *p;
     else
@@ -502,7 +527,7 @@ out:
 bool cdm__heap_free(void *ptr)
 {
     struct placed p;
-    if (!__atomic_load_n(&table, __ATOMIC_RELAXED) ||
+    if (!__atomic_load_n(&cdm__placed_buffers, __ATOMIC_RELAXED) ||
         !table_take((uintptr_t)ptr, CDM_KIND_HEAP, &p))
         return false;
     cdm__guard++;
@@ -543,7 +568,7 @@ static int grow_placed(const struct placed *p, size_t size, void **out)
     void *moved = NULL;
     cdm__tracker_forget(start, p->mapped); /* a moved mapping loses its registration */
     pthread_mutex_lock(&lock);
-    HASH_FIND(hh, table, &start, sizeof start, entry);
+    entry = table_at(start);
     if (!entry) {
         err = EINVAL; /* freed by another thread meanwhile: the program's own race */
     } else if ((err = plat_mremap((void *)start, entry->mapped, mapped + heap_spare(),
@@ -607,8 +632,7 @@ int cdm__heap_realloc(void *ptr, size_t size, void **out)
         *out = small;
     } else if (size <= p.mapped) {
         pthread_mutex_lock(&lock);
-        struct placed *entry;
-        HASH_FIND(hh, table, &p.start, sizeof p.start, entry);
+        struct placed *entry = table_at(p.start);
         if (entry)
             entry->size = size;
         pthread_mutex_unlock(&lock);
@@ -636,14 +660,14 @@ static enum cdm_kind kind_of_mapping(int flags, int fd)
  * the bytes gone leave the budget and live counts. The trace names up to 16 removed. */
 static void forget_range(uintptr_t start, uintptr_t end)
 {
-    struct placed *p, *next;
+    struct placed *next;
     struct placed gone[16];
     int n_gone = 0;
     pthread_mutex_lock(&lock);
-    HASH_ITER(hh, table, p, next)
-    {
+    for (struct placed *p = table_first_overlapping(start, end); p && p->start < end; p = next) {
+        next = RB_NEXT(placed_table, &table, p);
         uintptr_t p_end = p->start + p->mapped;
-        if (p->kind == CDM_KIND_HEAP || p_end <= start || p->start >= end)
+        if (p->kind == CDM_KIND_HEAP)
             continue;
         if (p->start >= start && p_end <= end) {
             release_part(p, p->mapped);
@@ -662,19 +686,10 @@ static void forget_range(uintptr_t start, uintptr_t end)
                 if (!table_put_locked(&tail))
                     release_part(&tail, tail.mapped);
             }
-        } else { /* keeps its tail: re-keyed at `end` */
+        } else { /* keeps its tail: re-keyed at `end`, which no other entry is between */
             release_part(p, end - p->start);
-            HASH_DEL(table, p);
             p->mapped = p_end - end;
             p->start = end;
-            insert_failed = false;
-            HASH_ADD(hh, table, start, sizeof p->start, p);
-            if (insert_failed) {
-                release_part(p, p->mapped);
-                __atomic_fetch_sub(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
-                __atomic_fetch_sub(&cdm__placed_buffers, 1, __ATOMIC_RELAXED);
-                cdm__slab_free(&slab, p);
-            }
         }
     }
     pthread_mutex_unlock(&lock);
@@ -801,13 +816,13 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
 static int rule_overlapping(uintptr_t start, uintptr_t end)
 {
     int rule = -1;
-    struct placed *p, *next;
     pthread_mutex_lock(&lock);
-    HASH_ITER(hh, table, p, next)
-    if (p->start < end && p->start + p->mapped > start && !p->watched) {
-        rule = p->rule;
-        break;
-    }
+    for (struct placed *p = table_first_overlapping(start, end); p && p->start < end;
+         p = RB_NEXT(placed_table, &table, p))
+        if (!p->watched) {
+            rule = p->rule;
+            break;
+        }
     pthread_mutex_unlock(&lock);
     return rule;
 }
@@ -849,13 +864,10 @@ int cdm__madvise_slow(void *addr, size_t len, int advice)
 CDM_EXPORT int cdm_query(const void *addr, struct cdm_buffer_info *info)
 {
     uintptr_t at = (uintptr_t)addr;
-    struct placed *p, *next, *hit = NULL;
     pthread_mutex_lock(&lock);
-    HASH_ITER(hh, table, p, next)
-    if (at >= p->start && at < p->start + p->mapped && !p->watched) { /* watched: not placed */
-        hit = p;
-        break;
-    }
+    struct placed *hit = table_first_overlapping(at, at + 1);
+    if (hit && hit->watched) /* a profiling run's: not placed */
+        hit = NULL;
     if (hit)
         *info = (struct cdm_buffer_info){.start = (void *)hit->start, .size = hit->size,
                                          .mapped = hit->mapped, .rule = hit->rule,
@@ -881,9 +893,9 @@ uint64_t cdm__placement_pages(int rule, uint64_t *per_node, int max_node, uint64
     int status[BATCH];
     uint64_t counted = 0;
     size_t page = plat_page_size();
-    struct placed *p, *next;
+    struct placed *p;
     pthread_mutex_lock(&lock);
-    HASH_ITER(hh, table, p, next)
+    RB_FOREACH(p, placed_table, &table)
     {
         if (p->rule != rule || p->watched)
             continue;

@@ -11,7 +11,7 @@
 # (tests/allocators.sh, bench/redis.sh).
 # Packages already present are not fetched again; anything missing triggers apt-get update.
 set -eu
-packages="gcc g++ make libc6-dev pkg-config libnuma-dev libunwind-dev uthash-dev libcriterion-dev
+packages="gcc g++ make libc6-dev pkg-config libnuma-dev libunwind-dev uthash-dev libbsd-dev libcriterion-dev
 libsimdjson-dev libdw-dev clang libclang-rt-14-dev openmpi-bin libopenmpi-dev
 numactl libcap2-bin mbw man-db groff-base python3 perl sqlite3 xz-utils zstd gzip bzip2 tar gawk diffutils coreutils findutils
 qemu-system-x86 busybox-static cpio nodejs

@@ -79,6 +79,41 @@ Test(maps, partial_munmap_trims_the_range)
     cr_assert_not(placed_at((uintptr_t)mem + 3 * MiB));
 }
 
+/* One munmap over three neighbouring placed mappings: the first keeps its head, the middle
+ * one goes, the last keeps its tail; a hole in the head then leaves two pieces. */
+Test(maps, munmap_across_neighbours_keeps_what_survives)
+{
+    char *area = mmap(NULL, 24 * MiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(area, MAP_FAILED);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(mmap(area + i * 8 * MiB, 8 * MiB, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0),
+                     (void *)(area + i * 8 * MiB));
+    cr_assert(placed(area) && placed(area + 8 * MiB) && placed(area + 16 * MiB));
+    cr_assert_eq(munmap(area + 4 * MiB, 16 * MiB), 0);
+    struct cdm_buffer_info info;
+    cr_assert_eq(query(area + MiB, &info), 0);
+    cr_assert_eq((char *)info.start, area);
+    cr_assert_eq(info.mapped, 4 * MiB);
+    cr_assert_not(placed_at((uintptr_t)area + 4 * MiB));
+    cr_assert_not(placed_at((uintptr_t)area + 12 * MiB));
+    cr_assert_not(placed_at((uintptr_t)area + 19 * MiB));
+    cr_assert_eq(query(area + 23 * MiB, &info), 0);
+    cr_assert_eq((char *)info.start, area + 20 * MiB);
+    cr_assert_eq(info.mapped, 4 * MiB);
+    cr_assert_eq(munmap(area + MiB, MiB), 0); /* a hole */
+    cr_assert_eq(query(area, &info), 0);
+    cr_assert_eq(info.mapped, MiB);
+    cr_assert_not(placed_at((uintptr_t)area + MiB));
+    cr_assert_eq(query(area + 3 * MiB, &info), 0);
+    cr_assert_eq((char *)info.start, area + 2 * MiB);
+    cr_assert_eq(info.mapped, 2 * MiB);
+    cr_assert_eq(munmap(area, 24 * MiB), 0);
+    cr_assert_not(placed_at((uintptr_t)area));
+    cr_assert_not(placed_at((uintptr_t)area + 2 * MiB));
+    cr_assert_not(placed_at((uintptr_t)area + 20 * MiB));
+}
+
 Test(maps, mremap_moves_the_range_and_keeps_the_policy)
 {
     char *mem = map(8 * MiB, MAP_PRIVATE | MAP_ANONYMOUS);
