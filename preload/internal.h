@@ -624,8 +624,6 @@ struct cdm_tracked {
 /* Choose the backend (at startup; warns once when track's choice is not allowed here). */
 CDM_HIDDEN void cdm__tracker_setup(void);
 CDM_HIDDEN enum cdm_track cdm__tracker_backend(void);
-/* Whether another range can be tracked now (a hint: it is read without the lock). */
-CDM_HIDDEN bool cdm__tracker_has_room(void);
 /* A placed buffer (policy applied) of a migrating rule, or in a profiling run any buffer it
  * records (rule -1: none matched): register it; the threads are wanted with the first one.
  * Call without placement's lock. */
@@ -636,8 +634,15 @@ CDM_HIDDEN void cdm__tracker_start_threads(void);
 /* In the constructor: start the threads now when no malloc-family call of the program's
  * would reach us to start them later (cdm__hooks_see_malloc). */
 CDM_HIDDEN void cdm__tracker_start_early(void);
-/* [start, start + len) is unmapped, moved or replaced: ranges touching it are dropped. */
+/* [start, start + len) is unmapped or replaced: ranges inside it are dropped, and ranges
+ * reaching into it keep their other parts, tracked as ranges of their own. */
 CDM_HIDDEN void cdm__tracker_forget(uintptr_t start, size_t len);
+/* Before an mremap of [start, start + len): the range there, if it is all of one, leaves the
+ * tracker with what was seen of its pages (and its registration: a move drops it). After
+ * it, cdm__tracker_attach puts that history on [start, start + len), the new place or the
+ * old one when the mremap failed, page i of the old range as page i there (len 0: dropped). */
+CDM_HIDDEN struct cdm_tracked *cdm__tracker_detach(uintptr_t start, size_t len);
+CDM_HIDDEN void cdm__tracker_attach(struct cdm_tracked *detached, uintptr_t start, size_t len);
 /* Its pages are about to be discarded (MADV_DONTNEED, MADV_FREE, MADV_REMOVE): waits for a
  * move_pages call in flight on them, then forgets what was known of them. */
 CDM_HIDDEN void cdm__tracker_discard(uintptr_t start, size_t len);
@@ -651,15 +656,21 @@ CDM_HIDDEN unsigned cdm__tracker_epochs(void);
 CDM_HIDDEN void cdm__tracker_stop(void);
 CDM_HIDDEN void cdm__tracker_prepare_fork(void);
 CDM_HIDDEN void cdm__tracker_after_fork(bool child);
-/* For migrate.c, on the migrator thread, the tracker's lock held: the ranges (faults marked
- * meanwhile are marked first); one range by id; releasing the lock around a move_pages call
- * and taking it again (NULL: the range went meanwhile). */
-CDM_HIDDEN int cdm__tracker_ranges(struct cdm_tracked **ranges);
-CDM_HIDDEN struct cdm_tracked *cdm__tracker_find(uint64_t id);
+/* For migrate.c, on the migrator thread, the tracker's lock held: the ranges, by address
+ * (faults marked meanwhile are marked first); one range by its reference (NULL: it went);
+ * releasing the lock around a move_pages call (the ranges it moves marked `moving`) and
+ * taking it again. */
+CDM_HIDDEN int cdm__tracker_ranges(struct cdm_tracked *const **ranges);
+/* A range named across a release of the lock: its id (never reused) and its start. */
+struct cdm_range_ref {
+    uint64_t id;
+    uintptr_t start;
+};
+CDM_HIDDEN struct cdm_tracked *cdm__tracker_find(struct cdm_range_ref ref);
 /* Nothing is known of page i any more (discarded, or found gone). */
 CDM_HIDDEN void cdm__tracked_forget_page(struct cdm_tracked *range, size_t i);
-CDM_HIDDEN void cdm__tracker_release(struct cdm_tracked *moving);
-CDM_HIDDEN struct cdm_tracked *cdm__tracker_reacquire(uint64_t id);
+CDM_HIDDEN void cdm__tracker_unlock(void);
+CDM_HIDDEN void cdm__tracker_relock(void);
 /* Whether the threads are stopping (exit): the migrator leaves its round early. */
 CDM_HIDDEN bool cdm__tracker_stopping(void);
 

@@ -1,7 +1,7 @@
 /* Migration: where each tracked page should live, and the move_pages calls that put it there.
  * Runs on the migrator thread (tracker.c), with the tracker's lock held except around each
- * move_pages call: a buffer may be freed meanwhile, so each range is looked up again by its
- * id afterwards.
+ * move_pages call: a buffer may be freed or cut meanwhile, so each range is looked up again
+ * by its id and start afterwards. A call moves the pages of many ranges at once.
  *
  * Each epoch reconciles every tracked page with the side its rule wants for it:
  *   follow-cpu  a page touched within `idle` lives on the DRAM node nearest the rule's
@@ -33,13 +33,20 @@
 
 enum { LEAVE = -1 };
 
+/* Pages of one rule going one way, from any number of its ranges: a call per BATCH pages,
+ * however small the ranges are. */
 struct batch {
-    uint64_t range_id;
-    uint32_t discards;     /* the range's count when the batch was decided */
     int rule;
     bool to_dram;
     const char *reason;
-    int n;
+    int n;        /* pages */
+    int n_ranges; /* the ranges they are in, in the order they were added */
+    struct {
+        struct cdm_range_ref ref;
+        uint32_t discards;         /* the range's count when its first page was added */
+        struct cdm_tracked *range; /* while the lock is held; NULL: gone, or discarded */
+    } ranges[BATCH];
+    uint16_t in[BATCH]; /* page k is in ranges[in[k]] */
     size_t index[BATCH];
     void *pages[BATCH];
     int nodes[BATCH];
@@ -101,43 +108,75 @@ uint32_t cdm__migrate_idle_epochs(int rule_index)
 
 /* ------------------------------------------------------------------ moving */
 
-/* One move_pages call with the lock released; the range again afterwards, or NULL if it went
- * meanwhile or the threads are stopping (then nothing of the results is kept). When pages of
- * the range were discarded meanwhile the call may have moved their new pages: nothing is
- * known of where the batch's pages are, and the next epoch asks. */
-static struct cdm_tracked *call_unlocked(struct batch *b, struct cdm_tracked *range, bool query,
-                                         int *err)
+/* Keeps the pages whose range is still there, in order. */
+static void keep_live(struct batch *b)
 {
-    for (int i = 0; i < b->n; i++)
-        b->status[i] = NOT_TRIED;
-    cdm__tracker_release(range);
+    int kept = 0;
+    for (int k = 0; k < b->n; k++) {
+        if (!b->ranges[b->in[k]].range)
+            continue;
+        b->in[kept] = b->in[k];
+        b->index[kept] = b->index[k];
+        b->pages[kept] = b->pages[k];
+        b->nodes[kept] = b->nodes[k];
+        b->status[kept] = b->status[k];
+        b->before[kept] = b->before[k];
+        kept++;
+    }
+    b->n = kept;
+}
+
+/* One move_pages call with the lock released, the batch's ranges marked as moving meanwhile
+ * (a discard on them waits). Afterwards each range is looked up again: the pages of one that
+ * went leave the batch, and so do those of one whose pages were discarded meanwhile (the call
+ * may have moved their new pages: nothing is known of where they are, and the next epoch
+ * asks). False when the threads are stopping (then nothing of the results is kept). */
+static bool call_unlocked(struct batch *b, bool query, int *err)
+{
+    for (int k = 0; k < b->n; k++)
+        b->status[k] = NOT_TRIED;
+    for (int r = 0; r < b->n_ranges; r++)
+        if (b->ranges[r].range)
+            b->ranges[r].range->moving = true;
+    cdm__tracker_unlock();
     *err = plat_move_pages((unsigned long)b->n, b->pages, query ? NULL : b->nodes, b->status,
                            query ? 0 : MPOL_MF_MOVE);
-    range = cdm__tracker_reacquire(b->range_id);
-    if (range && range->discards != b->discards) {
-        for (int i = 0; i < b->n; i++)
-            range->node[b->index[i]] = -1;
-        b->n = 0;
+    cdm__tracker_relock();
+    for (int r = 0; r < b->n_ranges; r++) {
+        struct cdm_tracked *range = b->ranges[r].range ? cdm__tracker_find(b->ranges[r].ref) : NULL;
+        if (range)
+            range->moving = false;
+        if (range && range->discards != b->ranges[r].discards) {
+            for (int k = 0; k < b->n; k++)
+                if (b->in[k] == r)
+                    range->node[b->index[k]] = -1;
+            range = NULL;
+        }
+        b->ranges[r].range = range;
     }
-    return cdm__tracker_stopping() ? NULL : range;
+    keep_live(b);
+    return !cdm__tracker_stopping();
 }
 
 /* Pages whose node is not known yet are asked first: a page already where it should be is
  * not a migration, and must not be counted as one. */
-static struct cdm_tracked *drop_already_there(struct batch *b, struct cdm_tracked *range)
+static bool drop_already_there(struct batch *b)
 {
     bool unknown = false;
-    for (int i = 0; i < b->n; i++)
-        unknown |= b->before[i] < 0;
+    for (int k = 0; k < b->n; k++)
+        unknown |= b->before[k] < 0;
     if (!unknown)
-        return range;
+        return true;
     int err;
-    if (!(range = call_unlocked(b, range, true, &err)) || err)
-        return range;
+    if (!call_unlocked(b, true, &err))
+        return false;
+    if (err)
+        return true;
     int kept = 0;
-    for (int i = 0; i < b->n; i++) {
-        size_t page = b->index[i];
-        int status = b->status[i];
+    for (int k = 0; k < b->n; k++) {
+        struct cdm_tracked *range = b->ranges[b->in[k]].range;
+        size_t page = b->index[k];
+        int status = b->status[k];
         if (status == -ENOENT) { /* gone (discarded, or never there) */
             cdm__tracked_forget_page(range, page);
             continue;
@@ -146,45 +185,44 @@ static struct cdm_tracked *drop_already_there(struct batch *b, struct cdm_tracke
             continue;
         if (status >= 0)
             range->node[page] = (int16_t)status;
-        if (status == b->nodes[i] ||
+        if (status == b->nodes[k] ||
             (!b->to_dram && status >= 0 &&
              cdm__nodemask_has(&cdm__rt.config.rules[b->rule].nodes, status)))
             continue; /* there already, or on one of the rule's nodes */
+        b->in[kept] = b->in[k];
         b->index[kept] = page;
-        b->pages[kept] = b->pages[i];
-        b->nodes[kept] = b->nodes[i];
+        b->pages[kept] = b->pages[k];
+        b->nodes[kept] = b->nodes[k];
         b->before[kept] = status >= 0 ? (int16_t)status : -1;
         kept++;
     }
     b->n = kept;
-    return range;
+    return true;
 }
 
-/* Moves the batch; returns the range again, or NULL when it went meanwhile. */
-static struct cdm_tracked *flush(struct batch *b, struct cdm_tracked *range)
+/* Moves the batch and empties it. */
+static void flush(struct batch *b)
 {
-    if (b->n && range)
-        range = drop_already_there(b, range);
-    if (b->n == 0 || !range) {
-        b->n = 0;
-        return range;
+    if (b->n == 0 || !drop_already_there(b) || b->n == 0) {
+        b->n = b->n_ranges = 0;
+        return;
     }
     int from = b->before[0], to = b->nodes[0];
-    for (int i = 0; i < b->n; i++) {
-        from = b->before[i] == from ? from : -1; /* -1: several */
-        to = b->nodes[i] == to ? to : -1;
+    for (int k = 0; k < b->n; k++) {
+        from = b->before[k] == from ? from : -1; /* -1: several */
+        to = b->nodes[k] == to ? to : -1;
     }
+    void *first = b->pages[0], *last = b->pages[b->n - 1];
     uint64_t begin = cdm__now_ns();
     int err;
-    range = call_unlocked(b, range, false, &err);
+    bool going_on = call_unlocked(b, false, &err);
     uint64_t spent = cdm__now_ns() - begin;
-    if (b->n == 0) /* void: pages were discarded meanwhile */
-        return range;
     unsigned moved = 0, busy = 0, failed = 0;
-    for (int i = 0; i < b->n && range; i++) {
-        size_t page = b->index[i];
-        int status = b->status[i];
-        if (status >= 0 && status == b->nodes[i]) {
+    for (int k = 0; k < b->n && going_on; k++) {
+        struct cdm_tracked *range = b->ranges[b->in[k]].range;
+        size_t page = b->index[k];
+        int status = b->status[k];
+        if (status >= 0 && status == b->nodes[k]) {
             moved++;
             range->node[page] = (int16_t)status;
         } else if (status == -ENOENT) {
@@ -198,8 +236,12 @@ static struct cdm_tracked *flush(struct batch *b, struct cdm_tracked *range)
             range->node[page] = status >= 0 ? (int16_t)status : -1;
         }
     }
-    if (err) /* the call failed as a whole: no status was written */
+    if (err && going_on) /* the call failed as a whole: no status was written */
         failed = (unsigned)b->n - busy;
+    int done = b->n;
+    b->n = b->n_ranges = 0;
+    if (!going_on || !done)
+        return; /* stopping, or every page's range went or was discarded meanwhile */
     int rule = b->rule;
     struct cdm_rule_stats *stats = &cdm__rule_stats[rule];
     __atomic_fetch_add(b->to_dram ? &stats->pages_to_dram : &stats->pages_to_policy, moved,
@@ -209,23 +251,30 @@ static struct cdm_tracked *flush(struct batch *b, struct cdm_tracked *range)
                      "\"addr\":\"%p\",\"end\":\"%p\",\"from\":%d,\"to\":%d,\"pages\":%u,"
                      "\"busy\":%u,\"failed\":%u,\"errno\":%d,\"ns\":%llu,\"reason\":\"%s\","
                      "\"rule\":\"%s\"",
-                     b->pages[0], (char *)b->pages[b->n - 1] + plat_page_size(), from, to, moved,
-                     busy, failed, err, (unsigned long long)spent, b->reason,
-                     cdm__rt.config.rules[rule].name);
-    b->n = 0;
-    return range;
+                     first, (char *)last + plat_page_size(), from, to, moved, busy, failed, err,
+                     (unsigned long long)spent, b->reason, cdm__rt.config.rules[rule].name);
 }
 
-/* Adds page i going to `node`; returns the range again (NULL: it went meanwhile). */
-static struct cdm_tracked *add(struct batch *b, struct cdm_tracked *range, size_t i, int node)
+/* Adds page i of `range` going to `node`; flushes a full batch. Returns the range again
+ * (NULL: it went while the batch moved). */
+static struct cdm_tracked *add(struct batch *b, struct cdm_tracked *range,
+                               struct cdm_range_ref ref, size_t i, int node)
 {
-    if (b->n == 0)
-        b->discards = range->discards;
+    if (b->n_ranges == 0 || b->ranges[b->n_ranges - 1].ref.id != ref.id) {
+        b->ranges[b->n_ranges].ref = ref;
+        b->ranges[b->n_ranges].discards = range->discards;
+        b->ranges[b->n_ranges].range = range;
+        b->n_ranges++;
+    }
+    b->in[b->n] = (uint16_t)(b->n_ranges - 1);
     b->index[b->n] = i;
     b->pages[b->n] = (void *)(range->start + i * plat_page_size());
     b->nodes[b->n] = node;
     b->before[b->n] = range->node[i];
-    return ++b->n == BATCH ? flush(b, range) : range;
+    if (++b->n < BATCH)
+        return range;
+    flush(b);
+    return cdm__tracker_find(ref);
 }
 
 /* ------------------------------------------------------------------ deciding */
@@ -240,11 +289,11 @@ struct rule_epoch {
 };
 
 /* tier: the heat a page needs to be among the hottest `hot_set` bytes of its rule. */
-static void rank(int rule, const uint64_t *ids, int n_ids, struct rule_epoch *r)
+static void rank(int rule, const struct cdm_range_ref *refs, int n_refs, struct rule_epoch *r)
 {
     uint64_t histogram[256] = {0};
-    for (int k = 0; k < n_ids; k++) {
-        struct cdm_tracked *range = cdm__tracker_find(ids[k]);
+    for (int k = 0; k < n_refs; k++) {
+        struct cdm_tracked *range = cdm__tracker_find(refs[k]);
         for (size_t i = 0; range && i < range->n_pages; i++)
             histogram[range->heat[i]]++;
     }
@@ -284,15 +333,13 @@ static int wanted_side(const struct cdm_tracked *range, size_t i, uint32_t epoch
 
 /* Reconcile one range in one direction (promotions first, so that what is hot is on DRAM
  * before what cooled leaves it); false when it went while the lock was released. */
-static bool reconcile_range(uint64_t id, uint32_t epoch, struct rule_epoch *r, bool promote,
-                            const char *reason)
+static void reconcile_range(struct batch *b, struct cdm_range_ref ref, uint32_t epoch,
+                            struct rule_epoch *r)
 {
-    static struct batch b; /* one migrator thread */
-    struct cdm_tracked *range = cdm__tracker_find(id);
+    struct cdm_tracked *range = cdm__tracker_find(ref);
     if (!range)
-        return false;
+        return;
     int rule = range->rule, dram = dram_node(rule);
-    b = (struct batch){.range_id = id, .rule = rule, .to_dram = promote, .reason = reason};
     const cdm_nodemask *rule_nodes = &cdm__rt.config.rules[rule].nodes;
     for (size_t i = 0; range && i < range->n_pages; i++) {
         int side = wanted_side(range, i, epoch, r);
@@ -300,19 +347,18 @@ static bool reconcile_range(uint64_t id, uint32_t epoch, struct rule_epoch *r, b
             continue;
         if (side) {
             r->hot++;
-            if (promote && range->node[i] != dram && dram >= 0)
-                range = add(&b, range, i, dram);
+            if (b->to_dram && range->node[i] != dram && dram >= 0)
+                range = add(b, range, ref, i, dram);
         } else {
             r->cold++;
             int node = range->node[i];
-            if (!promote && (node < 0 || !cdm__nodemask_has(rule_nodes, node))) {
+            if (!b->to_dram && (node < 0 || !cdm__nodemask_has(rule_nodes, node))) {
                 int target = policy_node(rule, i);
                 if (target >= 0)
-                    range = add(&b, range, i, target);
+                    range = add(b, range, ref, i, target);
             }
         }
     }
-    return flush(&b, range) != NULL;
 }
 
 static void count_range(const struct cdm_tracked *range, struct rule_epoch *r)
@@ -347,37 +393,63 @@ static void record_epoch(int rule, uint32_t epoch, const struct rule_epoch *r)
                      (unsigned long long)r->cold);
 }
 
+/* The rule's ranges, named so that they can be found again after the lock was released;
+ * NULL without memory for them. The array is the migrator thread's, grown as needed. */
+static struct cdm_range_ref *refs_of(int rule, int *n_refs)
+{
+    static struct cdm_range_ref *refs;
+    static size_t capacity;
+    struct cdm_tracked *const *ranges;
+    int n_ranges = cdm__tracker_ranges(&ranges);
+    if ((size_t)n_ranges > capacity) {
+        size_t wanted = (size_t)n_ranges * 2;
+        struct cdm_range_ref *grown = cdm__arena_map(wanted * sizeof *grown);
+        if (!grown)
+            return NULL;
+        if (refs)
+            cdm__arena_unmap(refs, capacity * sizeof *refs);
+        refs = grown;
+        capacity = wanted;
+    }
+    *n_refs = 0;
+    for (int k = 0; k < n_ranges; k++)
+        if (ranges[k]->rule == rule)
+            refs[(*n_refs)++] = (struct cdm_range_ref){.id = ranges[k]->id, .start = ranges[k]->start};
+    return refs;
+}
+
 void cdm__migrate_reconcile(uint32_t epoch, bool epoch_end)
 {
     static uint64_t last_signature[CDM_MAX_RULES];
-    static uint64_t ids[CDM_DAMON_MAX_RANGES];
     if (cdm__profiling()) /* its buffers are watched, never moved */
         return;
     for (int rule = 0; rule < cdm__rt.config.n_rules; rule++) {
-        struct cdm_tracked *ranges;
-        int n_ranges = cdm__tracker_ranges(&ranges), n_ids = 0;
-        for (int k = 0; k < n_ranges; k++)
-            if (ranges[k].rule == rule)
-                ids[n_ids++] = ranges[k].id;
-        if (!n_ids)
+        int n_refs = 0;
+        const struct cdm_range_ref *refs = refs_of(rule, &n_refs);
+        if (!refs || !n_refs)
             continue;
         struct rule_epoch r = {.idle = (int32_t)cdm__migrate_idle_epochs(rule)};
         bool tier = cdm__rt.config.rules[rule].migrate == CDM_MIGRATE_TIER;
         if (tier)
-            rank(rule, ids, n_ids, &r);
+            rank(rule, refs, n_refs, &r);
         /* Each pass decides from the same ranking (a copy: tier's quota is used up page by
          * page); the counts are the first pass's. */
         struct rule_epoch demoting = r;
-        for (int k = 0; k < n_ids && !cdm__tracker_stopping(); k++)
-            reconcile_range(ids[k], epoch, &r, true,
-                            !epoch_end ? "advice" : tier ? "hot" : "touched");
-        for (int k = 0; k < n_ids && !cdm__tracker_stopping(); k++)
-            reconcile_range(ids[k], epoch, &demoting, false,
-                            !epoch_end ? "advice" : tier ? "cold" : "idle");
+        static struct batch b; /* one migrator thread */
+        b = (struct batch){.rule = rule, .to_dram = true,
+                           .reason = !epoch_end ? "advice" : tier ? "hot" : "touched"};
+        for (int k = 0; k < n_refs && !cdm__tracker_stopping(); k++)
+            reconcile_range(&b, refs[k], epoch, &r);
+        flush(&b);
+        b = (struct batch){.rule = rule, .to_dram = false,
+                           .reason = !epoch_end ? "advice" : tier ? "cold" : "idle"};
+        for (int k = 0; k < n_refs && !cdm__tracker_stopping(); k++)
+            reconcile_range(&b, refs[k], epoch, &demoting);
+        flush(&b);
         if (!epoch_end)
             continue;
-        for (int k = 0; k < n_ids; k++) {
-            struct cdm_tracked *range = cdm__tracker_find(ids[k]);
+        for (int k = 0; k < n_refs; k++) {
+            struct cdm_tracked *range = cdm__tracker_find(refs[k]);
             if (!range)
                 continue;
             count_range(range, &r);

@@ -83,7 +83,7 @@ static void decide(size_t size, enum cdm_kind kind, struct decision *d)
  * pages are the buffer's alone. */
 static bool watch_unplaced(void)
 {
-    return cdm__profiling() && cdm__tracker_backend() != CDM_TRACK_OFF && cdm__tracker_has_room();
+    return cdm__profiling() && cdm__tracker_backend() != CDM_TRACK_OFF;
 }
 
 /* Free memory on a rule's nodes, read from sysfs at most every ROOM_REFRESH_NS and lowered
@@ -383,6 +383,16 @@ static void track(const struct placed *p)
         cdm__tracker_add(p->start, p->mapped, p->rule);
 }
 
+/* A buffer back in the table after an mremap: its tracking history follows it (detached
+ * before the call), or it is tracked afresh when it had none. */
+static void track_again(const struct placed *p, struct cdm_tracked *history)
+{
+    if (history)
+        cdm__tracker_attach(history, p->start, p->mapped);
+    else
+        track(p);
+}
+
 /* A new entry, accounted and handed to the tracker. */
 static bool table_insert(const struct placed *entry)
 {
@@ -566,7 +576,10 @@ static int grow_placed(const struct placed *p, size_t size, void **out)
     struct placed *entry, before;
     int err = 0;
     void *moved = NULL;
-    cdm__tracker_forget(start, p->mapped); /* a moved mapping loses its registration */
+    /* A moved mapping loses its registration: the history is carried over. */
+    struct cdm_tracked *history = cdm__tracker_detach(start, p->mapped);
+    if (!history)
+        cdm__tracker_forget(start, p->mapped);
     pthread_mutex_lock(&lock);
     entry = table_at(start);
     if (!entry) {
@@ -591,13 +604,16 @@ static int grow_placed(const struct placed *p, size_t size, void **out)
     pthread_mutex_unlock(&lock);
     if (err) {
         if (entry) /* still where it was: tracked again */
-            track(p);
+            track_again(p, history);
+        else
+            cdm__tracker_attach(history, 0, 0);
         errno = err;
         return 1;
     }
     take_part(&before, mapped - before.mapped);
-    track(&(struct placed){.start = (uintptr_t)moved, .mapped = mapped, .rule = before.rule,
-                           .applied = before.applied, .watched = before.watched});
+    track_again(&(struct placed){.start = (uintptr_t)moved, .mapped = mapped, .rule = before.rule,
+                                 .applied = before.applied, .watched = before.watched},
+                history);
     trace_remap(&before, before.mapped, moved, mapped);
     *out = moved;
     return 1;
@@ -779,8 +795,9 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
     int saved_errno = errno;
     cdm__guard++;
     struct placed p;
+    struct cdm_tracked *history = NULL; /* what the tracker saw of its pages, carried along */
     bool tracked = table_take((uintptr_t)old, CDM_KIND_ANY, &p);
-    if (tracked)
+    if (tracked && !(history = cdm__tracker_detach(p.start, p.mapped)))
         cdm__tracker_forget(p.start, p.mapped);
     cdm__guard--;
     errno = saved_errno;
@@ -791,7 +808,9 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
     cdm__guard++;
     if (moved == MAP_FAILED) {
         if (table_put(&p))
-            track(&p);
+            track_again(&p, history);
+        else
+            cdm__tracker_attach(history, 0, 0);
     } else {
         struct placed after = p;
         after.start = (uintptr_t)moved;
@@ -801,7 +820,9 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
             forget_range(after.start, after.start + after.mapped);
         if (table_put(&after)) {
             take_part(&p, after.mapped);
-            track(&after);
+            track_again(&after, history);
+        } else {
+            cdm__tracker_attach(history, 0, 0);
         }
         release_part(&p, p.mapped);
         trace_remap(&p, p.mapped, moved, after.mapped);

@@ -41,7 +41,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_TRACKED CDM_DAMON_MAX_RANGES
 #define PENDING 1024 /* faults served while the lock was busy, marked by its next holder */
 /* A write-protect fault releases this many bytes around it (aligned): one round trip per
  * block instead of per page, for a sequential writer 16 times fewer. The block counts as
@@ -82,8 +81,11 @@ struct cdm_span {
 
 static struct {
     pthread_mutex_t lock; /* everything below but the descriptors and `pending` */
-    struct cdm_tracked ranges[MAX_TRACKED];
-    int n_ranges;
+    /* The tracked ranges, by address (none overlap), each from `range_slab`; the array is
+     * ours too (`capacity` slots, grown twice as large when full). */
+    struct cdm_tracked **ranges;
+    int n_ranges, capacity;
+    struct cdm_slab range_slab;
     uint64_t next_id;
     enum cdm_track backend; /* chosen at startup; OFF: nothing is tracked */
     int uffd, pagemap_fd, wake_fd, migrate_fd;
@@ -99,7 +101,7 @@ static struct {
     /* One producer (the tracker thread), consumed by whoever holds `lock`. */
     uintptr_t pending[PENDING];
     unsigned pending_head, pending_tail;
-} tracker = {.lock = PTHREAD_MUTEX_INITIALIZER, .uffd = -1, .pagemap_fd = -1, .wake_fd = -1,
+} tracker = {.lock = PTHREAD_MUTEX_INITIALIZER, .range_slab = {.object_size = sizeof(struct cdm_tracked)}, .uffd = -1, .pagemap_fd = -1, .wake_fd = -1,
              .migrate_fd = -1, .epoch = CDM_EPOCH_FIRST - 1, .migrated_epoch = CDM_EPOCH_FIRST - 1};
 
 /* Signalled when a move_pages call in flight on a range ends (a discard waits for it). */
@@ -151,25 +153,72 @@ enum cdm_track cdm__tracker_backend(void)
     return tracker.backend;
 }
 
-bool cdm__tracker_has_room(void)
-{
-    return __atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED) < MAX_TRACKED;
-}
-
 /* ------------------------------------------------------------------ ranges (lock held) */
 
 static void range_free(struct cdm_tracked *range)
 {
     if (range->state)
         cdm__arena_unmap(range->state, range->state_size);
-    *range = (struct cdm_tracked){0};
+    cdm__slab_free(&tracker.range_slab, range);
+}
+
+static uintptr_t range_end(const struct cdm_tracked *range)
+{
+    return range->start + range->n_pages * plat_page_size();
+}
+
+/* The index of the first range that ends after `address`: the one holding it, if any, else
+ * where a range starting there goes. */
+static int range_index(uintptr_t address)
+{
+    int low = 0, high = tracker.n_ranges;
+    while (low < high) {
+        int middle = low + (high - low) / 2;
+        if (range_end(tracker.ranges[middle]) <= address)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low;
+}
+
+static struct cdm_tracked *range_holding(uintptr_t address)
+{
+    int i = range_index(address);
+    return i < tracker.n_ranges && tracker.ranges[i]->start <= address ? tracker.ranges[i]
+                                                                       : NULL;
+}
+
+/* Puts `range` in its place by address; false when the array could not grow. */
+static bool range_insert(struct cdm_tracked *range)
+{
+    if (tracker.n_ranges == tracker.capacity) {
+        int capacity = tracker.capacity ? 2 * tracker.capacity : 64;
+        struct cdm_tracked **grown = cdm__arena_map((size_t)capacity * sizeof *grown);
+        if (!grown)
+            return false;
+        if (tracker.ranges) {
+            memcpy(grown, tracker.ranges, (size_t)tracker.n_ranges * sizeof *grown);
+            cdm__arena_unmap(tracker.ranges, (size_t)tracker.capacity * sizeof *grown);
+        }
+        tracker.ranges = grown;
+        tracker.capacity = capacity;
+    }
+    int i = range_index(range->start);
+    memmove(&tracker.ranges[i + 1], &tracker.ranges[i],
+            (size_t)(tracker.n_ranges - i) * sizeof *tracker.ranges);
+    tracker.ranges[i] = range;
+    tracker.n_ranges++;
+    tracker.damon_dirty = true;
+    return true;
 }
 
 static void range_remove_at(int i)
 {
-    range_free(&tracker.ranges[i]);
-    tracker.ranges[i] = tracker.ranges[--tracker.n_ranges];
-    tracker.ranges[tracker.n_ranges] = (struct cdm_tracked){0};
+    range_free(tracker.ranges[i]);
+    tracker.n_ranges--;
+    memmove(&tracker.ranges[i], &tracker.ranges[i + 1],
+            (size_t)(tracker.n_ranges - i) * sizeof *tracker.ranges);
     tracker.damon_dirty = true;
 }
 
@@ -177,7 +226,7 @@ static void range_remove_at(int i)
 static void range_leave(int i)
 {
     if (cdm__profiling())
-        cdm__profile_record(&tracker.ranges[i], tracker.epoch);
+        cdm__profile_record(tracker.ranges[i], tracker.epoch);
     range_remove_at(i);
 }
 
@@ -199,15 +248,20 @@ static void span_pages_of(const struct cdm_tracked *range, size_t s, size_t *fir
     *last = *first + span_pages() < range->n_pages ? *first + span_pages() : range->n_pages;
 }
 
-/* The per-page and per-span arrays of a new range, in one mapping of our own. */
-static bool range_init(struct cdm_tracked *range, uintptr_t start, size_t n_pages, int rule)
+/* A new range, with its per-page and per-span arrays in one mapping of our own; NULL
+ * without memory. */
+static struct cdm_tracked *range_new(uintptr_t start, size_t n_pages, int rule)
 {
     size_t n_spans = range_spans(n_pages);
-    size_t size = n_spans * sizeof *range->spans +
-                  n_pages * (sizeof *range->node + sizeof *range->last_touch + sizeof *range->heat);
-    void *state = cdm__arena_map(size);
-    if (!state)
-        return false;
+    size_t size = n_spans * sizeof(struct cdm_span) +
+                  n_pages * (sizeof(int16_t) + sizeof(uint32_t) + sizeof(uint8_t));
+    struct cdm_tracked *range = cdm__slab_alloc(&tracker.range_slab);
+    void *state = range ? cdm__arena_map(size) : NULL;
+    if (!state) {
+        if (range)
+            cdm__slab_free(&tracker.range_slab, range);
+        return NULL;
+    }
     *range = (struct cdm_tracked){.id = ++tracker.next_id, .start = start, .n_pages = n_pages,
                                   .rule = rule, .added_epoch = tracker.epoch, .state = state,
                                   .state_size = size};
@@ -221,20 +275,7 @@ static bool range_init(struct cdm_tracked *range, uintptr_t start, size_t n_page
      * them (mark_touched). */
     for (size_t i = 0; i < n_spans; i++)
         range->spans[i] = (struct cdm_span){.watch = WHOLE};
-    return true;
-}
-
-static uintptr_t range_end(const struct cdm_tracked *range)
-{
-    return range->start + range->n_pages * plat_page_size();
-}
-
-static struct cdm_tracked *range_holding(uintptr_t address)
-{
-    for (int i = 0; i < tracker.n_ranges; i++)
-        if (address >= tracker.ranges[i].start && address < range_end(&tracker.ranges[i]))
-            return &tracker.ranges[i];
-    return NULL;
+    return range;
 }
 
 /* When the backend sees the write that makes a page (wp-async; wp with WP_UNPOPULATED, 6.4),
@@ -283,37 +324,31 @@ static void drain_pending(void)
 
 /* ------------------------------------------------------------------ for migrate.c */
 
-int cdm__tracker_ranges(struct cdm_tracked **ranges)
+int cdm__tracker_ranges(struct cdm_tracked *const **ranges)
 {
     drain_pending();
     *ranges = tracker.ranges;
     return tracker.n_ranges;
 }
 
-void cdm__tracker_release(struct cdm_tracked *moving)
+void cdm__tracker_unlock(void)
 {
-    moving->moving = true;
     pthread_mutex_unlock(&tracker.lock);
 }
 
-struct cdm_tracked *cdm__tracker_find(uint64_t id)
+struct cdm_tracked *cdm__tracker_find(struct cdm_range_ref ref)
 {
-    for (int i = 0; i < tracker.n_ranges; i++)
-        if (tracker.ranges[i].id == id)
-            return &tracker.ranges[i];
-    return NULL;
+    struct cdm_tracked *range = range_holding(ref.start);
+    return range && range->id == ref.id ? range : NULL;
 }
 
-struct cdm_tracked *cdm__tracker_reacquire(uint64_t id)
+void cdm__tracker_relock(void)
 {
     pthread_mutex_lock(&tracker.lock);
     drain_pending();
-    struct cdm_tracked *range = cdm__tracker_find(id);
-    if (range) {
-        range->moving = false;
-        pthread_cond_broadcast(&moved);
-    }
-    return range;
+    /* The caller clears `moving` before it lets go of the lock: a discard waiting for that
+     * checks again then, also for a range that went meanwhile. */
+    pthread_cond_broadcast(&moved);
 }
 
 /* ------------------------------------------------------------------ collecting */
@@ -465,7 +500,7 @@ static int register_range(struct cdm_tracked *range)
 static void register_waiting(void)
 {
     for (int i = tracker.n_ranges - 1; i >= 0 && tracker.unregistered; i--)
-        if (!tracker.ranges[i].registered && register_range(&tracker.ranges[i]))
+        if (!tracker.ranges[i]->registered && register_range(tracker.ranges[i]))
             range_remove_at(i); /* unmapped meanwhile: nothing to watch */
     tracker.unregistered = 0;
 }
@@ -625,13 +660,16 @@ static void damon_seen(uintptr_t start, uintptr_t end, unsigned nr_accesses, uns
  * second or more: the lock is not held meanwhile. */
 static int damon_give_ranges(void)
 {
-    static uintptr_t starts[MAX_TRACKED], ends[MAX_TRACKED];
+    static uintptr_t starts[CDM_DAMON_MAX_RANGES], ends[CDM_DAMON_MAX_RANGES];
     pthread_mutex_lock(&tracker.lock);
     bool dirty = tracker.damon_dirty;
-    int n = tracker.n_ranges;
-    for (int i = 0; i < n; i++) {
-        starts[i] = tracker.ranges[i].start;
-        ends[i] = range_end(&tracker.ranges[i]);
+    /* DAMON takes so many ranges: past that, neighbours are given as one (what lies between
+     * them is unmapped or untracked, and shows no access). */
+    int per = (tracker.n_ranges + CDM_DAMON_MAX_RANGES - 1) / CDM_DAMON_MAX_RANGES, n = 0;
+    for (int i = 0; i < tracker.n_ranges; i += per, n++) {
+        int last = i + per < tracker.n_ranges ? i + per - 1 : tracker.n_ranges - 1;
+        starts[n] = tracker.ranges[i]->start;
+        ends[n] = range_end(tracker.ranges[last]);
     }
     tracker.damon_dirty = false;
     pthread_mutex_unlock(&tracker.lock);
@@ -675,9 +713,10 @@ static void collect_damon(uint32_t epoch, bool aggregated)
     for (int r = 0; r < damon_regions.n; r++) {
         if (damon_regions.seen[r].accesses * 2 < damon_regions.most)
             continue;
-        for (int i = 0; i < tracker.n_ranges; i++)
-            mark_touched(&tracker.ranges[i], damon_regions.seen[r].start,
-                         damon_regions.seen[r].end, epoch);
+        uintptr_t start = damon_regions.seen[r].start, end = damon_regions.seen[r].end;
+        for (int i = range_index(start); i < tracker.n_ranges && tracker.ranges[i]->start < end;
+             i++)
+            mark_touched(tracker.ranges[i], start, end, epoch);
     }
     pthread_mutex_unlock(&tracker.lock);
     damon_regions.n = 0;
@@ -694,16 +733,16 @@ static void collect_epoch(uint32_t epoch, bool aggregated)
     pthread_mutex_lock(&tracker.lock);
     drain_pending();
     for (int i = 0; i < tracker.n_ranges && tracker.backend != CDM_TRACK_DAMON; i++) {
-        if (!tracker.ranges[i].registered) /* added since register_waiting, seen next time */
+        if (!tracker.ranges[i]->registered) /* added since register_waiting, seen next time */
             continue;
         if (tracker.backend == CDM_TRACK_WP_ASYNC) {
-            for (size_t s = 0; s < range_spans(tracker.ranges[i].n_pages); s++)
-                if (tracker.ranges[i].spans[s].watch == PROBED ||
-                    tracker.ranges[i].spans[s].watch == WHOLE)
-                    collect_span(&tracker.ranges[i], s, epoch);
-            arm_spans(&tracker.ranges[i], epoch);
+            for (size_t s = 0; s < range_spans(tracker.ranges[i]->n_pages); s++)
+                if (tracker.ranges[i]->spans[s].watch == PROBED ||
+                    tracker.ranges[i]->spans[s].watch == WHOLE)
+                    collect_span(tracker.ranges[i], s, epoch);
+            arm_spans(tracker.ranges[i], epoch);
         } else if (tracker.backend == CDM_TRACK_WP)
-            protect_due(&tracker.ranges[i], epoch);
+            protect_due(tracker.ranges[i], epoch);
     }
     __atomic_store_n(&tracker.epoch, epoch, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&tracker.lock);
@@ -1022,8 +1061,8 @@ static void warn_untracked(int rule, int err)
     char who[CDM_NAME_MAX + 16] = "";
     if (rule >= 0)
         snprintf(who, sizeof who, "rule '%s': ", cdm__rt.config.rules[rule].name);
-    cdm__warn_once(CDM_WARN_TRACKER, "%sa buffer could not be tracked (%s%s); %s", who,
-                   strerrorname_np(err), err == ENOSPC ? ": more than 256 tracked buffers" : "",
+    cdm__warn_once(CDM_WARN_TRACKER, "%sa buffer could not be tracked (%s); %s", who,
+                   strerrorname_np(err),
                    cdm__profiling() ? "the profile has no access figures for it"
                                     : "it stays where it was placed");
 }
@@ -1040,17 +1079,17 @@ void cdm__tracker_add(uintptr_t start, size_t len, int rule)
         return;
     size_t page = plat_page_size();
     pthread_mutex_lock(&tracker.lock);
-    struct cdm_tracked *range = &tracker.ranges[tracker.n_ranges];
-    int err = tracker.n_ranges == MAX_TRACKED ? ENOSPC
-              : !range_init(range, start, len / page, rule) ? ENOMEM
-                                                             : 0;
+    struct cdm_tracked *range = range_new(start, len / page, rule);
+    int err = range ? 0 : ENOMEM;
     bool running = __atomic_load_n(&tracker.started, __ATOMIC_ACQUIRE);
-    if (!err && running && (err = register_range(range)) != 0)
+    if (!err && running)
+        err = register_range(range);
+    if (!err && !range_insert(range))
+        err = ENOMEM;
+    if (err && range)
         range_free(range);
-    if (!err) {
-        tracker.n_ranges++;
+    if (!err)
         tracker.unregistered += !running;
-    }
     pthread_mutex_unlock(&tracker.lock);
     if (err)
         warn_untracked(rule, err);
@@ -1058,22 +1097,127 @@ void cdm__tracker_add(uintptr_t start, size_t len, int rule)
         want_threads();
 }
 
+/* What survives of range i when [start, end) leaves it: the parts before and after, each a
+ * range of its own (new ids) with its pages' history; the kernel keeps their registration.
+ * wp-async protects them whole, so that its spans start again from what is known. */
+static void range_cut(int i, uintptr_t start, uintptr_t end)
+{
+    struct cdm_tracked *range = tracker.ranges[i];
+    uintptr_t bounds[2][2] = {{range->start, start}, {end, range_end(range)}};
+    struct cdm_tracked *parts[2] = {NULL, NULL};
+    size_t page = plat_page_size();
+    for (int k = 0; k < 2; k++) {
+        if (bounds[k][0] >= bounds[k][1])
+            continue;
+        size_t first = (bounds[k][0] - range->start) / page;
+        size_t n_pages = (bounds[k][1] - bounds[k][0]) / page;
+        struct cdm_tracked *part = parts[k] = range_new(bounds[k][0], n_pages, range->rule);
+        if (!part) {
+            warn_untracked(range->rule, ENOMEM);
+            continue;
+        }
+        memcpy(part->last_touch, range->last_touch + first, n_pages * sizeof *part->last_touch);
+        memcpy(part->node, range->node + first, n_pages * sizeof *part->node);
+        memcpy(part->heat, range->heat + first, n_pages * sizeof *part->heat);
+        part->added_epoch = range->added_epoch;
+        part->discards = range->discards;
+        part->registered = range->registered;
+        /* A profile's sum over epochs, shared by pages: a page's own share is not kept. */
+        part->page_epochs = range->page_epochs * n_pages / range->n_pages;
+    }
+    bool registered = range->registered;
+    range_remove_at(i);
+    for (int k = 0; k < 2; k++) {
+        if (!parts[k])
+            continue;
+        if (!range_insert(parts[k])) {
+            warn_untracked(parts[k]->rule, ENOMEM);
+            range_free(parts[k]);
+            continue;
+        }
+        if (registered && tracker.backend == CDM_TRACK_WP_ASYNC)
+            protect(parts[k]->start, range_end(parts[k]) - parts[k]->start);
+        tracker.unregistered += !registered;
+    }
+}
+
 void cdm__tracker_forget(uintptr_t start, size_t len)
 {
     if (!__atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED))
         return;
-    uintptr_t end = start + len;
+    size_t page = plat_page_size();
+    uintptr_t end = (start + len + page - 1) & ~(uintptr_t)(page - 1);
+    start &= ~(uintptr_t)(page - 1);
     pthread_mutex_lock(&tracker.lock);
-    for (int i = tracker.n_ranges - 1; i >= 0; i--) {
-        struct cdm_tracked *range = &tracker.ranges[i];
-        if (range_end(range) <= start || range->start >= end)
+    for (int i = range_index(start); i < tracker.n_ranges && tracker.ranges[i]->start < end;) {
+        struct cdm_tracked *range = tracker.ranges[i];
+        uintptr_t from = start > range->start ? start : range->start;
+        uintptr_t to = end < range_end(range) ? end : range_end(range);
+        /* The part leaving is unregistered here (the kernel drops it with an unmapped
+         * mapping, but not before an mremap moves it). */
+        if (tracker.uffd >= 0 && range->registered)
+            plat_uffd_unregister(tracker.uffd, from, to - from);
+        if (from == range->start && to == range_end(range)) {
+            range_leave(i);
             continue;
-        /* The kernel drops the registration with the mapping; what stays is unregistered
-         * here, since the table no longer describes it. */
-        if (tracker.uffd >= 0)
-            plat_uffd_unregister(tracker.uffd, range->start, range_end(range) - range->start);
-        range_leave(i);
+        }
+        range_cut(i, from, to);
+        i = range_index(to); /* past what was cut out: the part after it starts at `to` */
     }
+    pthread_mutex_unlock(&tracker.lock);
+}
+
+struct cdm_tracked *cdm__tracker_detach(uintptr_t start, size_t len)
+{
+    if (!__atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED))
+        return NULL;
+    pthread_mutex_lock(&tracker.lock);
+    int i = range_index(start);
+    struct cdm_tracked *range = i < tracker.n_ranges ? tracker.ranges[i] : NULL;
+    if (range && (range->start != start || range_end(range) > start + len))
+        range = NULL; /* not the whole of one range: cdm__tracker_forget's business */
+    if (range) {
+        if (tracker.uffd >= 0 && range->registered)
+            plat_uffd_unregister(tracker.uffd, range->start, range_end(range) - range->start);
+        tracker.n_ranges--;
+        memmove(&tracker.ranges[i], &tracker.ranges[i + 1],
+                (size_t)(tracker.n_ranges - i) * sizeof *tracker.ranges);
+        tracker.damon_dirty = true;
+    }
+    pthread_mutex_unlock(&tracker.lock);
+    return range;
+}
+
+void cdm__tracker_attach(struct cdm_tracked *detached, uintptr_t start, size_t len)
+{
+    if (!detached)
+        return;
+    size_t page = plat_page_size(), n_pages = len / page;
+    pthread_mutex_lock(&tracker.lock);
+    struct cdm_tracked *range = n_pages ? range_new(start, n_pages, detached->rule) : NULL;
+    if (range) {
+        size_t kept = n_pages < detached->n_pages ? n_pages : detached->n_pages;
+        memcpy(range->last_touch, detached->last_touch, kept * sizeof *range->last_touch);
+        memcpy(range->node, detached->node, kept * sizeof *range->node);
+        memcpy(range->heat, detached->heat, kept * sizeof *range->heat);
+        range->added_epoch = detached->added_epoch;
+        range->page_epochs = detached->page_epochs * kept / detached->n_pages;
+        bool running = __atomic_load_n(&tracker.started, __ATOMIC_ACQUIRE);
+        int err = running ? register_range(range) : 0;
+        /* Its pages come unprotected from the move: protected whole, only writes from now
+         * on are seen (wp protects them in register_range). */
+        if (!err && running && tracker.backend == CDM_TRACK_WP_ASYNC)
+            protect(range->start, len);
+        if (!err && !range_insert(range))
+            err = ENOMEM;
+        if (err) {
+            range_free(range);
+            warn_untracked(detached->rule, err);
+        } else {
+            tracker.unregistered += !running;
+        }
+    }
+    range_free(detached);
     pthread_mutex_unlock(&tracker.lock);
 }
 
@@ -1087,9 +1231,8 @@ void cdm__tracked_forget_page(struct cdm_tracked *range, size_t i)
 /* Whether a range overlapping [start, end) has a move_pages call in flight. */
 static bool moving_over(uintptr_t start, uintptr_t end)
 {
-    for (int i = 0; i < tracker.n_ranges; i++)
-        if (tracker.ranges[i].moving && tracker.ranges[i].start < end &&
-            range_end(&tracker.ranges[i]) > start)
+    for (int i = range_index(start); i < tracker.n_ranges && tracker.ranges[i]->start < end; i++)
+        if (tracker.ranges[i]->moving)
             return true;
     return false;
 }
@@ -1122,8 +1265,8 @@ static bool advise_pages(uintptr_t start, size_t len, enum advice advice)
         pthread_cond_wait(&moved, &tracker.lock);
     drain_pending(); /* faults from before the advice come before it */
     uint32_t now = tracker.epoch + 1;
-    for (int r = 0; r < tracker.n_ranges; r++) {
-        struct cdm_tracked *range = &tracker.ranges[r];
+    for (int r = range_index(start); r < tracker.n_ranges && tracker.ranges[r]->start < end; r++) {
+        struct cdm_tracked *range = tracker.ranges[r];
         uintptr_t from = start > range->start ? start : range->start;
         uintptr_t to = end < range_end(range) ? end : range_end(range);
         if (from < to && advice == DISCARD)

@@ -26,7 +26,7 @@ ALLOWED = {
     # libnuma's system call wrappers (numactl syscall.c): no allocation
     "mbind", "move_pages", "get_mempolicy",
     # strings and numbers; snprintf with integer and string conversions does not allocate
-    "memchr", "memcmp", "memcpy", "memrchr", "memset", "strchr", "strcmp", "strcspn",
+    "memchr", "memcmp", "memcpy", "memmove", "memrchr", "memset", "strchr", "strcmp", "strcspn",
     "strlen", "strncmp", "strrchr", "strstr", "strtol", "snprintf", "vsnprintf",
     "strerrordesc_np", "strerrorname_np", "getauxval", "sysconf",
     # our own locks (never held across a call into the allocator)
