@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cdmplace: the preload library, the CLI, their tests, benchmarks and the demo.
 #
 #   make                 build build/libcdmplace.so and build/cdmplace
@@ -14,13 +15,18 @@
 #   make bench-redis     redis-server (jemalloc) plain, placed and follow-cpu: redis-benchmark's rps
 #   make bench-live      the library's cost per mmap, munmap, malloc, free, madvise with 1k-100k buffers live
 #   make demo            the demo of the README
-#   make install PREFIX=/usr/local [DESTDIR=...]
+#   make install PREFIX=/usr/local [DESTDIR=...]   (also BINDIR, LIBDIR, INCLUDEDIR, MANDIR,
+#                        DOCDIR, PKGCONFIGDIR; pass the same ones to the build: the CLI looks
+#                        for the library in LIBDIR)
+#   make uninstall       the same variables: removes what install put there
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/cdmplace
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION := 0.1.0
 
 CC ?= cc
@@ -76,7 +82,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra -Werror -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: all deps tests check check-guest stress guest-kernels bench bench-report bench-layout bench-live bench-redis bench-guest demo demo-host install clean
+.PHONY: FORCE uninstall all deps tests check check-guest stress guest-kernels bench bench-report bench-layout bench-live bench-redis bench-guest demo demo-host install clean
 all: $(LIB) $(CLI)
 
 $(B)/lib/%.o: %.c preload/internal.h $(wildcard include/*.h) Makefile
@@ -97,9 +103,20 @@ $(B)/asan/%.o: %.cc $(wildcard tools/*.h) Makefile
 
 # Only the interposed functions and the public API leave the library (preload/exports.map).
 $(LIB): $(LIB_OBJ) preload/exports.map
-	$(CC) -shared -o $@ $(LIB_OBJ) -Wl,--version-script=preload/exports.map -Wl,-z,now -Wl,-z,relro $(LIB_LDLIBS)
+	$(CC) -shared $(LDFLAGS) -o $@ $(LIB_OBJ) -Wl,--version-script=preload/exports.map -Wl,-z,now -Wl,-z,relro $(LIB_LDLIBS)
 $(CLI): $(CLI_OBJ) $(CORE_OBJ)
-	$(CXX) -o $@ $^ $(CLI_LDLIBS) $(CLI_CXX_LDLIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(CLI_LDLIBS) $(CLI_CXX_LDLIBS)
+# `cdmplace run` finds the library next to itself, else in LIBDIR (compiled in), else in
+# ../lib: tools/run.c is built again when LIBDIR changes.
+$(B)/core/tools/run.o $(B)/asan/tools/run.o: CPPFLAGS += -DCDM_LIBDIR='"$(LIBDIR)"'
+$(B)/core/tools/run.o $(B)/asan/tools/run.o: $(B)/libdir
+$(B)/libdir: FORCE
+	@mkdir -p $(@D)
+	@[ "$$(cat $@ 2>/dev/null)" = "$(LIBDIR)" ] || echo "$(LIBDIR)" >$@
+$(B)/cdmplace.pc: FORCE
+	@mkdir -p $(@D)
+	printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: cdmplace\nDescription: %s\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lcdmplace\n' \
+	    "$(PREFIX)" "$(LIBDIR)" "$(INCLUDEDIR)" "placement of buffers on coherent device memory: cdm_query, cdm_version" "$(VERSION)" >$@
 $(ASAN_CLI): $(ASAN_CLI_OBJ) $(ASAN_CORE_OBJ)
 	$(CXX) $(SANITIZE) -o $@ $^ $(CLI_LDLIBS) $(CLI_CXX_LDLIBS)
 
@@ -207,14 +224,22 @@ demo: deps
 demo-host: all $(EXAMPLES)
 	sh examples/demo.sh
 
-install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(PREFIX)/include
+install: all $(B)/cdmplace.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/cdmplace
 	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/libcdmplace.so
-	install -m 644 include/cdmplace.h $(DESTDIR)$(PREFIX)/include/cdmplace.h
+	install -m 644 include/cdmplace.h $(DESTDIR)$(INCLUDEDIR)/cdmplace.h
+	install -m 644 $(B)/cdmplace.pc $(DESTDIR)$(PKGCONFIGDIR)/cdmplace.pc
 	install -m 644 man/cdmplace.1 $(DESTDIR)$(MANDIR)/man1/cdmplace.1
 	install -m 644 man/cdmplace.conf.5 $(DESTDIR)$(MANDIR)/man5/cdmplace.conf.5
 	install -m 644 config/*.conf $(DESTDIR)$(DOCDIR)/examples/
+	install -m 644 LICENSE $(DESTDIR)$(DOCDIR)/LICENSE
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/cdmplace $(DESTDIR)$(LIBDIR)/libcdmplace.so \
+	    $(DESTDIR)$(INCLUDEDIR)/cdmplace.h $(DESTDIR)$(PKGCONFIGDIR)/cdmplace.pc \
+	    $(DESTDIR)$(MANDIR)/man1/cdmplace.1 $(DESTDIR)$(MANDIR)/man5/cdmplace.conf.5
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf $(B)

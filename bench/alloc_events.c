@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/alloc_events.c: a program whose trace has a known number of events, for
  * bench/report_speed.sh. Run under the library with a rule and a log, it makes PAIRS heap
  * allocations of 1-8 MiB (each a `place` event, with its stack) and frees each one (a `free`

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/guest.sh: the benchmarks of issue 4 -- how fast pages migrate, what tracking costs --
 # in QEMU guests with a CPU-less memory node (tests/guest/run.sh, topology cdm with node 0:
 # the 2 CPUs and 3G, node 1: 2G and no CPUs), each against its baseline in the same guest.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/layout.sh: are placed buffers as fast to use as glibc's? (bench/RESULTS.md, "Layout")
 #
 # Third-party and STREAM-like loops over power-of-two arrays, each run plainly, plainly

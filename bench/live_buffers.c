@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/live_buffers.c: what one call costs while many placed buffers are live.
  *
  * For each LIVE in the list it maps LIVE buffers of 2 MiB + 4 KiB (never touched), which a

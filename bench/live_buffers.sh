@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/live_buffers.sh: does the library's cost per call stay flat in what is live?
 #
 # build/bench/live_buffers maps LIVE placed buffers and times mmap, munmap, malloc, free and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/migrate_rate.c: how fast pages move from a CDM node (memory, no CPUs) to DRAM, five
  * ways, in one process (issue 4: should the library move whole ranges with mbind rather than
  * batches of move_pages?).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/placed_alloc.c: what one placed allocation costs, against doing the same by hand.
  *
  * Placed path: malloc(size), write one byte per page, free -- with the library preloaded and

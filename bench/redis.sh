@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/redis.sh: Debian's redis-server (linked with jemalloc) under the library, against
 # itself without it: redis-benchmark's requests per second, SET and GET.
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/report_speed.sh: how long `cdmplace report` takes over the traces of a job, against
 # the cost of only reading the same bytes (issue 5: 64 traces of 100k events in under 5 s).
 #

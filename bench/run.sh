@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/run.sh: every benchmark of bench/, each against its baseline in the same run.
 #
 #   small_alloc   plain vs LD_PRELOAD=libcdmplace.so, runs alternated, medians and their

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/small_alloc.c: the cost of the library to a program that never allocates anything it
  * would place.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/thp.h: how much of some ranges transparent huge pages back, for the benchmarks that
  * report it (tracking and migration can cost a program its huge pages). */
 #ifndef CDMPLACE_BENCH_THP_H

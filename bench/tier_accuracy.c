@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/tier_accuracy.c: how closely a tiering mechanism keeps a shifting hot set on DRAM,
  * over time (issue 4, item 9). The workload and its sampler; bench/tier_guest.sh runs it
  * under cdmplace's `migrate = tier`, the kernel's NUMA-balancing tiering and DAMON's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/track_loop.c: what access tracking costs a program that streams through its memory.
  *
  * STREAM's triad, a[i] = b[i] + s * c[i], over three arrays from malloc, so that under the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* An unmodified program with large buffers of different kinds, the demo's subject: model
  * weights loaded once and read rarely, activations rewritten every step, and a scratch
  * mapping. It knows nothing of NUMA; cdmplace places its buffers from outside. */

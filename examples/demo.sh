@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The demo: an unmodified program's large buffers placed by rules, with the machine's
 # topology, the decision trace and the end-of-run report on screen. `make demo` runs it in
 # the multi-node guest (tests/guest/run.sh), where node 1 is a CDM node; the report's last

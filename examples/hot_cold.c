@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One buffer in use all the time and one left alone: what `cdmplace suggest` tells apart.
  *
  * load_table() allocates a table and fills it once (then it is only kept, as a model's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The seed flow: allocate a buffer, compute on it with the CPU, leave it to a "device",
  * compute on it with the CPU again, free it. On real CDM hardware the device phase is a
  * GPU or accelerator touching the buffer; here nothing touches it, which is what the CPU

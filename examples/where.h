@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the example programs share: a clock, and where the kernel has a buffer's pages.
  * Header-only, as the examples are one file each. */
 #ifndef CDMPLACE_EXAMPLES_WHERE_H

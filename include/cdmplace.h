@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cdmplace: the public interface of libcdmplace.so.
  *
  * Programs need none of this: the library works preloaded into unmodified programs. These

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Memory for the library's own tables: fixed-size objects carved from raw mmap.
  *
  * Our tables are touched while we hold our own locks, so they must never call into the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tracker backends: what this kernel and these permissions allow, and which one `track`
  * gets. Shared by the library (at its first tracked buffer) and `cdmplace topo`.
  *

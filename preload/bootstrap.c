@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Allocations served before the real allocator is known.
  *
  * dlsym(RTLD_NEXT) calls calloc for its error buffer, so the first malloc the process makes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The allocating stack and its names.
  *
  * Only allocations at or above min_size are unwound, with libunwind's unw_backtrace

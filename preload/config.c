@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The config language of cdmplace.conf(5): INI sections [nodes], [settings] and [rule NAME].
  *
  * This runs in the library constructor, inside someone else's process: it never allocates

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The DAMON backend's platform layer: one kdamond of ours, driven through DAMON's sysfs
  * interface (Documentation/admin-guide/mm/damon/usage.rst), that samples which parts of the
  * tracked buffers are accessed, reads and writes alike.

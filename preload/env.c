@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The environment, read by scanning `environ`: getenv may run before libc is fully set up in
  * a preloaded constructor, and nothing here may allocate. Under secure execution (setuid,
  * file capabilities: AT_SECURE) no variable is read at all. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bootstrap of the library: the preloading state, the constructor and destructor, fork.
  *
  * Until the constructor has finished every hook only forwards (cdm__min_size is SIZE_MAX,

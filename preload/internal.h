@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cdmplace internals: one header, prototypes grouped by the file that defines them.
  *
  * Layers, bottom up:

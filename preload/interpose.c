@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The exported hooks: the malloc family, mmap, munmap, mremap, madvise.
  *
  * Each hook's fast path is a compare and a tail call to the next definition (the real

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Messages to stderr that never allocate: formatted into a stack buffer with vsnprintf
  * (integer and string conversions only, which glibc formats without malloc) and written
  * with one write(2), so lines from several threads never interleave.

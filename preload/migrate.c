@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Migration: where each tracked page should live, and the move_pages calls that put it there.
  * Runs on the migrator thread (tracker.c), with the tracker's lock held except around each
  * move_pages call: a buffer may be freed or cut meanwhile, so each range is looked up again

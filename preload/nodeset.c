@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Node sets: "2", "0-1", "0,2", "0-1,4" or a name from [nodes], and their resolution against
  * the machine's topology.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Placed buffers: deciding, mapping, applying the policy, budgets, the address table.
  *
  * A placed heap buffer gets a mapping of its own, so that the policy covers exactly its pages

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The platform layer: every raw syscall the library makes, each returning 0 or an errno.
  *
  * Contract (as mimalloc's prim.h): no allocation, no stdio, no policy; ENOSYS or EOPNOTSUPP

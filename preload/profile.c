@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A profiling run: dry_run, or a config without rules (the built-in default is "profile
  * only"). It places nothing and moves nothing, and it is what `cdmplace suggest` reads: so
  * that a suggestion can tell the buffers used all the time from those left alone, every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The end-of-run report (design.md "The end-of-run report"): per rule, allocations, bytes,
  * peak live bytes, pages per node of the live buffers at exit, migrations, fallbacks; the
  * top call sites by bytes; the tracker; the time spent in the library. Plain text, aligned

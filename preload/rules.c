@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Which rule places an allocation: the first, in file order, whose size window, kinds,
  * program glob and caller glob all match. Called on every allocation at or above min_size,
  * so it only compares: no allocation, no lock, no system call. */

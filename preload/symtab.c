@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Names of code addresses, found without the program's allocator or the loader's lock.
  *
  * The hooks run inside the program's allocator: jemalloc, tcmalloc and mimalloc call mmap,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* NUMA topology from sysfs: nodes, their CPUs and memory, memory tiers, HMAT attributes,
  * distances, and which nodes are CDM (memory, no CPUs).
  *

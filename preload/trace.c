@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The decision trace: JSON lines, one event per line (design.md "The trace").
  *
  * Each event is formatted into a stack buffer and written with one system call: no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Access tracking: which pages of the migrating rules' buffers the program touches, epoch
  * by epoch, seen by two threads of ours.
  *

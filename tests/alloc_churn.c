@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A program for tests/allocators.sh, run under an allocator of its own (tcmalloc, mimalloc):
  * 4 threads allocate, write, check and free buffers of 1-8 MiB through the whole malloc
  * family and map, discard and unmap anonymous ranges; while they run the main thread forks,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # tests/allocators.sh: programs that bring their own allocator must never hang, crash or
 # change their output under the library (doc/design.md, "What a hook may call").
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Preloaded behind the library, this object is initialised before it and registers its fork
  * handlers first, as libtcmalloc and libjemalloc do. Its prepare handlers allocate a buffer
  * that the library places (tests/process.conf), as a thread inside such an allocator may be

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A shared object whose functions allocate: a real stack frame in a named object, for the
  * caller globs of the rule tests ("*libcallsite_fixture.so:fixture_load_*"). */
 #include <stdlib.h>

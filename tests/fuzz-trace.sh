@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # A fuzz run of the trace reader (tests/fuzz/trace_reader.c, built by `make tests` with
 # clang's libFuzzer, ASan and UBSan): FUZZ_SECONDS (default 60) of inputs grown from the
 # seed traces in tests/fuzz/corpus and tests/data. Any crash, leak or hang fails the suite,

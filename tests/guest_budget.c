@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A CDM node that fills up: on_full and budget where they matter, in the guest's
  * `small-cdm` topology (node 1: 48M, no CPUs), with CDMPLACE_CONFIG=tests/guest_budget.conf.
  * Each test runs in its own process, one at a time (-j1), so each starts with node 1 empty. */

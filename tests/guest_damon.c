@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* DAMON through its sysfs interface (preload/damon.c), as root in the guest, where nobody
  * else has a kdamond. Not a preloaded test: it compiles preload/damon.c with the platform,
  * log and env files and calls it directly.

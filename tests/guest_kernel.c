@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `migrate = kernel` in the guest's `tiers` topology (node 0: CPUs and DRAM; node 2 the
  * slowest tier, by HMAT), with CDMPLACE_CONFIG=tests/guest_kernel.conf. Two buffers with the
  * same policy (bind 0,2) are moved to node 2 and then read hot: with MPOL_F_NUMA_BALANCING

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Placement on a machine with a CDM node, read back page by page with move_pages. Runs in
  * the guest's `cdm` topology (node 0: CPUs and DRAM, node 1: memory only), on 6.12 and on
  * 6.1, with CDMPLACE_CONFIG=tests/guest_place.conf. Nothing here skips: a missing CDM node

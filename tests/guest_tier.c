@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `migrate = tier` in the guest's `tiers` topology (node 0: CPUs and DRAM; nodes 1 and 2:
  * CPU-less lower tiers), with CDMPLACE_CONFIG=tests/guest_tier.conf: a 24 MiB buffer bound
  * to node 2 whose hot set (4 MiB, the rule's hot_set) is known and shifts. After each shift

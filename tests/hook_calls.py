@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """What the library's hooks can call outside the library (doc/design.md, "What a hook may call").
 
 A hook may run inside the program's allocator with its lock held, and our threads hold locks

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs the Debian 12 packages that building, testing and the demo need (root, apt-get);
 # qemu-system-x86, busybox-static and cpio are the multi-node guests' (tests/guest/);
 # nodejs and npm load --perfetto's output in a real trace viewer's engine

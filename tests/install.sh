@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # `make install PREFIX=...` into a scratch prefix: the files land where the man pages say, and
 # the installed CLI finds the installed library and places with it.
 set -u
@@ -21,5 +22,26 @@ out=$(env -u CDMPLACE_LIBRARY "$prefix/bin/cdmplace" run -c tests/process.conf -
     build/tests/probe alloc 9 2>&1)
 check "the installed CLI preloads the installed library" "[ '$out' = 'placed=1' ]"
 check "--version" "'$prefix/bin/cdmplace' --version | grep -q '[0-9]\.[0-9]'"
+check "the pkg-config file names the header's directory" \
+    "PKG_CONFIG_PATH='$prefix/lib/pkgconfig' pkg-config --cflags cdmplace | grep -qx -- '-I$prefix/include *'"
+check "the licence is installed" "[ -f '$prefix/share/doc/cdmplace/LICENSE' ]"
+make -s uninstall PREFIX="$prefix" >/dev/null
+check "uninstall leaves no file" "[ -z \"\$(find '$prefix' -type f)\" ]"
+
+# A distribution's layout: the library in a multiarch directory, not ../lib beside bin; the
+# CLI finds it there because the build knows LIBDIR. Staged under DESTDIR, as packagers do.
+stage=$prefix/stage
+multiarch=$prefix/usr/lib/x86_64-linux-gnu
+make -s install PREFIX="$prefix/usr" LIBDIR="$multiarch" >/dev/null
+check "installed the library in LIBDIR" "[ -f '$multiarch/libcdmplace.so' ] && [ ! -e '$prefix/usr/lib/libcdmplace.so' ]"
+out=$(env -u CDMPLACE_LIBRARY "$prefix/usr/bin/cdmplace" run -c tests/process.conf --report off -- \
+    build/tests/probe alloc 9 2>&1)
+check "the installed CLI finds the library in LIBDIR" "[ '$out' = 'placed=1' ]"
+make -s install PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu DESTDIR="$stage" >/dev/null
+check "DESTDIR stages every file under it" \
+    "[ -f '$stage/usr/bin/cdmplace' ] && [ -f '$stage/usr/lib/x86_64-linux-gnu/libcdmplace.so' ] &&
+     [ -f '$stage/usr/lib/x86_64-linux-gnu/pkgconfig/cdmplace.pc' ] && [ -f '$stage/usr/include/cdmplace.h' ]"
+
+make -s all >/dev/null # the build tree's CLI for the default LIBDIR again
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

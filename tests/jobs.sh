@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/jobs.sh: cdmplace in the processes of a job. A real MPI job under Debian 12's Open MPI
 # (tests/mpi_ranks.c, whose ranks allocate buffers of rank-dependent sizes through the rule
 # of tests/jobs.conf), Slurm's variables as srun sets them, and a fork inside a rank:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Preloaded after libcdmplace.so, this library is finalized after it: its destructor
  * allocates and frees as late as a program can, once the library's destructor has run. */
 #include <dlfcn.h>

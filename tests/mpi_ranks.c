@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The MPI job of tests/jobs.sh: each rank allocates heap buffers whose number and size
  * depend on its rank, so that the min, mean and max of `cdmplace report` across the ranks
  * differ and each maximum is held by a known rank:

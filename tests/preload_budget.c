@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Budgets and on_full, weighted interleave, and policies the kernel refuses, under the
  * preload. Run with CDMPLACE_CONFIG=tests/budget.conf. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The malloc family under the preload: each function's contract (as glibc's), and the
  * policy really applied by the kernel. Run with CDMPLACE_CONFIG=tests/preload_heap.conf
  * (rules in file order: weights, partial, absent, mapped, big). */

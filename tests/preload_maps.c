@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mmap, munmap, mremap and madvise under the preload: kinds, policies, the table kept true.
  * Run with CDMPLACE_CONFIG=tests/preload_heap.conf (rule 'mapped': anon, 2M-, preferred 0;
  * sizes avoid 3M-6M, where rules 'partial' and 'absent' come first). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers of the tests that run with libcdmplace.so preloaded: what the kernel says about a
  * buffer (get_mempolicy MPOL_F_ADDR, move_pages query) and what the library says (cdm_query,
  * found with dlsym so a run without the preload fails clearly instead of not linking). */

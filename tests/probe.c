@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A program for the process tests: it allocates, forks, execs, exits in the ways a host
  * program does, with libcdmplace.so preloaded by the test, and prints what happened. */
 #include <dlfcn.h>

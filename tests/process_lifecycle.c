@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Whole processes under the preload: fork, exec, the ways a program exits, a kill, and what
  * they leave (trace, report, messages). Each case spawns tests/probe.c or the CLI with its
  * own environment; run from the repository root after `make tests`. */

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # tests/real-programs.sh: the library must never break its host program.
 #
 # Runs real, unmodified programs from Debian packages twice, plainly and under

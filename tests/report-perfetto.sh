@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/report-perfetto.sh: `cdmplace report --perfetto FILE` writes Chrome trace-event JSON
 # that follows the Trace Event Format (tests/trace_event_check.py, written from the format's
 # document) and that a real consumer loads: the trace engine of Chrome DevTools' Performance

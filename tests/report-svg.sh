@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/report-svg.sh: `cdmplace report --svg` looked at in a real browser.
 #
 # tests/data/seed-flow.jsonl is a real trace of the seed flow in the `cdm` guest (node 0

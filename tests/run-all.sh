@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Every test suite, with its time; the last line counts tests passed, failed and skipped
 # over all suites (`N passed, M failed, K skipped`), and each skip is listed by name under its
 # suite's line. Run from the repository root after `make tests` (`make check` does both).

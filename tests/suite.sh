@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # What the script suites share (sourced; POSIX sh): a scratch directory, the lines
 # `ok NAME`, `FAIL NAME (why)` and `skip NAME (why)`, and the closing `N passed, M failed`
 # that tests/run-all.sh counts.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """What tests/report-svg.sh asks of a picture of `cdmplace report --svg`.
 
     svg_picture.py well-formed SVG            exit 1 unless SVG is well-formed SVG 1.1 XML

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Small helpers shared by the Criterion tests. Header-only: each test is one source file. */
 #ifndef CDMPLACE_TESTUTIL_H
 #define CDMPLACE_TESTUTIL_H

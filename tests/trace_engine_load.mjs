@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // node trace_engine_load.mjs ENGINE FILE: loads FILE, a trace-event JSON file, with the
 // trace engine of Chrome DevTools' Performance panel (npm @paulirish/trace_engine, installed
 // in the directory ENGINE) and prints what the engine made of it, one line each:

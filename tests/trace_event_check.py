@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """trace_event_check.py FILE: does FILE follow the Trace Event Format?
 
 The rules are the format's own (the "Trace Event Format" document of the Chromium catapult

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cdmplace(1) as a user runs it: each test forks and executes the CLI and checks its exit
  * status, its output, and the environment it hands to the program it runs.
  *

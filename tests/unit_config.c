@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The config language of cdmplace.conf(5): every key, every class of error, sizes,
  * durations, globs, the environment, files, and the example configs of config/. */
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Node masks, node sets resolved against hand-built topologies, the warnings of
  * cdm__config_resolve, and which rule places an allocation. */
 #include "internal.h"

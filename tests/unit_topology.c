@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* preload/topology.c against the real sysfs of the machine the tests run on.
  *
  * Each expectation is computed here a second way (stdio, opendir, sysconf, the kernel's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reading traces back (tools/trace.h): whole traces, and every way a trace goes wrong in
  * the field—cut short by a kill, lines from a newer cdmplace, unknown events, garbage, an
  * empty file, events without their start—read up to what can be read, with one warning

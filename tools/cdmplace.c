@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cdmplace(1): the command table, the top level, and what the subcommands share.
  *
  * One table holds each command's name, function, usage line and help (as git.c's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cdmplace check FILE: validate a config and print it as this machine resolves it: each node
  * set's nodes, the settings, and one table row per rule in the order rules are tried. */
 #include "cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The cdmplace command line: the command table's entry type, the subcommands, and what they
  * share (loading a config, formatting sizes, aligned tables).
  *

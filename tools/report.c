@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cdmplace report LOG...: the end-of-run report again, from traces (design.md "The end-of-run
  * report"), for one process or for the ranks of a job.
  *

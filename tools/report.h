@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `cdmplace report` and what its outputs share: traces read into a set (trace.h), figures
  * per rule, call sites named at report time. */
 #ifndef CDMPLACE_REPORT_H

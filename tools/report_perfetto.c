@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cdmplace report --perfetto FILE: the traces as Chrome trace-event JSON (the Trace Event
  * Format's JSON Object Format), which ui.perfetto.dev and chrome://tracing open.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cdmplace report --svg FILE: pages per node over time, one panel per rule, with the rule's
  * migrations marked under its time axis (design.md "The end-of-run report").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cdmplace run: check the config, preload the library, exec the program.
  *
  * The config is judged here, before the program starts, by the same parser and resolver the
@@ -18,8 +19,9 @@
 
 #define LIBRARY_NAME "libcdmplace.so"
 
-/* The library: $CDMPLACE_LIBRARY, else next to the executable (the build tree), else in
- * ../lib beside its bin directory (`make install`). Fills `path` with an absolute path. */
+/* The library: $CDMPLACE_LIBRARY, else next to the executable (the build tree), else in the
+ * LIBDIR it was built for (`make install LIBDIR=...`), else in ../lib beside its bin
+ * directory (an installed tree moved elsewhere). Fills `path` with an absolute path. */
 static bool find_library(char path[PATH_MAX])
 {
     const char *forced = cdm__env("CDMPLACE_LIBRARY");
@@ -40,16 +42,18 @@ static bool find_library(char path[PATH_MAX])
     }
     exe[len] = '\0';
     const char *dir = dirname(exe);
-    static const char *const places[] = {"/" LIBRARY_NAME, "/../lib/" LIBRARY_NAME};
+    const char *places[][2] = {{dir, "/" LIBRARY_NAME}, {CDM_LIBDIR, "/" LIBRARY_NAME},
+                               {dir, "/../lib/" LIBRARY_NAME}};
     for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
         char candidate[PATH_MAX];
-        if (snprintf(candidate, sizeof candidate, "%s%s", dir, places[i]) >= (int)sizeof candidate)
+        if (snprintf(candidate, sizeof candidate, "%s%s", places[i][0], places[i][1]) >=
+            (int)sizeof candidate)
             continue;
         if (access(candidate, R_OK) == 0 && realpath(candidate, path) != NULL)
             return true;
     }
-    cli_error("cannot find %s in %s or %s/../lib; set CDMPLACE_LIBRARY to its path", LIBRARY_NAME,
-              dir, dir);
+    cli_error("cannot find %s in %s, %s or %s/../lib; set CDMPLACE_LIBRARY to its path",
+              LIBRARY_NAME, dir, CDM_LIBDIR, dir);
     return false;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cdmplace suggest LOG...: a config from the traces of a profiling run, whose rules name the
  * call sites the profile saw (design.md, "The end-of-run report").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Call sites named at report time: function and file:line from an object's symbols and
  * DWARF, with elfutils' libdwfl (the library behind eu-addr2line; it also finds separate
  * debug info under /usr/lib/debug). Running addr2line(1) once per object was the other

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cdmplace topo: this machine as the library sees it (preload/topology.c), and what the
  * kernel allows for placement and access tracking. */
 #include "cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Traces read back (design.md "The trace"): what `cdmplace report`, its --svg and --perfetto
  * outputs, and `suggest` work on.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Events to processes (see trace.h): one `struct trace_process` per process of a trace, from
  * its start event (or its first event, when the start is missing) to its exit (or the last
  * whole line of a killed process).

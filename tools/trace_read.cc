@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Lines of a trace to events (see trace.h): the one place that knows JSON.
 //
 // simdjson's DOM parser reads each line in place (the file is read whole into a buffer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: any bytes as a trace, read into a set with every event kept. The reader
  * must never crash, hang or leak on them (ASan, UBSan, LeakSanitizer), whatever a killed
  * process, a disk error or a newer cdmplace left in a file. tests/fuzz-trace.sh runs it. */

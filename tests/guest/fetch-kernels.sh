@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Fetches the guest kernels into build/guest/kernels/<6.12|6.1>/ without installing them:
 # `apt-get download` of Debian 12's image package, then `dpkg-deb -x` of the whole package
 # (vmlinuz and every module, as Debian ships them). A kernel already unpacked is kept; delete

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # follow-cpu in the cdm guest (node 1: memory only): the seed flow of examples/seed_flow.c,
 # checked from the program's own move_pages queries and from the trace.
 #   follow-cpu.sh TRACKER          track = auto must pick TRACKER (wp-async on 6.12, wp on 6.1)

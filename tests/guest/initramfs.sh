@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # initramfs.sh KERNEL: packs build/guest/initrd-KERNEL.cpio.gz for a kernel fetched by
 # fetch-kernels.sh (6.12 or 6.1): a static busybox, tests/guest/init as /init, and the
 # modules that mounting the host's root over virtio 9p needs, in load order. Rebuilt only

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # What the guest scripts that run examples/seed_flow.c share (sourced; POSIX sh).
 # share NODE PHASE FILE: the percent of the buffer's pages on NODE after PHASE, from the
 # program's own lines ("cpu phase 1: node 0: 2040 node 1: 8 absent: 0"); -1 when FILE has no

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # A program with its own allocator in the cdm guest (node 1: memory only): Debian's
 # redis-server, linked with jemalloc, under a rule that binds every buffer of 1M or more to the
 # CDM node. jemalloc maps its extents itself, with its locks held, through our mmap hook:

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run-suites.sh: every suite of tests/guest/suites.txt, each in a guest of its own, with
 # its time and result, then "N passed, M failed" (tests/run-all.sh --guest prints these
 # lines, as it does for the host's suites).

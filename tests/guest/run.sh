@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run.sh [OPTIONS] -- COMMAND [ARGS...]: runs COMMAND as root in a QEMU guest with several
 # NUMA nodes, in a chroot of this machine's root (shared read-only over 9p), in the current
 # directory. Prints COMMAND's stdout and stderr and exits with its status; 124 when the

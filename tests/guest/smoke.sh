@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # smoke.sh TOPOLOGY: run in a guest (tests/guest/suites.txt), checks that the guest is the
 # machine the guest suites expect: the topology's nodes as `cdmplace topo` sees them, the
 # kernel's features, and the harness's own promises (root, a writable /tmp, read-only host

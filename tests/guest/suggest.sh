@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cdmplace suggest in the cdm guest (node 1: memory only). examples/hot_cold.c fills a table
 # once and rewrites a scratch buffer all along: a profiling run of the built-in default (no
 # config) watches both and moves nothing, `suggest` turns its trace into a config that

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Tracking as an ordinary user (nobody), with vm.unprivileged_userfaultfd = 0:
 #   unprivileged.sh tracked     (6.12) wp-async asks for user-mode-only userfaultfd, which
 #                               every user has: the seed flow's pages still follow the CPU

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # In the 6.1 guest (no weighted interleave, Linux 6.9): a weighted-interleave rule gives one
 # clear message naming the cause, and the program runs with its buffer.
 set -u
