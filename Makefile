@@ -6,6 +6,9 @@
 #   make check           every test: unit, sanitizers, preload, CLI, real programs, and the
 #                        multi-node suites in QEMU guests (tests/guest/suites.txt)
 #   make check-guest     only the multi-node guest suites
+#   make check-host      the host's suites only, for a packager: no root (the two tests that
+#                        make a setgid or capable program skip, saying so), no guest, nothing
+#                        installed (without the network report-perfetto's consumer skips)
 #   make stress          programs with their own allocators (redis/jemalloc, tcmalloc,
 #                        mimalloc, python/jemalloc), each config 20 times (tests/allocators.sh)
 #   make bench           the benchmarks of bench/, ratios against a baseline
@@ -85,7 +88,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra $(WERROR) -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: FORCE uninstall all deps tests check check-guest stress guest-kernels bench bench-report bench-layout bench-live bench-redis bench-guest demo demo-host install clean
+.PHONY: FORCE uninstall all deps tests check check-host check-guest stress guest-kernels bench bench-report bench-layout bench-live bench-redis bench-guest demo demo-host install clean
 all: $(LIB) $(CLI)
 
 $(B)/lib/%.o: %.c preload/internal.h $(wildcard include/*.h) Makefile
@@ -195,6 +198,9 @@ guest-kernels:
 check: deps
 	$(MAKE) WERROR=-Werror tests guest-kernels
 	sh tests/run-all.sh
+
+check-host: tests
+	sh tests/run-all.sh --host
 
 check-guest: deps
 	$(MAKE) WERROR=-Werror tests guest-kernels

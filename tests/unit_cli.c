@@ -687,7 +687,9 @@ Test(cli, run_program_not_found_or_not_executable)
 {
     char path[PATH_BUF], library_env[PATH_MAX + 32];
     snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
-    const struct invocation how = {.cwd = tmp_dir, .env = ENV(library_env)};
+    /* A PATH of readable directories: execvp says EACCES, not ENOENT, when it met one it
+     * may not search (a user's PATH naming root's directories). */
+    const struct invocation how = {.cwd = tmp_dir, .env = ENV(library_env, "PATH=/usr/bin:/bin")};
 
     struct outcome result = cli_with(&how, ARGS("run", "cdmplace-no-such-program"));
     cr_assert_eq(result.status, 127);
