@@ -68,6 +68,7 @@ struct invocation {
     const char *exe;         /* default: cli_path */
     const char *cwd;         /* default: the test's */
     const char *const *env;  /* "NAME=VALUE" sets, "NAME" unsets */
+    const char *input;       /* standard input; default: /dev/null */
 };
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -107,7 +108,7 @@ static struct outcome cli_with(const struct invocation *how, const char *const *
     if (pid == 0) {
         int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int null = open("/dev/null", O_RDONLY);
+        int null = open(how->input ? how->input : "/dev/null", O_RDONLY);
         if (out < 0 || err < 0 || null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 ||
             dup2(err, 2) < 0)
             _exit(250);
@@ -850,6 +851,35 @@ Test(cli, report_bad_traces)
     cr_assert(strstr(result.out, "no exit event"), "%s", result.out);
     cr_assert(row_starting(result.out, "big", row, sizeof row), "%s", result.out);
     cr_assert_eq(strncmp(row, "big 1 1M 1M ", 12), 0, "the placement before the cut: %s", row);
+    outcome_free(&result);
+}
+
+/* Options go anywhere among the operands (`--` ends them); `-` reads standard input. */
+Test(cli, report_options_after_the_traces_and_a_trace_on_standard_input)
+{
+    char trace[PATH_BUF], svg[PATH_BUF], row[1024];
+    write_in_tmp("one.jsonl",
+                 "{\"t\":1,\"pid\":7,\"tid\":7,\"ev\":\"start\",\"version\":\"0.1.0\",\"rules\":[\"big\"]}\n"
+                 "{\"t\":2,\"pid\":7,\"tid\":7,\"ev\":\"place\",\"addr\":\"0x7f0000000000\",\"size\":1048576,"
+                 "\"rule\":\"big\",\"result\":\"applied\"}\n",
+                 trace, sizeof trace);
+    snprintf(svg, sizeof svg, "%s/after.svg", tmp_dir);
+    struct outcome result = cli(ARGS("report", trace, "--svg", svg));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    cr_assert(row_starting(result.out, "big", row, sizeof row), "%s", result.out);
+    cr_assert_eq(access(svg, R_OK), 0, "--svg after the trace was not taken as an option");
+    outcome_free(&result);
+
+    const struct invocation from_stdin = {.input = trace};
+    result = cli_with(&from_stdin, ARGS("report", "-"));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    cr_assert(row_starting(result.out, "big", row, sizeof row), "%s", result.out);
+    cr_assert_eq(strncmp(row, "big 1 1M 1M ", 12), 0, "%s", row);
+    outcome_free(&result);
+
+    result = cli(ARGS("report", "--", "--svg"));
+    cr_assert_eq(result.status, 1, "after --, --svg is a trace's name");
+    cr_assert(strstr(result.err, "cannot read --svg"), "%s", result.err);
     outcome_free(&result);
 }
 

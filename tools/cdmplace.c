@@ -72,8 +72,9 @@ static const struct cli_command commands[] = {
         "pages per node at peak and at exit; the top call sites by bytes, named with file:line\n"
         "where the objects and their debug info are here; the time spent in the library. Many\n"
         "processes (the ranks of a job) give one table of min, mean and max across them, with\n"
-        "the process holding the max. A trace cut short (a killed process) is read up to its\n"
-        "last whole line; lines that cannot be read are warned about with FILE:LINE. Exit 0,\n"
+        "the process holding the max. A LOG of - is standard input. A trace cut short (a\n"
+        "killed process) is read up to its last whole line; lines that cannot be read are\n"
+        "warned about with FILE:LINE. Options may follow the LOGs; -- ends them. Exit 0,\n"
         "1 when a trace cannot be read, none holds an event or FILE cannot be written, 2 on\n"
         "bad usage.\n"
         "\n"
@@ -410,7 +411,7 @@ int main(int argc, char **argv)
     int option;
 
     opterr = 0;
-    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "h", options, NULL)) != -1) {
+    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_STOP "h", options, NULL)) != -1) {
         switch (option) {
         case 'h':
             print_top_help();

@@ -39,9 +39,13 @@ int cli_help(const struct cli_command *command);
 /* "cdmplace: NAME: why" and the usage line to stderr; returns CLI_USAGE. */
 int cli_bad_usage(const struct cli_command *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Every subcommand's getopt_long string starts with this: stop at the first operand (so a
- * program's own options are left alone) and report a missing argument as ':'. */
-#define CLI_OPTSTRING_PREFIX "+:"
+/* Every subcommand's getopt_long string starts with this: options anywhere among the
+ * operands (glibc moves the operands after them; `--` ends them), and a missing argument
+ * reported as ':'. */
+#define CLI_OPTSTRING_PREFIX ":"
+/* `cdmplace` before its command and `run` before its program: stop at the first operand,
+ * the program's own options left alone. */
+#define CLI_OPTSTRING_STOP "+:"
 /* getopt_long's '?' or ':' as a bad-usage message; returns CLI_USAGE. */
 int cli_bad_option(const struct cli_command *command, int result, char **argv);
 /* Options of a command whose only option is -h/--help: -1 to go on (optind at the first

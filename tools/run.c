@@ -118,7 +118,7 @@ static int parse_options(const struct cli_command *command, int argc, char **arg
         {NULL, 0, NULL, 0},
     };
     int option;
-    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "c:h", options, NULL)) != -1) {
+    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_STOP "c:h", options, NULL)) != -1) {
         switch (option) {
         case 'c':
             run->config = optarg;

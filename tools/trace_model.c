@@ -640,7 +640,10 @@ int trace_read_buffer(struct trace_set *set, const char *name, const char *data,
 
 int trace_read_file(struct trace_set *set, const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool from_stdin = strcmp(path, "-") == 0; /* `-`: standard input */
+    if (from_stdin)
+        path = "standard input";
+    int fd = from_stdin ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0) : open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
         int err = errno;
