@@ -19,7 +19,7 @@
 #   make bench-live      the library's cost per mmap, munmap, malloc, free, madvise with 1k-100k buffers live
 #   make demo            the demo of the README
 #   make install PREFIX=/usr/local [DESTDIR=...]   (also BINDIR, LIBDIR, INCLUDEDIR, MANDIR,
-#                        DOCDIR, PKGCONFIGDIR; pass the same ones to the build: the CLI looks
+#                        DOCDIR, PKGCONFIGDIR, BASHCOMPDIR; pass the same ones to the build: the CLI looks
 #                        for the library in LIBDIR)
 #   make uninstall       the same variables: removes what install put there
 
@@ -30,6 +30,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/cdmplace
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 VERSION := 0.1.0
 
 CC ?= cc
@@ -241,13 +242,16 @@ install: all $(B)/cdmplace.pc
 	install -m 644 $(B)/cdmplace.pc $(DESTDIR)$(PKGCONFIGDIR)/cdmplace.pc
 	install -m 644 man/cdmplace.1 $(DESTDIR)$(MANDIR)/man1/cdmplace.1
 	install -m 644 man/cdmplace.conf.5 $(DESTDIR)$(MANDIR)/man5/cdmplace.conf.5
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 644 tools/completion.bash $(DESTDIR)$(BASHCOMPDIR)/cdmplace
 	install -m 644 config/*.conf $(DESTDIR)$(DOCDIR)/examples/
 	install -m 644 LICENSE $(DESTDIR)$(DOCDIR)/LICENSE
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/cdmplace $(DESTDIR)$(LIBDIR)/libcdmplace.so \
 	    $(DESTDIR)$(INCLUDEDIR)/cdmplace.h $(DESTDIR)$(PKGCONFIGDIR)/cdmplace.pc \
-	    $(DESTDIR)$(MANDIR)/man1/cdmplace.1 $(DESTDIR)$(MANDIR)/man5/cdmplace.conf.5
+	    $(DESTDIR)$(MANDIR)/man1/cdmplace.1 $(DESTDIR)$(MANDIR)/man5/cdmplace.conf.5 \
+	    $(DESTDIR)$(BASHCOMPDIR)/cdmplace
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:

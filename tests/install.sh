@@ -25,6 +25,16 @@ check "--version" "'$prefix/bin/cdmplace' --version | grep -q '[0-9]\.[0-9]'"
 check "the pkg-config file names the header's directory" \
     "PKG_CONFIG_PATH='$prefix/lib/pkgconfig' pkg-config --cflags cdmplace | grep -qx -- '-I$prefix/include *'"
 check "the licence is installed" "[ -f '$prefix/share/doc/cdmplace/LICENSE' ]"
+# Completion: bash with the installed script, as bash-completion would load it.
+complete_line() {
+    bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _cdmplace
+             echo "${COMPREPLY[*]}"' sh "$prefix/share/bash-completion/completions/cdmplace" "$@"
+}
+check "bash completes the commands" "[ \"\$(complete_line cdmplace r)\" = 'run report' ]"
+check "bash completes report's options after a trace" \
+    "[ \"\$(complete_line cdmplace report t.jsonl --)\" = '--svg --perfetto --help' ]"
+check "bash completes run's program after its options" \
+    "complete_line cdmplace run -c x.conf -- sleep | grep -qw sleep"
 make -s uninstall PREFIX="$prefix" >/dev/null
 check "uninstall leaves no file" "[ -z \"\$(find '$prefix' -type f)\" ]"
 
