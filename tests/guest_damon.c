@@ -421,12 +421,19 @@ static int next_aggregations(int fd)
         int complete = cdm__damon_read_events(keep, NULL);
         cr_assert(!snap.overflow);
         if (complete > 0) {
-            /* Several at once: each covers the buffer, keep the last one's regions. */
-            int per = snap.n / complete;
-            cr_assert_eq(per * complete, snap.n, "%d regions in %d aggregations", snap.n,
-                         complete);
-            memmove(snap.regions, snap.regions + snap.n - per, (size_t)per * sizeof snap.regions[0]);
-            snap.n = per;
+            /* Several at once: each covers the buffer, one region after another from its
+             * start (DAMON splits and merges regions between aggregations, so their counts
+             * differ); keep the last one's regions. */
+            int first = 0, runs = 1;
+            for (int k = 1; k < snap.n; k++)
+                if (snap.regions[k].start < snap.regions[k - 1].end) {
+                    first = k;
+                    runs++;
+                }
+            cr_assert_eq(runs, complete, "%d aggregations reported, %d runs of regions in "
+                         "address order", complete, runs);
+            snap.n -= first;
+            memmove(snap.regions, snap.regions + first, (size_t)snap.n * sizeof snap.regions[0]);
             return complete;
         }
         cr_assert_eq(snap.n, 0, "regions reported without a complete aggregation");
