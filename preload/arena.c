@@ -71,6 +71,18 @@ void cdm__arena_unmap(void *mem, size_t size)
         plat_munmap(mem, size);
 }
 
+void *cdm__arena_grow(void *mem, size_t size, size_t used, size_t new_size)
+{
+    void *grown = cdm__arena_map(new_size);
+    if (!grown)
+        return NULL;
+    if (mem) {
+        __builtin_memcpy(grown, mem, used);
+        cdm__arena_unmap(mem, size);
+    }
+    return grown;
+}
+
 /* Caller holds the lock that guards `slab`. */
 void *cdm__slab_alloc(struct cdm_slab *slab)
 {

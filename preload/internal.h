@@ -449,6 +449,9 @@ struct cdm_slab {
 };
 CDM_HIDDEN void *cdm__arena_map(size_t size);
 CDM_HIDDEN void cdm__arena_unmap(void *mem, size_t size);
+/* A block of new_size holding the first `used` bytes of mem (of size bytes, which goes back);
+ * NULL, mem kept, without memory. mem NULL: a new block. */
+CDM_HIDDEN void *cdm__arena_grow(void *mem, size_t size, size_t used, size_t new_size);
 /* The caller holds the lock that guards the slab. Objects come back zeroed. */
 CDM_HIDDEN void *cdm__slab_alloc(struct cdm_slab *slab);
 CDM_HIDDEN void cdm__slab_free(struct cdm_slab *slab, void *ptr);
@@ -639,7 +642,8 @@ CDM_HIDDEN void cdm__tracker_start_early(void);
  * reaching into it keep their other parts, tracked as ranges of their own. */
 CDM_HIDDEN void cdm__tracker_forget(uintptr_t start, size_t len);
 /* Before an mremap of [start, start + len): the range there, if it is all of one, leaves the
- * tracker with what was seen of its pages (and its registration: a move drops it). After
+ * tracker with what was seen of its pages (and its registration: a move drops it); else
+ * whatever is tracked there is forgotten (cdm__tracker_forget) and it returns NULL. After
  * it, cdm__tracker_attach puts that history on [start, start + len), the new place or the
  * old one when the mremap failed, page i of the old range as page i there (len 0: dropped). */
 CDM_HIDDEN struct cdm_tracked *cdm__tracker_detach(uintptr_t start, size_t len);

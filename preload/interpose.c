@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The exported hooks: the malloc family, mmap, munmap, mremap, madvise.
+/* The exported hooks: the malloc family, mmap, munmap, mremap, madvise, and the registration
+ * of fork handlers (so that ours run after every allocator's).
  *
  * Each hook's fast path is a compare and a tail call to the next definition (the real
  * function, found with dlsym(RTLD_NEXT) so that another preloaded allocator behind us keeps

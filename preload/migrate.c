@@ -110,20 +110,23 @@ uint32_t cdm__migrate_idle_epochs(int rule_index)
 /* ------------------------------------------------------------------ moving */
 
 /* Keeps the pages whose range is still there, in order. */
+/* Page `from` of the batch becomes page `to` (to <= from: the batch is compacted in order). */
+static void keep_page(struct batch *b, int to, int from)
+{
+    b->in[to] = b->in[from];
+    b->index[to] = b->index[from];
+    b->pages[to] = b->pages[from];
+    b->nodes[to] = b->nodes[from];
+    b->status[to] = b->status[from];
+    b->before[to] = b->before[from];
+}
+
 static void keep_live(struct batch *b)
 {
     int kept = 0;
-    for (int k = 0; k < b->n; k++) {
-        if (!b->ranges[b->in[k]].range)
-            continue;
-        b->in[kept] = b->in[k];
-        b->index[kept] = b->index[k];
-        b->pages[kept] = b->pages[k];
-        b->nodes[kept] = b->nodes[k];
-        b->status[kept] = b->status[k];
-        b->before[kept] = b->before[k];
-        kept++;
-    }
+    for (int k = 0; k < b->n; k++)
+        if (b->ranges[b->in[k]].range)
+            keep_page(b, kept++, k);
     b->n = kept;
 }
 
@@ -190,12 +193,8 @@ static bool drop_already_there(struct batch *b)
             (!b->to_dram && status >= 0 &&
              cdm__nodemask_has(&cdm__rt.config.rules[b->rule].nodes, status)))
             continue; /* there already, or on one of the rule's nodes */
-        b->in[kept] = b->in[k];
-        b->index[kept] = page;
-        b->pages[kept] = b->pages[k];
-        b->nodes[kept] = b->nodes[k];
-        b->before[kept] = status >= 0 ? (int16_t)status : -1;
-        kept++;
+        b->before[k] = status >= 0 ? (int16_t)status : -1;
+        keep_page(b, kept++, k);
     }
     b->n = kept;
     return true;
@@ -404,18 +403,18 @@ static struct cdm_range_ref *refs_of(int rule, int *n_refs)
     int n_ranges = cdm__tracker_ranges(&ranges);
     if ((size_t)n_ranges > capacity) {
         size_t wanted = (size_t)n_ranges * 2;
-        struct cdm_range_ref *grown = cdm__arena_map(wanted * sizeof *grown);
+        struct cdm_range_ref *grown = cdm__arena_grow(refs, capacity * sizeof *refs, 0,
+                                                      wanted * sizeof *refs);
         if (!grown)
             return NULL;
-        if (refs)
-            cdm__arena_unmap(refs, capacity * sizeof *refs);
         refs = grown;
         capacity = wanted;
     }
     *n_refs = 0;
     for (int k = 0; k < n_ranges; k++)
         if (ranges[k]->rule == rule)
-            refs[(*n_refs)++] = (struct cdm_range_ref){.id = ranges[k]->id, .start = ranges[k]->start};
+            refs[(*n_refs)++] =
+                (struct cdm_range_ref){.id = ranges[k]->id, .start = ranges[k]->start};
     return refs;
 }
 

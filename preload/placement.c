@@ -337,7 +337,8 @@ static struct placed *table_first_overlapping(uintptr_t start, uintptr_t end)
         }
     if (floor && floor->start + floor->mapped > start)
         return floor;
-    struct placed *next = floor ? RB_NEXT(placed_table, &table, floor) : RB_MIN(placed_table, &table);
+    struct placed *next = floor ? RB_NEXT(placed_table, &table, floor)
+                                : RB_MIN(placed_table, &table);
     return next && next->start < end ? next : NULL;
 }
 
@@ -579,8 +580,6 @@ static int grow_placed(const struct placed *p, size_t size, void **out)
     void *moved = NULL;
     /* A moved mapping loses its registration: the history is carried over. */
     struct cdm_tracked *history = cdm__tracker_detach(start, p->mapped);
-    if (!history)
-        cdm__tracker_forget(start, p->mapped);
     pthread_mutex_lock(&lock);
     entry = table_at(start);
     if (!entry) {
@@ -798,8 +797,8 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
     struct placed p;
     struct cdm_tracked *history = NULL; /* what the tracker saw of its pages, carried along */
     bool tracked = table_take((uintptr_t)old, CDM_KIND_ANY, &p);
-    if (tracked && !(history = cdm__tracker_detach(p.start, p.mapped)))
-        cdm__tracker_forget(p.start, p.mapped);
+    if (tracked)
+        history = cdm__tracker_detach(p.start, p.mapped);
     cdm__guard--;
     errno = saved_errno;
     void *moved = cdm__real.mremap(old, old_len, new_len, flags, new_addr);

@@ -102,8 +102,10 @@ static struct {
     /* One producer (the tracker thread), consumed by whoever holds `lock`. */
     uintptr_t pending[PENDING];
     unsigned pending_head, pending_tail;
-} tracker = {.lock = PTHREAD_MUTEX_INITIALIZER, .range_slab = {.object_size = sizeof(struct cdm_tracked)}, .uffd = -1, .pagemap_fd = -1, .wake_fd = -1,
-             .migrate_fd = -1, .epoch = CDM_EPOCH_FIRST - 1, .migrated_epoch = CDM_EPOCH_FIRST - 1};
+} tracker = {.lock = PTHREAD_MUTEX_INITIALIZER,
+             .range_slab = {.object_size = sizeof(struct cdm_tracked)},
+             .uffd = -1, .pagemap_fd = -1, .wake_fd = -1, .migrate_fd = -1,
+             .epoch = CDM_EPOCH_FIRST - 1, .migrated_epoch = CDM_EPOCH_FIRST - 1};
 
 /* Signalled when a move_pages call in flight on a range ends (a discard waits for it). */
 static pthread_cond_t moved = PTHREAD_COND_INITIALIZER;
@@ -195,13 +197,12 @@ static bool range_insert(struct cdm_tracked *range)
 {
     if (tracker.n_ranges == tracker.capacity) {
         int capacity = tracker.capacity ? 2 * tracker.capacity : 64;
-        struct cdm_tracked **grown = cdm__arena_map((size_t)capacity * sizeof *grown);
+        size_t slot = sizeof *tracker.ranges;
+        struct cdm_tracked **grown =
+            cdm__arena_grow(tracker.ranges, (size_t)tracker.capacity * slot,
+                            (size_t)tracker.n_ranges * slot, (size_t)capacity * slot);
         if (!grown)
             return false;
-        if (tracker.ranges) {
-            memcpy(grown, tracker.ranges, (size_t)tracker.n_ranges * sizeof *grown);
-            cdm__arena_unmap(tracker.ranges, (size_t)tracker.capacity * sizeof *grown);
-        }
         tracker.ranges = grown;
         tracker.capacity = capacity;
     }
@@ -214,13 +215,20 @@ static bool range_insert(struct cdm_tracked *range)
     return true;
 }
 
-static void range_remove_at(int i)
+/* Takes range i out of the registry and returns it. */
+static struct cdm_tracked *range_unlink(int i)
 {
-    range_free(tracker.ranges[i]);
+    struct cdm_tracked *range = tracker.ranges[i];
     tracker.n_ranges--;
     memmove(&tracker.ranges[i], &tracker.ranges[i + 1],
             (size_t)(tracker.n_ranges - i) * sizeof *tracker.ranges);
     tracker.damon_dirty = true;
+    return range;
+}
+
+static void range_remove_at(int i)
+{
+    range_free(range_unlink(i));
 }
 
 /* The range's buffer is gone, or the process exits: a profiling run says how it was used. */
@@ -253,14 +261,15 @@ static void span_pages_of(const struct cdm_tracked *range, size_t s, size_t *fir
  * without memory. */
 static struct cdm_tracked *range_new(uintptr_t start, size_t n_pages, int rule)
 {
-    size_t n_spans = range_spans(n_pages);
-    size_t size = n_spans * sizeof(struct cdm_span) +
-                  n_pages * (sizeof(int16_t) + sizeof(uint32_t) + sizeof(uint8_t));
     struct cdm_tracked *range = cdm__slab_alloc(&tracker.range_slab);
-    void *state = range ? cdm__arena_map(size) : NULL;
+    if (!range)
+        return NULL;
+    size_t n_spans = range_spans(n_pages);
+    size_t size = n_spans * sizeof *range->spans +
+                  n_pages * (sizeof *range->node + sizeof *range->last_touch + sizeof *range->heat);
+    void *state = cdm__arena_map(size);
     if (!state) {
-        if (range)
-            cdm__slab_free(&tracker.range_slab, range);
+        cdm__slab_free(&tracker.range_slab, range);
         return NULL;
     }
     *range = (struct cdm_tracked){.id = ++tracker.next_id, .start = start, .n_pages = n_pages,
@@ -624,14 +633,11 @@ static void protect_due(struct cdm_tracked *range, uint32_t epoch)
 {
     size_t page = plat_page_size();
     int32_t after = look_after(range);
-    size_t run = 0;
-    for (size_t i = 0; i <= range->n_pages; i++) {
-        if (i < range->n_pages && (int32_t)(epoch - range->last_touch[i]) >= after)
-            continue;
-        if (i > run)
-            protect(range->start + run * page, (i - run) * page);
-        run = i + 1;
-    }
+    struct protect_run run = {0};
+    for (size_t i = 0; i < range->n_pages; i++)
+        if ((int32_t)(epoch - range->last_touch[i]) >= after)
+            protect_add(&run, range->start + i * page, page);
+    protect_flush(&run);
 }
 
 /* damon: what it reported since the last epoch. Tracker thread only. */
@@ -1098,48 +1104,66 @@ void cdm__tracker_add(uintptr_t start, size_t len, int rule)
         want_threads();
 }
 
+/* A new range at `start` of `n_pages` whose first pages have the history of `from`'s pages
+ * from `first` on; NULL without memory. */
+static struct cdm_tracked *range_from(const struct cdm_tracked *from, size_t first,
+                                      uintptr_t start, size_t n_pages)
+{
+    struct cdm_tracked *range = range_new(start, n_pages, from->rule);
+    if (!range)
+        return NULL;
+    size_t kept = n_pages < from->n_pages - first ? n_pages : from->n_pages - first;
+    memcpy(range->last_touch, from->last_touch + first, kept * sizeof *range->last_touch);
+    memcpy(range->node, from->node + first, kept * sizeof *range->node);
+    memcpy(range->heat, from->heat + first, kept * sizeof *range->heat);
+    range->added_epoch = from->added_epoch;
+    range->discards = from->discards;
+    /* A profile's sum over epochs, shared by pages: a page's own share is not kept. */
+    range->page_epochs = from->page_epochs * kept / from->n_pages;
+    return range;
+}
+
+/* A range made by range_from into the registry: registered with the userfaultfd once the
+ * threads run, unless its pages still are (`registered`: what is left of a registered
+ * mapping keeps it); wp-async protects it whole, so that its spans start again from what is
+ * known (written pages left unprotected would read as written at the next scan). */
+static void range_adopt(struct cdm_tracked *range, bool registered)
+{
+    int err = 0;
+    if (registered)
+        range->registered = true;
+    else if (__atomic_load_n(&tracker.started, __ATOMIC_ACQUIRE))
+        err = register_range(range);
+    if (!err && range->registered && tracker.backend == CDM_TRACK_WP_ASYNC)
+        protect(range->start, range_end(range) - range->start);
+    if (!err && !range_insert(range))
+        err = ENOMEM;
+    if (err) {
+        warn_untracked(range->rule, err);
+        range_free(range);
+        return;
+    }
+    tracker.unregistered += !range->registered;
+}
+
 /* What survives of range i when [start, end) leaves it: the parts before and after, each a
- * range of its own (new ids) with its pages' history; the kernel keeps their registration.
- * wp-async protects them whole, so that its spans start again from what is known. */
+ * range of its own (new ids) with its pages' history. */
 static void range_cut(int i, uintptr_t start, uintptr_t end)
 {
-    struct cdm_tracked *range = tracker.ranges[i];
+    struct cdm_tracked *range = range_unlink(i);
     uintptr_t bounds[2][2] = {{range->start, start}, {end, range_end(range)}};
-    struct cdm_tracked *parts[2] = {NULL, NULL};
     size_t page = plat_page_size();
     for (int k = 0; k < 2; k++) {
         if (bounds[k][0] >= bounds[k][1])
             continue;
-        size_t first = (bounds[k][0] - range->start) / page;
-        size_t n_pages = (bounds[k][1] - bounds[k][0]) / page;
-        struct cdm_tracked *part = parts[k] = range_new(bounds[k][0], n_pages, range->rule);
-        if (!part) {
+        struct cdm_tracked *part = range_from(range, (bounds[k][0] - range->start) / page,
+                                              bounds[k][0], (bounds[k][1] - bounds[k][0]) / page);
+        if (part)
+            range_adopt(part, range->registered);
+        else
             warn_untracked(range->rule, ENOMEM);
-            continue;
-        }
-        memcpy(part->last_touch, range->last_touch + first, n_pages * sizeof *part->last_touch);
-        memcpy(part->node, range->node + first, n_pages * sizeof *part->node);
-        memcpy(part->heat, range->heat + first, n_pages * sizeof *part->heat);
-        part->added_epoch = range->added_epoch;
-        part->discards = range->discards;
-        part->registered = range->registered;
-        /* A profile's sum over epochs, shared by pages: a page's own share is not kept. */
-        part->page_epochs = range->page_epochs * n_pages / range->n_pages;
     }
-    bool registered = range->registered;
-    range_remove_at(i);
-    for (int k = 0; k < 2; k++) {
-        if (!parts[k])
-            continue;
-        if (!range_insert(parts[k])) {
-            warn_untracked(parts[k]->rule, ENOMEM);
-            range_free(parts[k]);
-            continue;
-        }
-        if (registered && tracker.backend == CDM_TRACK_WP_ASYNC)
-            protect(parts[k]->start, range_end(parts[k]) - parts[k]->start);
-        tracker.unregistered += !registered;
-    }
+    range_free(range);
 }
 
 void cdm__tracker_forget(uintptr_t start, size_t len)
@@ -1176,16 +1200,15 @@ struct cdm_tracked *cdm__tracker_detach(uintptr_t start, size_t len)
     int i = range_index(start);
     struct cdm_tracked *range = i < tracker.n_ranges ? tracker.ranges[i] : NULL;
     if (range && (range->start != start || range_end(range) > start + len))
-        range = NULL; /* not the whole of one range: cdm__tracker_forget's business */
+        range = NULL; /* not the whole of one range */
     if (range) {
         if (tracker.uffd >= 0 && range->registered)
             plat_uffd_unregister(tracker.uffd, range->start, range_end(range) - range->start);
-        tracker.n_ranges--;
-        memmove(&tracker.ranges[i], &tracker.ranges[i + 1],
-                (size_t)(tracker.n_ranges - i) * sizeof *tracker.ranges);
-        tracker.damon_dirty = true;
+        range_unlink(i);
     }
     pthread_mutex_unlock(&tracker.lock);
+    if (!range)
+        cdm__tracker_forget(start, len);
     return range;
 }
 
@@ -1193,31 +1216,13 @@ void cdm__tracker_attach(struct cdm_tracked *detached, uintptr_t start, size_t l
 {
     if (!detached)
         return;
-    size_t page = plat_page_size(), n_pages = len / page;
+    size_t n_pages = len / plat_page_size();
     pthread_mutex_lock(&tracker.lock);
-    struct cdm_tracked *range = n_pages ? range_new(start, n_pages, detached->rule) : NULL;
-    if (range) {
-        size_t kept = n_pages < detached->n_pages ? n_pages : detached->n_pages;
-        memcpy(range->last_touch, detached->last_touch, kept * sizeof *range->last_touch);
-        memcpy(range->node, detached->node, kept * sizeof *range->node);
-        memcpy(range->heat, detached->heat, kept * sizeof *range->heat);
-        range->added_epoch = detached->added_epoch;
-        range->page_epochs = detached->page_epochs * kept / detached->n_pages;
-        bool running = __atomic_load_n(&tracker.started, __ATOMIC_ACQUIRE);
-        int err = running ? register_range(range) : 0;
-        /* Its pages come unprotected from the move: protected whole, only writes from now
-         * on are seen (wp protects them in register_range). */
-        if (!err && running && tracker.backend == CDM_TRACK_WP_ASYNC)
-            protect(range->start, len);
-        if (!err && !range_insert(range))
-            err = ENOMEM;
-        if (err) {
-            range_free(range);
-            warn_untracked(detached->rule, err);
-        } else {
-            tracker.unregistered += !running;
-        }
-    }
+    struct cdm_tracked *range = n_pages ? range_from(detached, 0, start, n_pages) : NULL;
+    if (range)
+        range_adopt(range, false); /* a move dropped the registration */
+    else if (n_pages)
+        warn_untracked(detached->rule, ENOMEM);
     range_free(detached);
     pthread_mutex_unlock(&tracker.lock);
 }

@@ -86,16 +86,7 @@ done
 . "$ROOT/tests/suite.sh"
 scratch allocators "${ALLOC_KEEP:-}"
 
-PATTERNS=("$@")
-selected() {
-    [ ${#PATTERNS[@]} -eq 0 ] && return 0
-    local pattern
-    for pattern in "${PATTERNS[@]}"; do
-        # shellcheck disable=SC2053 # the pattern is a glob on purpose
-        [[ $1 == $pattern ]] && return 0
-    done
-    return 1
-}
+select_from "$@"
 
 # --- The programs -----------------------------------------------------------------------------
 CASES=(redis tcmalloc mimalloc jemalloc-python)

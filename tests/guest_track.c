@@ -214,6 +214,21 @@ static unsigned char *tracked_buffer(size_t size, int rule)
     return buffer;
 }
 
+/* A private anonymous mapping the `anon` rule placed, applied and tracked, in base pages. */
+static unsigned char *tracked_mapping(size_t size)
+{
+    unsigned char *mapping = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(mapping, MAP_FAILED, "%s", strerror(errno));
+    struct cdm_buffer_info info;
+    cr_assert_eq(query(mapping, &info), 0, "the mapping was not placed");
+    cr_assert_eq(info.rule, RULE_ANON);
+    cr_assert(info.applied, "the policy was not applied (errno %d)", info.error);
+    cr_assert(info.tracked, "placed and applied, but no tracker watches it");
+    cr_assert_eq(madvise(mapping, size, MADV_NOHUGEPAGE), 0);
+    return mapping;
+}
+
 /* Filled (the first write, which leaves pages where placement put them: node 1), then used
  * by the CPU until all of it is on node 0. Ends holding `seed`'s words. */
 static void fill_and_follow(unsigned char *buffer, size_t size, unsigned seed)
@@ -682,15 +697,7 @@ Test(track, realloc_grown_buffer_keeps_data_and_follows, .timeout = 120)
 Test(track, munmap_of_the_middle_of_a_tracked_mapping, .timeout = 120)
 {
     size_t size = 6 * MiB, hole = 2 * MiB, tail = 4 * MiB;
-    unsigned char *mapping = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    cr_assert_neq(mapping, MAP_FAILED, "%s", strerror(errno));
-    struct cdm_buffer_info info;
-    cr_assert_eq(query(mapping, &info), 0, "the mapping was not placed");
-    cr_assert_eq(info.rule, RULE_ANON);
-    cr_assert(info.applied);
-    cr_assert(info.tracked);
-    cr_assert_eq(madvise(mapping, size, MADV_NOHUGEPAGE), 0);
+    unsigned char *mapping = tracked_mapping(size);
     fill_and_follow(mapping, size, 8);
 
     cr_assert_eq(munmap(mapping + hole, tail - hole), 0, "%s", strerror(errno));
@@ -745,18 +752,12 @@ Test(track, munmap_of_the_middle_of_a_tracked_mapping, .timeout = 120)
 Test(track, mremap_carries_what_was_seen_along, .timeout = 120)
 {
     size_t size = 6 * MiB, grown = 10 * MiB;
-    unsigned char *mapping = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    cr_assert_neq(mapping, MAP_FAILED, "%s", strerror(errno));
-    struct cdm_buffer_info info;
-    cr_assert_eq(query(mapping, &info), 0, "the mapping was not placed");
-    cr_assert_eq(info.rule, RULE_ANON);
-    cr_assert(info.applied && info.tracked);
-    cr_assert_eq(madvise(mapping, size, MADV_NOHUGEPAGE), 0);
+    unsigned char *mapping = tracked_mapping(size);
     fill_and_follow(mapping, size, 21);
 
     unsigned char *moved = mremap(mapping, size, grown, MREMAP_MAYMOVE);
     cr_assert_neq(moved, MAP_FAILED, "%s", strerror(errno));
+    struct cdm_buffer_info info;
     cr_assert_eq(query(moved, &info), 0, "the grown mapping is no longer placed");
     cr_assert_eq(info.mapped, grown);
     cr_assert(info.tracked, "the grown mapping is no longer tracked");

@@ -50,17 +50,7 @@ scratch real "${RP_KEEP:-}" # outputs and traces under cases/NAME
 DATA=$TMP/data
 mkdir -p "$DATA"
 
-PATTERNS=("$@")
-
-selected() {
-    [ ${#PATTERNS[@]} -eq 0 ] && return 0
-    local pattern
-    for pattern in "${PATTERNS[@]}"; do
-        # shellcheck disable=SC2053 # the pattern is a glob on purpose
-        [[ $1 == $pattern ]] && return 0
-    done
-    return 1
-}
+select_from "$@"
 
 # Shows the first lines of a difference, indented under the FAIL line.
 excerpt() { diff -u --label "$3" --label "$4" "$1" "$2" | head -n 25 | sed 's/^/    /'; }

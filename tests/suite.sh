@@ -15,6 +15,20 @@ scratch() {
     trap 'exit 130' INT TERM
 }
 
+# select_from GLOB...: the checks to run, as the script's arguments name them (none: all);
+# selected NAME: whether NAME is one of them.
+select_from() { selection=$(printf '%s\n' "$@"); }
+selected() {
+    [ -z "${selection:-}" ] && return 0
+    printf '%s\n' "$selection" | {
+        while IFS= read -r pattern; do
+            # shellcheck disable=SC2254 # the pattern is a glob on purpose
+            case $1 in $pattern) exit 0 ;; esac
+        done
+        exit 1
+    }
+}
+
 pass() { echo "ok $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1${2:+ ($2)}"; failed=$((failed + 1)); }
 skip() { echo "skip $1 ($2)"; skipped=$((skipped + 1)); }
