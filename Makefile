@@ -17,6 +17,7 @@
 #   make bench-layout    placed buffers against glibc's: mbw and a triad over power-of-two arrays
 #   make bench-redis     redis-server (jemalloc) plain, placed and follow-cpu: redis-benchmark's rps
 #   make bench-live      the library's cost per mmap, munmap, malloc, free, madvise with 1k-100k buffers live
+#   make bench-track-state  the tracker's memory per GiB tracked, 1 to 64 GiB, each tracker
 #   make demo            the demo of the README
 #   make install PREFIX=/usr/local [DESTDIR=...]   (also BINDIR, LIBDIR, INCLUDEDIR, MANDIR,
 #                        DOCDIR, PKGCONFIGDIR, BASHCOMPDIR; pass the same ones to the build: the CLI looks
@@ -46,7 +47,7 @@ ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fno-strict-aliasing
 # Sources shared by the library and the CLI: platform, logging, environment, config,
 # topology, node sets, rules.
 CORE_SRC := $(addprefix preload/,platform.c log.c env.c config.c topology.c nodeset.c rules.c backends.c damon.c)
-LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c callsite.c symtab.c placement.c tracker.c migrate.c profile.c trace.c report.c)
+LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c callsite.c symtab.c placement.c pages.c decide.c tracker.c migrate.c profile.c trace.c report.c)
 CLI_SRC := $(wildcard tools/*.c)
 # The trace reader is C++: simdjson's parser (tools/trace_read.cc).
 CLI_CXX_SRC := $(wildcard tools/*.cc)
@@ -89,24 +90,24 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra $(WERROR) -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: FORCE uninstall all deps tests check check-host check-guest stress guest-kernels bench bench-report bench-layout bench-live bench-redis bench-guest demo demo-host install clean
+.PHONY: FORCE uninstall all deps tests check check-host check-guest stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-redis bench-guest demo demo-host install clean
 all: $(LIB) $(CLI)
 
-$(B)/lib/%.o: %.c preload/internal.h $(wildcard include/*.h) Makefile
+$(B)/lib/%.o: %.c Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -DCDM_IN_PRELOAD $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec -c $< -o $@
-$(B)/core/%.o: %.c preload/internal.h $(wildcard include/*.h) $(wildcard tools/*.h) Makefile
+	$(CC) $(CPPFLAGS) -DCDM_IN_PRELOAD $(ALL_CFLAGS) -MMD -MP -fPIC -fvisibility=hidden -ftls-model=initial-exec -c $< -o $@
+$(B)/core/%.o: %.c Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
-$(B)/asan/%.o: %.c preload/internal.h $(wildcard include/*.h) $(wildcard tools/*.h) Makefile
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/asan/%.o: %.c Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(SANITIZE) -c $< -o $@
-$(B)/core/%.o: %.cc $(wildcard tools/*.h) Makefile
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(SANITIZE) -MMD -MP -c $< -o $@
+$(B)/core/%.o: %.cc Makefile
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(ALL_CXXFLAGS) -c $< -o $@
-$(B)/asan/%.o: %.cc $(wildcard tools/*.h) Makefile
+	$(CXX) $(CPPFLAGS) $(ALL_CXXFLAGS) -MMD -MP -c $< -o $@
+$(B)/asan/%.o: %.cc Makefile
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(ALL_CXXFLAGS) $(SANITIZE) -c $< -o $@
+	$(CXX) $(CPPFLAGS) $(ALL_CXXFLAGS) $(SANITIZE) -MMD -MP -c $< -o $@
 
 # Only the interposed functions and the public API leave the library (preload/exports.map).
 $(LIB): $(LIB_OBJ) preload/exports.map
@@ -127,6 +128,15 @@ $(B)/cdmplace.pc: FORCE
 $(ASAN_CLI): $(ASAN_CLI_OBJ) $(ASAN_CORE_OBJ)
 	$(CXX) $(SANITIZE) -o $@ $^ $(CLI_LDLIBS) $(CLI_CXX_LDLIBS)
 
+# The tracker's pure code (page state, decisions) is tested alone, without the core.
+TRACK_PURE := preload/pages.o preload/decide.o
+TRACK_PURE_TESTS := unit_pages unit_decide
+$(addprefix $(B)/tests/,$(TRACK_PURE_TESTS)): $(B)/tests/%: tests/%.c $(addprefix $(B)/core/,$(TRACK_PURE)) tests/testutil.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(addprefix $(B)/core/,$(TRACK_PURE)) -lcriterion
+$(addprefix $(B)/asan/tests/,$(TRACK_PURE_TESTS)): $(B)/asan/tests/%: tests/%.c $(addprefix $(B)/asan/,$(TRACK_PURE)) tests/testutil.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(SANITIZE) -o $@ $< $(addprefix $(B)/asan/,$(TRACK_PURE)) -lcriterion
 $(B)/tests/unit_%: tests/unit_%.c $(CORE_OBJ) tests/testutil.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_OBJ) -lcriterion $(CLI_LDLIBS)
@@ -220,6 +230,8 @@ bench-layout: all $(B)/bench/track_loop
 	sh bench/layout.sh
 bench-live: all $(B)/bench/live_buffers
 	sh bench/live_buffers.sh
+bench-track-state: all $(B)/bench/track_state
+	sh bench/track_state.sh
 bench-redis: all
 	sh bench/redis.sh
 bench-guest: all $(BENCH) guest-kernels
@@ -256,3 +268,6 @@ uninstall:
 
 clean:
 	rm -rf $(B)
+
+# Header dependencies, written by the compiler (-MMD -MP) next to each object.
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

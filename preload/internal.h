@@ -36,6 +36,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "pages.h"
+
 #define CDM_HIDDEN __attribute__((visibility("hidden")))
 #define CDM_EXPORT __attribute__((visibility("default")))
 #define cdm_likely(x) __builtin_expect(!!(x), 1)
@@ -615,16 +617,13 @@ struct cdm_tracked {
     int rule;             /* -1: a profiling run's buffer that no rule matched */
     uint32_t added_epoch; /* the last epoch collected when it was registered */
     uint64_t page_epochs; /* pages seen touched in an epoch, summed over the epochs */
-    uint32_t *last_touch; /* epoch of the last access seen; 0 never */
-    int16_t *node;        /* where the page was last seen; -1 not known (or not there) */
-    uint8_t *heat;        /* tier: aging byte, top bit set by an access this epoch */
+    struct cdm_pages pages; /* what is known of each page: when used, where (pages.h) */
     struct cdm_span *spans; /* wp-async: how each span of the range is watched (tracker.c) */
-    void *state;          /* the mapping of our own holding the four arrays */
+    void *state;          /* the mapping of our own holding the pages' bytes and the spans */
     size_t state_size;
 };
-/* Epochs count from here, so that a page can be marked as touched long ago (a hint). */
+/* Epochs count from here (a trace counts from 0). */
 #define CDM_EPOCH_FIRST (1u << 20)
-#define CDM_EPOCH_ANCIENT 1u
 /* Choose the backend (at startup; warns once when track's choice is not allowed here). */
 CDM_HIDDEN void cdm__tracker_setup(void);
 CDM_HIDDEN enum cdm_track cdm__tracker_backend(void);
@@ -657,6 +656,8 @@ CDM_HIDDEN bool cdm__tracker_hint(uintptr_t start, size_t len, bool to_dram);
 /* For cdm_query: whether a tracked range holds address; epochs collected so far. */
 CDM_HIDDEN bool cdm__tracker_watches(uintptr_t address);
 CDM_HIDDEN unsigned cdm__tracker_epochs(void);
+/* The most the tracked ranges' state took at once, in bytes (the `exit` event). */
+CDM_HIDDEN size_t cdm__tracker_state_peak(void);
 /* At exit: stop and join the threads, release every range. */
 CDM_HIDDEN void cdm__tracker_stop(void);
 CDM_HIDDEN void cdm__tracker_prepare_fork(void);
@@ -672,8 +673,6 @@ struct cdm_range_ref {
     uintptr_t start;
 };
 CDM_HIDDEN struct cdm_tracked *cdm__tracker_find(struct cdm_range_ref ref);
-/* Nothing is known of page i any more (discarded, or found gone). */
-CDM_HIDDEN void cdm__tracked_forget_page(struct cdm_tracked *range, size_t i);
 CDM_HIDDEN void cdm__tracker_unlock(void);
 CDM_HIDDEN void cdm__tracker_relock(void);
 /* Whether the threads are stopping (exit): the migrator leaves its round early. */

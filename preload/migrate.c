@@ -7,8 +7,8 @@
  * Each epoch reconciles every tracked page with the side its rule wants for it:
  *   follow-cpu  a page touched within `idle` lives on the DRAM node nearest the rule's
  *               nodes; one left alone longer goes back to the rule's nodes.
- *   tier        pages are ranked by an aging byte (top bit: touched this epoch, shifted
- *               right every epoch); the hottest up to `hot_set` live on DRAM, the rest of
+ *   tier        pages are ranked by their heat, an aging count of their uses in the last
+ *               epochs (pages.h); the hottest up to `hot_set` live on DRAM, the rest of
  *               those seen go back to the rule's nodes.
  * A page never seen is left where placement put it, and a page going back that is on one of
  * the rule's nodes already stays there. Because the wanted side is recomputed each epoch
@@ -17,6 +17,7 @@
  * counted by what move_pages reports, page by page. */
 #include "internal.h"
 
+#include "decide.h"
 #include <errno.h>
 #include <limits.h>
 #include <numaif.h>
@@ -103,8 +104,7 @@ uint32_t cdm__migrate_idle_epochs(int rule_index)
     uint64_t epochs = (rule->idle_ns + epoch_ns - 1) / epoch_ns;
     if (rule->migrate != CDM_MIGRATE_FOLLOW_CPU || epochs < 1)
         return 1;
-    /* Past this, "touched long ago" (CDM_EPOCH_ANCIENT) would look recent. */
-    return epochs > CDM_EPOCH_FIRST / 2 ? CDM_EPOCH_FIRST / 2 : (uint32_t)epochs;
+    return epochs > INT32_MAX ? INT32_MAX : (uint32_t)epochs; /* compared signed */
 }
 
 /* ------------------------------------------------------------------ moving */
@@ -153,7 +153,7 @@ static bool call_unlocked(struct batch *b, bool query, int *err)
         if (range && range->discards != b->ranges[r].discards) {
             for (int k = 0; k < b->n; k++)
                 if (b->in[k] == r)
-                    range->node[b->index[k]] = -1;
+                    cdm_pages_set_node(&range->pages, b->index[k], -1);
             range = NULL;
         }
         b->ranges[r].range = range;
@@ -182,13 +182,13 @@ static bool drop_already_there(struct batch *b)
         size_t page = b->index[k];
         int status = b->status[k];
         if (status == -ENOENT) { /* gone (discarded, or never there) */
-            cdm__tracked_forget_page(range, page);
+            cdm_pages_forget(&range->pages, page);
             continue;
         }
         if (status == -EFAULT) /* the zero page: it moves once written */
             continue;
         if (status >= 0)
-            range->node[page] = (int16_t)status;
+            cdm_pages_set_node(&range->pages, page, status);
         if (status == b->nodes[k] ||
             (!b->to_dram && status >= 0 &&
              cdm__nodemask_has(&cdm__rt.config.rules[b->rule].nodes, status)))
@@ -224,16 +224,16 @@ static void flush(struct batch *b)
         int status = b->status[k];
         if (status >= 0 && status == b->nodes[k]) {
             moved++;
-            range->node[page] = (int16_t)status;
+            cdm_pages_set_node(&range->pages, page, status);
         } else if (status == -ENOENT) {
-            cdm__tracked_forget_page(range, page);
+            cdm_pages_forget(&range->pages, page);
         } else if (status == -EBUSY || status == NOT_TRIED || status == -EFAULT) {
             busy++; /* tried again next epoch; its node is asked then (a huge page may have
                      * moved as a whole meanwhile) */
-            range->node[page] = -1;
+            cdm_pages_set_node(&range->pages, page, -1);
         } else {
             failed++; /* -EACCES: shared with another process; -ENOMEM: target full */
-            range->node[page] = status >= 0 ? (int16_t)status : -1;
+            cdm_pages_set_node(&range->pages, page, status >= 0 ? status : -1);
         }
     }
     if (err && going_on) /* the call failed as a whole: no status was written */
@@ -270,7 +270,7 @@ static struct cdm_tracked *add(struct batch *b, struct cdm_tracked *range,
     b->index[b->n] = i;
     b->pages[b->n] = (void *)(range->start + i * plat_page_size());
     b->nodes[b->n] = node;
-    b->before[b->n] = range->node[i];
+    b->before[b->n] = (int16_t)cdm_pages_node(&range->pages, i);
     if (++b->n < BATCH)
         return range;
     flush(b);
@@ -280,9 +280,9 @@ static struct cdm_tracked *add(struct batch *b, struct cdm_tracked *range,
 /* ------------------------------------------------------------------ deciding */
 
 struct rule_epoch {
+    bool tier;
     int32_t idle;      /* follow-cpu: epochs without use before a page goes back */
-    int threshold;     /* tier: heat above this goes to DRAM */
-    uint64_t quota;    /* tier: pages at exactly `threshold` that still fit */
+    struct cdm_tier_cut cut; /* tier: which heat goes to DRAM */
     uint64_t hot, cold; /* pages wanted on DRAM, on the rule's nodes */
     uint64_t unknown;  /* seen, but where they are is not known */
     uint64_t per_node[COUNTED_NODES];
@@ -291,44 +291,14 @@ struct rule_epoch {
 /* tier: the heat a page needs to be among the hottest `hot_set` bytes of its rule. */
 static void rank(int rule, const struct cdm_range_ref *refs, int n_refs, struct rule_epoch *r)
 {
-    uint64_t histogram[256] = {0};
+    uint64_t histogram[CDM_PAGE_HEAT_MAX + 1] = {0};
     for (int k = 0; k < n_refs; k++) {
         struct cdm_tracked *range = cdm__tracker_find(refs[k]);
         for (size_t i = 0; range && i < range->n_pages; i++)
-            histogram[range->heat[i]]++;
+            histogram[cdm_pages_heat(&range->pages, i)]++;
     }
     uint64_t hot_set = cdm__rt.config.rules[rule].hot_set, page = plat_page_size();
-    uint64_t cap = hot_set ? (hot_set + page - 1) / page : 0;
-    r->threshold = 0; /* without hot_set: every page seen lately */
-    r->quota = 0;
-    if (cap == 0)
-        return;
-    uint64_t above = 0;
-    for (int heat = 255; heat > 0; heat--) {
-        if (above + histogram[heat] > cap) {
-            r->threshold = heat;
-            r->quota = cap - above;
-            return;
-        }
-        above += histogram[heat];
-    }
-}
-
-/* Whether page i is wanted on DRAM (1), on the rule's nodes (0), or left alone (-1). */
-static int wanted_side(const struct cdm_tracked *range, size_t i, uint32_t epoch,
-                       struct rule_epoch *r)
-{
-    const struct cdm_rule *rule = &cdm__rt.config.rules[range->rule];
-    if (rule->migrate == CDM_MIGRATE_FOLLOW_CPU) {
-        if (range->last_touch[i] == 0)
-            return -1;
-        /* Signed: a fault marked during this pass is one epoch ahead. */
-        return (int32_t)(epoch - range->last_touch[i]) < r->idle;
-    }
-    if (range->heat[i] == 0 && range->node[i] < 0)
-        return -1;
-    return range->heat[i] > r->threshold ||
-           (range->heat[i] == r->threshold && range->heat[i] && r->quota && r->quota--);
+    r->cut = cdm_decide_tier_cut(histogram, (hot_set + page - 1) / page);
 }
 
 /* Reconcile one range in one direction (promotions first, so that what is hot is on DRAM
@@ -342,32 +312,30 @@ static void reconcile_range(struct batch *b, struct cdm_range_ref ref, uint32_t 
     int rule = range->rule, dram = dram_node(rule);
     const cdm_nodemask *rule_nodes = &cdm__rt.config.rules[rule].nodes;
     for (size_t i = 0; range && i < range->n_pages; i++) {
-        int side = wanted_side(range, i, epoch, r);
-        if (side < 0)
+        enum cdm_side side = r->tier ? cdm_decide_tier(&range->pages, i, &r->cut)
+                                     : cdm_decide_follow(&range->pages, i, epoch, r->idle);
+        if (side == CDM_SIDE_LEAVE)
             continue;
-        if (side) {
-            r->hot++;
-            if (b->to_dram && range->node[i] != dram && dram >= 0)
-                range = add(b, range, ref, i, dram);
-        } else {
-            r->cold++;
-            int node = range->node[i];
-            if (!b->to_dram && (node < 0 || !cdm__nodemask_has(rule_nodes, node))) {
-                int target = policy_node(rule, i);
-                if (target >= 0)
-                    range = add(b, range, ref, i, target);
-            }
-        }
+        r->hot += side == CDM_SIDE_DRAM;
+        r->cold += side == CDM_SIDE_HOME;
+        if (b->to_dram != (side == CDM_SIDE_DRAM))
+            continue;
+        int node = cdm_pages_node(&range->pages, i);
+        bool on_home = node >= 0 && cdm__nodemask_has(rule_nodes, node);
+        int home = side == CDM_SIDE_HOME && !on_home ? policy_node(rule, i) : LEAVE;
+        int target = cdm_decide_target(side, node, on_home, dram, home);
+        if (target >= 0)
+            range = add(b, range, ref, i, target);
     }
 }
 
 static void count_range(const struct cdm_tracked *range, struct rule_epoch *r)
 {
     for (size_t i = 0; i < range->n_pages; i++) {
-        int node = range->node[i];
+        int node = cdm_pages_node(&range->pages, i);
         if (node >= 0 && node < COUNTED_NODES)
             r->per_node[node]++;
-        else if (range->last_touch[i] || range->heat[i])
+        else if (cdm_pages_seen(&range->pages, i))
             r->unknown++;
     }
 }
@@ -428,8 +396,8 @@ void cdm__migrate_reconcile(uint32_t epoch, bool epoch_end)
         const struct cdm_range_ref *refs = refs_of(rule, &n_refs);
         if (!refs || !n_refs)
             continue;
-        struct rule_epoch r = {.idle = (int32_t)cdm__migrate_idle_epochs(rule)};
         bool tier = cdm__rt.config.rules[rule].migrate == CDM_MIGRATE_TIER;
+        struct rule_epoch r = {.tier = tier, .idle = (int32_t)cdm__migrate_idle_epochs(rule)};
         if (tier)
             rank(rule, refs, n_refs, &r);
         /* Each pass decides from the same ranking (a copy: tier's quota is used up page by
@@ -453,8 +421,7 @@ void cdm__migrate_reconcile(uint32_t epoch, bool epoch_end)
             if (!range)
                 continue;
             count_range(range, &r);
-            for (size_t i = 0; i < range->n_pages; i++)
-                range->heat[i] >>= 1;
+            cdm_pages_age(&range->pages, epoch);
         }
         /* An epoch event when something changed: the trace stays small while nothing does. */
         uint64_t signature = r.hot * 0x9e3779b97f4a7c15ull ^ r.cold * 0xc2b2ae3d27d4eb4full ^

@@ -25,7 +25,7 @@ void cdm__profile_record(const struct cdm_tracked *range, uint32_t epoch)
 {
     size_t touched = 0;
     for (size_t i = 0; i < range->n_pages; i++)
-        touched += range->last_touch[i] != 0;
+        touched += cdm_pages_seen(&range->pages, i);
     char rule[CDM_NAME_MAX + 3];
     enum cdm_track backend = cdm__tracker_backend();
     cdm__trace_event("access",

@@ -339,11 +339,12 @@ void cdm__trace_close(void)
     }
     cdm__trace_event("exit",
                      "\"allocations\":%llu,\"bytes\":%llu,\"fallbacks\":%llu,\"failures\":%llu,"
-                     "\"errors\":%llu,\"library_ns\":%llu",
+                     "\"errors\":%llu,\"library_ns\":%llu,\"track_bytes\":%zu",
                      (unsigned long long)allocations, (unsigned long long)bytes,
                      (unsigned long long)fallbacks, (unsigned long long)failures,
                      (unsigned long long)errors,
-                     (unsigned long long)__atomic_load_n(&cdm__time_in_library_ns, __ATOMIC_RELAXED));
+                     (unsigned long long)__atomic_load_n(&cdm__time_in_library_ns, __ATOMIC_RELAXED),
+                     cdm__tracker_state_peak());
     close(trace_fd);
     trace_fd = -1;
 }

@@ -99,6 +99,7 @@ static struct {
     uint32_t migrated_epoch; /* the last epoch reconciled */
     bool damon_running, damon_dirty;
     bool sees_creation; /* the backend sees the write that makes a page (see mark_touched) */
+    size_t state_bytes, state_peak; /* what the ranges' pages and spans take, now and at most */
     /* One producer (the tracker thread), consumed by whoever holds `lock`. */
     uintptr_t pending[PENDING];
     unsigned pending_head, pending_tail;
@@ -162,6 +163,7 @@ static void range_free(struct cdm_tracked *range)
 {
     if (range->state)
         cdm__arena_unmap(range->state, range->state_size);
+    tracker.state_bytes -= range->state_size;
     cdm__slab_free(&tracker.range_slab, range);
 }
 
@@ -264,9 +266,9 @@ static struct cdm_tracked *range_new(uintptr_t start, size_t n_pages, int rule)
     struct cdm_tracked *range = cdm__slab_alloc(&tracker.range_slab);
     if (!range)
         return NULL;
-    size_t n_spans = range_spans(n_pages);
-    size_t size = n_spans * sizeof *range->spans +
-                  n_pages * (sizeof *range->node + sizeof *range->last_touch + sizeof *range->heat);
+    /* Spans only where wp-async watches them: elsewhere a page costs its byte alone. */
+    size_t n_spans = tracker.backend == CDM_TRACK_WP_ASYNC ? range_spans(n_pages) : 0;
+    size_t size = n_spans * sizeof *range->spans + n_pages;
     void *state = cdm__arena_map(size);
     if (!state) {
         cdm__slab_free(&tracker.range_slab, range);
@@ -276,10 +278,12 @@ static struct cdm_tracked *range_new(uintptr_t start, size_t n_pages, int rule)
                                   .rule = rule, .added_epoch = tracker.epoch, .state = state,
                                   .state_size = size};
     range->spans = state;
-    range->last_touch = (uint32_t *)(range->spans + n_spans);
-    range->node = (int16_t *)(range->last_touch + n_pages);
-    range->heat = (uint8_t *)(range->node + n_pages);
-    memset(range->node, 0xff, n_pages * sizeof *range->node); /* -1: not seen yet */
+    bool tier = rule >= 0 && cdm__rt.config.rules[rule].migrate == CDM_MIGRATE_TIER;
+    cdm_pages_init(&range->pages, (uint8_t *)(range->spans + n_spans), n_pages, tracker.epoch,
+                   cdm_pages_quantum(cdm__migrate_idle_epochs(rule)), tier);
+    tracker.state_bytes += size;
+    if (tracker.state_bytes > tracker.state_peak)
+        __atomic_store_n(&tracker.state_peak, tracker.state_bytes, __ATOMIC_RELAXED);
     /* Watched whole from the start, with nothing protected: the pages are not there yet, or
      * were written before; either way what the first scan reports is the write that made
      * them (mark_touched). */
@@ -302,13 +306,11 @@ static size_t mark_touched(struct cdm_tracked *range, uintptr_t from, uintptr_t 
     to = to < range_end(range) ? to : range_end(range);
     for (uintptr_t at = from & ~(uintptr_t)(page - 1); at < to; at += page) {
         size_t i = (at - range->start) / page;
-        if (!range->last_touch[i] && !first_counts) {
-            range->last_touch[i] = CDM_EPOCH_ANCIENT;
+        if (!cdm_pages_seen(&range->pages, i) && !first_counts) {
+            cdm_pages_cool(&range->pages, i);
             continue;
         }
-        range->page_epochs += range->last_touch[i] != epoch;
-        range->last_touch[i] = epoch;
-        range->heat[i] |= 0x80; /* aging byte: the top bit is "this epoch" */
+        range->page_epochs += cdm_pages_touch(&range->pages, i, epoch);
         used++;
     }
     return used; /* the pages counted as used */
@@ -385,7 +387,7 @@ static void mark_shared(struct cdm_tracked *range, size_t s, uint32_t epoch)
             size_t first, last;
             span_pages_of(range, (size_t)t, &first, &last);
             for (size_t i = first; i < last; i++)
-                if (range->last_touch[i] == other->cohort)
+                if (cdm_pages_used_in(&range->pages, i, other->cohort))
                     mark_touched(range, range->start + i * page, range->start + (i + 1) * page,
                                  epoch);
             *other = (struct cdm_span){.watch = UNWATCHED, .cohort = epoch};
@@ -428,7 +430,7 @@ static void collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
             }
             probe_seen |= probe >= regions[r].start && probe < regions[r].end;
             for (uintptr_t at = regions[r].start; at < regions[r].end; at += page) {
-                if (range->last_touch[(at - range->start) / page] == span->cohort)
+                if (cdm_pages_used_in(&range->pages, (at - range->start) / page, span->cohort))
                     continue;
                 seen = true;
                 used += mark_touched(range, at, at + page, epoch);
@@ -439,7 +441,7 @@ static void collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
         from = walk_end;
     }
     for (size_t i = first; probe_seen && i < last; i++)
-        if (range->last_touch[i] == span->cohort)
+        if (cdm_pages_used_in(&range->pages, i, span->cohort))
             used += mark_touched(range, range->start + i * page, range->start + (i + 1) * page,
                                  epoch);
     if (seen || probe_seen)
@@ -525,9 +527,10 @@ static size_t scattered(const struct cdm_tracked *range, size_t s)
 {
     size_t first, last, runs = 0;
     span_pages_of(range, s, &first, &last);
+    uint32_t cohort = range->spans[s].cohort;
     for (size_t i = first; i < last; i++)
-        runs += range->last_touch[i] != range->spans[s].cohort &&
-                (i == first || range->last_touch[i - 1] == range->spans[s].cohort);
+        runs += !cdm_pages_used_in(&range->pages, i, cohort) &&
+                (i == first || cdm_pages_used_in(&range->pages, i - 1, cohort));
     return runs;
 }
 
@@ -543,7 +546,7 @@ static long next_in_cohort(const struct cdm_tracked *range, size_t s)
     size_t pages = last - first, from = span->probe + (pages * 5 / 8 | 1);
     for (size_t k = 0; k < pages; k++) {
         size_t i = (from + k) % pages;
-        if (range->last_touch[first + i] == span->cohort)
+        if (cdm_pages_used_in(&range->pages, first + i, span->cohort))
             return (long)i;
     }
     return -1;
@@ -558,7 +561,7 @@ static bool due_whole(const struct cdm_tracked *range, size_t s, int32_t after, 
     size_t first, last;
     span_pages_of(range, s, &first, &last);
     for (size_t i = first; i < last; i++)
-        if (range->last_touch[i] != span->cohort)
+        if (!cdm_pages_used_in(&range->pages, i, span->cohort))
             return false;
     return true;
 }
@@ -621,7 +624,7 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
         span->probe = (uint16_t)next;
         span->watch = PROBED;
         for (size_t i = first; i < last; i++)
-            if (range->last_touch[i] != span->cohort || i == first + span->probe)
+            if (!cdm_pages_used_in(&range->pages, i, span->cohort) || i == first + span->probe)
                 protect_add(&run, range->start + i * page, page);
         s = sharing_end - 1; /* past the spans it watches */
     }
@@ -635,7 +638,7 @@ static void protect_due(struct cdm_tracked *range, uint32_t epoch)
     int32_t after = look_after(range);
     struct protect_run run = {0};
     for (size_t i = 0; i < range->n_pages; i++)
-        if ((int32_t)(epoch - range->last_touch[i]) >= after)
+        if (cdm_pages_idle(&range->pages, i, epoch, after))
             protect_add(&run, range->start + i * page, page);
     protect_flush(&run);
 }
@@ -1113,9 +1116,7 @@ static struct cdm_tracked *range_from(const struct cdm_tracked *from, size_t fir
     if (!range)
         return NULL;
     size_t kept = n_pages < from->n_pages - first ? n_pages : from->n_pages - first;
-    memcpy(range->last_touch, from->last_touch + first, kept * sizeof *range->last_touch);
-    memcpy(range->node, from->node + first, kept * sizeof *range->node);
-    memcpy(range->heat, from->heat + first, kept * sizeof *range->heat);
+    cdm_pages_copy(&range->pages, &from->pages, first, kept);
     range->added_epoch = from->added_epoch;
     range->discards = from->discards;
     /* A profile's sum over epochs, shared by pages: a page's own share is not kept. */
@@ -1227,12 +1228,6 @@ void cdm__tracker_attach(struct cdm_tracked *detached, uintptr_t start, size_t l
     pthread_mutex_unlock(&tracker.lock);
 }
 
-void cdm__tracked_forget_page(struct cdm_tracked *range, size_t i)
-{
-    range->node[i] = -1;
-    range->last_touch[i] = 0;
-    range->heat[i] = 0;
-}
 
 /* Whether a range overlapping [start, end) has a move_pages call in flight. */
 static bool moving_over(uintptr_t start, uintptr_t end)
@@ -1247,6 +1242,8 @@ static bool moving_over(uintptr_t start, uintptr_t end)
  * its next report would count as a write: the span is watched whole from its next look. */
 static void forget_cohort(struct cdm_tracked *range, size_t i)
 {
+    if (tracker.backend != CDM_TRACK_WP_ASYNC)
+        return;
     struct cdm_span *span = &range->spans[i / span_pages()];
     if (span->watch != WHOLE)
         *span = (struct cdm_span){.watch = UNWATCHED};
@@ -1284,14 +1281,10 @@ static bool advise_pages(uintptr_t start, size_t len, enum advice advice)
              * migrator moves it at once, and later epochs keep it there until the program's
              * use says otherwise. */
             switch (advice) {
-            case DISCARD: cdm__tracked_forget_page(range, i); break;
-            case HOT:
-                range->last_touch[i] = now;
-                range->heat[i] = 0xff;
-                break;
+            case DISCARD: cdm_pages_forget(&range->pages, i); break;
+            case HOT: cdm_pages_heat_up(&range->pages, i, now); break;
             case COLD:
-                range->last_touch[i] = CDM_EPOCH_ANCIENT;
-                range->heat[i] = 0;
+                cdm_pages_cool(&range->pages, i);
                 forget_cohort(range, i);
                 break;
             }
@@ -1347,6 +1340,11 @@ bool cdm__tracker_watches(uintptr_t address)
     return watched;
 }
 
+size_t cdm__tracker_state_peak(void)
+{
+    return __atomic_load_n(&tracker.state_peak, __ATOMIC_RELAXED);
+}
+
 unsigned cdm__tracker_epochs(void)
 {
     return __atomic_load_n(&tracker.epoch, __ATOMIC_ACQUIRE) - (CDM_EPOCH_FIRST - 1);
@@ -1376,6 +1374,7 @@ void cdm__tracker_after_fork(bool child)
         tracker.started = tracker.stopping = tracker.damon_running = false;
         tracker.opened = tracker.spawning = false;
         tracker.unregistered = 0;
+        tracker.state_peak = 0;
         threads_wanted = 0;
         tracker.epoch = tracker.migrated_epoch = CDM_EPOCH_FIRST - 1;
         tracker.pending_head = tracker.pending_tail = 0;
