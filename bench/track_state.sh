@@ -3,7 +3,8 @@
 # bench/track_state.sh: how much memory the tracker's state takes per GiB tracked.
 #
 # build/bench/track_state maps one buffer of N GiB (unreserved, a page of every 2 MiB
-# written) under `[rule big] size = 1G-, policy = bind 0, migrate = follow-cpu` (or tier)
+# written) under `[rule big] size = 1G-, policy = preferred 0, migrate = follow-cpu` (or
+# tier; `preferred`: a bind larger than the node is refused as full, and spilled untracked)
 # with each tracker the kernel allows here, and the trace's `exit` event says the most the
 # tracked ranges' state took (`track_bytes`). Per tracker, rule and size: bytes, bytes per
 # GiB and per 4 KiB page. The goal: at most 1 byte per tracked 4 KiB page, plus a small
@@ -31,7 +32,7 @@ echo "track_state: tracker state per GiB tracked ($(date -u +%Y-%m-%dT%H:%MZ), k
 printf '%-9s %-10s %5s %14s %12s %10s\n' tracker rule GiB track_bytes bytes/GiB bytes/page
 for tracker in $trackers; do
     for migrate in follow-cpu tier; do
-        printf '[settings]\nlog = %s/trace\nreport = off\ntrack = %s\n\n[rule big]\nsize = 1G-\npolicy = bind 0\nmigrate = %s\n' \
+        printf '[settings]\nlog = %s/trace\nreport = off\ntrack = %s\n\n[rule big]\nsize = 1G-\npolicy = preferred 0\nmigrate = %s\n' \
             "$tmp" "$tracker" "$migrate" >"$tmp/conf"
         for gib in $sizes; do
             rm -f "$tmp/trace"
@@ -44,7 +45,7 @@ for tracker in $trackers; do
                 continue 3
             fi
             bytes=$(sed -n 's/.*"ev":"exit".*"track_bytes":\([0-9]*\).*/\1/p' "$tmp/trace")
-            [ -n "$bytes" ] || { echo "bench: no track_bytes in the trace ($tracker, $migrate, $gib GiB)" >&2; exit 1; }
+            [ "${bytes:-0}" -gt 0 ] || { echo "bench: nothing tracked ($tracker, $migrate, $gib GiB): $(cat "$tmp/err")" >&2; exit 1; }
             awk -v t="$tracker" -v m="$migrate" -v g="$gib" -v b="$bytes" 'BEGIN {
                 printf "%-9s %-10s %5d %14d %12.0f %10.4f\n", t, m, g, b, b / g, b / (g * 262144) }'
             # One byte a page at most, plus 4 KiB for the buffer (a page of our own).

@@ -222,7 +222,7 @@ static void record_place(const struct decision *d, void *addr, size_t size, size
         __atomic_fetch_add(&stats->fallbacks, 1, __ATOMIC_RELAXED);
     else if (!strcmp(d->result, "full"))
         __atomic_fetch_add(&stats->failures, 1, __ATOMIC_RELAXED);
-    else if (!strcmp(d->result, "error"))
+    else if (!strcmp(d->result, "error") || !strcmp(d->result, "no-node"))
         __atomic_fetch_add(&stats->errors, 1, __ATOMIC_RELAXED);
     struct cdm_callsite *caller = cdm__stack_caller(&d->stack);
     cdm__callsite_account(caller, size);

@@ -97,7 +97,8 @@ static void write_report(struct output *out)
              (unsigned long long)stats->pages_to_dram,
              (unsigned long long)stats->pages_to_policy, (unsigned long long)stats->faults,
              (unsigned long long)stats->fallbacks,
-             (unsigned long long)stats->failures, pages);
+             /* refused (full) and not applied (error, no node): as `cdmplace report` */
+             (unsigned long long)(stats->failures + stats->errors), pages);
     }
     struct cdm_callsite *top[TOP_CALL_SITES];
     int n_top = cdm__callsites_top(top, TOP_CALL_SITES);

@@ -103,19 +103,44 @@ bool cdm__expand_template(const char *tpl, char *out, size_t size)
     return true;
 }
 
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), 0 when the byte there starts none. */
+static size_t utf8_length(const unsigned char *s)
+{
+    unsigned char lead = s[0];
+    size_t n = lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3
+             : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+    unsigned char low = lead == 0xe0 ? 0xa0 : lead == 0xf0 ? 0x90 : 0x80;
+    unsigned char high = lead == 0xed ? 0x9f : lead == 0xf4 ? 0x8f : 0xbf;
+    if (n && (s[1] < low || s[1] > high))
+        return 0;
+    for (size_t k = 2; k < n; k++)
+        if (s[k] < 0x80 || s[k] > 0xbf)
+            return 0;
+    return n;
+}
+
+/* Paths are bytes, JSON is UTF-8: a byte that starts no well-formed sequence is written as
+ * the character of the same number (\u00XX), so that every line stays valid JSON and the
+ * name reads back as its Latin-1 reading. */
 char *cdm__json_escape(const char *s, char *buf, size_t size)
 {
     size_t used = 0;
-    for (; *s && used + 7 < size; s++) {
-        unsigned char c = (unsigned char)*s;
+    for (const unsigned char *at = (const unsigned char *)s; *at && used + 7 < size;) {
+        unsigned char c = *at;
+        size_t n = c >= 0x80 ? utf8_length(at) : 1;
         if (c == '"' || c == '\\') {
             buf[used++] = '\\';
             buf[used++] = (char)c;
-        } else if (c < 0x20) {
+        } else if (c < 0x20 || n == 0) {
             used += (size_t)snprintf(buf + used, size - used, "\\u%04x", c);
+        } else if (used + n + 1 < size) {
+            memcpy(buf + used, at, n);
+            used += n;
         } else {
-            buf[used++] = (char)c;
+            break;
         }
+        at += n ? n : 1;
     }
     buf[used] = '\0';
     return buf;

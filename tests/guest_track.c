@@ -783,6 +783,57 @@ Test(track, mremap_carries_what_was_seen_along, .timeout = 120)
  * work, as write_until_seen says). */
 #define MANY 10000
 #define MANY_SIZE (16 * 1024ul)
+/* A mapping shrunk in place keeps what was seen of the pages it keeps: they go back when
+ * left alone (a fresh range would not know they were used, and leave them on DRAM). */
+Test(track, mremap_shrink_keeps_the_history_of_what_remains, .timeout = 120)
+{
+    size_t size = 6 * MiB, kept = 3 * MiB; /* the `anon` rule's size */
+    unsigned char *mapping = tracked_mapping(size);
+    fill_and_follow(mapping, size, 31);
+
+    unsigned char *shrunk = mremap(mapping, size, kept, 0);
+    cr_assert_eq(shrunk, mapping, "%s", strerror(errno));
+    struct cdm_buffer_info info;
+    cr_assert_eq(query(shrunk, &info), 0, "the shrunk mapping is no longer placed");
+    cr_assert_eq(info.mapped, kept);
+    cr_assert(info.tracked, "the shrunk mapping is no longer tracked");
+    cr_assert_geq(wait_until_on(shrunk, kept, 1, IDLE_S), 0,
+                  "the pages kept, left alone, did not go back to node 1: %s",
+                  describe(shrunk, kept));
+    cr_assert_geq(write_until_on(shrunk, kept, 0, 32, FOLLOW_S), 0,
+                  "the pages kept, written again, did not follow the CPU: %s",
+                  describe(shrunk, kept));
+    assert_intact(shrunk, 0, kept, 32);
+    cr_assert_eq(munmap(shrunk, kept), 0);
+}
+
+/* MREMAP_DONTUNMAP moves the pages and leaves the old range mapped and empty: the pages are
+ * tracked at their new place with their history; the old range is nobody's. */
+Test(track, mremap_dontunmap_carries_the_pages_history, .timeout = 120)
+{
+    size_t size = 6 * MiB;
+    unsigned char *mapping = tracked_mapping(size);
+    fill_and_follow(mapping, size, 41);
+
+    unsigned char *moved = mremap(mapping, size, size, MREMAP_MAYMOVE | MREMAP_DONTUNMAP);
+    cr_assert_neq(moved, MAP_FAILED, "%s", strerror(errno));
+    cr_assert_neq(moved, mapping);
+    struct cdm_buffer_info info;
+    cr_assert_eq(query(moved, &info), 0, "the moved pages are no longer placed");
+    cr_assert(info.tracked, "the moved pages are no longer tracked");
+    assert_intact(moved, 0, size, 41);
+    cr_assert_eq(first_nonzero(mapping, 0, size), NOWHERE, "the old range still holds data");
+    cr_assert_geq(wait_until_on(moved, size, 1, IDLE_S), 0,
+                  "the pages used before the move, left alone, did not go back to node 1: %s",
+                  describe(moved, size));
+    cr_assert_geq(write_until_on(moved, size, 0, 42, FOLLOW_S), 0,
+                  "the moved pages, written again, did not follow the CPU: %s",
+                  describe(moved, size));
+    assert_intact(moved, 0, size, 42);
+    cr_assert_eq(munmap(moved, size), 0);
+    cr_assert_eq(munmap(mapping, size), 0);
+}
+
 Test(track, ten_thousand_buffers_are_tracked_and_follow, .timeout = 300)
 {
     static unsigned char *buffers[MANY];

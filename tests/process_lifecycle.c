@@ -499,6 +499,71 @@ static void write_config(const char *name, const char *text, char *path, size_t 
     fclose(file);
 }
 
+/* A rule's row of a report: allocs, to-dram, to-cdm, faults, fallbacks, failed. `lead` is
+ * what comes before the rule's name on its line. */
+static bool rule_row(const char *text, const char *lead, const char *rule,
+                     unsigned long long figures[6])
+{
+    char start[128];
+    snprintf(start, sizeof start, "%s%s ", lead, rule);
+    for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        if (strncmp(line, start, strlen(start)))
+            continue;
+        char bytes[32], peak[32];
+        unsigned long long allocs;
+        return sscanf(line + strlen(start), "%llu %31s %31s %llu %llu %llu %llu %llu", &allocs,
+                      bytes, peak, &figures[1], &figures[2], &figures[3], &figures[4],
+                      &figures[5]) == 8 &&
+               (figures[0] = allocs, true);
+    }
+    return false;
+}
+
+/* The end-of-run report and `cdmplace report` of the run's trace give the rule the same
+ * figures. */
+static void assert_reports_agree(const char *name, const char *config_text, const char *rule,
+                                 int failed)
+{
+    static struct run run;
+    char config[600], report[600], trace[600], env_config[700], env_report[700], env_log[700];
+    write_config(name, config_text, config, sizeof config);
+    snprintf(report, sizeof report, "%s/%s.report", dir, name);
+    snprintf(trace, sizeof trace, "%s/%s.jsonl", dir, name);
+    snprintf(env_config, sizeof env_config, "CDMPLACE_CONFIG=%s", config);
+    snprintf(env_report, sizeof env_report, "CDMPLACE_REPORT=%s", report);
+    snprintf(env_log, sizeof env_log, "CDMPLACE_LOG=%s", trace);
+    const char *argv[] = {PROBE, "alloc", "9", NULL};
+    const char *env[] = {env_config, env_report, env_log, NULL};
+    spawn(&run, argv, env, true, 0);
+    static char at_exit[8192];
+    read_file(report, at_exit, sizeof at_exit);
+    const char *cli[] = {"build/cdmplace", "report", trace, NULL};
+    spawn(&run, cli, NULL, false, 0);
+    cr_assert_eq(run.status, 0, "%s", run.err);
+    unsigned long long exit_row[6], cli_row[6];
+    cr_assert(rule_row(at_exit, "cdmplace: ", rule, exit_row), "no row for %s: %s", rule, at_exit);
+    cr_assert(rule_row(run.out, "  ", rule, cli_row), "no row for %s: %s", rule, run.out);
+    static const char *const columns[] = {"allocs", "to-dram", "to-cdm", "faults", "fallbacks",
+                                          "failed"};
+    for (int k = 0; k < 6; k++)
+        cr_assert_eq(exit_row[k], cli_row[k], "%s: %s %llu at exit, %llu in the CLI\n%s\n%s",
+                     name, columns[k], exit_row[k], cli_row[k], at_exit, run.out);
+    cr_assert_eq(exit_row[5], (unsigned long long)failed, "%s: failed %llu, not %d", name,
+                 exit_row[5], failed);
+}
+
+Test(process, end_of_run_report_and_cli_agree)
+{
+    /* No CDM node here: the policy is not applied (no-node). */
+    assert_reports_agree("nocdm.conf", "[rule far]\nsize = 1M-\npolicy = bind cdm\n", "far", 1);
+    /* The budget refuses it and the program gets ENOMEM (full). */
+    assert_reports_agree("full.conf", "[rule small]\nsize = 1M-\npolicy = bind 0\nbudget = 1M\n"
+                                      "on_full = fail\n", "small", 1);
+    /* The budget spills it (fallback). */
+    assert_reports_agree("spill.conf", "[rule small]\nsize = 1M-\npolicy = bind 0\nbudget = 1M\n",
+                         "small", 0);
+}
+
 Test(process, bad_config_runs_the_program_unplaced_with_one_message)
 {
     static struct run run;
@@ -653,4 +718,30 @@ Test(process, program_names_are_escaped_in_the_trace)
     static char all[65536];
     cr_assert_eq(traces("odd.", all, sizeof all), 1);
     cr_assert(strstr(all, "\"program\":\"we\\\"ird\\\\prog\""), "%s", all);
+}
+
+/* Paths are bytes: a name that is not UTF-8 (a Latin-1 file name, a stray byte) leaves every
+ * line valid JSON, and the CLI reads the trace back with the name. */
+Test(process, program_names_not_utf8_leave_the_trace_valid)
+{
+    static struct run run;
+    char link[700], target[1200], trace[700];
+    absolute(PROBE, target, sizeof target);
+    /* Latin-1 "é", a stray continuation byte, UTF-8 "é", a cut sequence at the end. */
+    snprintf(link, sizeof link, "%s/caf\xe9-\x80-\xc3\xa9-\xe2\x82", dir);
+    cr_assert_eq(symlink(target, link), 0);
+    const char *argv[] = {link, "alloc", "9", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", log_to("latin.jsonl"), NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_str_eq(run.out, "placed=1\n");
+    static char all[65536];
+    cr_assert_eq(traces("latin.", all, sizeof all), 1);
+    cr_assert(strstr(all, "\"program\":\"caf\\u00e9-\\u0080-\xc3\xa9-\\u00e2\\u0082\""),
+              "%s", all);
+    snprintf(trace, sizeof trace, "%s/latin.jsonl", dir);
+    const char *report[] = {"build/cdmplace", "report", trace, NULL};
+    spawn(&run, report, NULL, false, 0);
+    cr_assert_eq(run.status, 0, "the CLI refused the trace: %s", run.err);
+    cr_assert(strstr(run.out, "caf\xc3\xa9-\xc2\x80-\xc3\xa9-\xc3\xa2\xc2\x82"),
+              "the program's name, as read back: %s", run.out);
 }
