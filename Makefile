@@ -9,6 +9,7 @@
 #   make check-host      the host's suites only, for a packager: no root (the two tests that
 #                        make a setgid or capable program skip, saying so), no guest, nothing
 #                        installed (without the network report-perfetto's consumer skips)
+#   make fuzz            the trace reader and the config parser fuzzed, ten minutes each
 #   make stress          programs with their own allocators (redis/jemalloc, tcmalloc,
 #                        mimalloc, python/jemalloc), each config 20 times (tests/allocators.sh)
 #   make bench           the benchmarks of bench/, ratios against a baseline
@@ -90,7 +91,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra $(WERROR) -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: FORCE uninstall all deps tests check check-host check-guest stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-redis bench-guest demo demo-host install clean
+.PHONY: FORCE uninstall all deps tests check check-host check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-redis bench-guest demo demo-host install clean
 all: $(LIB) $(CLI)
 
 $(B)/lib/%.o: %.c Makefile
@@ -159,6 +160,10 @@ $(B)/fuzz/trace_reader: tests/fuzz/trace_reader.c tools/trace_model.c tools/trac
 	clang $(CPPFLAGS) -Itools $(FUZZ_FLAGS) -std=gnu11 -c tools/trace_model.c -o $(@D)/trace_model.o
 	clang++ $(CPPFLAGS) -Itools $(FUZZ_FLAGS) -std=gnu++17 -c tools/trace_read.cc -o $(@D)/trace_read.o
 	clang++ $(FUZZ_FLAGS) -o $@ $(@D)/target.o $(@D)/trace_model.o $(@D)/trace_read.o -lsimdjson
+# The config parser's fuzz target (tests/fuzz-config.sh): the core, built the same way.
+$(B)/fuzz/config_parser: tests/fuzz/config_parser.c $(CORE_SRC) preload/internal.h preload/pages.h
+	@mkdir -p $(@D)
+	clang $(CPPFLAGS) $(FUZZ_FLAGS) -std=gnu11 -o $@ tests/fuzz/config_parser.c $(CORE_SRC) -lnuma
 $(B)/tests/guest_%: tests/guest_%.c $(TEST_LIBS) tests/preload_util.h include/cdmplace.h
 	$(LINK_PRELOADED_TEST)
 $(B)/tests/preload_%: tests/preload_%.c $(TEST_LIBS) tests/preload_util.h include/cdmplace.h
@@ -193,7 +198,7 @@ $(B)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lnuma -lpthread -ldl
 
-tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader $(B)/tests/alloc_churn
+tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader $(B)/fuzz/config_parser $(B)/tests/alloc_churn
 
 deps:
 	sh tests/install-deps.sh
@@ -216,6 +221,11 @@ check-host: tests
 check-guest: deps
 	$(MAKE) WERROR=-Werror tests guest-kernels
 	sh tests/guest/run-suites.sh
+
+# The fuzz targets for ten minutes each instead of make check's 60 and 30 seconds.
+fuzz: tests
+	FUZZ_SECONDS=600 sh tests/fuzz-trace.sh
+	FUZZ_SECONDS=600 FUZZ_STARTS=200 sh tests/fuzz-config.sh
 
 # tests/allocators.sh with 20 runs of every program and config instead of make check's 3.
 stress: tests

@@ -94,6 +94,7 @@ host_suites() {
     done
     suite hook-calls 120 python3 tests/hook_calls.py
     suite fuzz-trace 300 sh tests/fuzz-trace.sh
+    suite fuzz-config 300 sh tests/fuzz-config.sh
     suite install 120 sh tests/install.sh
     suite real-programs 900 sh tests/real-programs.sh
     suite allocators 900 sh tests/allocators.sh
