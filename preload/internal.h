@@ -618,8 +618,8 @@ struct cdm_tracked {
     uint32_t added_epoch; /* the last epoch collected when it was registered */
     uint64_t page_epochs; /* pages seen touched in an epoch, summed over the epochs */
     struct cdm_pages pages; /* what is known of each page: when used, where (pages.h) */
-    struct cdm_span *spans; /* wp-async: how each span of the range is watched (tracker.c) */
-    void *state;          /* the mapping of our own holding the pages' bytes and the spans */
+    void *backend_state;  /* the tracker backend's own (track.h), or NULL */
+    void *state;          /* the mapping of our own holding it and the pages' bytes */
     size_t state_size;
 };
 /* Epochs count from here (a trace counts from 0). */

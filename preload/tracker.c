@@ -4,17 +4,21 @@
  *
  * A buffer whose rule has `migrate = follow-cpu | tier` is registered with a userfaultfd (or
  * given to DAMON) when it is placed; in a profiling run every buffer recorded is (profile.c),
- * and the migrator leaves it alone. The tracker thread serves faults as they come and, every
- * `epoch`, collects what the backend saw:
+ * and the migrator leaves it alone. This file owns the tracked ranges (an address-ordered
+ * registry), their lock, the epoch clock, the userfaultfd and the threads. The tracker thread
+ * serves faults as they come and, every `epoch`, collects what the backend saw, each in a
+ * file of its own behind one table (track.h):
  *   wp-async  write-protected pages lose their protection when written, in the kernel,
- *             and PAGEMAP_SCAN (Linux 6.7) reads back which did; a span in use is
- *             watched through one page of it (see arm_spans); no fault ever waits for us.
+ *             and PAGEMAP_SCAN (Linux 6.7) reads back which did (track_wp_async.c); no
+ *             fault ever waits for us.
  *   wp        a write to a protected page stops the writer until we mark the page and
  *             unprotect it; pages are protected again when their next write matters.
- *   missing   the first touch of a page stops the toucher until we map it.
- *   damon     the kernel's DAMON samples reads and writes (damon.c); nothing waits for us.
- *             Where its aggregations are traced, each one ends an epoch.
- * then wakes the migrator thread, which moves pages (migrate.c). Two threads, so that no
+ *   missing   the first touch of a page stops the toucher until we map it (both
+ *             track_wp.c; their faults are served here).
+ *   damon     the kernel's DAMON samples reads and writes (track_damon.c, damon.c); nothing
+ *             waits for us. Where its aggregations are traced, each one ends an epoch.
+ * What is known of each page is a byte (pages.c). The tracker thread then wakes the
+ * migrator thread, which moves pages (migrate.c). Two threads, so that no
  * fault ever waits behind a migration: move_pages of a few hundred pages takes milliseconds.
  *
  * Rules for the threads (as the kernel's selftests/mm/uffd-common.c): they block every
@@ -30,7 +34,7 @@
  * child closes the inherited descriptors, forgets the ranges and starts its own threads at
  * its next tracked buffer. exit: the threads are stopped and joined, then closing the
  * userfaultfd releases every range and wakes any fault still waiting. */
-#include "internal.h"
+#include "track.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,39 +51,6 @@
  * block instead of per page, for a sequential writer 16 times fewer. The block counts as
  * written: finer than the epoch's idea of time needs. */
 #define WP_BLOCK (64u << 10)
-/* wp-async watches a range in spans of this many bytes (the size of a huge page, which
- * migrates as a whole anyway), each in one of three ways:
- *   WHOLE      every page protected: the scan tells exactly which were written
- *   PROBED     the span's cohort, the pages seen used at its last sighting, is watched
- *              through one of its pages, all marked again when that one is written; every
- *              other page of the span is protected and seen on its own
- *   SHARED     the span was written whole in the same epoch as its neighbours (a loop
- *              streaming through the buffer): one of them, PROBED, watches them all
- *   UNWATCHED  the span was seen written lately, and needs no look before its pages could
- *              become idle (as wp's protect_due); written pages are left unprotected
- * Each protected page the program writes costs it a minor fault (some 1 us natively), and
- * each protecting call a TLB flush on every CPU running the program (milliseconds in a busy
- * emulated guest): protecting every written page again each epoch made a streaming loop 2.9
- * times slower natively (bench/RESULTS.md, issue 4); a span the program keeps writing costs
- * it one fault and one call per half `idle`, and up to SHARED_SPANS spans it writes whole
- * together share those (on this project's machine each call cost a streaming loop some
- * 20 us: 1-2% at one call per span). */
-#define SPAN (2u << 20)
-#define SHARED_SPANS 16
-
-enum span_watch { UNWATCHED, PROBED, WHOLE, SHARED };
-
-struct cdm_span {
-    uint32_t cohort; /* the epoch the span was last seen used; 0: not in use */
-    uint16_t probe;  /* PROBED: the page watched for the cohort, an index in the span */
-    uint8_t watch;   /* enum span_watch */
-    int8_t prober;   /* SHARED: where the PROBED span watching it is, in spans from it */
-};
-
-/* DAMON samples this often; it aggregates over an epoch or half of one (damon_give_ranges). */
-#define DAMON_SAMPLE_US 5000
-#define DAMON_MAX_REGIONS 1024
-
 static struct {
     pthread_mutex_t lock; /* everything below but the descriptors and `pending` */
     /* The tracked ranges, by address (none overlap), each from `range_slab`; the array is
@@ -97,7 +68,8 @@ static struct {
     int unregistered; /* ranges added before the threads ran (register_waiting) */
     uint32_t epoch;          /* the last epoch collected */
     uint32_t migrated_epoch; /* the last epoch reconciled */
-    bool damon_running, damon_dirty;
+    const struct cdm_track_ops *ops; /* the backend's (track.h) */
+    bool changed; /* ranges came or went since cdm__track_spans */
     bool sees_creation; /* the backend sees the write that makes a page (see mark_touched) */
     size_t state_bytes, state_peak; /* what the ranges' pages and spans take, now and at most */
     /* One producer (the tracker thread), consumed by whoever holds `lock`. */
@@ -142,6 +114,12 @@ void cdm__tracker_setup(void)
     cdm__backends_probe(&probe);
     char why[512];
     tracker.backend = cdm__backend_choose(&probe, config->settings.track, why, sizeof why);
+    static const struct cdm_track_ops *const ops[] = {
+        [CDM_TRACK_WP_ASYNC] = &cdm__track_wp_async, [CDM_TRACK_WP] = &cdm__track_wp,
+        [CDM_TRACK_MISSING] = &cdm__track_missing, [CDM_TRACK_DAMON] = &cdm__track_damon};
+    tracker.ops = tracker.backend < sizeof ops / sizeof ops[0] && ops[tracker.backend]
+                      ? ops[tracker.backend]
+                      : &cdm__track_missing;
     if (tracker.backend == CDM_TRACK_OFF)
         cdm__warn_once(CDM_WARN_TRACKER, "no access tracker is allowed here (%s): %s", why,
                        cdm__profiling() ? "the profile records no accesses"
@@ -213,7 +191,7 @@ static bool range_insert(struct cdm_tracked *range)
             (size_t)(tracker.n_ranges - i) * sizeof *tracker.ranges);
     tracker.ranges[i] = range;
     tracker.n_ranges++;
-    tracker.damon_dirty = true;
+    tracker.changed = true;
     return true;
 }
 
@@ -224,7 +202,7 @@ static struct cdm_tracked *range_unlink(int i)
     tracker.n_ranges--;
     memmove(&tracker.ranges[i], &tracker.ranges[i + 1],
             (size_t)(tracker.n_ranges - i) * sizeof *tracker.ranges);
-    tracker.damon_dirty = true;
+    tracker.changed = true;
     return range;
 }
 
@@ -241,24 +219,6 @@ static void range_leave(int i)
     range_remove_at(i);
 }
 
-static size_t span_pages(void)
-{
-    size_t pages = SPAN / plat_page_size();
-    return pages ? pages : 1;
-}
-
-static size_t range_spans(size_t n_pages)
-{
-    return (n_pages + span_pages() - 1) / span_pages();
-}
-
-/* Span s of the range: its pages [*first, *last), the last span cut at the range's end. */
-static void span_pages_of(const struct cdm_tracked *range, size_t s, size_t *first, size_t *last)
-{
-    *first = s * span_pages();
-    *last = *first + span_pages() < range->n_pages ? *first + span_pages() : range->n_pages;
-}
-
 /* A new range, with its per-page and per-span arrays in one mapping of our own; NULL
  * without memory. */
 static struct cdm_tracked *range_new(uintptr_t start, size_t n_pages, int rule)
@@ -266,9 +226,10 @@ static struct cdm_tracked *range_new(uintptr_t start, size_t n_pages, int rule)
     struct cdm_tracked *range = cdm__slab_alloc(&tracker.range_slab);
     if (!range)
         return NULL;
-    /* Spans only where wp-async watches them: elsewhere a page costs its byte alone. */
-    size_t n_spans = tracker.backend == CDM_TRACK_WP_ASYNC ? range_spans(n_pages) : 0;
-    size_t size = n_spans * sizeof *range->spans + n_pages;
+    /* The backend's state first (aligned), then a byte a page. */
+    size_t own = tracker.ops->state_size ? tracker.ops->state_size(n_pages) : 0;
+    own = (own + 7) & ~(size_t)7;
+    size_t size = own + n_pages;
     void *state = cdm__arena_map(size);
     if (!state) {
         cdm__slab_free(&tracker.range_slab, range);
@@ -277,18 +238,15 @@ static struct cdm_tracked *range_new(uintptr_t start, size_t n_pages, int rule)
     *range = (struct cdm_tracked){.id = ++tracker.next_id, .start = start, .n_pages = n_pages,
                                   .rule = rule, .added_epoch = tracker.epoch, .state = state,
                                   .state_size = size};
-    range->spans = state;
+    range->backend_state = own ? state : NULL;
     bool tier = rule >= 0 && cdm__rt.config.rules[rule].migrate == CDM_MIGRATE_TIER;
-    cdm_pages_init(&range->pages, (uint8_t *)(range->spans + n_spans), n_pages, tracker.epoch,
+    cdm_pages_init(&range->pages, (uint8_t *)state + own, n_pages, tracker.epoch,
                    cdm_pages_quantum(cdm__migrate_idle_epochs(rule)), tier);
     tracker.state_bytes += size;
     if (tracker.state_bytes > tracker.state_peak)
         __atomic_store_n(&tracker.state_peak, tracker.state_bytes, __ATOMIC_RELAXED);
-    /* Watched whole from the start, with nothing protected: the pages are not there yet, or
-     * were written before; either way what the first scan reports is the write that made
-     * them (mark_touched). */
-    for (size_t i = 0; i < n_spans; i++)
-        range->spans[i] = (struct cdm_span){.watch = WHOLE};
+    if (tracker.ops->state_init)
+        tracker.ops->state_init(range);
     return range;
 }
 
@@ -297,8 +255,8 @@ static struct cdm_tracked *range_new(uintptr_t start, size_t n_pages, int rule)
  * buffer being filled is not yet a buffer in use). It counts as touched long ago; later
  * writes count as use. Elsewhere (`missing`: the first touch is all there is; wp before 6.4
  * misses the making write; DAMON sees reads) every sighting counts. */
-static size_t mark_touched(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
-                           uint32_t epoch)
+size_t cdm__track_mark(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
+                       uint32_t epoch)
 {
     size_t page = plat_page_size(), used = 0;
     bool first_counts = !tracker.sees_creation;
@@ -329,9 +287,48 @@ static void drain_pending(void)
         uintptr_t at, end;
         fault_span(&fault, &at, &end);
         if (range)
-            mark_touched(range, at, end, tracker.epoch + 1);
+            cdm__track_mark(range, at, end, tracker.epoch + 1);
     }
     __atomic_store_n(&tracker.pending_head, tail, __ATOMIC_RELEASE);
+}
+
+/* ------------------------------------------------------------------ for the backends */
+
+int cdm__track_uffd(void)
+{
+    return tracker.uffd;
+}
+
+int cdm__track_pagemap(void)
+{
+    return tracker.pagemap_fd;
+}
+
+void cdm__track_mark_regions(const uintptr_t *from, const uintptr_t *to, int n, uint32_t epoch)
+{
+    pthread_mutex_lock(&tracker.lock);
+    for (int r = 0; r < n; r++)
+        for (int i = range_index(from[r]); i < tracker.n_ranges && tracker.ranges[i]->start < to[r];
+             i++)
+            cdm__track_mark(tracker.ranges[i], from[r], to[r], epoch);
+    pthread_mutex_unlock(&tracker.lock);
+}
+
+int cdm__track_spans(uintptr_t *starts, uintptr_t *ends, int max, bool *changed)
+{
+    pthread_mutex_lock(&tracker.lock);
+    *changed = tracker.changed;
+    tracker.changed = false;
+    /* Past `max`, neighbours are given as one (what lies between them is unmapped or
+     * untracked, and shows no access). */
+    int per = (tracker.n_ranges + max - 1) / max, n = 0;
+    for (int i = 0; i < tracker.n_ranges; i += per, n++) {
+        int last = i + per < tracker.n_ranges ? i + per - 1 : tracker.n_ranges - 1;
+        starts[n] = tracker.ranges[i]->start;
+        ends[n] = range_end(tracker.ranges[last]);
+    }
+    pthread_mutex_unlock(&tracker.lock);
+    return n;
 }
 
 /* ------------------------------------------------------------------ for migrate.c */
@@ -365,126 +362,6 @@ void cdm__tracker_relock(void)
 
 /* ------------------------------------------------------------------ collecting */
 
-/* Epochs after a write before the page's next write matters. A page written lately needs
- * no fault before it could become idle: it is looked at again half `idle` after its last
- * write, so a page in use costs one fault per half `idle`, not one per epoch, and a loop
- * over the buffer has the other half to come back to it. (tier: 0, every epoch: the ranking
- * needs each epoch's bit of heat.) */
-static int32_t look_after(const struct cdm_tracked *range)
-{
-    return (int32_t)(cdm__migrate_idle_epochs(range->rule) / 2);
-}
-
-/* Marks the cohorts of the spans that span s watches (SHARED, on either side of it). */
-static void mark_shared(struct cdm_tracked *range, size_t s, uint32_t epoch)
-{
-    size_t page = plat_page_size(), n_spans = range_spans(range->n_pages);
-    for (int dir = -1; dir <= 1; dir += 2) {
-        for (long t = (long)s + dir; t >= 0 && (size_t)t < n_spans; t += dir) {
-            struct cdm_span *other = &range->spans[t];
-            if (other->watch != SHARED || t + other->prober != (long)s)
-                break;
-            size_t first, last;
-            span_pages_of(range, (size_t)t, &first, &last);
-            for (size_t i = first; i < last; i++)
-                if (cdm_pages_used_in(&range->pages, i, other->cohort))
-                    mark_touched(range, range->start + i * page, range->start + (i + 1) * page,
-                                 epoch);
-            *other = (struct cdm_span){.watch = UNWATCHED, .cohort = epoch};
-        }
-    }
-}
-
-/* wp-async: what PAGEMAP_SCAN reports written in span s: present and written pages, those
- * unprotected since they were protected (6.12 reports a range's never-touched holes as
- * written, and such a sighting would use up the page's first write). In a PROBED span the
- * cohort's pages other than the probe were left unprotected: their report means nothing.
- * The scan protects nothing (arm_spans does). */
-static void collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
-{
-    struct cdm_span *span = &range->spans[s];
-    struct plat_page_region regions[256];
-    size_t page = plat_page_size(), first, last, used = 0;
-    span_pages_of(range, s, &first, &last);
-    uintptr_t from = range->start + first * page, to = range->start + last * page;
-    uintptr_t probe = from + span->probe * page;
-    bool seen = false, probe_seen = false;
-    while (from < to) {
-        size_t n = 0;
-        uintptr_t walk_end = to;
-        int err = plat_pagemap_scan(tracker.pagemap_fd, from, to,
-                                    PLAT_PAGE_IS_WRITTEN | PLAT_PAGE_IS_PRESENT,
-                                    PLAT_PAGE_IS_PFNZERO, false, regions,
-                                    sizeof regions / sizeof regions[0], &n, &walk_end);
-        if (err) {
-            cdm__warn_once(CDM_WARN_TRACKER, "PAGEMAP_SCAN failed (%s): pages written from "
-                                             "now on are not seen",
-                           strerrorname_np(err));
-            break;
-        }
-        for (size_t r = 0; r < n; r++) {
-            if (span->watch == WHOLE) {
-                seen = true;
-                used += mark_touched(range, regions[r].start, regions[r].end, epoch);
-                continue;
-            }
-            probe_seen |= probe >= regions[r].start && probe < regions[r].end;
-            for (uintptr_t at = regions[r].start; at < regions[r].end; at += page) {
-                if (cdm_pages_used_in(&range->pages, (at - range->start) / page, span->cohort))
-                    continue;
-                seen = true;
-                used += mark_touched(range, at, at + page, epoch);
-            }
-        }
-        if (walk_end <= from)
-            break;
-        from = walk_end;
-    }
-    for (size_t i = first; probe_seen && i < last; i++)
-        if (cdm_pages_used_in(&range->pages, i, span->cohort))
-            used += mark_touched(range, range->start + i * page, range->start + (i + 1) * page,
-                                 epoch);
-    if (seen || probe_seen)
-        span->watch = UNWATCHED; /* what was seen written is unprotected now */
-    if (used)
-        span->cohort = epoch;
-    if (probe_seen)
-        mark_shared(range, s, epoch);
-}
-
-/* Write-protect [start, start + len); a range the kernel refuses as a whole (split into
- * several mappings before Linux 6.4) is protected page by page. */
-static void protect(uintptr_t start, size_t len)
-{
-    size_t page = plat_page_size();
-    if (plat_uffd_writeprotect(tracker.uffd, start, len, true) == 0)
-        return;
-    for (uintptr_t at = start; at < start + len; at += page)
-        plat_uffd_writeprotect(tracker.uffd, at, page, true);
-}
-
-/* Pages to protect, gathered in address order so that neighbours make one call: each call
- * that changes an entry flushes the TLB of every CPU running the program. */
-struct protect_run {
-    uintptr_t start, end;
-};
-
-static void protect_flush(struct protect_run *run)
-{
-    if (run->end > run->start)
-        protect(run->start, run->end - run->start);
-    run->start = run->end = 0;
-}
-
-static void protect_add(struct protect_run *run, uintptr_t start, size_t len)
-{
-    if (start != run->end) {
-        protect_flush(run);
-        run->start = start;
-    }
-    run->end = start + len;
-}
-
 /* Register a range with the userfaultfd (caller holds `lock`); once the threads run, since a
  * fault on a registered page waits for them. */
 static int register_range(struct cdm_tracked *range)
@@ -496,15 +373,14 @@ static int register_range(struct cdm_tracked *range)
         int err = plat_uffd_register(tracker.uffd, range->start, len, modes);
         if (err)
             return err;
-        /* wp: pages already there (MAP_POPULATE, a grown buffer, written before the threads
-         * ran) were not written since now. wp-async needs no such pass: a page written later
-         * is reported as written anyway, and protecting empty entries would build page
-         * tables for the whole buffer. */
-        if (tracker.backend == CDM_TRACK_WP)
-            protect(range->start, len);
+        /* wp-async needs no protection here: a page written later is reported as written
+         * anyway, and protecting empty entries would build page tables for the whole
+         * buffer. */
+        if (tracker.ops->registered)
+            tracker.ops->registered(range);
     }
     range->registered = true;
-    tracker.damon_dirty = true;
+    tracker.changed = true;
     return 0;
 }
 
@@ -517,243 +393,18 @@ static void register_waiting(void)
     tracker.unregistered = 0;
 }
 
-/* Runs of pages outside span s's cohort: a cohort of pages written here and there (a
- * program updating records at random) leaves as many, and probing it would take a call for
- * each; such a span is protected whole instead, one call, and each page its program writes
- * again costs a fault, which is cheaper. */
-#define PROBED_GAPS 4
-
-static size_t scattered(const struct cdm_tracked *range, size_t s)
-{
-    size_t first, last, runs = 0;
-    span_pages_of(range, s, &first, &last);
-    uint32_t cohort = range->spans[s].cohort;
-    for (size_t i = first; i < last; i++)
-        runs += !cdm_pages_used_in(&range->pages, i, cohort) &&
-                (i == first || cdm_pages_used_in(&range->pages, i - 1, cohort));
-    return runs;
-}
-
-/* The next probe: the cohort's first page from some 5/8 of the span past the last probe,
- * so that successive probes spread over the cohort (a cohort the program has stopped
- * writing in part soon gets a probe there, which is not written, and the span is watched
- * whole again); -1 when no page of the cohort is left (discarded or hinted since). */
-static long next_in_cohort(const struct cdm_tracked *range, size_t s)
-{
-    const struct cdm_span *span = &range->spans[s];
-    size_t first, last;
-    span_pages_of(range, s, &first, &last);
-    size_t pages = last - first, from = span->probe + (pages * 5 / 8 | 1);
-    for (size_t k = 0; k < pages; k++) {
-        size_t i = (from + k) % pages;
-        if (cdm_pages_used_in(&range->pages, first + i, span->cohort))
-            return (long)i;
-    }
-    return -1;
-}
-
-/* Whether span s is in use, due for a look, and written whole in its cohort's epoch. */
-static bool due_whole(const struct cdm_tracked *range, size_t s, int32_t after, uint32_t epoch)
-{
-    const struct cdm_span *span = &range->spans[s];
-    if (span->watch != UNWATCHED || !span->cohort || (int32_t)(epoch - span->cohort) < after)
-        return false;
-    size_t first, last;
-    span_pages_of(range, s, &first, &last);
-    for (size_t i = first; i < last; i++)
-        if (!cdm_pages_used_in(&range->pages, i, span->cohort))
-            return false;
-    return true;
-}
-
-/* Spans from s on that can share one probe: due, written whole in the same epoch; tier
- * rules (looked at every epoch, ranking each span's own heat) share none. */
-static size_t shared_run(const struct cdm_tracked *range, size_t s, int32_t after,
-                         uint32_t epoch)
-{
-    size_t n = 0, n_spans = range_spans(range->n_pages);
-    if (after == 0)
-        return 1;
-    while (n < SHARED_SPANS && s + n < n_spans && due_whole(range, s + n, after, epoch) &&
-           range->spans[s + n].cohort == range->spans[s].cohort)
-        n++;
-    return n ? n : 1;
-}
-
-/* wp-async: protect what the next scan must see. A span seen used lately is left alone
- * until its next write matters, then probed, which leaves the program the other half of
- * `idle` to write it; spans written whole together are probed through one of them, a
- * different one each look (by the cohort's epoch), so a part the program has left soon
- * holds the probe. A span not in use, or whose probe was not written by the epoch before
- * its cohort would be idle, is protected whole: the pages written in that last epoch are
- * seen in time, when the probe fell on a part the program has left. */
-static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
-{
-    size_t page = plat_page_size();
-    int32_t idle = (int32_t)cdm__migrate_idle_epochs(range->rule), after = look_after(range);
-    struct protect_run run = {0};
-    for (size_t s = 0; s < range_spans(range->n_pages); s++) {
-        struct cdm_span *span = &range->spans[s];
-        size_t first, last;
-        span_pages_of(range, s, &first, &last);
-        bool in_use = span->watch == UNWATCHED && span->cohort;
-        int32_t age = (int32_t)(epoch - span->cohort);
-        if (span->watch == WHOLE || (in_use && age < after) ||
-            ((span->watch == PROBED || span->watch == SHARED) && age < idle - 1))
-            continue;
-        long next = in_use && scattered(range, s) <= PROBED_GAPS ? next_in_cohort(range, s) : -1;
-        if (next < 0) {
-            protect_add(&run, range->start + first * page, (last - first) * page);
-            span->watch = WHOLE;
-            continue;
-        }
-        size_t sharing = shared_run(range, s, after, epoch), sharing_end = s + sharing;
-        if (sharing > 1) {
-            uint32_t cohort = span->cohort;
-            /* A different one each look: the cohort's epoch hashed (Knuth's multiplier). */
-            long prober = (long)(s + (cohort * 2654435761u >> 16) % sharing);
-            for (size_t t = s; t < sharing_end; t++)
-                range->spans[t] = (struct cdm_span){.watch = SHARED, .cohort = cohort,
-                                                    .prober = (int8_t)(prober - (long)t)};
-            s = (size_t)prober;
-            span = &range->spans[s];
-            span_pages_of(range, s, &first, &last);
-            next = next_in_cohort(range, s);
-        }
-        /* The probe, and the pages outside the cohort. */
-        span->probe = (uint16_t)next;
-        span->watch = PROBED;
-        for (size_t i = first; i < last; i++)
-            if (!cdm_pages_used_in(&range->pages, i, span->cohort) || i == first + span->probe)
-                protect_add(&run, range->start + i * page, page);
-        s = sharing_end - 1; /* past the spans it watches */
-    }
-    protect_flush(&run);
-}
-
-/* wp: protect again the pages whose next write matters, in runs. */
-static void protect_due(struct cdm_tracked *range, uint32_t epoch)
-{
-    size_t page = plat_page_size();
-    int32_t after = look_after(range);
-    struct protect_run run = {0};
-    for (size_t i = 0; i < range->n_pages; i++)
-        if (cdm_pages_idle(&range->pages, i, epoch, after))
-            protect_add(&run, range->start + i * page, page);
-    protect_flush(&run);
-}
-
-/* damon: what it reported since the last epoch. Tracker thread only. */
-static struct damon_regions {
-    int n;
-    unsigned most;
-    struct {
-        uintptr_t start, end;
-        unsigned accesses;
-    } seen[DAMON_MAX_REGIONS];
-} damon_regions;
-
-static void damon_seen(uintptr_t start, uintptr_t end, unsigned nr_accesses, unsigned age,
-                       void *arg)
-{
-    struct damon_regions *regions = arg;
-    if (nr_accesses && regions->n < DAMON_MAX_REGIONS) {
-        regions->seen[regions->n].start = start;
-        regions->seen[regions->n].end = end;
-        regions->seen[regions->n].accesses = nr_accesses;
-        regions->most = nr_accesses > regions->most ? nr_accesses : regions->most;
-        regions->n++;
-    }
-}
-
-/* damon: give it the ranges when they changed. Its sysfs calls block for a tenth of a
- * second or more: the lock is not held meanwhile. */
-static int damon_give_ranges(void)
-{
-    static uintptr_t starts[CDM_DAMON_MAX_RANGES], ends[CDM_DAMON_MAX_RANGES];
-    pthread_mutex_lock(&tracker.lock);
-    bool dirty = tracker.damon_dirty;
-    /* DAMON takes so many ranges: past that, neighbours are given as one (what lies between
-     * them is unmapped or untracked, and shows no access). */
-    int per = (tracker.n_ranges + CDM_DAMON_MAX_RANGES - 1) / CDM_DAMON_MAX_RANGES, n = 0;
-    for (int i = 0; i < tracker.n_ranges; i += per, n++) {
-        int last = i + per < tracker.n_ranges ? i + per - 1 : tracker.n_ranges - 1;
-        starts[n] = tracker.ranges[i]->start;
-        ends[n] = range_end(tracker.ranges[last]);
-    }
-    tracker.damon_dirty = false;
-    pthread_mutex_unlock(&tracker.lock);
-    if (tracker.damon_running)
-        return dirty ? cdm__damon_set_ranges(starts, ends, n) : 0;
-    if (!n)
-        return 0;
-    /* Traced, an aggregation ends an epoch (tracker_main). Read back, a collect waits for
-     * the next aggregation to end and for the one after it to apply the scheme, one to two
-     * aggregations: with aggregations of a whole epoch the epochs ran at two thirds of
-     * their rate, so they are half an epoch there. */
-    uint64_t epoch_us = cdm__rt.config.settings.epoch_ns / 1000;
-    uint64_t aggr_us = cdm__damon_events_possible() ? epoch_us : epoch_us / 2;
-    int err = cdm__damon_start(cdm__rt.pid, DAMON_SAMPLE_US,
-                               aggr_us > DAMON_SAMPLE_US ? aggr_us : DAMON_SAMPLE_US, starts,
-                               ends, n);
-    tracker.damon_running = err == 0;
-    return err;
-}
-
-/* damon: the regions seen since the last epoch, traced (`aggregated`: the epoch ends with an
- * aggregation) or read back now, count as touched. */
-static void collect_damon(uint32_t epoch, bool aggregated)
-{
-    int err = damon_give_ranges();
-    if (!err && tracker.damon_running && cdm__damon_events_fd() < 0) {
-        damon_regions.n = 0;
-        damon_regions.most = 0;
-        err = cdm__damon_collect(damon_seen, &damon_regions);
-    } else if (!err && tracker.damon_running && !aggregated) {
-        err = cdm__damon_check(); /* no aggregation for two epochs: is it still on? */
-    }
-    if (err && err != EAGAIN) /* EAGAIN: DAMON ran late, nothing is known of this epoch */
-        cdm__warn_once(CDM_WARN_TRACKER, "DAMON failed (%s%s): accesses from now on are not seen",
-                       strerrorname_np(err),
-                       err == ESRCH ? ": our kdamond was turned off from outside" : "");
-    /* DAMON samples one page per region: a region only partly in use shows fewer accesses.
-     * Those at least half as busy as the busiest count as touched; the rest is noise and
-     * edges that DAMON's next splits will cut off. */
-    pthread_mutex_lock(&tracker.lock);
-    for (int r = 0; r < damon_regions.n; r++) {
-        if (damon_regions.seen[r].accesses * 2 < damon_regions.most)
-            continue;
-        uintptr_t start = damon_regions.seen[r].start, end = damon_regions.seen[r].end;
-        for (int i = range_index(start); i < tracker.n_ranges && tracker.ranges[i]->start < end;
-             i++)
-            mark_touched(tracker.ranges[i], start, end, epoch);
-    }
-    pthread_mutex_unlock(&tracker.lock);
-    damon_regions.n = 0;
-    damon_regions.most = 0;
-}
-
 static void collect_epoch(uint32_t epoch, bool aggregated)
 {
     pthread_mutex_lock(&tracker.lock);
     register_waiting();
     pthread_mutex_unlock(&tracker.lock);
-    if (tracker.backend == CDM_TRACK_DAMON)
-        collect_damon(epoch, aggregated);
+    if (tracker.ops->collect)
+        tracker.ops->collect(epoch, aggregated);
     pthread_mutex_lock(&tracker.lock);
     drain_pending();
-    for (int i = 0; i < tracker.n_ranges && tracker.backend != CDM_TRACK_DAMON; i++) {
-        if (!tracker.ranges[i]->registered) /* added since register_waiting, seen next time */
-            continue;
-        if (tracker.backend == CDM_TRACK_WP_ASYNC) {
-            for (size_t s = 0; s < range_spans(tracker.ranges[i]->n_pages); s++)
-                if (tracker.ranges[i]->spans[s].watch == PROBED ||
-                    tracker.ranges[i]->spans[s].watch == WHOLE)
-                    collect_span(tracker.ranges[i], s, epoch);
-            arm_spans(tracker.ranges[i], epoch);
-        } else if (tracker.backend == CDM_TRACK_WP)
-            protect_due(tracker.ranges[i], epoch);
-    }
+    for (int i = 0; i < tracker.n_ranges && tracker.ops->collect_range; i++)
+        if (tracker.ranges[i]->registered) /* else added since register_waiting: next time */
+            tracker.ops->collect_range(tracker.ranges[i], epoch);
     __atomic_store_n(&tracker.epoch, epoch, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&tracker.lock);
 }
@@ -792,7 +443,7 @@ static void serve_fault(const struct plat_fault *fault)
         if (range) {
             at = at > range->start ? at : range->start; /* clipped: one registered range */
             end = end < range_end(range) ? end : range_end(range);
-            mark_touched(range, at, end, tracker.epoch + 1);
+            cdm__track_mark(range, at, end, tracker.epoch + 1);
             __atomic_fetch_add(&cdm__rule_stats[range->rule < 0 ? CDM_MAX_RULES : range->rule].faults,
                                1, __ATOMIC_RELAXED);
         }
@@ -868,7 +519,7 @@ static void *tracker_main(void *unused)
     uint64_t epoch_ns = cdm__rt.config.settings.epoch_ns;
     uint64_t next = cdm__now_ns() + epoch_ns;
     while (!stopping()) {
-        int traced = tracker.backend == CDM_TRACK_DAMON ? cdm__damon_events_fd() : -1;
+        int traced = tracker.ops->event_fd ? tracker.ops->event_fd() : -1;
         uint64_t now = cdm__now_ns();
         int timeout_ms = now >= next ? 0 : (int)((next - now + 999999) / 1000000);
         struct pollfd fds[2] = {{.fd = tracker.wake_fd, .events = POLLIN},
@@ -880,20 +531,14 @@ static void *tracker_main(void *unused)
         if (synchronous())
             serve_faults();
         /* damon, traced: the end of an aggregation is the end of an epoch. */
-        bool aggregated =
-            traced >= 0 && cdm__damon_read_events(damon_seen, &damon_regions) > 0;
+        bool aggregated = traced >= 0 && tracker.ops->epoch_ended();
         if (stopping() || (!aggregated && cdm__now_ns() < next))
             continue;
         uint64_t began = cdm__now_ns();
         collect_epoch(tracker.epoch + 1, aggregated);
         kick(tracker.migrate_fd);
-        if (tracker.backend == CDM_TRACK_DAMON && cdm__damon_events_fd() >= 0) {
-            /* The timer stands in only when no aggregation comes (nothing monitored). */
-            next = began + 2 * epoch_ns;
-        } else if (tracker.backend == CDM_TRACK_DAMON) {
-            /* The collect itself waits for DAMON's aggregations: the next epoch is due an
-             * epoch after this one began, at once when the wait took longer. */
-            next = began + epoch_ns;
+        if (tracker.ops->next_epoch) {
+            next = tracker.ops->next_epoch(began, epoch_ns);
         } else {
             next += epoch_ns;
             if (next < cdm__now_ns()) /* an epoch ran late: skip, do not catch up */
@@ -1135,8 +780,8 @@ static void range_adopt(struct cdm_tracked *range, bool registered)
         range->registered = true;
     else if (__atomic_load_n(&tracker.started, __ATOMIC_ACQUIRE))
         err = register_range(range);
-    if (!err && range->registered && tracker.backend == CDM_TRACK_WP_ASYNC)
-        protect(range->start, range_end(range) - range->start);
+    if (!err && tracker.ops->adopted)
+        tracker.ops->adopted(range);
     if (!err && !range_insert(range))
         err = ENOMEM;
     if (err) {
@@ -1238,17 +883,6 @@ static bool moving_over(uintptr_t start, uintptr_t end)
     return false;
 }
 
-/* wp-async: page i was hinted cold while its span's cohort pages may be unprotected, and
- * its next report would count as a write: the span is watched whole from its next look. */
-static void forget_cohort(struct cdm_tracked *range, size_t i)
-{
-    if (tracker.backend != CDM_TRACK_WP_ASYNC)
-        return;
-    struct cdm_span *span = &range->spans[i / span_pages()];
-    if (span->watch != WHOLE)
-        *span = (struct cdm_span){.watch = UNWATCHED};
-}
-
 /* What advice does to the tracked pages it covers. */
 enum advice { DISCARD, HOT, COLD };
 
@@ -1285,7 +919,8 @@ static bool advise_pages(uintptr_t start, size_t len, enum advice advice)
             case HOT: cdm_pages_heat_up(&range->pages, i, now); break;
             case COLD:
                 cdm_pages_cool(&range->pages, i);
-                forget_cohort(range, i);
+                if (tracker.ops->cooled)
+                    tracker.ops->cooled(range, i);
                 break;
             }
         }
@@ -1321,9 +956,8 @@ void cdm__tracker_stop(void)
         tracker.started = false;
     }
     tracker.failed = true; /* nothing is tracked after exit */
-    if (tracker.damon_running)
-        cdm__damon_stop();
-    tracker.damon_running = false;
+    if (tracker.ops && tracker.ops->stop)
+        tracker.ops->stop();
     pthread_mutex_lock(&tracker.lock);
     while (tracker.n_ranges)
         range_leave(tracker.n_ranges - 1);
@@ -1368,10 +1002,11 @@ void cdm__tracker_after_fork(bool child)
         /* The threads are not in this process, the mappings lost their registration, and
          * DAMON watches the parent (damon.c leaves it to the parent). */
         close_descriptors();
-        cdm__damon_after_fork_child();
+        if (tracker.ops && tracker.ops->forget)
+            tracker.ops->forget();
         while (tracker.n_ranges)
             range_remove_at(tracker.n_ranges - 1);
-        tracker.started = tracker.stopping = tracker.damon_running = false;
+        tracker.started = tracker.stopping = false;
         tracker.opened = tracker.spawning = false;
         tracker.unregistered = 0;
         tracker.state_peak = 0;

@@ -6,7 +6,7 @@ A hook may run inside the program's allocator with its lock held, and our thread
 that hooks wait for: neither may call the program's allocator, stdio, or anything that takes
 a lock a thread inside malloc may hold. This reads the direct calls of build/libcdmplace.so
 (objdump -d), follows them from every hook, our threads, the fork handlers and the
-destructor, and fails on any function reached outside the library that is not on the list
+destructor, and the tracker backends' operations, and fails on any function reached outside the library that is not on the list
 below, printing the path that reaches it. Calls through function pointers (the real
 functions, uthash's allocator) are not followed: they are named in the design document.
 
@@ -63,6 +63,20 @@ OTHERS = ["tracker_main", "migrator_main", "prepare_fork", "after_fork_parent",
           "after_fork_child", "cdm_fini"]
 
 
+def backend_operations():
+    """The tracker's backends are called through their tables of operations (preload/track.h),
+    from the threads and the hooks: every function a table names is followed as a root."""
+    import glob
+    import os
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    names = []
+    for path in sorted(glob.glob(os.path.join(root, "preload", "track_*.c"))):
+        text = open(path).read()
+        for table in re.findall(r"const struct cdm_track_ops \w+ = \{(.*?)\};", text, re.S):
+            names += re.findall(r"\.\w+\s*=\s*(\w+)", table)
+    return names
+
+
 def call_graph(library):
     listing = subprocess.run(["objdump", "-d", "--no-show-raw-insn", library], check=True,
                              capture_output=True, text=True).stdout
@@ -82,13 +96,14 @@ def call_graph(library):
 def main():
     library = sys.argv[1] if len(sys.argv) > 1 else "build/libcdmplace.so"
     calls = call_graph(library)
-    missing = [root for root in HOOKS + OTHERS if root not in calls]
+    roots = HOOKS + OTHERS + backend_operations()
+    missing = [root for root in roots if root not in calls]
     if missing:
         print(f"FAIL call-graph (no function named {', '.join(missing)} in {library})")
         print("0 passed, 1 failed")
         return 1
     passed = failed = 0
-    for root in HOOKS + OTHERS:
+    for root in roots:
         parent, stack, seen, bad = {}, [root], set(), []
         while stack:
             function = stack.pop()

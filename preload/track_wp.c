@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* The synchronous trackers (track.h): a fault stops the program's thread until the tracker
+ * thread (tracker.c) has marked its page and let it go on.
+ *   wp       a write to a write-protected page; the page is protected again when its next
+ *            write matters (half `idle` after the last), in runs.
+ *   missing  the first touch of a page; nothing to protect.
+ * Also the write-protection that wp-async (track_wp_async.c) uses. */
+#include "track.h"
+
+void cdm__track_protect(uintptr_t start, size_t len)
+{
+    size_t page = plat_page_size();
+    int uffd = cdm__track_uffd();
+    if (plat_uffd_writeprotect(uffd, start, len, true) == 0)
+        return;
+    /* A range the kernel refuses as a whole (split into several mappings before Linux 6.4). */
+    for (uintptr_t at = start; at < start + len; at += page)
+        plat_uffd_writeprotect(uffd, at, page, true);
+}
+
+void cdm__track_protect_flush(struct cdm_protect_run *run)
+{
+    if (run->end > run->start)
+        cdm__track_protect(run->start, run->end - run->start);
+    run->start = run->end = 0;
+}
+
+void cdm__track_protect_add(struct cdm_protect_run *run, uintptr_t start, size_t len)
+{
+    if (start != run->end) {
+        cdm__track_protect_flush(run);
+        run->start = start;
+    }
+    run->end = start + len;
+}
+
+/* A page written lately needs no fault before it could become idle: it is looked at again
+ * half `idle` after its last write, so a page in use costs one fault per half `idle`, not one
+ * per epoch, and a loop over the buffer has the other half to come back to it. (tier: 0,
+ * every epoch: the ranking needs each epoch's bit of heat.) */
+int32_t cdm__track_look_after(const struct cdm_tracked *range)
+{
+    return (int32_t)(cdm__migrate_idle_epochs(range->rule) / 2);
+}
+
+/* Pages already there (MAP_POPULATE, a grown buffer, written before the threads ran) were
+ * not written since now. */
+static void wp_registered(struct cdm_tracked *range)
+{
+    cdm__track_protect(range->start, range->n_pages * plat_page_size());
+}
+
+static void wp_collect_range(struct cdm_tracked *range, uint32_t epoch)
+{
+    size_t page = plat_page_size();
+    int32_t after = cdm__track_look_after(range);
+    struct cdm_protect_run run = {0};
+    for (size_t i = 0; i < range->n_pages; i++)
+        if (cdm_pages_idle(&range->pages, i, epoch, after))
+            cdm__track_protect_add(&run, range->start + i * page, page);
+    cdm__track_protect_flush(&run);
+}
+
+const struct cdm_track_ops cdm__track_wp = {
+    .registered = wp_registered,
+    .collect_range = wp_collect_range,
+};
+
+/* missing: the faults are all there is (tracker.c serves them). */
+const struct cdm_track_ops cdm__track_missing = {0};

@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+/* The wp-async tracker (track.h): write-protected pages lose their protection when written,
+ * in the kernel, and PAGEMAP_SCAN (Linux 6.7) reads back which did; no fault ever waits for
+ * us. A span in use is watched through one page of it (see arm_spans). */
+#include "track.h"
+
+#include <string.h>
+
+/* wp-async watches a range in spans of this many bytes (the size of a huge page, which
+ * migrates as a whole anyway), each in one of three ways:
+ *   WHOLE      every page protected: the scan tells exactly which were written
+ *   PROBED     the span's cohort, the pages seen used at its last sighting, is watched
+ *              through one of its pages, all marked again when that one is written; every
+ *              other page of the span is protected and seen on its own
+ *   SHARED     the span was written whole in the same epoch as its neighbours (a loop
+ *              streaming through the buffer): one of them, PROBED, watches them all
+ *   UNWATCHED  the span was seen written lately, and needs no look before its pages could
+ *              become idle (as wp's protect_due); written pages are left unprotected
+ * Each protected page the program writes costs it a minor fault (some 1 us natively), and
+ * each protecting call a TLB flush on every CPU running the program (milliseconds in a busy
+ * emulated guest): protecting every written page again each epoch made a streaming loop 2.9
+ * times slower natively (bench/RESULTS.md, issue 4); a span the program keeps writing costs
+ * it one fault and one call per half `idle`, and up to SHARED_SPANS spans it writes whole
+ * together share those (on this project's machine each call cost a streaming loop some
+ * 20 us: 1-2% at one call per span). */
+#define SPAN (2u << 20)
+#define SHARED_SPANS 16
+
+enum span_watch { UNWATCHED, PROBED, WHOLE, SHARED };
+
+struct cdm_span {
+    uint32_t cohort; /* the epoch the span was last seen used; 0: not in use */
+    uint16_t probe;  /* PROBED: the page watched for the cohort, an index in the span */
+    uint8_t watch;   /* enum span_watch */
+    int8_t prober;   /* SHARED: where the PROBED span watching it is, in spans from it */
+};
+
+static struct cdm_span *spans_of(const struct cdm_tracked *range)
+{
+    return range->backend_state;
+}
+
+static size_t span_pages(void)
+{
+    size_t pages = SPAN / plat_page_size();
+    return pages ? pages : 1;
+}
+
+static size_t range_spans(size_t n_pages)
+{
+    return (n_pages + span_pages() - 1) / span_pages();
+}
+
+/* Span s of the range: its pages [*first, *last), the last span cut at the range's end. */
+static void span_pages_of(const struct cdm_tracked *range, size_t s, size_t *first, size_t *last)
+{
+    *first = s * span_pages();
+    *last = *first + span_pages() < range->n_pages ? *first + span_pages() : range->n_pages;
+}
+
+/* Marks the cohorts of the spans that span s watches (SHARED, on either side of it). */
+static void mark_shared(struct cdm_tracked *range, size_t s, uint32_t epoch)
+{
+    size_t page = plat_page_size(), n_spans = range_spans(range->n_pages);
+    for (int dir = -1; dir <= 1; dir += 2) {
+        for (long t = (long)s + dir; t >= 0 && (size_t)t < n_spans; t += dir) {
+            struct cdm_span *other = &spans_of(range)[t];
+            if (other->watch != SHARED || t + other->prober != (long)s)
+                break;
+            size_t first, last;
+            span_pages_of(range, (size_t)t, &first, &last);
+            for (size_t i = first; i < last; i++)
+                if (cdm_pages_used_in(&range->pages, i, other->cohort))
+                    cdm__track_mark(range, range->start + i * page, range->start + (i + 1) * page,
+                                 epoch);
+            *other = (struct cdm_span){.watch = UNWATCHED, .cohort = epoch};
+        }
+    }
+}
+
+/* wp-async: what PAGEMAP_SCAN reports written in span s: present and written pages, those
+ * unprotected since they were protected (6.12 reports a range's never-touched holes as
+ * written, and such a sighting would use up the page's first write). In a PROBED span the
+ * cohort's pages other than the probe were left unprotected: their report means nothing.
+ * The scan protects nothing (arm_spans does). */
+static void collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
+{
+    struct cdm_span *span = &spans_of(range)[s];
+    struct plat_page_region regions[256];
+    size_t page = plat_page_size(), first, last, used = 0;
+    span_pages_of(range, s, &first, &last);
+    uintptr_t from = range->start + first * page, to = range->start + last * page;
+    uintptr_t probe = from + span->probe * page;
+    bool seen = false, probe_seen = false;
+    while (from < to) {
+        size_t n = 0;
+        uintptr_t walk_end = to;
+        int err = plat_pagemap_scan(cdm__track_pagemap(), from, to,
+                                    PLAT_PAGE_IS_WRITTEN | PLAT_PAGE_IS_PRESENT,
+                                    PLAT_PAGE_IS_PFNZERO, false, regions,
+                                    sizeof regions / sizeof regions[0], &n, &walk_end);
+        if (err) {
+            cdm__warn_once(CDM_WARN_TRACKER, "PAGEMAP_SCAN failed (%s): pages written from "
+                                             "now on are not seen",
+                           strerrorname_np(err));
+            break;
+        }
+        for (size_t r = 0; r < n; r++) {
+            if (span->watch == WHOLE) {
+                seen = true;
+                used += cdm__track_mark(range, regions[r].start, regions[r].end, epoch);
+                continue;
+            }
+            probe_seen |= probe >= regions[r].start && probe < regions[r].end;
+            for (uintptr_t at = regions[r].start; at < regions[r].end; at += page) {
+                if (cdm_pages_used_in(&range->pages, (at - range->start) / page, span->cohort))
+                    continue;
+                seen = true;
+                used += cdm__track_mark(range, at, at + page, epoch);
+            }
+        }
+        if (walk_end <= from)
+            break;
+        from = walk_end;
+    }
+    for (size_t i = first; probe_seen && i < last; i++)
+        if (cdm_pages_used_in(&range->pages, i, span->cohort))
+            used += cdm__track_mark(range, range->start + i * page, range->start + (i + 1) * page,
+                                 epoch);
+    if (seen || probe_seen)
+        span->watch = UNWATCHED; /* what was seen written is unprotected now */
+    if (used)
+        span->cohort = epoch;
+    if (probe_seen)
+        mark_shared(range, s, epoch);
+}
+
+/* Runs of pages outside span s's cohort: a cohort of pages written here and there (a
+ * program updating records at random) leaves as many, and probing it would take a call for
+ * each; such a span is protected whole instead, one call, and each page its program writes
+ * again costs a fault, which is cheaper. */
+#define PROBED_GAPS 4
+
+static size_t scattered(const struct cdm_tracked *range, size_t s)
+{
+    size_t first, last, runs = 0;
+    span_pages_of(range, s, &first, &last);
+    uint32_t cohort = spans_of(range)[s].cohort;
+    for (size_t i = first; i < last; i++)
+        runs += !cdm_pages_used_in(&range->pages, i, cohort) &&
+                (i == first || cdm_pages_used_in(&range->pages, i - 1, cohort));
+    return runs;
+}
+
+/* The next probe: the cohort's first page from some 5/8 of the span past the last probe,
+ * so that successive probes spread over the cohort (a cohort the program has stopped
+ * writing in part soon gets a probe there, which is not written, and the span is watched
+ * whole again); -1 when no page of the cohort is left (discarded or hinted since). */
+static long next_in_cohort(const struct cdm_tracked *range, size_t s)
+{
+    const struct cdm_span *span = &spans_of(range)[s];
+    size_t first, last;
+    span_pages_of(range, s, &first, &last);
+    size_t pages = last - first, from = span->probe + (pages * 5 / 8 | 1);
+    for (size_t k = 0; k < pages; k++) {
+        size_t i = (from + k) % pages;
+        if (cdm_pages_used_in(&range->pages, first + i, span->cohort))
+            return (long)i;
+    }
+    return -1;
+}
+
+/* Whether span s is in use, due for a look, and written whole in its cohort's epoch. */
+static bool due_whole(const struct cdm_tracked *range, size_t s, int32_t after, uint32_t epoch)
+{
+    const struct cdm_span *span = &spans_of(range)[s];
+    if (span->watch != UNWATCHED || !span->cohort || (int32_t)(epoch - span->cohort) < after)
+        return false;
+    size_t first, last;
+    span_pages_of(range, s, &first, &last);
+    for (size_t i = first; i < last; i++)
+        if (!cdm_pages_used_in(&range->pages, i, span->cohort))
+            return false;
+    return true;
+}
+
+/* Spans from s on that can share one probe: due, written whole in the same epoch; tier
+ * rules (looked at every epoch, ranking each span's own heat) share none. */
+static size_t shared_run(const struct cdm_tracked *range, size_t s, int32_t after,
+                         uint32_t epoch)
+{
+    size_t n = 0, n_spans = range_spans(range->n_pages);
+    if (after == 0)
+        return 1;
+    while (n < SHARED_SPANS && s + n < n_spans && due_whole(range, s + n, after, epoch) &&
+           spans_of(range)[s + n].cohort == spans_of(range)[s].cohort)
+        n++;
+    return n ? n : 1;
+}
+
+/* wp-async: protect what the next scan must see. A span seen used lately is left alone
+ * until its next write matters, then probed, which leaves the program the other half of
+ * `idle` to write it; spans written whole together are probed through one of them, a
+ * different one each look (by the cohort's epoch), so a part the program has left soon
+ * holds the probe. A span not in use, or whose probe was not written by the epoch before
+ * its cohort would be idle, is protected whole: the pages written in that last epoch are
+ * seen in time, when the probe fell on a part the program has left. */
+static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
+{
+    size_t page = plat_page_size();
+    int32_t idle = (int32_t)cdm__migrate_idle_epochs(range->rule), after = cdm__track_look_after(range);
+    struct cdm_protect_run run = {0};
+    for (size_t s = 0; s < range_spans(range->n_pages); s++) {
+        struct cdm_span *span = &spans_of(range)[s];
+        size_t first, last;
+        span_pages_of(range, s, &first, &last);
+        bool in_use = span->watch == UNWATCHED && span->cohort;
+        int32_t age = (int32_t)(epoch - span->cohort);
+        if (span->watch == WHOLE || (in_use && age < after) ||
+            ((span->watch == PROBED || span->watch == SHARED) && age < idle - 1))
+            continue;
+        long next = in_use && scattered(range, s) <= PROBED_GAPS ? next_in_cohort(range, s) : -1;
+        if (next < 0) {
+            cdm__track_protect_add(&run, range->start + first * page, (last - first) * page);
+            span->watch = WHOLE;
+            continue;
+        }
+        size_t sharing = shared_run(range, s, after, epoch), sharing_end = s + sharing;
+        if (sharing > 1) {
+            uint32_t cohort = span->cohort;
+            /* A different one each look: the cohort's epoch hashed (Knuth's multiplier). */
+            long prober = (long)(s + (cohort * 2654435761u >> 16) % sharing);
+            for (size_t t = s; t < sharing_end; t++)
+                spans_of(range)[t] = (struct cdm_span){.watch = SHARED, .cohort = cohort,
+                                                    .prober = (int8_t)(prober - (long)t)};
+            s = (size_t)prober;
+            span = &spans_of(range)[s];
+            span_pages_of(range, s, &first, &last);
+            next = next_in_cohort(range, s);
+        }
+        /* The probe, and the pages outside the cohort. */
+        span->probe = (uint16_t)next;
+        span->watch = PROBED;
+        for (size_t i = first; i < last; i++)
+            if (!cdm_pages_used_in(&range->pages, i, span->cohort) || i == first + span->probe)
+                cdm__track_protect_add(&run, range->start + i * page, page);
+        s = sharing_end - 1; /* past the spans it watches */
+    }
+    cdm__track_protect_flush(&run);
+}
+
+/* wp-async: page i was hinted cold while its span's cohort pages may be unprotected, and
+ * its next report would count as a write: the span is watched whole from its next look. */
+static void wp_async_cooled(struct cdm_tracked *range, size_t i)
+{
+    struct cdm_span *span = &spans_of(range)[i / span_pages()];
+    if (span->watch != WHOLE)
+        *span = (struct cdm_span){.watch = UNWATCHED};
+}
+
+static size_t wp_async_state_size(size_t n_pages)
+{
+    return range_spans(n_pages) * sizeof(struct cdm_span);
+}
+
+/* Watched whole from the start, with nothing protected: the pages are not there yet, or were
+ * written before; either way what the first scan reports is the write that made them
+ * (cdm__track_mark). */
+static void wp_async_state_init(struct cdm_tracked *range)
+{
+    for (size_t s = 0; s < range_spans(range->n_pages); s++)
+        spans_of(range)[s] = (struct cdm_span){.watch = WHOLE};
+}
+
+/* Protected whole, so that its spans start again from what is known (written pages left
+ * unprotected would read as written at the next scan). */
+static void wp_async_adopted(struct cdm_tracked *range)
+{
+    if (range->registered)
+        cdm__track_protect(range->start, range->n_pages * plat_page_size());
+}
+
+static void wp_async_collect_range(struct cdm_tracked *range, uint32_t epoch)
+{
+    for (size_t s = 0; s < range_spans(range->n_pages); s++)
+        if (spans_of(range)[s].watch == PROBED || spans_of(range)[s].watch == WHOLE)
+            collect_span(range, s, epoch);
+    arm_spans(range, epoch);
+}
+
+const struct cdm_track_ops cdm__track_wp_async = {
+    .state_size = wp_async_state_size,
+    .state_init = wp_async_state_init,
+    .adopted = wp_async_adopted,
+    .collect_range = wp_async_collect_range,
+    .cooled = wp_async_cooled,
+};
