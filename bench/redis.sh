@@ -20,7 +20,8 @@
 # server does not start, the benchmark prints no SET or GET line, nothing was placed).
 #
 # Usage: sh bench/redis.sh (from anywhere, after make; `make bench-redis`).
-# REDIS_ROUNDS (default 7) rounds; REDIS_REQUESTS (default 200000) requests per test.
+# REDIS_ROUNDS (default 7) rounds; REDIS_REQUESTS (default 200000) requests per test;
+# CDMPLACE_LIBRARY another libcdmplace.so (a build of an older commit), as `cdmplace run` reads.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cli=$root/build/cdmplace

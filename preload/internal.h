@@ -305,6 +305,7 @@ struct cdm_topology {
     struct cdm_node nodes[CDM_MAX_NODES];
     cdm_nodemask online, cdm, dram; /* dram: nodes with memory and CPUs */
     bool weighted_interleave;       /* /sys/kernel/mm/mempolicy/weighted_interleave */
+    int numa_balancing;             /* kernel.numa_balancing (bit 2: memory tiering); -1 unknown */
 };
 /* Read the topology from sysfs. Never allocates. Returns 0 or an errno. */
 CDM_HIDDEN int cdm__topology_read(struct cdm_topology *topology);

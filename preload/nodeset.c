@@ -242,6 +242,16 @@ int cdm__config_resolve(struct cdm_config *config, const struct cdm_topology *to
         if (warn == NULL)
             continue;
         char what[384], nodes_text[64], missing_text[64];
+        /* MPOL_F_NUMA_BALANCING hands the pages to the kernel's tiering balancing, which
+         * does nothing unless it is on. */
+        if (rule->migrate == CDM_MIGRATE_KERNEL && topology->numa_balancing >= 0 &&
+            !(topology->numa_balancing & 2)) {
+            snprintf(what, sizeof what, "migrate = kernel: kernel.numa_balancing is %d, not "
+                     "memory tiering, and the kernel moves none of the rule's pages; turn it on "
+                     "with sysctl -w kernel.numa_balancing=2 (root)",
+                     topology->numa_balancing);
+            warn(config->path, rule->line, what);
+        }
         if (cdm__nodemask_empty(&rule->nodes) && is_auto_cdm(config, rule->policy_nodes)) {
             if (!warned_no_cdm)
                 warn(config->path, rule->policy_line,

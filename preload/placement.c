@@ -48,9 +48,27 @@ static uint64_t budget_used[CDM_MAX_RULES];
 
 /* ------------------------------------------------------------------ deciding */
 
+/* What became of a large allocation: the trace's `result`. */
+enum outcome {
+    UNDECIDED,  /* a rule matched; room, mapping and policy decide */
+    UNPLACED,   /* no rule matched */
+    DRY_RUN,    /* a rule matched in a dry run: recorded, nothing applied */
+    APPLIED,    /* the rule's policy is on the buffer */
+    FALLBACK,   /* no room (budget, full nodes): placed with the default policy */
+    FULL,       /* no room, on_full = fail: ENOMEM */
+    UNMAPPED,   /* no mapping of its own: the real allocator served it */
+    NO_NODE,    /* the rule's node set names no node here */
+    ERROR,      /* the kernel refused the policy */
+};
+static const char *const outcome_names[] = {
+    [UNDECIDED] = "undecided", [UNPLACED] = "unplaced", [DRY_RUN] = "dry-run",
+    [APPLIED] = "applied",     [FALLBACK] = "fallback", [FULL] = "full",
+    [UNMAPPED] = "unmapped",   [NO_NODE] = "no-node",   [ERROR] = "error",
+};
+
 struct decision {
     int rule;                 /* -1: no rule matched */
-    const char *result;       /* what the trace says happened */
+    enum outcome result;
     int error;
     struct cdm_stack stack;
 };
@@ -75,7 +93,7 @@ static void decide(size_t size, enum cdm_kind kind, struct decision *d)
     };
     d->rule = cdm__rules_match(&cdm__rt.config, &request);
     d->error = 0;
-    d->result = d->rule < 0 ? "unplaced" : cdm__rt.config.settings.dry_run ? "dry-run" : NULL;
+    d->result = d->rule < 0 ? UNPLACED : cdm__rt.config.settings.dry_run ? DRY_RUN : UNDECIDED;
 }
 
 /* Whether a buffer recorded and not placed is watched all the same: in a profiling run with a
@@ -127,9 +145,9 @@ static bool take_room(int rule_index, size_t mapped)
     return true;
 }
 
-/* Budget and free memory on the rule's nodes: "applied" when the policy may go on, else
- * on_full decides between "fallback" (placed, default policy) and "full" (ENOMEM). */
-static const char *check_room(int rule_index, size_t mapped)
+/* Budget and free memory on the rule's nodes: APPLIED when the policy may go on, else
+ * on_full decides between FALLBACK (placed, default policy) and FULL (ENOMEM). */
+static enum outcome check_room(int rule_index, size_t mapped)
 {
     const struct cdm_rule *rule = &cdm__rt.config.rules[rule_index];
     bool over_budget = rule->budget &&
@@ -138,13 +156,13 @@ static const char *check_room(int rule_index, size_t mapped)
     bool full = !over_budget && rule->policy == CDM_POLICY_BIND &&
                 !cdm__nodemask_empty(&rule->nodes) && !take_room(rule_index, mapped);
     if (!over_budget && !full)
-        return "applied";
+        return APPLIED;
     cdm__warn_once(CDM_WARN_FULL,
                    "rule '%s': %s; on_full = %s applied (counted in the report; raise the "
                    "budget or free memory on nodes to place more)",
                    rule->name, over_budget ? "budget reached" : "its nodes are full",
                    rule->on_full == CDM_ON_FULL_FAIL ? "fail" : "fallback");
-    return rule->on_full == CDM_ON_FULL_FAIL ? "full" : "fallback";
+    return rule->on_full == CDM_ON_FULL_FAIL ? FULL : FALLBACK;
 }
 
 /* ------------------------------------------------------------------ applying */
@@ -218,11 +236,11 @@ static void record_place(const struct decision *d, void *addr, size_t size, size
     struct cdm_rule_stats *stats = stats_of(d->rule);
     __atomic_fetch_add(&stats->allocations, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&stats->bytes, size, __ATOMIC_RELAXED);
-    if (!strcmp(d->result, "fallback"))
+    if (d->result == FALLBACK)
         __atomic_fetch_add(&stats->fallbacks, 1, __ATOMIC_RELAXED);
-    else if (!strcmp(d->result, "full"))
+    else if (d->result == FULL)
         __atomic_fetch_add(&stats->failures, 1, __ATOMIC_RELAXED);
-    else if (!strcmp(d->result, "error") || !strcmp(d->result, "no-node"))
+    else if (d->result == ERROR || d->result == NO_NODE)
         __atomic_fetch_add(&stats->errors, 1, __ATOMIC_RELAXED);
     struct cdm_callsite *caller = cdm__stack_caller(&d->stack);
     cdm__callsite_account(caller, size);
@@ -259,7 +277,7 @@ static void record_place(const struct decision *d, void *addr, size_t size, size
                      "\"result\":\"%s\",\"errno\":%d",
                      where, size, mapped, cdm__kind_name(kind), rule,
                      r ? cdm__policy_name(r->policy) : "none", nodes, caller_text, stack,
-                     d->result, d->error);
+                     outcome_names[d->result], d->error);
 }
 
 /* Gives back what `bytes` of a buffer took of its rule's live bytes, budget and room. */
@@ -488,14 +506,14 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
     decide(size, CDM_KIND_HEAP, &d);
     int handled = 0;
     size_t mapped = heap_pages(size);
-    bool watched = d.result != NULL; /* recorded, not placed */
+    bool watched = d.result != UNDECIDED; /* recorded, not placed */
     if (watched && (!watch_unplaced() || !mapped)) { /* the real allocator serves it */
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         goto out;
     }
     if (!watched)
-        d.result = !mapped ? "full" : check_room(d.rule, mapped);
-    if (!strcmp(d.result, "full")) {
+        d.result = !mapped ? FULL : check_room(d.rule, mapped);
+    if (d.result == FULL) {
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         *out = NULL;
         saved_errno = ENOMEM;
@@ -504,25 +522,25 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
     }
     void *buffer = map_aligned(mapped + heap_spare(), alignment);
     if (!buffer) { /* no address space for a mapping of its own: the real allocator tries */
-        d.result = watched ? d.result : "unmapped";
+        d.result = watched ? d.result : UNMAPPED;
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         goto out;
     }
     bool applied = false;
-    if (!strcmp(d.result, "applied")) {
+    if (d.result == APPLIED) {
         /* The spare page too: a policy on part of a mapping splits it, and mremap cannot
          * grow a buffer across two mappings. */
         d.error = apply_policy(d.rule, buffer, mapped + heap_spare(), 0);
         applied = d.error == 0;
         if (d.error)
-            d.result = d.error == ENODEV ? "no-node" : "error";
+            d.result = d.error == ENODEV ? NO_NODE : ERROR;
     }
     struct placed entry = {.start = (uintptr_t)buffer, .size = size, .mapped = mapped,
                            .rule = d.rule, .kind = CDM_KIND_HEAP, .applied = applied,
                            .watched = watched, .error = d.error};
     if (!table_insert(&entry)) {
         plat_munmap(buffer, mapped + heap_spare());
-        d.result = watched ? d.result : "unmapped";
+        d.result = watched ? d.result : UNMAPPED;
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         goto out;
     }
@@ -570,7 +588,7 @@ static int grow_placed(const struct placed *p, size_t size, void **out)
         errno = ENOMEM;
         return 1;
     }
-    if (p->applied && !strcmp(check_room(p->rule, mapped - p->mapped), "full")) {
+    if (p->applied && check_room(p->rule, mapped - p->mapped) == FULL) {
         errno = ENOMEM; /* on_full = fail; with fallback the buffer grows past the cap */
         return 1;
     }
@@ -739,12 +757,13 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
     size_t mapped = round_to_pages(len);
     /* Private anonymous memory only: a shared or file mapping's pages are not ours alone, a
      * huge page moves as a whole. */
-    bool watched = d.result && kind == CDM_KIND_ANON && !(flags & MAP_HUGETLB) && watch_unplaced();
-    if (!d.result)
+    bool watched = d.result != UNDECIDED && kind == CDM_KIND_ANON && !(flags & MAP_HUGETLB) &&
+                   watch_unplaced();
+    if (d.result == UNDECIDED)
         d.result = check_room(d.rule, mapped);
     void *result = MAP_FAILED;
     int mmap_errno = ENOMEM;
-    if (strcmp(d.result, "full")) {
+    if (d.result != FULL) {
         if (flags & MAP_FIXED) /* before: the tracker must not move the new mapping's pages */
             forget_range((uintptr_t)addr, (uintptr_t)addr + mapped);
         errno = saved_errno;
@@ -753,18 +772,18 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
     }
     if (result != MAP_FAILED) {
         bool applied = false;
-        if (!strcmp(d.result, "applied")) {
+        if (d.result == APPLIED) {
             /* MAP_POPULATE already faulted the pages in: move them too. */
             d.error = apply_policy(d.rule, result, mapped, (flags & MAP_POPULATE) ? MPOL_MF_MOVE : 0);
             applied = d.error == 0;
             if (d.error)
-                d.result = d.error == ENODEV ? "no-node" : "error";
+                d.result = d.error == ENODEV ? NO_NODE : ERROR;
         }
         struct placed entry = {.start = (uintptr_t)result, .size = len, .mapped = mapped,
                                .rule = d.rule, .kind = kind, .applied = applied,
                                .watched = watched, .error = d.error,
                                .huge_tlb = (flags & MAP_HUGETLB) != 0};
-        if (watched || (d.rule >= 0 && strcmp(d.result, "dry-run")))
+        if (watched || (d.rule >= 0 && d.result != DRY_RUN))
             table_insert(&entry);
     }
     record_place(&d, result == MAP_FAILED ? NULL : result, len,

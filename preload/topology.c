@@ -15,6 +15,7 @@
  *   /sys/devices/system/node/nodeN/access0/initiators/ HMAT latency (ns), bandwidth (MiB/s)
  *   /sys/devices/virtual/memory_tiering/memory_tierN/nodelist   (Linux 6.1)
  *   /sys/kernel/mm/mempolicy/weighted_interleave        (Linux 6.9)
+ *   /proc/sys/kernel/numa_balancing                     1 normal, 2 memory tiering, 3 both
  */
 #include "internal.h"
 
@@ -339,6 +340,11 @@ int cdm__topology_read(struct cdm_topology *topology)
     }
     read_memory_tiers(topology);
     topology->weighted_interleave = path_exists("/sys/kernel/mm/mempolicy/weighted_interleave");
+    uint64_t balancing;
+    topology->numa_balancing = read_number("/proc/sys/kernel/numa_balancing", &balancing) &&
+                                       balancing <= INT32_MAX
+                                   ? (int)balancing
+                                   : -1;
     return 0;
 }
 

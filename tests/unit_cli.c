@@ -485,6 +485,36 @@ Test(cli, check_valid_config_prints_it_resolved)
     outcome_free(&result);
 }
 
+/* migrate = kernel does nothing unless the kernel's balancing is in memory tiering mode:
+ * check says so with the rule's line and the fix, and only then; topo shows the mode. */
+Test(cli, check_warns_when_kernel_balancing_is_not_tiering)
+{
+    char config[PATH_BUF], expected[PATH_MAX + 32], mode[16] = "";
+    FILE *file = fopen("/proc/sys/kernel/numa_balancing", "r");
+    cr_assert_not_null(file, "no /proc/sys/kernel/numa_balancing: %s", strerror(errno));
+    cr_assert_not_null(fgets(mode, sizeof mode, file));
+    fclose(file);
+    bool tiering = (atoi(mode) & 2) != 0;
+    write_in_tmp("kernel.conf", "[rule handed]\nsize = 1M-\npolicy = bind 0\nmigrate = kernel\n",
+                 config, sizeof config);
+    struct outcome result = cli(ARGS("check", config));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    snprintf(expected, sizeof expected,
+             "cdmplace: %s:1: warning: migrate = kernel: kernel.numa_balancing is %d, not memory "
+             "tiering, and the kernel moves none of the rule's pages; turn it on with sysctl -w "
+             "kernel.numa_balancing=2 (root)",
+             config, atoi(mode));
+    if (tiering)
+        cr_assert_null(strstr(result.err, "numa_balancing"), "%s", result.err);
+    else
+        cr_assert(strstr(result.err, expected), "%s", result.err);
+    outcome_free(&result);
+    result = cli(ARGS("topo"));
+    snprintf(expected, sizeof expected, "kernel NUMA balancing: %d, ", atoi(mode));
+    cr_assert(strstr(result.out, expected), "%s", result.out);
+    outcome_free(&result);
+}
+
 Test(cli, check_warns_and_passes_on_absent_nodes)
 {
     char config[PATH_BUF], expected[PATH_MAX + 32];
@@ -589,6 +619,28 @@ Test(cli, run_returns_the_program_status)
                      result.err);
         outcome_free(&result);
     }
+}
+
+/* A statically linked program (Debian's ldconfig is static-pie) runs, with one message
+ * before it that it runs unplaced; a dynamic one gets none. */
+Test(cli, run_says_a_static_program_runs_unplaced)
+{
+    char config[PATH_BUF], library_env[PATH_MAX + 32];
+    write_in_tmp("valid.conf", valid_config, config, sizeof config);
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    const struct invocation how = {.env = ENV(library_env, "CDMPLACE_REPORT=off")};
+    struct outcome result =
+        cli_with(&how, ARGS("run", "-c", config, "--", "/sbin/ldconfig", "--version"));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert(strstr(result.out, "ldconfig"), "the program's own output: %s", result.out);
+    cr_assert(strstr(result.err, "cdmplace: /sbin/ldconfig is statically linked: the library "
+                                 "cannot be preloaded into it, and it runs unplaced"),
+              "%s", result.err);
+    outcome_free(&result);
+    result = cli_with(&how, ARGS("run", "-c", config, "--", "sh", "-c", "exit 0"));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert_null(strstr(result.err, "statically linked"), "%s", result.err);
+    outcome_free(&result);
 }
 
 /* A preset LD_PRELOAD loads into the CLI too, ahead of the sanitizer's runtime when the CLI

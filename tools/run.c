@@ -8,7 +8,9 @@
  * change directory, and CDMPLACE_DRY_RUN, CDMPLACE_LOG, CDMPLACE_REPORT from the options. */
 #include "cli.h"
 
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -95,6 +97,49 @@ static bool set_preload(const char *library)
     if (!ok)
         cli_error("cannot set LD_PRELOAD: %s", strerror(errno));
     return ok;
+}
+
+/* The file execvp runs for `name`: itself when it holds a slash, else the first executable
+ * of that name along PATH (glibc's default path when PATH is unset). */
+static bool program_path(const char *name, char path[PATH_MAX])
+{
+    if (strchr(name, '/'))
+        return snprintf(path, PATH_MAX, "%s", name) < PATH_MAX;
+    const char *dirs = getenv("PATH");
+    for (const char *dir = dirs ? dirs : "/bin:/usr/bin";;) {
+        int len = (int)strcspn(dir, ":");
+        if (snprintf(path, PATH_MAX, "%.*s/%s", len ? len : 1, len ? dir : ".", name) <
+                PATH_MAX &&
+            access(path, X_OK) == 0)
+            return true;
+        if (!dir[len])
+            return false;
+        dir += len + 1;
+    }
+}
+
+/* Whether `path` is a 64-bit ELF program without a program interpreter: linked statically
+ * (static-pie too), so the dynamic loader, which reads LD_PRELOAD, never runs in it. (A 32-bit
+ * program gets the loader's own "wrong ELF class" message.) */
+static bool statically_linked(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    Elf64_Ehdr header;
+    bool interpreter = true;
+    if (read(fd, &header, sizeof header) == (ssize_t)sizeof header &&
+        memcmp(header.e_ident, ELFMAG, SELFMAG) == 0 && header.e_ident[EI_CLASS] == ELFCLASS64) {
+        interpreter = false;
+        for (unsigned i = 0; i < header.e_phnum && !interpreter; i++) {
+            Elf64_Phdr segment;
+            off_t at = (off_t)header.e_phoff + (off_t)i * header.e_phentsize;
+            interpreter = pread(fd, &segment, sizeof segment, at) != (ssize_t)sizeof segment ||
+                          segment.p_type == PT_INTERP;
+        }
+    }
+    close(fd);
+    return !interpreter;
 }
 
 struct run_options {
@@ -207,6 +252,11 @@ int cli_run(const struct cli_command *command, int argc, char **argv)
     if (!find_library(library) || !export_config_and_library(config_path, library))
         return CLI_FAILED;
 
+    char path[PATH_MAX];
+    if (program_path(program[0], path) && statically_linked(path))
+        cli_error("%s is statically linked: the library cannot be preloaded into it, and it runs "
+                  "unplaced (link it dynamically for its memory to be placed)",
+                  program[0]);
     execvp(program[0], program);
     int err = errno;
     cli_error("cannot run %s: %s", program[0], strerror(err));

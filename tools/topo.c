@@ -183,6 +183,14 @@ int cli_topo(const struct cli_command *command, int argc, char **argv)
     printf("dram nodes: %s\n", cli_format_nodes(&topology->dram, list, sizeof list));
     printf("weighted interleave: %s\n",
            topology->weighted_interleave ? "available" : "not available (Linux 6.9)");
+    static const char *const balancing[] = {"off", "normal", "memory tiering",
+                                            "normal and memory tiering"};
+    if (topology->numa_balancing < 0)
+        printf("kernel NUMA balancing: not known (no /proc/sys/kernel/numa_balancing)\n");
+    else
+        printf("kernel NUMA balancing: %d, %s (migrate = kernel needs memory tiering, 2)\n",
+               topology->numa_balancing,
+               topology->numa_balancing < 4 ? balancing[topology->numa_balancing] : "?");
     print_trackers();
     free(topology);
     return CLI_OK;
