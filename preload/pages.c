@@ -30,9 +30,11 @@ static void set_when(struct cdm_pages *pages, size_t i, unsigned when)
     pages->byte[i] = (uint8_t)(when << WHEN_SHIFT | (pages->byte[i] & WHERE_MASK));
 }
 
+/* Ticks count from the range's first epoch, so that they follow the epochs across the
+ * counter's wrap (tick arithmetic is modulo 2^32, compared as signed differences). */
 static uint32_t tick(const struct cdm_pages *pages, uint32_t epoch)
 {
-    return epoch / pages->quantum;
+    return (epoch - pages->origin) / pages->quantum;
 }
 
 uint32_t cdm_pages_quantum(uint32_t idle_epochs)
@@ -46,11 +48,10 @@ void cdm_pages_init(struct cdm_pages *pages, uint8_t *bytes, size_t n, uint32_t 
                     uint32_t quantum, bool heat)
 {
     *pages = (struct cdm_pages){.byte = bytes, .n = n, .quantum = quantum ? quantum : 1,
-                                .aged = epoch, .heat = heat};
+                                .origin = epoch, .aged = epoch, .heat = heat};
     for (int k = 0; k < CDM_PAGE_NODES; k++)
         pages->node[k] = -1;
-    uint32_t now = tick(pages, epoch);
-    pages->base = now > CDM_PAGE_KEPT_TICKS ? now - CDM_PAGE_KEPT_TICKS : 0;
+    pages->base = tick(pages, epoch) - CDM_PAGE_KEPT_TICKS;
 }
 
 void cdm_pages_copy(struct cdm_pages *to, const struct cdm_pages *from, size_t first, size_t n)
@@ -72,7 +73,7 @@ static void rebase(struct cdm_pages *pages, uint32_t now)
         if (when < WHEN_FIRST)
             continue;
         uint32_t used = pages->base + when - WHEN_FIRST;
-        set_when(pages, i, used < base ? WHEN_LONG_AGO : used - base + WHEN_FIRST);
+        set_when(pages, i, (int32_t)(used - base) < 0 ? WHEN_LONG_AGO : used - base + WHEN_FIRST);
     }
     pages->base = base;
 }
@@ -85,11 +86,11 @@ bool cdm_pages_touch(struct cdm_pages *pages, size_t i, uint32_t epoch)
         return !(before & HEAT_NOW << 1);
     }
     uint32_t now = tick(pages, epoch);
-    if (now > pages->base + (WHEN_LAST - WHEN_FIRST)) {
+    if ((int32_t)(now - pages->base) > (int32_t)(WHEN_LAST - WHEN_FIRST)) {
         rebase(pages, now);
         before = when_of(pages, i);
     }
-    unsigned when = now < pages->base ? WHEN_LONG_AGO : now - pages->base + WHEN_FIRST;
+    unsigned when = (int32_t)(now - pages->base) < 0 ? WHEN_LONG_AGO : now - pages->base + WHEN_FIRST;
     if (when > before) /* a use marked ahead (a fault served while the lock was busy) stays */
         set_when(pages, i, when);
     return before != when;

@@ -23,6 +23,7 @@ struct cdm_pages {
     uint8_t *byte;                /* a page: when << 2 | where */
     size_t n;
     uint32_t quantum;             /* stamps: epochs a tick */
+    uint32_t origin;              /* stamps: the epoch of tick 0 */
     uint32_t base;                /* stamps: the tick that `when` 2 stands for */
     uint32_t aged;                /* heat: the last epoch halved */
     bool heat;

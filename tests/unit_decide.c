@@ -130,3 +130,26 @@ Test(target, home_unless_on_one_of_the_rules_nodes)
     cr_assert_eq(cdm_decide_target(CDM_SIDE_HOME, 3, true, 0, 2), -1);
     cr_assert_eq(cdm_decide_target(CDM_SIDE_LEAVE, 0, false, 0, 2), -1);
 }
+
+/* The epoch counter is 32 bits: a range tracked across its wrap decides as anywhere else. */
+Test(follow, decisions_hold_across_the_epoch_counters_wrap)
+{
+    uint32_t idles[] = {2, 100}; /* a tick of one epoch, and of four */
+    for (size_t k = 0; k < sizeof idles / sizeof idles[0]; k++) {
+        uint32_t idle = idles[k], start = UINT32_MAX - 50;
+        memset(bytes, 0, sizeof bytes);
+        cdm_pages_init(&pages, bytes, PAGES, start, cdm_pages_quantum(idle), false);
+        /* Page 1 used every epoch through the wrap; page 0 once, just before it. */
+        cdm_pages_touch(&pages, 0, UINT32_MAX - 1);
+        for (uint32_t e = start; e != 200; e++)
+            cdm_pages_touch(&pages, 1, e);
+        cr_assert_eq(cdm_decide_follow(&pages, 1, 199, (int32_t)idle), CDM_SIDE_DRAM,
+                     "idle %u: used every epoch", idle);
+        cr_assert(cdm_pages_used_in(&pages, 1, 199), "idle %u", idle);
+        cr_assert_eq(cdm_decide_follow(&pages, 0, 199 + idle, (int32_t)idle), CDM_SIDE_HOME,
+                     "idle %u: unused for 200 epochs", idle);
+        cdm_pages_touch(&pages, 0, 250);
+        cr_assert_eq(cdm_decide_follow(&pages, 0, 250 + idle / 2, (int32_t)idle), CDM_SIDE_DRAM,
+                     "idle %u: used again after the wrap", idle);
+    }
+}
