@@ -477,6 +477,7 @@ CDM_HIDDEN void cdm__slab_free(struct cdm_slab *slab, void *ptr);
     X(munmap, int, (void *, size_t))                                                         \
     X(mremap, void *, (void *, size_t, size_t, int, ...))                                    \
     X(madvise, int, (void *, size_t, int))                                                   \
+    X(ioctl, int, (int, unsigned long, ...))                                                 \
     X(__register_atfork, int, (void (*)(void), void (*)(void), void (*)(void), void *))
 /* glibc's registration of fork handlers (pthread_atfork calls it), hooked so that ours come
  * first (cdm__fork_handlers_register). */
@@ -659,6 +660,9 @@ CDM_HIDDEN bool cdm__tracker_watches(uintptr_t address);
 CDM_HIDDEN unsigned cdm__tracker_epochs(void);
 /* The most the tracked ranges' state took at once, in bytes (the `exit` event). */
 CDM_HIDDEN size_t cdm__tracker_state_peak(void);
+/* The program registers a userfaultfd of its own (fd) over [start, start + len): tracked
+ * buffers there leave tracking, with one message. From the ioctl hook, the guard held. */
+CDM_HIDDEN void cdm__tracker_yield(int fd, uintptr_t start, size_t len);
 /* At exit: stop and join the threads, release every range. */
 CDM_HIDDEN void cdm__tracker_stop(void);
 CDM_HIDDEN void cdm__tracker_prepare_fork(void);

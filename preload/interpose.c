@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The exported hooks: the malloc family, mmap, munmap, mremap, madvise, and the registration
- * of fork handlers (so that ours run after every allocator's).
+/* The exported hooks: the malloc family, mmap, munmap, mremap, madvise, ioctl (a userfaultfd
+ * the program registers over a tracked buffer), and the registration of fork handlers (so that
+ * ours run after every allocator's).
  *
  * Each hook's fast path is a compare and a tail call to the next definition (the real
  * function, found with dlsym(RTLD_NEXT) so that another preloaded allocator behind us keeps
@@ -11,10 +12,12 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <linux/userfaultfd.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -100,6 +103,15 @@ static int raw_madvise(void *addr, size_t len, int advice)
     return (int)syscall(SYS_madvise, addr, len, advice);
 }
 
+static int raw_ioctl(int fd, unsigned long request, ...)
+{
+    va_list ap;
+    va_start(ap, request);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return (int)syscall(SYS_ioctl, fd, request, arg);
+}
+
 static int no_register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void),
                               void *dso_handle)
 {
@@ -146,6 +158,8 @@ void cdm__hooks_resolve(void)
         found.mremap = raw_mremap;
     if (!found.madvise)
         found.madvise = raw_madvise;
+    if (!found.ioctl)
+        found.ioctl = raw_ioctl;
     if (!found.__register_atfork)
         found.__register_atfork = no_register_atfork;
     /* The loader calls the first calloc in the global scope: the program's own (a static
@@ -430,6 +444,30 @@ CDM_EXPORT int madvise(void *addr, size_t len, int advice)
     if (!may_place())
         return cdm__real.madvise(addr, len, advice);
     return cdm__madvise_slow(addr, len, advice);
+}
+
+/* A range has one userfaultfd at most: the program registering its own over a tracked buffer
+ * (a checkpointing or live-migration library) gets it, and the buffer leaves tracking. Every
+ * ioctl passes here; only that request is looked at. */
+CDM_EXPORT int ioctl(int fd, unsigned long request, ...)
+{
+    va_list ap;
+    va_start(ap, request);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (cdm_likely(request != UFFDIO_REGISTER) && cdm_likely(cdm__real.ioctl != NULL))
+        return cdm__real.ioctl(fd, request, arg);
+    if (unresolved())
+        return raw_ioctl(fd, request, arg);
+    if (request == UFFDIO_REGISTER && arg && may_place()) {
+        const struct uffdio_register *reg = arg;
+        int saved_errno = errno;
+        cdm__guard++;
+        cdm__tracker_yield(fd, (uintptr_t)reg->range.start, (size_t)reg->range.len);
+        cdm__guard--;
+        errno = saved_errno;
+    }
+    return cdm__real.ioctl(fd, request, arg);
 }
 
 /* ------------------------------------------------------------------ fork handlers */

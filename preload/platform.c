@@ -25,6 +25,12 @@ static int errno_of(long rc)
     return rc < 0 ? errno : 0;
 }
 
+/* The kernel's ioctl, not the library's own hook of it (interpose.c). */
+static long raw_ioctl(int fd, unsigned long request, void *arg)
+{
+    return syscall(SYS_ioctl, fd, request, arg);
+}
+
 int plat_mbind(void *addr, size_t len, int mode, const cdm_nodemask *nodes, unsigned flags)
 {
     const unsigned long *mask = nodes ? (const unsigned long *)nodes->bits : NULL;
@@ -128,7 +134,7 @@ int plat_uffd_open(bool user_mode_only, int *out)
         /* /dev/userfaultfd (Linux 6.1) grants full userfaultfd to whoever may open it. */
         int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
         if (dev >= 0) {
-            fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+            fd = raw_ioctl(dev, USERFAULTFD_IOC_NEW, (void *)(long)(O_CLOEXEC | O_NONBLOCK));
             close(dev);
         }
         if (fd < 0)
@@ -145,7 +151,7 @@ int plat_uffd_open(bool user_mode_only, int *out)
 int plat_uffd_api(int fd, uint64_t features, uint64_t *granted)
 {
     struct uffdio_api api = {.api = UFFD_API, .features = features};
-    if (ioctl(fd, UFFDIO_API, &api) != 0)
+    if (raw_ioctl(fd, UFFDIO_API, &api) != 0)
         return errno;
     if (granted)
         *granted = api.features;
@@ -155,38 +161,38 @@ int plat_uffd_api(int fd, uint64_t features, uint64_t *granted)
 int plat_uffd_register(int fd, uintptr_t start, size_t len, uint64_t modes)
 {
     struct uffdio_register reg = {.range = {.start = start, .len = len}, .mode = modes};
-    return ioctl(fd, UFFDIO_REGISTER, &reg) ? errno : 0;
+    return raw_ioctl(fd, UFFDIO_REGISTER, &reg) ? errno : 0;
 }
 
 int plat_uffd_unregister(int fd, uintptr_t start, size_t len)
 {
     struct uffdio_range range = {.start = start, .len = len};
-    return ioctl(fd, UFFDIO_UNREGISTER, &range) ? errno : 0;
+    return raw_ioctl(fd, UFFDIO_UNREGISTER, &range) ? errno : 0;
 }
 
 int plat_uffd_writeprotect(int fd, uintptr_t start, size_t len, bool protect)
 {
     struct uffdio_writeprotect wp = {.range = {.start = start, .len = len},
                                      .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
-    return ioctl(fd, UFFDIO_WRITEPROTECT, &wp) ? errno : 0;
+    return raw_ioctl(fd, UFFDIO_WRITEPROTECT, &wp) ? errno : 0;
 }
 
 int plat_uffd_zeropage(int fd, uintptr_t start, size_t len)
 {
     struct uffdio_zeropage zero = {.range = {.start = start, .len = len}};
-    return ioctl(fd, UFFDIO_ZEROPAGE, &zero) ? errno : 0;
+    return raw_ioctl(fd, UFFDIO_ZEROPAGE, &zero) ? errno : 0;
 }
 
 int plat_uffd_copy(int fd, uintptr_t start, const void *from, size_t len)
 {
     struct uffdio_copy copy = {.dst = start, .src = (uintptr_t)from, .len = len};
-    return ioctl(fd, UFFDIO_COPY, &copy) ? errno : 0;
+    return raw_ioctl(fd, UFFDIO_COPY, &copy) ? errno : 0;
 }
 
 int plat_uffd_wake(int fd, uintptr_t start, size_t len)
 {
     struct uffdio_range range = {.start = start, .len = len};
-    return ioctl(fd, UFFDIO_WAKE, &range) ? errno : 0;
+    return raw_ioctl(fd, UFFDIO_WAKE, &range) ? errno : 0;
 }
 
 int plat_uffd_read(int fd, struct plat_fault *faults, int max, int *count)
@@ -238,7 +244,7 @@ int plat_pagemap_scan(int pagemap_fd, uintptr_t start, uintptr_t end, uint64_t r
         .category_mask = required | excluded,
         .return_mask = required | excluded,
     };
-    long rc = ioctl(pagemap_fd, PLAT_PAGEMAP_SCAN, &arg);
+    long rc = raw_ioctl(pagemap_fd, PLAT_PAGEMAP_SCAN, &arg);
     if (rc < 0)
         return errno == ENOTTY ? EOPNOTSUPP : errno; /* before 6.7 the ioctl is unknown */
     *n_regions = (size_t)rc;

@@ -929,6 +929,23 @@ static bool advise_pages(uintptr_t start, size_t len, enum advice advice)
     return any;
 }
 
+void cdm__tracker_yield(int fd, uintptr_t start, size_t len)
+{
+    if (!__atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED) || fd == tracker.uffd)
+        return;
+    pthread_mutex_lock(&tracker.lock);
+    int i = range_index(start);
+    bool tracked = i < tracker.n_ranges && tracker.ranges[i]->start < start + len;
+    pthread_mutex_unlock(&tracker.lock);
+    if (!tracked)
+        return;
+    cdm__tracker_forget(start, len); /* our registration there goes */
+    cdm__warn_once(CDM_WARN_TRACKER, "the program registers a userfaultfd of its own over a "
+                                     "tracked buffer (at %p): it leaves tracking there, and its "
+                                     "pages stay where they are",
+                   (void *)start);
+}
+
 void cdm__tracker_discard(uintptr_t start, size_t len)
 {
     advise_pages(start, len, DISCARD);

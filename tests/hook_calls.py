@@ -21,7 +21,7 @@ import sys
 ALLOWED = {
     # system calls and their thin wrappers
     "__errno_location", "clock_gettime", "close", "eventfd", "faccessat", "fcntl", "fstat",
-    "getdents64", "getpid", "getppid", "ioctl", "kill", "lseek", "mkdir", "nanosleep",
+    "getdents64", "getpid", "getppid", "kill", "lseek", "mkdir", "nanosleep",
     "open", "poll", "pwritev", "read", "readlink", "rmdir", "stat", "syscall", "uname",
     "write", "access", "sigfillset", "pthread_sigmask",
     # libnuma's system call wrappers (numactl syscall.c): no allocation
@@ -56,7 +56,7 @@ ALLOWED_FROM = {
 
 HOOKS = ["malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign",
          "aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size", "mmap",
-         "munmap", "mremap", "madvise", "__register_atfork", "pthread_atfork"]
+         "munmap", "mremap", "madvise", "ioctl", "__register_atfork", "pthread_atfork"]
 # Our threads, the fork handlers (they run inside fork(), where allocators hold their own
 # locks) and the destructor.
 OTHERS = ["tracker_main", "migrator_main", "prepare_fork", "after_fork_parent",

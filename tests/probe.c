@@ -2,13 +2,18 @@
 /* A program for the process tests: it allocates, forks, execs, exits in the ways a host
  * program does, with libcdmplace.so preloaded by the test, and prints what happened. */
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +48,38 @@ static int track_start(void)
     query(buffer, &info);
     printf("tracked=%d epochs-without-malloc=%u epochs-after-malloc=%u\n", info.tracked, before,
            info.epochs - before);
+    return munmap(buffer, size);
+}
+
+/* A tracked mapping, then a userfaultfd of the program's own registered over it (missing
+ * faults, as a checkpointing or live-migration library would): the registration, the data
+ * after it, and whether the buffer is still tracked. */
+static int own_userfaultfd(void)
+{
+    size_t size = 16 * MiB;
+    unsigned char *buffer =
+        mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct cdm_buffer_info info = {0};
+    if (buffer == MAP_FAILED || !query || query(buffer, &info) != 0)
+        return 1;
+    memset(buffer, 7, size);
+    usleep(300000); /* some epochs: the tracker has registered it */
+    int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    struct uffdio_api api = {.api = UFFD_API};
+    if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api)) {
+        printf("userfaultfd: %s\n", strerror(errno));
+        return 0;
+    }
+    struct uffdio_register reg = {.range = {.start = (uintptr_t)buffer, .len = size},
+                                  .mode = UFFDIO_REGISTER_MODE_MISSING};
+    int registered = ioctl(uffd, UFFDIO_REGISTER, &reg);
+    printf("register=%s", registered ? strerrorname_np(errno) : "0");
+    size_t intact = 0;
+    for (size_t i = 0; i < size; i++)
+        intact += buffer[i] == 7;
+    query(buffer, &info);
+    printf(" intact=%d tracked=%d\n", intact == size, info.tracked);
+    close(uffd);
     return munmap(buffer, size);
 }
 
@@ -103,6 +140,8 @@ int main(int argc, char **argv)
         return alloc_and_report("", size);
     if (!strcmp(command, "track-start"))
         return track_start();
+    if (!strcmp(command, "own-userfaultfd"))
+        return own_userfaultfd();
     if (!strcmp(command, "secure-alloc")) { /* whether the kernel made this secure execution */
         printf("at_secure=%lu\n", getauxval(AT_SECURE));
         return alloc_and_report("", size);

@@ -306,6 +306,24 @@ static void track_start(const char *allocator, bool ahead, unsigned *without_mal
  * start at the program's next malloc-family call instead, and not before it. An allocator
  * ahead of the library in the global scope takes those calls itself: then the threads start
  * in the constructor. */
+/* A program that registers its own userfaultfd over a tracked buffer (a range takes one):
+ * its registration succeeds, the data stays, the buffer leaves tracking, one message. */
+Test(process, own_userfaultfd_takes_the_buffer_from_tracking)
+{
+    static struct run run;
+    const char *argv[] = {PROBE, "own-userfaultfd", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=tests/process-track.conf", "CDMPLACE_REPORT=off", NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_eq(run.status, 0, "%s%s", run.out, run.err);
+    if (strstr(run.out, "userfaultfd: "))
+        cr_skip_test("no userfaultfd for the program itself here: %s", run.out);
+    if (strstr(run.err, "no access tracker is allowed here"))
+        cr_skip_test("no access tracker is allowed here: %s", run.err);
+    cr_assert_str_eq(run.out, "register=0 intact=1 tracked=0\n", "%s", run.err);
+    cr_assert_eq(count(run.err, "registers a userfaultfd of its own over a tracked buffer"), 1,
+                 "%s", run.err);
+}
+
 Test(process, tracker_threads_start_at_once_under_glibc)
 {
     unsigned without, after;
