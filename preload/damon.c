@@ -240,6 +240,25 @@ static bool kernel_at_least(int major, int minor)
            (have_major == (uint64_t)major && have_minor >= (uint64_t)minor);
 }
 
+/* The pid of the process a left-over kdamond of ours watched, or 0: the one kdamond there
+ * is off and has our shape (fixed virtual ranges, a "stat" scheme) and its target is gone. A
+ * process of ours killed before it could remove its kdamond leaves one, which nobody uses
+ * and which would keep DAMON from anyone else. */
+static pid_t left_over(void)
+{
+    char state[32], operations[32], action[32];
+    uint64_t kdamonds = 0, pid = 0;
+    if (read_number(DAMON_NR_KDAMONDS, &kdamonds) || kdamonds != 1 ||
+        read_text(DAMON_STATE, state, sizeof state) || strcmp(state, DAMON_STATE_OFF) ||
+        read_text(DAMON_OPERATIONS, operations, sizeof operations) ||
+        strcmp(operations, DAMON_OPS_FIXED_RANGES) ||
+        read_text(DAMON_ACTION, action, sizeof action) ||
+        strcmp(action, DAMON_ACTION_STAT) || read_number(DAMON_PID_TARGET, &pid) || pid == 0 ||
+        pid > INT32_MAX || (pid_t)pid == getpid())
+        return 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH ? (pid_t)pid : 0;
+}
+
 int cdm__damon_probe(char *why, size_t why_size)
 {
     explain(why, why_size, "%s", "");
@@ -270,14 +289,18 @@ int cdm__damon_probe(char *why, size_t why_size)
         explain(why, why_size, "cannot read %s (errno %d)", DAMON_NR_KDAMONDS, err);
         return err;
     }
+    if (kdamonds > 0 && !started_here() && left_over())
+        return 0; /* taken over at start */
     if (kdamonds > 0) {
         /* One interface per machine: creating ours would discard the other user's. */
         if (started_here())
             explain(why, why_size, "DAMON is in use by this process already");
         else
             explain(why, why_size, "DAMON is in use by another user: %llu kdamond(s) "
-                                   "configured (%s); DAMON serves one user at a time",
-                    (unsigned long long)kdamonds, DAMON_NR_KDAMONDS);
+                                   "configured (%s); DAMON serves one user at a time (when "
+                                   "that user is gone, writing off to %s and 0 to %s frees it)",
+                    (unsigned long long)kdamonds, DAMON_NR_KDAMONDS, DAMON_STATE,
+                    DAMON_NR_KDAMONDS);
         return EBUSY;
     }
     return 0;
@@ -607,8 +630,15 @@ int cdm__damon_start(pid_t pid, uint64_t sample_us, uint64_t aggr_us, const uint
     uint64_t kdamonds = 0;
     if ((err = read_number(DAMON_NR_KDAMONDS, &kdamonds)) != 0)
         return err == ENOENT ? EOPNOTSUPP : err;
-    if (kdamonds > 0)
+    pid_t gone = kdamonds > 0 ? left_over() : 0;
+    if (kdamonds > 0 && !gone)
         return EBUSY; /* someone else's: changing nr_kdamonds would discard theirs */
+    if (gone) {
+        cdm__debug(1, "DAMON: taking over the kdamond left by process %d, which is gone",
+                   (int)gone);
+        if ((err = remove_kdamond()) != 0)
+            return err;
+    }
     if ((err = write_number(DAMON_NR_KDAMONDS, 1)) != 0)
         return err;
     damon.owner = getpid();

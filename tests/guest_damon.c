@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -593,4 +594,75 @@ Test(damon, probe_names_what_a_kernel_without_damon_lacks)
     uintptr_t start = 1ul << 30, end = start + 2 * MiB;
     err = cdm__damon_start(getpid(), SAMPLE_US, AGGR_US, &start, &end, 1);
     cr_assert_eq(err, EOPNOTSUPP, "start: %s", strerror(err));
+}
+
+/* A process of ours killed with its kdamond still configured leaves it behind, off once its
+ * target is gone: the next start takes it over. Anyone else's kdamond is left alone, and the
+ * refusal names the files that free it. */
+/* Whatever the test left: the next test needs DAMON's interface free. */
+static void free_interface(void)
+{
+    cdm__damon_stop();
+    write_line(KDAMOND_STATE, "off");
+    write_line(NR_KDAMONDS, "0");
+}
+
+Test(damon, a_kdamond_left_by_a_killed_process_is_taken_over, .fini = free_interface)
+{
+    need_damon();
+    size_t size = 16 * MiB;
+    int ready[2];
+    cr_assert_eq(pipe(ready), 0);
+    pid_t child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0) {
+        unsigned char *buffer = map_touched(size);
+        uintptr_t start = (uintptr_t)buffer, end = start + size;
+        int err = cdm__damon_start(getpid(), SAMPLE_US, AGGR_US, &start, &end, 1);
+        if (write(ready[1], &err, sizeof err) != sizeof err)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    int err = -1;
+    cr_assert_eq(read(ready[0], &err, sizeof err), (ssize_t)sizeof err);
+    cr_assert_eq(err, 0, "the child's start: %s", strerror(err));
+    kill(child, SIGKILL);
+    cr_assert_eq(waitpid(child, NULL, 0), child);
+    char state[16] = "";
+    for (double began = now_s(); now_s() - began < 10; sleep_ms(50))
+        if (read_line(KDAMOND_STATE, state, sizeof state) && !strcmp(state, "off"))
+            break;
+    cr_assert_str_eq(state, "off", "the killed process's kdamond did not stop");
+    cr_assert_eq(read_long(NR_KDAMONDS), 1, "the killed process's kdamond is gone already");
+
+    char why[512], operations[32] = "", action[32] = "";
+    read_line(ADMIN "/kdamonds/0/contexts/0/operations", operations, sizeof operations);
+    read_line(ADMIN "/kdamonds/0/contexts/0/schemes/0/action", action, sizeof action);
+    long target = read_long(ADMIN "/kdamonds/0/contexts/0/targets/0/pid_target");
+    err = cdm__damon_probe(why, sizeof why);
+    cr_assert_eq(err, 0, "probe with the left-over kdamond (%s, %s, target %ld, child %d): %s",
+                 operations, action, target, (int)child, why);
+    unsigned char *buffer = map_touched(size);
+    uintptr_t start = (uintptr_t)buffer, end = start + size;
+    err = cdm__damon_start(getpid(), SAMPLE_US, AGGR_US, &start, &end, 1);
+    cr_assert_eq(err, 0, "start over the left-over kdamond: %s", strerror(err));
+    cr_assert(read_line(KDAMOND_STATE, state, sizeof state));
+    cr_assert_str_eq(state, "on");
+    cdm__damon_stop();
+    cr_assert_eq(read_long(NR_KDAMONDS), 0);
+
+    /* Someone else's (not our shape: no context): refused, and the message says how to free
+     * it. */
+    cr_assert_eq(write_line(NR_KDAMONDS, "1"), 0);
+    err = cdm__damon_probe(why, sizeof why);
+    cr_assert_eq(err, EBUSY, "probe with another user's kdamond: %s", why);
+    cr_assert(strstr(why, "writing off to " ADMIN "/kdamonds/0/state and 0 to " NR_KDAMONDS
+                          " frees it"),
+              "%s", why);
+    err = cdm__damon_start(getpid(), SAMPLE_US, AGGR_US, &start, &end, 1);
+    cr_assert_eq(err, EBUSY, "start over another user's kdamond: %s", strerror(err));
+    cr_assert_eq(read_long(NR_KDAMONDS), 1, "another user's kdamond was discarded");
+    cr_assert_eq(write_line(NR_KDAMONDS, "0"), 0);
+    munmap(buffer, size);
 }
