@@ -9,6 +9,8 @@
 #   make check-host      the host's suites only, for a packager: no root (the two tests that
 #                        make a setgid or capable program skip, saying so), no guest, nothing
 #                        installed (without the network report-perfetto's consumer skips)
+#   make test T=NAME [F=GLOB]  one suite (unit_config, process_lifecycle, guest/track, ...),
+#                        or its Criterion tests matching GLOB (process/own*)
 #   make fuzz            the trace reader and the config parser fuzzed, ten minutes each
 #   make stress          programs with their own allocators (redis/jemalloc, tcmalloc,
 #                        mimalloc, python/jemalloc), each config 20 times (tests/allocators.sh)
@@ -91,12 +93,12 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra $(WERROR) -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: FORCE uninstall all deps tests check check-host check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-redis bench-guest demo demo-host install clean
+.PHONY: FORCE uninstall all deps tests test check check-host check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-redis bench-guest demo demo-host install clean
 all: $(LIB) $(CLI)
 
 $(B)/lib/%.o: %.c Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -DCDM_IN_PRELOAD $(ALL_CFLAGS) -MMD -MP -fPIC -fvisibility=hidden -ftls-model=initial-exec -c $< -o $@
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -fPIC -fvisibility=hidden -ftls-model=initial-exec -c $< -o $@
 $(B)/core/%.o: %.c Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
@@ -217,6 +219,11 @@ check: deps
 
 check-host: tests
 	sh tests/run-all.sh --host
+
+# One suite (T, as a full run names it), or only its tests matching F (Criterion suites).
+test: tests
+	@[ -n "$(T)" ] || { echo "make test T=SUITE [F=suite/test-glob]: e.g. T=unit_config, T=guest/track" >&2; exit 2; }
+	$(if $(filter guest/%,$(T)),$(MAKE) guest-kernels &&) sh tests/run-all.sh --suite "$(T)" $(if $(F),--filter "$(F)")
 
 check-guest: deps
 	$(MAKE) WERROR=-Werror tests guest-kernels

@@ -81,8 +81,6 @@ CDM_HIDDEN char *cdm__nodemask_format(const cdm_nodemask *mask, char *buf, size_
 #endif
 CDM_HIDDEN int plat_mbind(void *addr, size_t len, int mode, const cdm_nodemask *nodes,
                           unsigned flags);
-/* Policy of the mapping holding addr (MPOL_F_ADDR); nodes may be NULL. */
-CDM_HIDDEN int plat_get_mempolicy_addr(const void *addr, int *mode, cdm_nodemask *nodes);
 /* nodes == NULL queries: status[i] gets the node of pages[i] or a negative errno. */
 CDM_HIDDEN int plat_move_pages(unsigned long count, void **pages, const int *nodes,
                                int *status, int flags);

@@ -37,15 +37,6 @@ int plat_mbind(void *addr, size_t len, int mode, const cdm_nodemask *nodes, unsi
     return errno_of(mbind(addr, len, mode, mask, nodes ? PLAT_MAXNODE : 0, flags));
 }
 
-int plat_get_mempolicy_addr(const void *addr, int *mode, cdm_nodemask *nodes)
-{
-    cdm_nodemask scratch;
-    cdm_nodemask *out = nodes ? nodes : &scratch;
-    *out = (cdm_nodemask){{0}};
-    return errno_of(get_mempolicy(mode, (unsigned long *)out->bits, PLAT_MAXNODE, (void *)addr,
-                                  MPOL_F_ADDR));
-}
-
 int plat_move_pages(unsigned long count, void **pages, const int *nodes, int *status, int flags)
 {
     /* A positive result counts pages the kernel gave up on (and did not report): their

@@ -4,10 +4,20 @@
 # over all suites (`N passed, M failed, K skipped`), and each skip is listed by name under its
 # suite's line. Run from the repository root after `make tests` (`make check` does both).
 # run-all.sh --host runs only the host's suites, --guest only the multi-node guest's
-# (tests/guest/suites.txt; `make check-guest`).
+# (tests/guest/suites.txt; `make check-guest`). run-all.sh --suite NAME [--filter PATTERN]
+# runs the one suite of that name as its line names it (unit_config, process_lifecycle,
+# allocators, guest/track, ...), and a Criterion suite only its tests matching PATTERN
+# (suite/test globs, as --filter; `make test T=NAME F=PATTERN`).
 set -u
-only=${1:-all}
-case $only in all|--host|--guest) ;; *) echo "usage: run-all.sh [--host | --guest]" >&2; exit 2 ;; esac
+only=all suite_name="" filter=""
+while [ $# -gt 0 ]; do
+    case $1 in
+    --host|--guest) only=$1; shift ;;
+    --suite) suite_name=${2:?--suite needs a name}; shift 2 ;;
+    --filter) filter=${2:?--filter needs a pattern}; shift 2 ;;
+    *) echo "usage: run-all.sh [--host | --guest] [--suite NAME [--filter PATTERN]]" >&2; exit 2 ;;
+    esac
+done
 root=$(pwd)
 library="$root/build/libcdmplace.so"
 passed=0
@@ -28,6 +38,16 @@ trap '[ -n "$running" ] && kill "$running" 2>/dev/null; exit 143' TERM
 suite() {
     name=$1 limit=$2
     shift 2
+    if [ -n "$suite_name" ]; then
+        [ "$name" = "$suite_name" ] || return 0
+        ran=yes
+        # Criterion's own option, after the program (env ... PROGRAM is the preload suites').
+        case $name in unit_*|asan/unit_*|preload_*|process_*)
+            [ -n "$filter" ] && set -- "$@" --filter "$filter" ;;
+        *)
+            [ -z "$filter" ] || { echo "run-all: $name is not a Criterion suite: no --filter" >&2; failed=$((failed + 1)); return 0; } ;;
+        esac
+    fi
     start=$(date +%s.%N)
     out="$log/$(echo "$name" | tr / _).out"
     timeout --kill-after=10 "$limit" "$@" >"$out" 2>&1 &
@@ -42,7 +62,7 @@ suite() {
     counts=$(awk '
         /Synthesis: Tested:/ { for (i = 1; i <= NF; i++) { if ($i == "Passing:") p += $(i+1);
                                if ($i == "Failing:") f += $(i+1) } }
-        /^\[SKIP\] / { s++ }
+        /^\[SKIP\] / && !/: Test is disabled$/ { s++ } # disabled: left out by --filter
         /^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$/ { p += $1; f += $3; s += $5 }
         END { printf "%d %d %d", p, f, s }' "$out")
     set -- $counts
@@ -71,7 +91,7 @@ suite() {
             grep -v '^\[----\] *$' "$out" | grep -E -B2 -A6 'FAIL|Assertion|CRASH|Timeout|FAIL ' | head -60
         fi
     fi
-    grep -E '^(\[SKIP\] |skip )' "$out" | sed 's/^/    /'
+    grep -E '^(\[SKIP\] |skip )' "$out" | grep -v ': Test is disabled$' | sed 's/^/    /'
 }
 
 host_suites() {
@@ -111,8 +131,13 @@ guest_suites() {
     done
 }
 
+ran=no
 [ "$only" = --guest ] || host_suites
 [ "$only" = --host ] || guest_suites
+if [ -n "$suite_name" ] && [ "$ran" = no ]; then
+    echo "run-all: no suite $suite_name (the names are the first column of a full run)" >&2
+    exit 2
+fi
 
 echo
 [ -n "$suites_failed" ] && echo "failed suites:$suites_failed"
