@@ -11,6 +11,7 @@
 #                        installed (without the network report-perfetto's consumer skips)
 #   make test T=NAME [F=GLOB]  one suite (unit_config, process_lifecycle, guest/track, ...),
 #                        or its Criterion tests matching GLOB (process/own*)
+#   make check-sanitize  the library built with UBSan, in the suites that run programs under it
 #   make fuzz            the trace reader and the config parser fuzzed, ten minutes each
 #   make stress          programs with their own allocators (redis/jemalloc, tcmalloc,
 #                        mimalloc, python/jemalloc), each config 20 times (tests/allocators.sh)
@@ -93,7 +94,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra $(WERROR) -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: FORCE uninstall all deps tests test check check-host check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-redis bench-guest demo demo-host install clean
+.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-redis bench-guest demo demo-host install clean
 all: $(LIB) $(CLI)
 
 $(B)/lib/%.o: %.c Makefile
@@ -200,7 +201,7 @@ $(B)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lnuma -lpthread -ldl
 
-tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader $(B)/fuzz/config_parser $(B)/tests/alloc_churn
+tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader $(B)/fuzz/config_parser $(B)/tests/alloc_churn $(B)/ubsan/libcdmplace.so
 
 deps:
 	sh tests/install-deps.sh
@@ -219,6 +220,18 @@ check: deps
 
 check-host: tests
 	sh tests/run-all.sh --host
+
+# The library built with UBSan (undefined behaviour aborts the program it is in), preloaded
+# into the suites that run programs under it: the preload and process suites, programs that
+# bring their own allocators, real programs. ASan and TSan are left out: both interpose
+# malloc and must be loaded first, ahead of a library whose job is to interpose malloc.
+UBSAN := -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SANITIZE_SUITES := $(notdir $(PRELOAD_BIN)) process_lifecycle allocators real-programs
+$(B)/ubsan/libcdmplace.so: $(LIB_SRC) preload/exports.map Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -O1 $(UBSAN) -shared -fPIC -fvisibility=hidden -ftls-model=initial-exec -o $@ $(LIB_SRC) -Wl,--version-script=preload/exports.map -Wl,-z,now $(LIB_LDLIBS)
+check-sanitize: tests
+	set -e; for suite in $(SANITIZE_SUITES); do sh tests/run-all.sh --suite ubsan/$$suite; done
 
 # One suite (T, as a full run names it), or only its tests matching F (Criterion suites).
 test: tests

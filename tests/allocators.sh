@@ -61,7 +61,7 @@ ulimit -c 0 # a crash must not leave core files behind
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CLI=${ALLOC_CLI:-$ROOT/build/cdmplace}
 case $CLI in /*) ;; *) CLI=$PWD/$CLI ;; esac
-LIB=${ALLOC_LIBRARY:-$(dirname "$CLI")/libcdmplace.so}
+LIB=${ALLOC_LIBRARY:-${CDMPLACE_LIBRARY:-$(dirname "$CLI")/libcdmplace.so}}
 case $LIB in /*) ;; *) LIB=$PWD/$LIB ;; esac
 CHURN=$ROOT/build/tests/alloc_churn
 REPEAT=${ALLOC_REPEAT:-3}

@@ -48,6 +48,20 @@ static void read_file(const char *path, char *buf, size_t size)
 /* Spawns argv with `env` (NAME=VALUE strings, NULL-terminated) added to a clean copy of
  * ours, the library preloaded unless `preload` is false. Kills it after `kill_after_ms`
  * when that is not 0. */
+/* The library the tests preload: $CDMPLACE_LIBRARY (make check-sanitize's build), else this
+ * tree's. */
+static const char *library_path(void)
+{
+    static char path[1100];
+    const char *forced = getenv("CDMPLACE_LIBRARY");
+    char cwd[1024];
+    if (forced && *forced)
+        return forced;
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(path, sizeof path, "%s/build/libcdmplace.so", cwd);
+    return path;
+}
+
 static void spawn(struct run *run, const char *const *argv, const char *const *env, bool preload,
                   int kill_after_ms)
 {
@@ -56,9 +70,7 @@ static void spawn(struct run *run, const char *const *argv, const char *const *e
     for (char **e = environ; *e && n < 200; e++)
         if (strncmp(*e, "CDMPLACE_", 9) && strncmp(*e, "LD_PRELOAD=", 11))
             envp[n++] = *e;
-    char cwd[1024];
-    cr_assert_not_null(getcwd(cwd, sizeof cwd));
-    snprintf(library, sizeof library, "LD_PRELOAD=%s/build/libcdmplace.so", cwd);
+    snprintf(library, sizeof library, "LD_PRELOAD=%s", library_path());
     if (preload)
         envp[n++] = library;
     for (; env && *env; env++)
@@ -184,7 +196,7 @@ Test(process, fork_handlers_registered_earlier_run_before_ours)
     char library[2200], cwd[1024];
     cr_assert_not_null(getcwd(cwd, sizeof cwd));
     snprintf(library, sizeof library,
-             "LD_PRELOAD=%s/build/libcdmplace.so %s/build/tests/libatfork_fixture.so", cwd, cwd);
+             "LD_PRELOAD=%s %s/build/tests/libatfork_fixture.so", library_path(), cwd);
     const char *argv[] = {PROBE, "fork", NULL};
     const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", library,
                          log_to("atfork.%p"), NULL};
@@ -218,8 +230,8 @@ Test(process, exit_paths_allocate_after_the_library_is_done)
     static struct run run;
     char library[2200], cwd[1024];
     cr_assert_not_null(getcwd(cwd, sizeof cwd));
-    snprintf(library, sizeof library, "LD_PRELOAD=%s/build/libcdmplace.so %s/build/tests/liblate_fixture.so",
-             cwd, cwd);
+    snprintf(library, sizeof library, "LD_PRELOAD=%s %s/build/tests/liblate_fixture.so",
+             library_path(), cwd);
     const char *argv[] = {PROBE, "exit", NULL};
     const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", library, log_to("exit.%p"), NULL};
     spawn(&run, argv, env, false, 0);
@@ -282,9 +294,9 @@ static void track_start(const char *allocator, bool ahead, unsigned *without_mal
         cr_assert_eq(access(allocator, R_OK), 0, "%s is missing (make deps installs it)",
                      allocator);
     if (allocator && ahead)
-        snprintf(preload, sizeof preload, "LD_PRELOAD=%s %s/build/libcdmplace.so", allocator, cwd);
+        snprintf(preload, sizeof preload, "LD_PRELOAD=%s %s", allocator, library_path());
     else
-        snprintf(preload, sizeof preload, "LD_PRELOAD=%s/build/libcdmplace.so%s%s", cwd,
+        snprintf(preload, sizeof preload, "LD_PRELOAD=%s%s%s", library_path(),
                  allocator ? " " : "", allocator ? allocator : "");
     const char *argv[] = {"build/tests/probe", "track-start", NULL};
     const char *env[] = {preload, "CDMPLACE_CONFIG=tests/process-track.conf",

@@ -30,7 +30,7 @@ ulimit -c 0 # the signal cases must not leave core files behind
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CLI=$ROOT/build/cdmplace
-LIB=$ROOT/build/libcdmplace.so
+LIB=${CDMPLACE_LIBRARY:-$ROOT/build/libcdmplace.so} # make check-sanitize's build, else this tree's
 CONF=${RP_CONFIG:-$ROOT/tests/real-programs.conf}
 case $CONF in /*) ;; *) CONF=$PWD/$CONF ;; esac # the programs run in directories of their own
 TIMEOUT=${RP_TIMEOUT:-120}

@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 root=$(pwd)
-library="$root/build/libcdmplace.so"
+library="${CDMPLACE_LIBRARY:-$root/build/libcdmplace.so}" # make check-sanitize: its own build
 passed=0
 failed=0
 skipped=0
@@ -42,7 +42,7 @@ suite() {
         [ "$name" = "$suite_name" ] || return 0
         ran=yes
         # Criterion's own option, after the program (env ... PROGRAM is the preload suites').
-        case $name in unit_*|asan/unit_*|preload_*|process_*)
+        case $name in unit_*|asan/unit_*|preload_*|process_*|ubsan/preload_*|ubsan/process_*)
             [ -n "$filter" ] && set -- "$@" --filter "$filter" ;;
         *)
             [ -z "$filter" ] || { echo "run-all: $name is not a Criterion suite: no --filter" >&2; failed=$((failed + 1)); return 0; } ;;
@@ -94,6 +94,32 @@ suite() {
     grep -E '^(\[SKIP\] |skip )' "$out" | grep -v ': Test is disabled$' | sed 's/^/    /'
 }
 
+# preload_suites PREFIX LIBRARY [ENV...]: the programs of tests/preload_*.c with LIBRARY
+# preloaded, each with its config (tests/NAME.conf, else preload_heap.conf).
+preload_suites() {
+    prefix=$1 preloaded=$2
+    shift 2
+    for test in build/tests/preload_*; do
+        [ -x "$test" ] || continue
+        name=$(basename "$test")
+        config="tests/${name#preload_}.conf"
+        [ -f "$config" ] || config=tests/preload_heap.conf
+        suite "$prefix$name" 300 env "$@" CDMPLACE_CONFIG="$config" LD_PRELOAD="$preloaded" "$test"
+    done
+}
+
+# The suites that run programs under the library again, under its UBSan build
+# (build/ubsan/libcdmplace.so, made by `make tests`): undefined behaviour aborts the program.
+sanitized_suites() {
+    ubsan=$root/build/ubsan/libcdmplace.so
+    [ -f "$ubsan" ] || { echo "run-all: $ubsan is missing: make tests builds it" >&2; failed=$((failed + 1)); return 0; }
+    set -- CDMPLACE_LIBRARY="$ubsan" UBSAN_OPTIONS=print_stacktrace=1
+    preload_suites ubsan/ "$ubsan" "$@"
+    suite ubsan/process_lifecycle 300 env "$@" build/tests/process_lifecycle
+    suite ubsan/allocators 900 env "$@" ALLOC_REPEAT=1 sh tests/allocators.sh
+    suite ubsan/real-programs 900 env "$@" sh tests/real-programs.sh
+}
+
 host_suites() {
     for test in build/tests/unit_*; do
         [ -x "$test" ] && suite "$(basename "$test")" 300 "$test"
@@ -102,13 +128,7 @@ host_suites() {
         [ -x "$test" ] && suite "asan/$(basename "$test")" 600 \
             env CDMPLACE_CLI=build/asan/cdmplace ASAN_OPTIONS=detect_leaks=1 "$test"
     done
-    for test in build/tests/preload_*; do
-        [ -x "$test" ] || continue
-        name=$(basename "$test")
-        config="tests/${name#preload_}.conf"
-        [ -f "$config" ] || config=tests/preload_heap.conf
-        suite "$name" 300 env CDMPLACE_CONFIG="$config" LD_PRELOAD="$library" "$test"
-    done
+    preload_suites "" "$library"
     for test in build/tests/process_*; do
         [ -x "$test" ] && suite "$(basename "$test")" 300 "$test"
     done
@@ -121,6 +141,7 @@ host_suites() {
     suite report-perfetto 600 sh tests/report-perfetto.sh
     suite jobs 300 sh tests/jobs.sh
     suite report-svg 300 sh tests/report-svg.sh
+    sanitized_suites
 }
 
 # The multi-node suites, each in a QEMU guest booted for it; run.sh stops a guest at
