@@ -155,6 +155,18 @@ char *cdm__rule_json(int rule, char *buf, size_t size)
     return buf;
 }
 
+/* Where the trace goes, for the message when writing it fails. */
+static char trace_path[CDM_PATH_MAX];
+
+/* A full disk, a quota, an I/O error: the program goes on, with one message. */
+static void write_failed(int err)
+{
+    cdm__warn_once(CDM_WARN_TRACE_WRITE, "writing the trace to %s failed (%s): events from now "
+                                         "on may be lost, and the program goes on; free space "
+                                         "there or point `log =` elsewhere",
+                   trace_path, cdm__errno_text(err));
+}
+
 static void write_event(const char *ev, const char *fields, va_list ap)
 {
     char line[4096];
@@ -169,7 +181,9 @@ static void write_event(const char *ev, const char *fields, va_list ap)
     line[len++] = '}';
     if (!own_file) {
         line[len++] = '\n';
-        plat_write_all(trace_fd, line, len);
+        int err = plat_write_all(trace_fd, line, len);
+        if (err)
+            write_failed(err);
         return;
     }
     /* [pad][line][tail]"\n": the pad fills the page when the line would cross it; the tail
@@ -194,9 +208,16 @@ static void write_event(const char *ev, const char *fields, va_list ap)
     parts[n++] = (struct iovec){line, len};
     parts[n++] = (struct iovec){(void *)spaces, tail};
     parts[n++] = (struct iovec){(void *)"\n", 1};
-    while (pwritev(trace_fd, parts, n, (off_t)offset) < 0 && errno == EINTR)
+    size_t total = 0;
+    for (int k = 0; k < n; k++)
+        total += parts[k].iov_len;
+    ssize_t written;
+    while ((written = pwritev(trace_fd, parts, n, (off_t)offset)) < 0 && errno == EINTR)
         ;
+    int err = written < 0 ? errno : (size_t)written < total ? ENOSPC : 0;
     pthread_mutex_unlock(&own_lock);
+    if (err)
+        write_failed(err);
 }
 
 static void event(const char *ev, const char *fields, ...)
@@ -254,6 +275,7 @@ static void open_trace(void)
         return;
     }
     own_file = strstr(tpl, "%p") != NULL;
+    memcpy(trace_path, path, sizeof trace_path);
     int err = plat_open_above_stdio(path, O_WRONLY | O_CREAT | (own_file ? 0 : O_APPEND), 0644,
                                     &trace_fd);
     if (err) {

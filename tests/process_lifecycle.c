@@ -594,6 +594,31 @@ Test(process, end_of_run_report_and_cli_agree)
                          "small", 0);
 }
 
+/* A trace that cannot be written (a full disk, a path that cannot be created): the program
+ * runs as it does without one, and one message names the cause. */
+Test(process, unwritable_trace_leaves_the_program_running_with_one_message)
+{
+    static struct run run;
+    static const struct {
+        const char *log, *message;
+    } cases[] = {
+        {"CDMPLACE_LOG=/dev/full",
+         "cdmplace: writing the trace to /dev/full failed (No space left on device): events from "
+         "now on may be lost, and the program goes on"},
+        {"CDMPLACE_LOG=/dev/null/trace.%p.jsonl",
+         "cdmplace: cannot write the trace to /dev/null/trace."},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *argv[] = {PROBE, "alloc", "9", NULL};
+        const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", cases[i].log, NULL};
+        spawn(&run, argv, env, true, 0);
+        cr_assert_eq(run.status, 0, "%s: %s", cases[i].log, run.err);
+        cr_assert_str_eq(run.out, "placed=1\n", "%s", cases[i].log);
+        cr_assert_eq(count(run.err, cases[i].message), 1, "%s: %s", cases[i].log, run.err);
+        cr_assert_eq(count(run.err, "cdmplace: "), 1, "one message: %s", run.err);
+    }
+}
+
 Test(process, bad_config_runs_the_program_unplaced_with_one_message)
 {
     static struct run run;
