@@ -871,6 +871,43 @@ Test(cli, report_of_a_real_run)
     outcome_free(&result);
 }
 
+/* report --json: valid JSON (Python's reader), with the table's figures for the same
+ * trace, as plain numbers. */
+Test(cli, report_json_has_the_tables_figures)
+{
+    char trace[PATH_MAX], json[PATH_BUF], command[PATH_MAX + PATH_BUF + 512];
+    cr_assert(test_source_path("tests/data/seed-flow.jsonl", trace, sizeof trace));
+    struct outcome table = cli(ARGS("report", trace));
+    cr_assert_eq(table.status, 0, "%s", table.err);
+    char row[1024];
+    cr_assert(row_starting(table.out, "seed", row, sizeof row), "%s", table.out);
+    unsigned long long allocations, to_dram, to_policy, faults, fallbacks, failed;
+    char bytes[32], peak[32];
+    cr_assert_eq(sscanf(row, "seed %llu %31s %31s %llu %llu %llu %llu %llu", &allocations, bytes,
+                        peak, &to_dram, &to_policy, &faults, &fallbacks, &failed), 8, "%s", row);
+    outcome_free(&table);
+
+    struct outcome result = cli(ARGS("report", "--json", trace));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    write_in_tmp("report.json", result.out, json, sizeof json);
+    outcome_free(&result);
+    snprintf(command, sizeof command,
+             "python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))[\"processes\"][0]"
+             "[\"rules\"][0]; print(r[\"rule\"], r[\"allocations\"], r[\"bytes\"], "
+             "r[\"to_dram\"], r[\"to_policy\"], r[\"faults\"], r[\"fallbacks\"], "
+             "r[\"failed\"], r[\"pages_at_peak\"][\"1\"])' %s",
+             json);
+    FILE *python = popen(command, "r");
+    cr_assert_not_null(python);
+    char fields[512] = "";
+    cr_assert_not_null(fgets(fields, sizeof fields, python), "no output from python3");
+    cr_assert_eq(pclose(python), 0, "not valid JSON, or a key is missing: %s", fields);
+    char expected[512];
+    snprintf(expected, sizeof expected, "seed %llu 16777216 %llu %llu %llu %llu %llu 4096\n",
+             allocations, to_dram, to_policy, faults, fallbacks, failed);
+    cr_assert_str_eq(fields, expected, "the table's row: %s", row);
+}
+
 Test(cli, report_bad_traces)
 {
     struct outcome result = cli(ARGS("report"));

@@ -65,7 +65,7 @@ static const struct cli_command commands[] = {
     {
         "report",
         cli_report,
-        "cdmplace report [--svg FILE] [--perfetto FILE] LOG...",
+        "cdmplace report [--json] [--svg FILE] [--perfetto FILE] LOG...",
         "summarize traces: one process, or the ranks of a job",
         "Read the decision traces LOG... (written with --log or `log =`) and print, per rule,\n"
         "allocations, bytes, peak, pages migrated each way, faults, fallbacks, failures and\n"
@@ -79,6 +79,9 @@ static const struct cli_command commands[] = {
         "bad usage.\n"
         "\n"
         "options:\n"
+        "      --json           print the report as one JSON object instead: per process its\n"
+        "                       rules' figures (bytes and pages as numbers), call sites and\n"
+        "                       messages, for scripts\n"
         "      --svg FILE       also draw pages per node over time, one panel per rule, with\n"
         "                       the migrations each way marked, as an SVG picture (many\n"
         "                       processes: summed per rule)\n"
@@ -110,6 +113,21 @@ static const struct cli_command commands[] = {
 static const char top_usage[] = "cdmplace --help | --version";
 
 /* ---------------------------------------------------------------- help and usage */
+
+void cli_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
 
 void cli_error(const char *fmt, ...)
 {

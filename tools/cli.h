@@ -10,6 +10,8 @@
 
 #include "internal.h"
 
+#include <stdio.h>
+
 /* Exit statuses of cdmplace(1). */
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
 
@@ -32,6 +34,9 @@ int cli_report(const struct cli_command *command, int argc, char **argv);
 int cli_suggest(const struct cli_command *command, int argc, char **argv);
 
 /* ---------------------------------------------------------------- cdmplace.c */
+/* s as a JSON string: the traces' strings are valid UTF-8 (simdjson read them), so only
+ * JSON's own escapes are needed. */
+void cli_json_string(FILE *out, const char *s);
 /* "cdmplace: " + message + "\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The usage line and help to stdout; returns CLI_OK. */

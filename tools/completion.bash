@@ -62,7 +62,7 @@ _cdmplace()
         esac
         if [[ $cur == -* ]]; then
             local options="--help"
-            [[ $command == report ]] && options="--svg --perfetto --help"
+            [[ $command == report ]] && options="--json --svg --perfetto --help"
             COMPREPLY=($(compgen -W "$options" -- "$cur"))
         else
             COMPREPLY=($(compgen -f -X '!*.jsonl*' -- "$cur") $(compgen -d -- "$cur"))

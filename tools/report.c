@@ -491,16 +491,126 @@ static void order_by_rank(struct trace_set *set)
     free(order);
 }
 
+/* ---------------------------------------------------------------- --json */
+
+static void json_counts(FILE *out, const char *key, const struct trace_node_count *counts,
+                        size_t n)
+{
+    fprintf(out, ",\"%s\":{", key);
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%s\"%d\":%llu", i ? "," : "", counts[i].node,
+                (unsigned long long)counts[i].pages);
+    fputc('}', out);
+}
+
+static void json_text(FILE *out, const char *key, const char *value)
+{
+    fprintf(out, ",\"%s\":", key);
+    if (value)
+        cli_json_string(out, value);
+    else
+        fputs("null", out);
+}
+
+/* A rule's row: the same figures as the table (figures[], pages at peak and at exit). */
+static void json_rule(FILE *out, const struct trace_rule *rule)
+{
+    fputs("{\"rule\":", out);
+    if (rule->no_rule)
+        fputs("null", out);
+    else
+        cli_json_string(out, rule->name);
+    json_text(out, "policy", rule->policy);
+    json_text(out, "nodes", rule->nodes);
+    static const char *const keys[] = {"allocations", "bytes", "peak_bytes", "to_dram",
+                                       "to_policy", "faults", "fallbacks", "failed"};
+    _Static_assert(sizeof keys / sizeof keys[0] == N_FIGURES, "a key for every figure");
+    for (size_t f = 0; f < N_FIGURES; f++)
+        fprintf(out, ",\"%s\":%llu", keys[f], (unsigned long long)figures[f].of(rule));
+    const struct trace_node_count *counts;
+    size_t n = report_pages_at_peak(rule, &counts);
+    json_counts(out, "pages_at_peak", counts, n);
+    n = report_pages_at_exit(rule, &counts);
+    json_counts(out, "pages_at_exit", counts, n);
+    fputc('}', out);
+}
+
+static void json_callsite(FILE *out, const struct trace_process *process,
+                          const struct trace_callsite *callsite)
+{
+    char named[600];
+    fputs("{\"call_site\":", out);
+    cli_json_string(out, report_callsite_name(callsite, named, sizeof named));
+    json_text(out, "object", callsite->object);
+    json_text(out, "rule", callsite->rule >= 0 ? process->rules[callsite->rule].name : NULL);
+    fprintf(out, ",\"offset\":%llu,\"allocations\":%llu,\"bytes\":%llu,\"to_dram\":%llu,"
+                 "\"to_policy\":%llu}",
+            (unsigned long long)callsite->offset, (unsigned long long)callsite->allocations,
+            (unsigned long long)callsite->bytes, (unsigned long long)callsite->to_dram,
+            (unsigned long long)callsite->to_policy);
+}
+
+/* The report as one JSON object on standard output: per process what the tables show,
+ * figures as plain numbers (bytes, pages), for scripts. */
+static void print_json(const struct trace_set *set)
+{
+    FILE *out = stdout;
+    fputs("{\"processes\":[", out);
+    for (size_t i = 0; i < set->n_processes; i++) {
+        const struct trace_process *p = set->processes[i];
+        fprintf(out, "%s\n{\"pid\":%d", i ? "," : "", p->pid);
+        if (p->rank >= 0)
+            fprintf(out, ",\"rank\":%d", p->rank);
+        else
+            fputs(",\"rank\":null", out);
+        json_text(out, "program", p->program);
+        json_text(out, "host", p->host);
+        json_text(out, "job", p->job);
+        json_text(out, "config", p->config);
+        json_text(out, "tracker", p->tracker);
+        json_text(out, "trace", p->file);
+        fprintf(out, ",\"dry_run\":%s,\"seconds\":%.3f,\"exited\":%s",
+                p->dry_run ? "true" : "false", (double)p->last_t / 1e9,
+                p->exited ? "true" : "false");
+        if (p->exited)
+            fprintf(out, ",\"library_ns\":%llu", (unsigned long long)p->library_ns);
+        fputs(",\"rules\":[", out);
+        bool first = true;
+        for (int r = 0; r < p->n_rules; r++) {
+            if (p->rules[r].no_rule && !p->rules[r].allocations)
+                continue;
+            fputs(first ? "" : ",", out);
+            json_rule(out, &p->rules[r]);
+            first = false;
+        }
+        fputs("],\"call_sites\":[", out);
+        for (int c = 0; c < p->n_callsites; c++) {
+            fputs(c ? "," : "", out);
+            json_callsite(out, p, &p->callsites[c]);
+        }
+        fputs("],\"messages\":[", out);
+        for (int e = 0; e < p->n_errors; e++) {
+            fputs(e ? "," : "", out);
+            cli_json_string(out, p->errors[e]);
+        }
+        fputs("]}", out);
+    }
+    fputs("\n]}\n", out);
+    symbols_free();
+}
+
 int cli_report(const struct cli_command *command, int argc, char **argv)
 {
-    enum { OPT_SVG = 256, OPT_PERFETTO };
+    enum { OPT_SVG = 256, OPT_PERFETTO, OPT_JSON };
     static const struct option options[] = {
         {"help", no_argument, NULL, 'h'},
         {"svg", required_argument, NULL, OPT_SVG},
         {"perfetto", required_argument, NULL, OPT_PERFETTO},
+        {"json", no_argument, NULL, OPT_JSON},
         {NULL, 0, NULL, 0},
     };
     const char *svg = NULL, *perfetto = NULL;
+    bool json = false;
     int option;
     while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "h", options, NULL)) != -1) {
         if (option == 'h')
@@ -509,6 +619,8 @@ int cli_report(const struct cli_command *command, int argc, char **argv)
             svg = optarg;
         else if (option == OPT_PERFETTO)
             perfetto = optarg;
+        else if (option == OPT_JSON)
+            json = true;
         else
             return cli_bad_option(command, option, argv);
     }
@@ -526,18 +638,21 @@ int cli_report(const struct cli_command *command, int argc, char **argv)
         trace_set_free(&set);
         return CLI_FAILED;
     }
-    if (set.n_processes == 1) {
-        print_one_process(set.processes[0]);
+    if (json) {
+        print_json(&set);
     } else {
-        print_many_processes(&set);
+        if (set.n_processes == 1)
+            print_one_process(set.processes[0]);
+        else
+            print_many_processes(&set);
+        print_call_sites(&set);
+        if (set.n_processes == 1 && set.processes[0]->exited) {
+            uint64_t ns = set.processes[0]->library_ns;
+            printf("time in library: %llu.%03llu ms\n", (unsigned long long)(ns / 1000000),
+                   (unsigned long long)(ns / 1000 % 1000));
+        }
+        print_messages(&set);
     }
-    print_call_sites(&set);
-    if (set.n_processes == 1 && set.processes[0]->exited) {
-        uint64_t ns = set.processes[0]->library_ns;
-        printf("time in library: %llu.%03llu ms\n", (unsigned long long)(ns / 1000000),
-               (unsigned long long)(ns / 1000 % 1000));
-    }
-    print_messages(&set);
     const char *failed = NULL;
     int err = 0;
     if (svg && (err = report_svg(&set, svg)))

@@ -12,8 +12,7 @@
  * Time: the trace gives each event's time since its process started and not when that was,
  * so every process starts at 0. The ranks of a job start within moments of each other, so
  * their phases still line up; an exec'd program or a forked child is shown from 0 too.
- * Written with stdio: every string comes from a trace simdjson has read (valid UTF-8), and
- * only JSON's escapes are needed. */
+ * Written with stdio (cli_json_string). */
 #include "report.h"
 
 #include <errno.h>
@@ -29,21 +28,6 @@ struct writer {
 
 /* ---------------------------------------------------------------- JSON */
 
-static void put_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
 /* Nanoseconds as the format's microseconds, exactly: "1234.567". */
 static void put_us(FILE *out, uint64_t ns)
 {
@@ -56,7 +40,7 @@ static void begin_event(struct writer *w, char ph, int pid, int tid, const char 
 {
     fprintf(w->out, "%s{\"ph\":\"%c\",\"pid\":%d,\"tid\":%d,\"name\":", w->first ? "" : ",\n",
             ph, pid, tid);
-    put_string(w->out, name);
+    cli_json_string(w->out, name);
     w->first = false;
 }
 
@@ -65,7 +49,7 @@ static void name_event(struct writer *w, const char *what, int pid, int tid, con
 {
     begin_event(w, 'M', pid, tid, what);
     fputs(",\"args\":{\"name\":", w->out);
-    put_string(w->out, name);
+    cli_json_string(w->out, name);
     fputs("}}", w->out);
 }
 
@@ -229,7 +213,7 @@ static int write_migrations(struct writer *w, int pid, const struct trace_rule *
         complete_event(w, pid, tids[spans[i].lane], name, "migrate", spans[i].begin,
                        spans[i].end);
         fputs("\"reason\":", w->out);
-        put_string(w->out, m->reason);
+        cli_json_string(w->out, m->reason);
         fprintf(w->out, ",\"from\":%d,\"to\":%d,\"pages\":%llu,\"busy\":%llu,\"failed\":%llu}}",
                 m->from, m->to, (unsigned long long)m->pages, (unsigned long long)m->busy,
                 (unsigned long long)m->failed);
@@ -266,14 +250,14 @@ static int write_placements(struct writer *w, const struct trace_process *proces
                        spans[i].end);
         fprintf(w->out, "\"size\":%llu,\"addr\":\"0x%llx\",\"kind\":", (unsigned long long)p->size,
                 (unsigned long long)p->addr);
-        put_string(w->out, p->kind);
+        cli_json_string(w->out, p->kind);
         fputs(",\"result\":", w->out);
-        put_string(w->out, p->result);
+        cli_json_string(w->out, p->result);
         if (site) {
             fputs(",\"call site\":", w->out);
-            put_string(w->out, report_callsite_name(site, where, sizeof where));
+            cli_json_string(w->out, report_callsite_name(site, where, sizeof where));
             fputs(",\"object\":", w->out);
-            put_string(w->out, site->object);
+            cli_json_string(w->out, site->object);
         }
         fputs("}}", w->out);
     }
