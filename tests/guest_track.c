@@ -783,6 +783,41 @@ Test(track, mremap_carries_what_was_seen_along, .timeout = 120)
  * work, as write_until_seen says). */
 #define MANY 10000
 #define MANY_SIZE (16 * 1024ul)
+/* A mapping put over the middle of a tracked one (MAP_FIXED) replaces that part only: the
+ * parts around it stay tracked with what was seen of their pages, so left alone they go back
+ * (fresh ranges would not know they were used, and leave them on DRAM); the new mapping is
+ * no rule's and its pages are not moved. */
+Test(track, map_fixed_over_the_middle_keeps_the_rest_with_its_history, .timeout = 120)
+{
+    size_t size = 6 * MiB, hole = 2 * MiB, tail = 4 * MiB;
+    unsigned char *mapping = tracked_mapping(size);
+    fill_and_follow(mapping, size, 51);
+
+    unsigned char *over = mmap(mapping + hole, tail - hole, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    cr_assert_eq(over, mapping + hole, "%s", strerror(errno));
+    cr_assert_not(placed(over), "the new mapping took the old one's place in the table");
+    struct cdm_buffer_info head_info, tail_info;
+    cr_assert_eq(query(mapping, &head_info), 0, "the head is no longer placed");
+    cr_assert_eq(query(mapping + tail, &tail_info), 0, "the tail is no longer placed");
+    cr_assert(head_info.tracked, "the head is no longer tracked");
+    cr_assert(tail_info.tracked, "the tail is no longer tracked");
+    assert_intact(mapping, 0, hole, 51);
+    assert_intact(mapping, tail, size, 51);
+    cr_assert_eq(first_nonzero(over, 0, tail - hole), NOWHERE, "the new mapping is not fresh");
+
+    cr_assert_geq(wait_until_on(mapping, hole, 1, IDLE_S), 0,
+                  "the head, used before and left alone, did not go back to node 1: %s",
+                  describe(mapping, hole));
+    cr_assert_geq(wait_until_on(mapping + tail, size - tail, 1, IDLE_S), 0,
+                  "the tail, used before and left alone, did not go back to node 1: %s",
+                  describe(mapping + tail, size - tail));
+    cr_assert_geq(write_until_on(mapping, hole, 0, 52, FOLLOW_S), 0,
+                  "the head, written again, did not follow the CPU: %s", describe(mapping, hole));
+    assert_intact(mapping, 0, hole, 52);
+    cr_assert_eq(munmap(mapping, size), 0, "%s", strerror(errno));
+}
+
 /* A mapping shrunk in place keeps what was seen of the pages it keeps: they go back when
  * left alone (a fresh range would not know they were used, and leave them on DRAM). */
 Test(track, mremap_shrink_keeps_the_history_of_what_remains, .timeout = 120)
