@@ -666,28 +666,16 @@ CDM_HIDDEN void cdm__tracker_yield(int fd, uintptr_t start, size_t len);
 CDM_HIDDEN void cdm__tracker_stop(void);
 CDM_HIDDEN void cdm__tracker_prepare_fork(void);
 CDM_HIDDEN void cdm__tracker_after_fork(bool child);
-/* For migrate.c, on the migrator thread, the tracker's lock held: the ranges, by address
- * (faults marked meanwhile are marked first); one range by its reference (NULL: it went);
- * releasing the lock around a move_pages call (the ranges it moves marked `moving`) and
- * taking it again. */
-CDM_HIDDEN int cdm__tracker_ranges(struct cdm_tracked *const **ranges);
-/* A range named across a release of the lock: its id (never reused) and its start. */
+/* A range named across a release of the tracker's lock: its id (never reused) and start. */
 struct cdm_range_ref {
     uint64_t id;
     uintptr_t start;
 };
-CDM_HIDDEN struct cdm_tracked *cdm__tracker_find(struct cdm_range_ref ref);
-CDM_HIDDEN void cdm__tracker_unlock(void);
-CDM_HIDDEN void cdm__tracker_relock(void);
-/* Whether the threads are stopping (exit): the migrator leaves its round early. */
-CDM_HIDDEN bool cdm__tracker_stopping(void);
 
 /* ---------------------------------------------------------------- migrate.c */
 /* follow-cpu: epochs without a touch before a page counts as idle (at least 1); 1 for tier. */
 CDM_HIDDEN uint32_t cdm__migrate_idle_epochs(int rule);
-/* On the migrator thread, the tracker's lock held: move every tracked page to where its rule
- * wants it. epoch_end: a collected epoch (moves, aging, `epoch` events); else a hint's run. */
-CDM_HIDDEN void cdm__migrate_reconcile(uint32_t epoch, bool epoch_end);
+/* The rest of migrate.c is the tracker's (track.h). */
 
 /* ---------------------------------------------------------------- profile.c */
 /* A profiling run (design.md: dry_run, or the built-in default's "profile only", which is
@@ -696,7 +684,8 @@ CDM_HIDDEN void cdm__migrate_reconcile(uint32_t epoch, bool epoch_end);
 CDM_HIDDEN bool cdm__profiling(void);
 /* The `access` event of a watched buffer leaving the tracker (freed, unmapped, moved, or
  * live at exit); `epoch` is the last one collected. The tracker's lock held. */
-CDM_HIDDEN void cdm__profile_record(const struct cdm_tracked *range, uint32_t epoch);
+CDM_HIDDEN void cdm__profile_record(const struct cdm_tracked *range, uint32_t epoch,
+                                    enum cdm_track backend);
 
 /* ---------------------------------------------------------------- trace.c */
 /* Expand %p %h %e %j %r %% of a path template; false if it does not fit. */

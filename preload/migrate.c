@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Migration: where each tracked page should live, and the move_pages calls that put it there.
- * Runs on the migrator thread (tracker.c), with the tracker's lock held except around each
- * move_pages call: a buffer may be freed or cut meanwhile, so each range is looked up again
- * by its id and start afterwards. A call moves the pages of many ranges at once.
+ * tracker.c's migrator thread drives it (track.h): with the tracker's lock held, the pages of
+ * a rule that should move one way go into a batch (cdm__migrate_plan), from as many ranges as
+ * it takes; with the lock released, the batch is asked where its pages are and moved
+ * (cdm__migrate_query, cdm__migrate_move: system calls, nothing else); with the lock held
+ * again, and the ranges looked up anew (a buffer may be freed or cut meanwhile), what the
+ * kernel reported goes back into the pages' state (cdm__migrate_settle). This file never takes
+ * or releases the lock, and calls nothing of the tracker's.
  *
  * Each epoch reconciles every tracked page with the side its rule wants for it:
  *   follow-cpu  a page touched within `idle` lives on the DRAM node nearest the rule's
@@ -15,7 +19,7 @@
  * from state, a page that could not move (busy, a transparent huge page moving as a whole,
  * mapped by another process) is simply tried again: nothing is lost, and every move is
  * counted by what move_pages reports, page by page. */
-#include "internal.h"
+#include "track.h"
 
 #include "decide.h"
 #include <errno.h>
@@ -24,37 +28,12 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Pages per move_pages call: each call has a fixed cost (28-45 us natively, 5 ms under TCG,
- * bench/RESULTS.md), and faults no longer wait for the migrator, so few large calls. A
- * discard waits for the call in flight on its pages: 4 MiB at most. */
-#define BATCH 1024
 /* Nodes counted per rule in `epoch` events. */
-#define COUNTED_NODES 64
+#define COUNTED_NODES CDM_EPOCH_NODES
 /* move_pages leaves the status of pages it did not try as it was. */
 #define NOT_TRIED INT_MIN
 
 enum { LEAVE = -1 };
-
-/* Pages of one rule going one way, from any number of its ranges: a call per BATCH pages,
- * however small the ranges are. */
-struct batch {
-    int rule;
-    bool to_dram;
-    const char *reason;
-    int n;        /* pages */
-    int n_ranges; /* the ranges they are in, in the order they were added */
-    struct {
-        struct cdm_range_ref ref;
-        uint32_t discards;         /* the range's count when its first page was added */
-        struct cdm_tracked *range; /* while the lock is held; NULL: gone, or discarded */
-    } ranges[BATCH];
-    uint16_t in[BATCH]; /* page k is in ranges[in[k]] */
-    size_t index[BATCH];
-    void *pages[BATCH];
-    int nodes[BATCH];
-    int status[BATCH];
-    int16_t before[BATCH]; /* node[] when the page was added */
-};
 
 /* The DRAM node a rule's pages go to when the CPU uses them: the one nearest its nodes. */
 static int dram_node(int rule)
@@ -107,11 +86,38 @@ uint32_t cdm__migrate_idle_epochs(int rule_index)
     return epochs > INT32_MAX ? INT32_MAX : (uint32_t)epochs; /* compared signed */
 }
 
-/* ------------------------------------------------------------------ moving */
+/* ------------------------------------------------------------------ batches */
 
-/* Keeps the pages whose range is still there, in order. */
+void cdm__migrate_batch_start(struct cdm_move_batch *b, int rule, bool to_dram, bool epoch_end)
+{
+    bool tier = cdm__rt.config.rules[rule].migrate == CDM_MIGRATE_TIER;
+    b->rule = rule;
+    b->to_dram = to_dram;
+    b->reason = !epoch_end ? "advice" : tier ? (to_dram ? "hot" : "cold")
+                                             : (to_dram ? "touched" : "idle");
+    b->n = b->n_ranges = 0;
+}
+
+/* Adds page i of `range` going to `node`; false when the batch is full after it. */
+static bool add(struct cdm_move_batch *b, struct cdm_tracked *range, struct cdm_range_ref ref,
+                size_t i, int node)
+{
+    if (b->n_ranges == 0 || b->ranges[b->n_ranges - 1].ref.id != ref.id) {
+        b->ranges[b->n_ranges].ref = ref;
+        b->ranges[b->n_ranges].discards = range->discards;
+        b->ranges[b->n_ranges].range = range;
+        b->n_ranges++;
+    }
+    b->in[b->n] = (uint16_t)(b->n_ranges - 1);
+    b->index[b->n] = i;
+    b->pages[b->n] = (void *)(range->start + i * plat_page_size());
+    b->nodes[b->n] = node;
+    b->before[b->n] = (int16_t)cdm_pages_node(&range->pages, i);
+    return ++b->n < CDM_MOVE_BATCH;
+}
+
 /* Page `from` of the batch becomes page `to` (to <= from: the batch is compacted in order). */
-static void keep_page(struct batch *b, int to, int from)
+static void keep_page(struct cdm_move_batch *b, int to, int from)
 {
     b->in[to] = b->in[from];
     b->index[to] = b->index[from];
@@ -121,8 +127,19 @@ static void keep_page(struct batch *b, int to, int from)
     b->before[to] = b->before[from];
 }
 
-static void keep_live(struct batch *b)
+void cdm__migrate_keep_live(struct cdm_move_batch *b)
 {
+    for (int r = 0; r < b->n_ranges; r++) {
+        struct cdm_tracked *range = b->ranges[r].range;
+        if (range && range->discards != b->ranges[r].discards) {
+            /* Its pages were discarded meanwhile: the call may have moved their new pages, and
+             * nothing is known of where they are; the next epoch asks. */
+            for (int k = 0; k < b->n; k++)
+                if (b->in[k] == r)
+                    cdm_pages_set_node(&range->pages, b->index[k], -1);
+            b->ranges[r].range = NULL;
+        }
+    }
     int kept = 0;
     for (int k = 0; k < b->n; k++)
         if (b->ranges[b->in[k]].range)
@@ -130,52 +147,25 @@ static void keep_live(struct batch *b)
     b->n = kept;
 }
 
-/* One move_pages call with the lock released, the batch's ranges marked as moving meanwhile
- * (a discard on them waits). Afterwards each range is looked up again: the pages of one that
- * went leave the batch, and so do those of one whose pages were discarded meanwhile (the call
- * may have moved their new pages: nothing is known of where they are, and the next epoch
- * asks). False when the threads are stopping (then nothing of the results is kept). */
-static bool call_unlocked(struct batch *b, bool query, int *err)
+bool cdm__migrate_unknown(const struct cdm_move_batch *b)
+{
+    for (int k = 0; k < b->n; k++)
+        if (b->before[k] < 0)
+            return true;
+    return false;
+}
+
+int cdm__migrate_query(struct cdm_move_batch *b)
 {
     for (int k = 0; k < b->n; k++)
         b->status[k] = NOT_TRIED;
-    for (int r = 0; r < b->n_ranges; r++)
-        if (b->ranges[r].range)
-            b->ranges[r].range->moving = true;
-    cdm__tracker_unlock();
-    *err = plat_move_pages((unsigned long)b->n, b->pages, query ? NULL : b->nodes, b->status,
-                           query ? 0 : MPOL_MF_MOVE);
-    cdm__tracker_relock();
-    for (int r = 0; r < b->n_ranges; r++) {
-        struct cdm_tracked *range = b->ranges[r].range ? cdm__tracker_find(b->ranges[r].ref) : NULL;
-        if (range)
-            range->moving = false;
-        if (range && range->discards != b->ranges[r].discards) {
-            for (int k = 0; k < b->n; k++)
-                if (b->in[k] == r)
-                    cdm_pages_set_node(&range->pages, b->index[k], -1);
-            range = NULL;
-        }
-        b->ranges[r].range = range;
-    }
-    keep_live(b);
-    return !cdm__tracker_stopping();
+    return plat_move_pages((unsigned long)b->n, b->pages, NULL, b->status, 0);
 }
 
-/* Pages whose node is not known yet are asked first: a page already where it should be is
- * not a migration, and must not be counted as one. */
-static bool drop_already_there(struct batch *b)
+/* Pages whose node was not known were asked first (cdm__migrate_query): a page already where
+ * it should be is not a migration, and must not be counted as one. */
+void cdm__migrate_drop_there(struct cdm_move_batch *b)
 {
-    bool unknown = false;
-    for (int k = 0; k < b->n; k++)
-        unknown |= b->before[k] < 0;
-    if (!unknown)
-        return true;
-    int err;
-    if (!call_unlocked(b, true, &err))
-        return false;
-    if (err)
-        return true;
     int kept = 0;
     for (int k = 0; k < b->n; k++) {
         struct cdm_tracked *range = b->ranges[b->in[k]].range;
@@ -197,28 +187,24 @@ static bool drop_already_there(struct batch *b)
         keep_page(b, kept++, k);
     }
     b->n = kept;
-    return true;
 }
 
-/* Moves the batch and empties it. */
-static void flush(struct batch *b)
+int cdm__migrate_move(struct cdm_move_batch *b)
 {
-    if (b->n == 0 || !drop_already_there(b) || b->n == 0) {
-        b->n = b->n_ranges = 0;
-        return;
-    }
-    int from = b->before[0], to = b->nodes[0];
+    for (int k = 0; k < b->n; k++)
+        b->status[k] = NOT_TRIED;
+    return plat_move_pages((unsigned long)b->n, b->pages, b->nodes, b->status, MPOL_MF_MOVE);
+}
+
+void cdm__migrate_settle(struct cdm_move_batch *b, int err, uint64_t spent)
+{
+    int from = b->n ? b->before[0] : -1, to = b->n ? b->nodes[0] : -1;
     for (int k = 0; k < b->n; k++) {
         from = b->before[k] == from ? from : -1; /* -1: several */
         to = b->nodes[k] == to ? to : -1;
     }
-    void *first = b->pages[0], *last = b->pages[b->n - 1];
-    uint64_t begin = cdm__now_ns();
-    int err;
-    bool going_on = call_unlocked(b, false, &err);
-    uint64_t spent = cdm__now_ns() - begin;
     unsigned moved = 0, busy = 0, failed = 0;
-    for (int k = 0; k < b->n && going_on; k++) {
+    for (int k = 0; k < b->n; k++) {
         struct cdm_tracked *range = b->ranges[b->in[k]].range;
         size_t page = b->index[k];
         int status = b->status[k];
@@ -236,14 +222,11 @@ static void flush(struct batch *b)
             cdm_pages_set_node(&range->pages, page, status >= 0 ? status : -1);
         }
     }
-    if (err && going_on) /* the call failed as a whole: no status was written */
+    if (err) /* the call failed as a whole: no status was written */
         failed = (unsigned)b->n - busy;
-    int done = b->n;
-    b->n = b->n_ranges = 0;
-    if (!going_on || !done)
-        return; /* stopping, or every page's range went or was discarded meanwhile */
-    int rule = b->rule;
-    struct cdm_rule_stats *stats = &cdm__rule_stats[rule];
+    if (!b->n)
+        return; /* every page's range went or was discarded meanwhile */
+    struct cdm_rule_stats *stats = &cdm__rule_stats[b->rule];
     __atomic_fetch_add(b->to_dram ? &stats->pages_to_dram : &stats->pages_to_policy, moved,
                        __ATOMIC_RELAXED);
     __atomic_fetch_add(&cdm__time_in_library_ns, spent, __ATOMIC_RELAXED);
@@ -251,67 +234,37 @@ static void flush(struct batch *b)
                      "\"addr\":\"%p\",\"end\":\"%p\",\"from\":%d,\"to\":%d,\"pages\":%u,"
                      "\"busy\":%u,\"failed\":%u,\"errno\":%d,\"ns\":%llu,\"reason\":\"%s\","
                      "\"rule\":\"%s\"",
-                     first, (char *)last + plat_page_size(), from, to, moved, busy, failed, err,
-                     (unsigned long long)spent, b->reason, cdm__rt.config.rules[rule].name);
-}
-
-/* Adds page i of `range` going to `node`; flushes a full batch. Returns the range again
- * (NULL: it went while the batch moved). */
-static struct cdm_tracked *add(struct batch *b, struct cdm_tracked *range,
-                               struct cdm_range_ref ref, size_t i, int node)
-{
-    if (b->n_ranges == 0 || b->ranges[b->n_ranges - 1].ref.id != ref.id) {
-        b->ranges[b->n_ranges].ref = ref;
-        b->ranges[b->n_ranges].discards = range->discards;
-        b->ranges[b->n_ranges].range = range;
-        b->n_ranges++;
-    }
-    b->in[b->n] = (uint16_t)(b->n_ranges - 1);
-    b->index[b->n] = i;
-    b->pages[b->n] = (void *)(range->start + i * plat_page_size());
-    b->nodes[b->n] = node;
-    b->before[b->n] = (int16_t)cdm_pages_node(&range->pages, i);
-    if (++b->n < BATCH)
-        return range;
-    flush(b);
-    return cdm__tracker_find(ref);
+                     b->pages[0], (char *)b->pages[b->n - 1] + plat_page_size(), from, to, moved,
+                     busy, failed, err, (unsigned long long)spent, b->reason,
+                     cdm__rt.config.rules[b->rule].name);
 }
 
 /* ------------------------------------------------------------------ deciding */
 
-struct rule_epoch {
-    bool tier;
-    int32_t idle;      /* follow-cpu: epochs without use before a page goes back */
-    struct cdm_tier_cut cut; /* tier: which heat goes to DRAM */
-    uint64_t hot, cold; /* pages wanted on DRAM, on the rule's nodes */
-    uint64_t unknown;  /* seen, but where they are is not known */
-    uint64_t per_node[COUNTED_NODES];
-};
-
 /* tier: the heat a page needs to be among the hottest `hot_set` bytes of its rule. */
-static void rank(int rule, const struct cdm_range_ref *refs, int n_refs, struct rule_epoch *r)
+void cdm__migrate_rule_start(struct cdm_rule_epoch *r, int rule, struct cdm_tracked *const *ranges,
+                             int n_ranges)
 {
+    *r = (struct cdm_rule_epoch){
+        .tier = cdm__rt.config.rules[rule].migrate == CDM_MIGRATE_TIER,
+        .idle = (int32_t)cdm__migrate_idle_epochs(rule)};
+    if (!r->tier)
+        return;
     uint64_t histogram[CDM_PAGE_HEAT_MAX + 1] = {0};
-    for (int k = 0; k < n_refs; k++) {
-        struct cdm_tracked *range = cdm__tracker_find(refs[k]);
-        for (size_t i = 0; range && i < range->n_pages; i++)
-            histogram[cdm_pages_heat(&range->pages, i)]++;
-    }
+    for (int k = 0; k < n_ranges; k++)
+        for (size_t i = 0; i < ranges[k]->n_pages; i++)
+            histogram[cdm_pages_heat(&ranges[k]->pages, i)]++;
     uint64_t hot_set = cdm__rt.config.rules[rule].hot_set, page = plat_page_size();
     r->cut = cdm_decide_tier_cut(histogram, (hot_set + page - 1) / page);
 }
 
-/* Reconcile one range in one direction (promotions first, so that what is hot is on DRAM
- * before what cooled leaves it); false when it went while the lock was released. */
-static void reconcile_range(struct batch *b, struct cdm_range_ref ref, uint32_t epoch,
-                            struct rule_epoch *r)
+size_t cdm__migrate_plan(struct cdm_move_batch *b, struct cdm_tracked *range,
+                         struct cdm_range_ref ref, size_t from, uint32_t epoch,
+                         struct cdm_rule_epoch *r)
 {
-    struct cdm_tracked *range = cdm__tracker_find(ref);
-    if (!range)
-        return;
     int rule = range->rule, dram = dram_node(rule);
     const cdm_nodemask *rule_nodes = &cdm__rt.config.rules[rule].nodes;
-    for (size_t i = 0; range && i < range->n_pages; i++) {
+    for (size_t i = from; i < range->n_pages; i++) {
         enum cdm_side side = r->tier ? cdm_decide_tier(&range->pages, i, &r->cut)
                                      : cdm_decide_follow(&range->pages, i, epoch, r->idle);
         if (side == CDM_SIDE_LEAVE)
@@ -324,12 +277,13 @@ static void reconcile_range(struct batch *b, struct cdm_range_ref ref, uint32_t 
         bool on_home = node >= 0 && cdm__nodemask_has(rule_nodes, node);
         int home = side == CDM_SIDE_HOME && !on_home ? policy_node(rule, i) : LEAVE;
         int target = cdm_decide_target(side, node, on_home, dram, home);
-        if (target >= 0)
-            range = add(b, range, ref, i, target);
+        if (target >= 0 && !add(b, range, ref, i, target))
+            return i + 1; /* full: the caller moves it, and goes on from the next page */
     }
+    return range->n_pages;
 }
 
-static void count_range(const struct cdm_tracked *range, struct rule_epoch *r)
+void cdm__migrate_count(struct cdm_rule_epoch *r, struct cdm_tracked *range, uint32_t epoch)
 {
     for (size_t i = 0; i < range->n_pages; i++) {
         int node = cdm_pages_node(&range->pages, i);
@@ -338,10 +292,20 @@ static void count_range(const struct cdm_tracked *range, struct rule_epoch *r)
         else if (cdm_pages_seen(&range->pages, i))
             r->unknown++;
     }
+    cdm_pages_age(&range->pages, epoch);
 }
 
-static void record_epoch(int rule, uint32_t epoch, const struct rule_epoch *r)
+void cdm__migrate_rule_end(const struct cdm_rule_epoch *r, int rule, uint32_t epoch)
 {
+    static uint64_t last_signature[CDM_MAX_RULES];
+    /* An epoch event when something changed: the trace stays small while nothing does. */
+    uint64_t signature = r->hot * 0x9e3779b97f4a7c15ull ^ r->cold * 0xc2b2ae3d27d4eb4full ^
+                         r->unknown;
+    for (int node = 0; node < COUNTED_NODES; node++)
+        signature = signature * 31 + r->per_node[node];
+    if (signature == last_signature[rule])
+        return;
+    last_signature[rule] = signature;
     char nodes[COUNTED_NODES * 24] = "";
     size_t used = 0;
     for (int node = 0; node < COUNTED_NODES; node++) {
@@ -359,78 +323,4 @@ static void record_epoch(int rule, uint32_t epoch, const struct rule_epoch *r)
                      cdm__rt.config.rules[rule].name, epoch - CDM_EPOCH_FIRST, nodes,
                      (unsigned long long)r->unknown, (unsigned long long)r->hot,
                      (unsigned long long)r->cold);
-}
-
-/* The rule's ranges, named so that they can be found again after the lock was released;
- * NULL without memory for them. The array is the migrator thread's, grown as needed. */
-static struct cdm_range_ref *refs_of(int rule, int *n_refs)
-{
-    static struct cdm_range_ref *refs;
-    static size_t capacity;
-    struct cdm_tracked *const *ranges;
-    int n_ranges = cdm__tracker_ranges(&ranges);
-    if ((size_t)n_ranges > capacity) {
-        size_t wanted = (size_t)n_ranges * 2;
-        struct cdm_range_ref *grown = cdm__arena_grow(refs, capacity * sizeof *refs, 0,
-                                                      wanted * sizeof *refs);
-        if (!grown)
-            return NULL;
-        refs = grown;
-        capacity = wanted;
-    }
-    *n_refs = 0;
-    for (int k = 0; k < n_ranges; k++)
-        if (ranges[k]->rule == rule)
-            refs[(*n_refs)++] =
-                (struct cdm_range_ref){.id = ranges[k]->id, .start = ranges[k]->start};
-    return refs;
-}
-
-void cdm__migrate_reconcile(uint32_t epoch, bool epoch_end)
-{
-    static uint64_t last_signature[CDM_MAX_RULES];
-    if (cdm__profiling()) /* its buffers are watched, never moved */
-        return;
-    for (int rule = 0; rule < cdm__rt.config.n_rules; rule++) {
-        int n_refs = 0;
-        const struct cdm_range_ref *refs = refs_of(rule, &n_refs);
-        if (!refs || !n_refs)
-            continue;
-        bool tier = cdm__rt.config.rules[rule].migrate == CDM_MIGRATE_TIER;
-        struct rule_epoch r = {.tier = tier, .idle = (int32_t)cdm__migrate_idle_epochs(rule)};
-        if (tier)
-            rank(rule, refs, n_refs, &r);
-        /* Each pass decides from the same ranking (a copy: tier's quota is used up page by
-         * page); the counts are the first pass's. */
-        struct rule_epoch demoting = r;
-        static struct batch b; /* one migrator thread */
-        b = (struct batch){.rule = rule, .to_dram = true,
-                           .reason = !epoch_end ? "advice" : tier ? "hot" : "touched"};
-        for (int k = 0; k < n_refs && !cdm__tracker_stopping(); k++)
-            reconcile_range(&b, refs[k], epoch, &r);
-        flush(&b);
-        b = (struct batch){.rule = rule, .to_dram = false,
-                           .reason = !epoch_end ? "advice" : tier ? "cold" : "idle"};
-        for (int k = 0; k < n_refs && !cdm__tracker_stopping(); k++)
-            reconcile_range(&b, refs[k], epoch, &demoting);
-        flush(&b);
-        if (!epoch_end)
-            continue;
-        for (int k = 0; k < n_refs; k++) {
-            struct cdm_tracked *range = cdm__tracker_find(refs[k]);
-            if (!range)
-                continue;
-            count_range(range, &r);
-            cdm_pages_age(&range->pages, epoch);
-        }
-        /* An epoch event when something changed: the trace stays small while nothing does. */
-        uint64_t signature = r.hot * 0x9e3779b97f4a7c15ull ^ r.cold * 0xc2b2ae3d27d4eb4full ^
-                             r.unknown;
-        for (int node = 0; node < COUNTED_NODES; node++)
-            signature = signature * 31 + r.per_node[node];
-        if (signature != last_signature[rule]) {
-            last_signature[rule] = signature;
-            record_epoch(rule, epoch, &r);
-        }
-    }
 }

@@ -21,13 +21,12 @@ bool cdm__profiling(void)
     return cdm__rt.config.settings.dry_run || cdm__rt.config.n_rules == 0;
 }
 
-void cdm__profile_record(const struct cdm_tracked *range, uint32_t epoch)
+void cdm__profile_record(const struct cdm_tracked *range, uint32_t epoch, enum cdm_track backend)
 {
     size_t touched = 0;
     for (size_t i = 0; i < range->n_pages; i++)
         touched += cdm_pages_seen(&range->pages, i);
     char rule[CDM_NAME_MAX + 3];
-    enum cdm_track backend = cdm__tracker_backend();
     cdm__trace_event("access",
                      "\"addr\":\"0x%lx\",\"size\":%zu,\"pages\":%zu,\"rule\":%s,\"epochs\":%u,"
                      "\"page_epochs\":%llu,\"touched\":%zu,\"tracker\":\"%s\",\"sees\":\"%s\"",

@@ -11,6 +11,8 @@
 
 #include "internal.h"
 
+#include "decide.h"
+
 /* What a backend does at each point of a range's and an epoch's life; NULL: nothing. */
 struct cdm_track_ops {
     /* Bytes of state of its own a range of n_pages needs, and making it (range->backend_state,
@@ -55,6 +57,72 @@ CDM_HIDDEN void cdm__track_mark_regions(const uintptr_t *from, const uintptr_t *
 /* The registered ranges in at most `max` spans of addresses (neighbours merged when there
  * are more), and whether they changed since the last call; takes the lock. */
 CDM_HIDDEN int cdm__track_spans(uintptr_t *starts, uintptr_t *ends, int max, bool *changed);
+
+/* ---------------------------------------------------------------- migrate.c, for tracker.c */
+/* Pages per move_pages call: each call has a fixed cost (28-45 us natively, 5 ms under TCG,
+ * bench/RESULTS.md), and faults never wait for the migrator, so few large calls. A discard
+ * waits for the call in flight on its pages: 4 MiB at most. */
+#define CDM_MOVE_BATCH 1024
+/* Nodes counted per rule in `epoch` events. */
+#define CDM_EPOCH_NODES 64
+
+/* Pages of one rule going one way, from any number of its ranges. */
+struct cdm_move_batch {
+    int rule;
+    bool to_dram;
+    const char *reason;
+    int n;        /* pages */
+    int n_ranges; /* the ranges they are in, in the order they were added */
+    struct {
+        struct cdm_range_ref ref;
+        uint32_t discards;         /* the range's count when its first page was added */
+        struct cdm_tracked *range; /* while the lock is held; NULL: gone, or discarded */
+    } ranges[CDM_MOVE_BATCH];
+    uint16_t in[CDM_MOVE_BATCH]; /* page k is in ranges[in[k]] */
+    size_t index[CDM_MOVE_BATCH];
+    void *pages[CDM_MOVE_BATCH];
+    int nodes[CDM_MOVE_BATCH];
+    int status[CDM_MOVE_BATCH];
+    int16_t before[CDM_MOVE_BATCH]; /* where the page was when it was added; -1 not known */
+};
+
+/* One rule's epoch: what it decides from (tier's cut), and what it counted. */
+struct cdm_rule_epoch {
+    bool tier;
+    int32_t idle;            /* follow-cpu: epochs without use before a page goes back */
+    struct cdm_tier_cut cut; /* tier: which heat goes to DRAM */
+    uint64_t hot, cold;      /* pages wanted on DRAM, on the rule's nodes */
+    uint64_t unknown;        /* seen, but where they are is not known */
+    uint64_t per_node[CDM_EPOCH_NODES];
+};
+
+/* With the tracker's lock held. The rule's ranges (tier ranks their pages by heat). */
+CDM_HIDDEN void cdm__migrate_rule_start(struct cdm_rule_epoch *r, int rule,
+                                        struct cdm_tracked *const *ranges, int n_ranges);
+CDM_HIDDEN void cdm__migrate_batch_start(struct cdm_move_batch *b, int rule, bool to_dram,
+                                         bool epoch_end);
+/* Adds the pages of `range` from page `from` on that should move the batch's way, until the
+ * batch is full (n == CDM_MOVE_BATCH); returns where it stopped: n_pages, or the page after
+ * the one that filled it. */
+CDM_HIDDEN size_t cdm__migrate_plan(struct cdm_move_batch *b, struct cdm_tracked *range,
+                                    struct cdm_range_ref ref, size_t from, uint32_t epoch,
+                                    struct cdm_rule_epoch *r);
+/* After the lock was released: the pages of ranges that went (range NULL) or were discarded
+ * meanwhile leave the batch. */
+CDM_HIDDEN void cdm__migrate_keep_live(struct cdm_move_batch *b);
+/* Whether a page of the batch is where nothing is known of it (asked first). */
+CDM_HIDDEN bool cdm__migrate_unknown(const struct cdm_move_batch *b);
+CDM_HIDDEN void cdm__migrate_drop_there(struct cdm_move_batch *b);
+/* The counts of an epoch's end, and the pages' aging (tier), range by range; its event. */
+CDM_HIDDEN void cdm__migrate_count(struct cdm_rule_epoch *r, struct cdm_tracked *range,
+                                   uint32_t epoch);
+CDM_HIDDEN void cdm__migrate_rule_end(const struct cdm_rule_epoch *r, int rule, uint32_t epoch);
+/* With no lock held: the system calls, 0 or an errno (status[] per page). */
+CDM_HIDDEN int cdm__migrate_query(struct cdm_move_batch *b);
+CDM_HIDDEN int cdm__migrate_move(struct cdm_move_batch *b);
+/* The lock held again, the ranges looked up anew: what cdm__migrate_move reported goes into
+ * the pages' state, the rule's counts and a `migrate` event. */
+CDM_HIDDEN void cdm__migrate_settle(struct cdm_move_batch *b, int err, uint64_t spent);
 
 /* ---------------------------------------------------------------- track_wp.c */
 /* Write-protect [start, start + len) (page by page where the kernel refuses it whole). */

@@ -215,7 +215,7 @@ static void range_remove_at(int i)
 static void range_leave(int i)
 {
     if (cdm__profiling())
-        cdm__profile_record(tracker.ranges[i], tracker.epoch);
+        cdm__profile_record(tracker.ranges[i], tracker.epoch, tracker.backend);
     range_remove_at(i);
 }
 
@@ -329,35 +329,6 @@ int cdm__track_spans(uintptr_t *starts, uintptr_t *ends, int max, bool *changed)
     }
     pthread_mutex_unlock(&tracker.lock);
     return n;
-}
-
-/* ------------------------------------------------------------------ for migrate.c */
-
-int cdm__tracker_ranges(struct cdm_tracked *const **ranges)
-{
-    drain_pending();
-    *ranges = tracker.ranges;
-    return tracker.n_ranges;
-}
-
-void cdm__tracker_unlock(void)
-{
-    pthread_mutex_unlock(&tracker.lock);
-}
-
-struct cdm_tracked *cdm__tracker_find(struct cdm_range_ref ref)
-{
-    struct cdm_tracked *range = range_holding(ref.start);
-    return range && range->id == ref.id ? range : NULL;
-}
-
-void cdm__tracker_relock(void)
-{
-    pthread_mutex_lock(&tracker.lock);
-    drain_pending();
-    /* The caller clears `moving` before it lets go of the lock: a discard waiting for that
-     * checks again then, also for a range that went meanwhile. */
-    pthread_cond_broadcast(&moved);
 }
 
 /* ------------------------------------------------------------------ collecting */
@@ -505,11 +476,6 @@ static bool stopping(void)
     return __atomic_load_n(&tracker.stopping, __ATOMIC_ACQUIRE);
 }
 
-bool cdm__tracker_stopping(void)
-{
-    return stopping();
-}
-
 static void *tracker_main(void *unused)
 {
     cdm__guard = 1; /* everything this thread calls goes straight to the real functions */
@@ -548,6 +514,141 @@ static void *tracker_main(void *unused)
     return NULL;
 }
 
+/* ------------------------------------------------------------------ migrating */
+
+/* The range a reference names, if it is still there. */
+static struct cdm_tracked *range_named(struct cdm_range_ref ref)
+{
+    struct cdm_tracked *range = range_holding(ref.start);
+    return range && range->id == ref.id ? range : NULL;
+}
+
+/* One system call on the batch (query: where its pages are; else move them) with the lock
+ * released, its ranges marked as moving meanwhile
+ * (a discard on them waits); then each range is looked up again, and the pages of one that
+ * went or was discarded leave the batch. False when the threads are stopping (nothing of the
+ * call is kept then). */
+static bool batch_call(struct cdm_move_batch *b, bool query, int *err, uint64_t *spent)
+{
+    for (int r = 0; r < b->n_ranges; r++)
+        if (b->ranges[r].range)
+            b->ranges[r].range->moving = true;
+    pthread_mutex_unlock(&tracker.lock);
+    uint64_t begin = cdm__now_ns();
+    *err = query ? cdm__migrate_query(b) : cdm__migrate_move(b);
+    *spent = cdm__now_ns() - begin;
+    pthread_mutex_lock(&tracker.lock);
+    drain_pending();
+    for (int r = 0; r < b->n_ranges; r++) {
+        struct cdm_tracked *range = b->ranges[r].range ? range_named(b->ranges[r].ref) : NULL;
+        if (range)
+            range->moving = false;
+        b->ranges[r].range = range;
+    }
+    /* `moving` is clear before the lock goes: a discard waiting for it checks again then,
+     * also for a range that went meanwhile. */
+    pthread_cond_broadcast(&moved);
+    cdm__migrate_keep_live(b);
+    return !stopping();
+}
+
+/* Moves the batch: pages whose node is not known are asked first (one already where it
+ * should be is no migration), then moved; empties it. */
+static void batch_flush(struct cdm_move_batch *b)
+{
+    int err = 0;
+    uint64_t spent;
+    bool going_on = b->n > 0;
+    if (going_on && cdm__migrate_unknown(b)) {
+        going_on = batch_call(b, true, &err, &spent);
+        if (going_on && !err)
+            cdm__migrate_drop_there(b);
+    }
+    if (going_on && b->n > 0 && batch_call(b, false, &err, &spent))
+        cdm__migrate_settle(b, err, spent);
+    b->n = b->n_ranges = 0;
+}
+
+/* The rule's ranges, named so that they can be found again after the lock was released, and
+ * as they are now; false without memory for them. The arrays are the migrator thread's. */
+static bool ranges_of(int rule, struct cdm_range_ref **refs, struct cdm_tracked ***ranges,
+                      int *n)
+{
+    static struct cdm_range_ref *ref_array;
+    static struct cdm_tracked **range_array;
+    static size_t capacity;
+    if ((size_t)tracker.n_ranges > capacity) {
+        size_t wanted = (size_t)tracker.n_ranges * 2;
+        struct cdm_range_ref *more_refs = cdm__arena_grow(
+            ref_array, capacity * sizeof *ref_array, 0, wanted * sizeof *ref_array);
+        if (!more_refs)
+            return false;
+        ref_array = more_refs;
+        struct cdm_tracked **more_ranges = cdm__arena_grow(
+            range_array, capacity * sizeof *range_array, 0, wanted * sizeof *range_array);
+        if (!more_ranges)
+            return false; /* the refs grew: capacity stays, and they grow again next time */
+        range_array = more_ranges;
+        capacity = wanted;
+    }
+    *n = 0;
+    for (int k = 0; k < tracker.n_ranges; k++) {
+        if (tracker.ranges[k]->rule != rule)
+            continue;
+        ref_array[*n] = (struct cdm_range_ref){.id = tracker.ranges[k]->id,
+                                               .start = tracker.ranges[k]->start};
+        range_array[(*n)++] = tracker.ranges[k];
+    }
+    *refs = ref_array;
+    *ranges = range_array;
+    return true;
+}
+
+/* The lock held: every tracked page to where its rule wants it, promotions first (what is
+ * hot is on DRAM before what cooled leaves it). epoch_end: a collected epoch (its counts,
+ * aging and `epoch` event); else a hint's run. Each pass decides from the same ranking (a
+ * copy: tier's quota is used up page by page); the counts are the first pass's. */
+static void migrate_epoch(uint32_t epoch, bool epoch_end)
+{
+    static struct cdm_move_batch batch; /* one migrator thread */
+    if (cdm__profiling()) /* its buffers are watched, never moved */
+        return;
+    drain_pending();
+    for (int rule = 0; rule < cdm__rt.config.n_rules && !stopping(); rule++) {
+        struct cdm_range_ref *refs;
+        struct cdm_tracked **ranges;
+        int n_refs;
+        if (!ranges_of(rule, &refs, &ranges, &n_refs) || !n_refs)
+            continue;
+        struct cdm_rule_epoch decided;
+        cdm__migrate_rule_start(&decided, rule, ranges, n_refs);
+        for (int pass = 0; pass < 2; pass++) {
+            struct cdm_rule_epoch copy = decided;
+            struct cdm_rule_epoch *r = pass == 0 ? &decided : &copy;
+            cdm__migrate_batch_start(&batch, rule, pass == 0, epoch_end);
+            for (int k = 0; k < n_refs && !stopping(); k++) {
+                struct cdm_tracked *range = range_named(refs[k]);
+                for (size_t next = 0; range && next < range->n_pages;) {
+                    next = cdm__migrate_plan(&batch, range, refs[k], next, epoch, r);
+                    if (batch.n < CDM_MOVE_BATCH)
+                        continue; /* the range is done */
+                    batch_flush(&batch);
+                    range = range_named(refs[k]);
+                }
+            }
+            batch_flush(&batch);
+        }
+        if (!epoch_end || stopping())
+            continue;
+        for (int k = 0; k < n_refs; k++) {
+            struct cdm_tracked *range = range_named(refs[k]);
+            if (range)
+                cdm__migrate_count(&decided, range, epoch);
+        }
+        cdm__migrate_rule_end(&decided, rule, epoch);
+    }
+}
+
 static void *migrator_main(void *unused)
 {
     cdm__guard = 1;
@@ -561,7 +662,7 @@ static void *migrator_main(void *unused)
         uint32_t epoch = __atomic_load_n(&tracker.epoch, __ATOMIC_ACQUIRE);
         bool epoch_end = epoch != tracker.migrated_epoch;
         tracker.migrated_epoch = epoch;
-        cdm__migrate_reconcile(epoch, epoch_end);
+        migrate_epoch(epoch, epoch_end);
         pthread_mutex_unlock(&tracker.lock);
     }
     return NULL;
