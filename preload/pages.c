@@ -41,7 +41,7 @@ uint32_t cdm_pages_quantum(uint32_t idle_epochs)
 {
     if (idle_epochs <= CDM_PAGE_KEPT_TICKS)
         return 1;
-    return (idle_epochs + CDM_PAGE_KEPT_TICKS - 1) / CDM_PAGE_KEPT_TICKS;
+    return idle_epochs / CDM_PAGE_KEPT_TICKS + (idle_epochs % CDM_PAGE_KEPT_TICKS != 0);
 }
 
 void cdm_pages_init(struct cdm_pages *pages, uint8_t *bytes, size_t n, uint32_t epoch,

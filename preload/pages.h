@@ -33,7 +33,8 @@ struct cdm_pages {
 /* Epochs a tick for a follow-cpu rule that sends pages back after `idle_epochs`: 1 up to
  * CDM_PAGE_KEPT_TICKS epochs, so that `idle` is told to the epoch; more beyond. */
 uint32_t cdm_pages_quantum(uint32_t idle_epochs);
-/* `bytes`: n zeroed bytes; `epoch`: the current one. Nothing seen, nowhere known. */
+/* `bytes`: n zeroed bytes; `epoch`: the last one ended (uses come after it; heat's top bit is
+ * a use in any epoch after the last halving). Nothing seen, nowhere known. */
 void cdm_pages_init(struct cdm_pages *pages, uint8_t *bytes, size_t n, uint32_t epoch,
                     uint32_t quantum, bool heat);
 /* `to` (initialised, at least n pages) takes `from`'s pages first..first + n. */
