@@ -622,9 +622,9 @@ static void migrate_epoch(uint32_t epoch, bool epoch_end)
             continue;
         struct cdm_rule_epoch decided;
         cdm__migrate_rule_start(&decided, rule, ranges, n_refs);
+        struct cdm_rule_epoch demoting = decided; /* before the first pass uses up the quota */
         for (int pass = 0; pass < 2; pass++) {
-            struct cdm_rule_epoch copy = decided;
-            struct cdm_rule_epoch *r = pass == 0 ? &decided : &copy;
+            struct cdm_rule_epoch *r = pass == 0 ? &decided : &demoting;
             cdm__migrate_batch_start(&batch, rule, pass == 0, epoch_end);
             for (int k = 0; k < n_refs && !stopping(); k++) {
                 struct cdm_tracked *range = range_named(refs[k]);
