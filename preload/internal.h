@@ -639,8 +639,9 @@ CDM_HIDDEN void cdm__tracker_start_threads(void);
  * would reach us to start them later (cdm__hooks_see_malloc). */
 CDM_HIDDEN void cdm__tracker_start_early(void);
 /* [start, start + len) is unmapped or replaced: ranges inside it are dropped, and ranges
- * reaching into it keep their other parts, tracked as ranges of their own. */
-CDM_HIDDEN void cdm__tracker_forget(uintptr_t start, size_t len);
+ * reaching into it keep their other parts, tracked as ranges of their own. False when nothing
+ * tracked was there. */
+CDM_HIDDEN bool cdm__tracker_forget(uintptr_t start, size_t len);
 /* Before an mremap of [start, start + len): the range there, if it is all of one, leaves the
  * tracker with what was seen of its pages (and its registration: a move drops it); else
  * whatever is tracked there is forgotten (cdm__tracker_forget) and it returns NULL. After

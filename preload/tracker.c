@@ -913,10 +913,11 @@ static void range_cut(int i, uintptr_t start, uintptr_t end)
     range_free(range);
 }
 
-void cdm__tracker_forget(uintptr_t start, size_t len)
+bool cdm__tracker_forget(uintptr_t start, size_t len)
 {
     if (!__atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED))
-        return;
+        return false;
+    bool any = false;
     size_t page = plat_page_size();
     uintptr_t end = (start + len + page - 1) & ~(uintptr_t)(page - 1);
     start &= ~(uintptr_t)(page - 1);
@@ -925,6 +926,7 @@ void cdm__tracker_forget(uintptr_t start, size_t len)
         struct cdm_tracked *range = tracker.ranges[i];
         uintptr_t from = start > range->start ? start : range->start;
         uintptr_t to = end < range_end(range) ? end : range_end(range);
+        any = true;
         /* The part leaving is unregistered here (the kernel drops it with an unmapped
          * mapping, but not before an mremap moves it). */
         if (tracker.uffd >= 0 && range->registered)
@@ -937,6 +939,7 @@ void cdm__tracker_forget(uintptr_t start, size_t len)
         i = range_index(to); /* past what was cut out: the part after it starts at `to` */
     }
     pthread_mutex_unlock(&tracker.lock);
+    return any;
 }
 
 struct cdm_tracked *cdm__tracker_detach(uintptr_t start, size_t len)
@@ -1032,15 +1035,8 @@ static bool advise_pages(uintptr_t start, size_t len, enum advice advice)
 
 void cdm__tracker_yield(int fd, uintptr_t start, size_t len)
 {
-    if (!__atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED) || fd == tracker.uffd)
+    if (fd == tracker.uffd || !cdm__tracker_forget(start, len)) /* our registration goes */
         return;
-    pthread_mutex_lock(&tracker.lock);
-    int i = range_index(start);
-    bool tracked = i < tracker.n_ranges && tracker.ranges[i]->start < start + len;
-    pthread_mutex_unlock(&tracker.lock);
-    if (!tracked)
-        return;
-    cdm__tracker_forget(start, len); /* our registration there goes */
     cdm__warn_once(CDM_WARN_TRACKER, "the program registers a userfaultfd of its own over a "
                                      "tracked buffer (at %p): it leaves tracking there, and its "
                                      "pages stay where they are",

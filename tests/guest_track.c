@@ -243,6 +243,19 @@ static void fill_and_follow(unsigned char *buffer, size_t size, unsigned seed)
     assert_intact(buffer, 0, size, seed);
 }
 
+/* Pages used before (and carried through a change of their mapping), left alone, go back
+ * to node 1; written again, they follow the CPU to node 0 and hold `seed`'s words. */
+static void goes_back_then_follows(const char *what, unsigned char *buffer, size_t size,
+                                   unsigned seed)
+{
+    cr_assert_geq(wait_until_on(buffer, size, 1, IDLE_S), 0,
+                  "%s, used before and left alone, did not go back to node 1: %s", what,
+                  describe(buffer, size));
+    cr_assert_geq(write_until_on(buffer, size, 0, seed, FOLLOW_S), 0,
+                  "%s, written again, did not follow the CPU: %s", what, describe(buffer, size));
+    assert_intact(buffer, 0, size, seed);
+}
+
 /* ------------------------------------------------------------------ traces */
 
 /* The whole file, NUL-terminated, malloc'd; NULL if it cannot be read. */
@@ -806,15 +819,10 @@ Test(track, map_fixed_over_the_middle_keeps_the_rest_with_its_history, .timeout 
     assert_intact(mapping, tail, size, 51);
     cr_assert_eq(first_nonzero(over, 0, tail - hole), NOWHERE, "the new mapping is not fresh");
 
-    cr_assert_geq(wait_until_on(mapping, hole, 1, IDLE_S), 0,
-                  "the head, used before and left alone, did not go back to node 1: %s",
-                  describe(mapping, hole));
     cr_assert_geq(wait_until_on(mapping + tail, size - tail, 1, IDLE_S), 0,
                   "the tail, used before and left alone, did not go back to node 1: %s",
                   describe(mapping + tail, size - tail));
-    cr_assert_geq(write_until_on(mapping, hole, 0, 52, FOLLOW_S), 0,
-                  "the head, written again, did not follow the CPU: %s", describe(mapping, hole));
-    assert_intact(mapping, 0, hole, 52);
+    goes_back_then_follows("the head", mapping, hole, 52);
     cr_assert_eq(munmap(mapping, size), 0, "%s", strerror(errno));
 }
 
@@ -832,13 +840,7 @@ Test(track, mremap_shrink_keeps_the_history_of_what_remains, .timeout = 120)
     cr_assert_eq(query(shrunk, &info), 0, "the shrunk mapping is no longer placed");
     cr_assert_eq(info.mapped, kept);
     cr_assert(info.tracked, "the shrunk mapping is no longer tracked");
-    cr_assert_geq(wait_until_on(shrunk, kept, 1, IDLE_S), 0,
-                  "the pages kept, left alone, did not go back to node 1: %s",
-                  describe(shrunk, kept));
-    cr_assert_geq(write_until_on(shrunk, kept, 0, 32, FOLLOW_S), 0,
-                  "the pages kept, written again, did not follow the CPU: %s",
-                  describe(shrunk, kept));
-    assert_intact(shrunk, 0, kept, 32);
+    goes_back_then_follows("the pages kept", shrunk, kept, 32);
     cr_assert_eq(munmap(shrunk, kept), 0);
 }
 
@@ -858,13 +860,7 @@ Test(track, mremap_dontunmap_carries_the_pages_history, .timeout = 120)
     cr_assert(info.tracked, "the moved pages are no longer tracked");
     assert_intact(moved, 0, size, 41);
     cr_assert_eq(first_nonzero(mapping, 0, size), NOWHERE, "the old range still holds data");
-    cr_assert_geq(wait_until_on(moved, size, 1, IDLE_S), 0,
-                  "the pages used before the move, left alone, did not go back to node 1: %s",
-                  describe(moved, size));
-    cr_assert_geq(write_until_on(moved, size, 0, 42, FOLLOW_S), 0,
-                  "the moved pages, written again, did not follow the CPU: %s",
-                  describe(moved, size));
-    assert_intact(moved, 0, size, 42);
+    goes_back_then_follows("the moved pages", moved, size, 42);
     cr_assert_eq(munmap(moved, size), 0);
     cr_assert_eq(munmap(mapping, size), 0);
 }

@@ -759,19 +759,29 @@ Test(process, children_of_the_run_keep_stderr_clean)
               run.err);
 }
 
-Test(process, program_names_are_escaped_in_the_trace)
+/* The probe run as `name` (a link to it in the test's directory), its trace named
+ * `log`.jsonl: the trace's text in `all`. */
+static void run_named(const char *name, const char *log, char *all, size_t size)
 {
     static struct run run;
-    char link[700], target[1200];
+    char link[700], target[1200], log_name[64];
     absolute(PROBE, target, sizeof target);
-    snprintf(link, sizeof link, "%s/we\"ird\\prog", dir);
+    snprintf(link, sizeof link, "%s/%s", dir, name);
     cr_assert_eq(symlink(target, link), 0);
+    snprintf(log_name, sizeof log_name, "%s.jsonl", log);
     const char *argv[] = {link, "alloc", "9", NULL};
-    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", log_to("odd.%p.jsonl"), NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", log_to(log_name), NULL};
     spawn(&run, argv, env, true, 0);
     cr_assert_str_eq(run.out, "placed=1\n");
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s.", log);
+    cr_assert_eq(traces(prefix, all, size), 1);
+}
+
+Test(process, program_names_are_escaped_in_the_trace)
+{
     static char all[65536];
-    cr_assert_eq(traces("odd.", all, sizeof all), 1);
+    run_named("we\"ird\\prog", "odd", all, sizeof all);
     cr_assert(strstr(all, "\"program\":\"we\\\"ird\\\\prog\""), "%s", all);
 }
 
@@ -780,17 +790,10 @@ Test(process, program_names_are_escaped_in_the_trace)
 Test(process, program_names_not_utf8_leave_the_trace_valid)
 {
     static struct run run;
-    char link[700], target[1200], trace[700];
-    absolute(PROBE, target, sizeof target);
-    /* Latin-1 "é", a stray continuation byte, UTF-8 "é", a cut sequence at the end. */
-    snprintf(link, sizeof link, "%s/caf\xe9-\x80-\xc3\xa9-\xe2\x82", dir);
-    cr_assert_eq(symlink(target, link), 0);
-    const char *argv[] = {link, "alloc", "9", NULL};
-    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", log_to("latin.jsonl"), NULL};
-    spawn(&run, argv, env, true, 0);
-    cr_assert_str_eq(run.out, "placed=1\n");
     static char all[65536];
-    cr_assert_eq(traces("latin.", all, sizeof all), 1);
+    char trace[700];
+    /* Latin-1 "é", a stray continuation byte, UTF-8 "é", a cut sequence at the end. */
+    run_named("caf\xe9-\x80-\xc3\xa9-\xe2\x82", "latin", all, sizeof all);
     cr_assert(strstr(all, "\"program\":\"caf\\u00e9-\\u0080-\xc3\xa9-\\u00e2\\u0082\""),
               "%s", all);
     snprintf(trace, sizeof trace, "%s/latin.jsonl", dir);
