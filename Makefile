@@ -51,7 +51,7 @@ ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fno-strict-aliasing
 # Sources shared by the library and the CLI: platform, logging, environment, config,
 # topology, node sets, rules.
 CORE_SRC := $(addprefix preload/,platform.c log.c env.c config.c topology.c nodeset.c rules.c backends.c damon.c)
-LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c callsite.c symtab.c placement.c pages.c decide.c tracker.c track_wp.c track_wp_async.c track_damon.c migrate.c profile.c trace.c report.c)
+LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c callsite.c symtab.c placement.c buffer_table.c pages.c decide.c tracker.c track_wp.c track_wp_async.c track_damon.c migrate.c profile.c trace.c report.c)
 CLI_SRC := $(wildcard tools/*.c)
 # The trace reader is C++: simdjson's parser (tools/trace_read.cc).
 CLI_CXX_SRC := $(wildcard tools/*.cc)
@@ -141,6 +141,14 @@ $(addprefix $(B)/tests/,$(TRACK_PURE_TESTS)): $(B)/tests/%: tests/%.c $(addprefi
 $(addprefix $(B)/asan/tests/,$(TRACK_PURE_TESTS)): $(B)/asan/tests/%: tests/%.c $(addprefix $(B)/asan/,$(TRACK_PURE)) tests/testutil.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(SANITIZE) -o $@ $< $(addprefix $(B)/asan/,$(TRACK_PURE)) -lcriterion
+# The table of placed buffers is tested alone, with the arena it takes its memory from.
+BUFFER_TABLE := preload/buffer_table.o preload/arena.o
+$(B)/tests/unit_buffer_table: tests/unit_buffer_table.c $(addprefix $(B)/core/,$(BUFFER_TABLE)) $(CORE_OBJ) tests/testutil.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(addprefix $(B)/core/,$(BUFFER_TABLE)) $(CORE_OBJ) -lcriterion $(CLI_LDLIBS)
+$(B)/asan/tests/unit_buffer_table: tests/unit_buffer_table.c $(addprefix $(B)/asan/,$(BUFFER_TABLE)) $(ASAN_CORE_OBJ) tests/testutil.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(SANITIZE) -o $@ $< $(addprefix $(B)/asan/,$(BUFFER_TABLE)) $(ASAN_CORE_OBJ) -lcriterion $(CLI_LDLIBS)
 $(B)/tests/unit_%: tests/unit_%.c $(CORE_OBJ) tests/testutil.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(CORE_OBJ) -lcriterion $(CLI_LDLIBS)

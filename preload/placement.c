@@ -4,13 +4,13 @@
  * A placed heap buffer gets a mapping of its own, so that the policy covers exactly its pages
  * and free gives them back; its address is page aligned, which is what lets free() tell it
  * from the real allocator's pointers with one test. Placed mmap ranges are the program's own
- * mappings with a policy applied. Both are kept in one table, a red-black tree ordered by
- * address (libbsd's intrusive <bsd/sys/tree.h>: its nodes are the entries, from our own slab;
- * nothing here calls the host's allocator), so that what overlaps a range is found in
- * O(log n) however many buffers are live; no lock is held across a call out of the library
- * but raw system calls. A refused policy is recorded with its errno and the program
- * keeps its buffer. */
+ * mappings with a policy applied. Both are kept in one table (buffer_table.c: by address and
+ * by size class, from its own slab; nothing there calls the host's allocator), whose lookups
+ * stay a few cache misses however many buffers are live; no lock is held across a call out of
+ * the library but raw system calls. A refused policy is recorded with its errno and the
+ * program keeps its buffer. */
 #include "internal.h"
+#include "buffer_table.h"
 
 #include <errno.h>
 #include <numaif.h>
@@ -21,28 +21,14 @@
 
 #include "cdmplace.h"
 
-#include <bsd/sys/tree.h>
 
-struct placed {
-    RB_ENTRY(placed) by_start; /* first, with the key: a lookup reads one cache line a node */
-    uintptr_t start;        /* key */
-    size_t size;            /* bytes asked for */
-    size_t mapped;          /* bytes of whole pages */
-    int rule;
-    enum cdm_kind kind;
-    bool applied;           /* the policy is on the range (counts against the budget) */
-    bool watched;           /* a profiling run's buffer: no policy, tracked (profile.c) */
-    bool huge_tlb;          /* MAP_HUGETLB: placed, never tracked (it moves as a whole) */
-    int error;
-};
 
 struct cdm_rule_stats cdm__rule_stats[CDM_MAX_RULES + 1];
 int cdm__placed_mappings;
 int cdm__placed_buffers;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static RB_HEAD(placed_table, placed) table = RB_INITIALIZER(&table);
-static struct cdm_slab slab = {.object_size = sizeof(struct placed)};
+static struct cdm_buffer_table table = CDM_BUFFER_TABLE_INIT(table);
 /* Bytes of live buffers with the rule's policy applied: what `budget` caps. */
 static uint64_t budget_used[CDM_MAX_RULES];
 
@@ -281,7 +267,7 @@ static void record_place(const struct decision *d, void *addr, size_t size, size
 }
 
 /* Gives back what `bytes` of a buffer took of its rule's live bytes, budget and room. */
-static void release_part(const struct placed *p, size_t bytes)
+static void release_part(const struct cdm_placed *p, size_t bytes)
 {
     account_live(p->rule, -(int64_t)bytes);
     if (!p->applied)
@@ -291,13 +277,13 @@ static void release_part(const struct placed *p, size_t bytes)
         __atomic_fetch_add(&room[p->rule].free_bytes, bytes, __ATOMIC_RELAXED);
 }
 
-static void release_room(const struct placed *p)
+static void release_room(const struct cdm_placed *p)
 {
     release_part(p, p->mapped);
 }
 
 /* The other way: what a buffer (or its growth) takes. */
-static void take_part(const struct placed *p, size_t bytes)
+static void take_part(const struct cdm_placed *p, size_t bytes)
 {
     account_live(p->rule, (int64_t)bytes);
     if (p->applied)
@@ -305,7 +291,7 @@ static void take_part(const struct placed *p, size_t bytes)
 }
 
 /* A `free` event (munmap too); the rule may be -1 (a profiling run's buffer). */
-static void trace_free(const struct placed *p)
+static void trace_free(const struct cdm_placed *p)
 {
     char rule[CDM_NAME_MAX + 3];
     cdm__trace_event("free", "\"addr\":\"0x%lx\",\"size\":%zu,\"kind\":\"%s\",\"rule\":%s",
@@ -314,7 +300,7 @@ static void trace_free(const struct placed *p)
 }
 
 /* A `remap` event: the buffer `before` (old_size bytes) is now `size` bytes at `to`. */
-static void trace_remap(const struct placed *before, size_t old_size, const void *to, size_t size)
+static void trace_remap(const struct cdm_placed *before, size_t old_size, const void *to, size_t size)
 {
     char rule[CDM_NAME_MAX + 3];
     cdm__trace_event("remap", "\"from\":\"0x%lx\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"
@@ -325,52 +311,25 @@ static void trace_remap(const struct placed *before, size_t old_size, const void
 
 /* ------------------------------------------------------------------ the table */
 
-static int compare_starts(const struct placed *a, const struct placed *b)
-{
-    return a->start < b->start ? -1 : a->start > b->start;
-}
-
-/* RB_GENERATE_STATIC's attribute, __unused, is one libbsd leaves undefined on Linux. */
-RB_GENERATE_INTERNAL(placed_table, placed, by_start, compare_starts, __attribute__((unused)) static)
-
 /* The entry starting at `start`; the caller holds `lock`. */
-static struct placed *table_at(uintptr_t start)
+static struct cdm_placed *table_at(uintptr_t start)
 {
-    struct placed key = {.start = start};
-    return RB_FIND(placed_table, &table, &key);
+    return cdm__buffers_at(&table, start);
 }
 
 /* The first entry, in address order, that overlaps [start, end); the next ones follow it
- * (RB_NEXT) while they start before `end`. One descent finds the last entry starting at or
- * before `start`. The caller holds `lock`. */
-static struct placed *table_first_overlapping(uintptr_t start, uintptr_t end)
+ * (cdm__buffers_next) while they start before `end`. The caller holds `lock`. */
+static struct cdm_placed *table_first_overlapping(uintptr_t start, uintptr_t end)
 {
-    struct placed *floor = NULL;
-    for (struct placed *p = RB_ROOT(&table); p;)
-        if (p->start <= start) {
-            floor = p;
-            p = RB_RIGHT(p, by_start);
-        } else {
-            p = RB_LEFT(p, by_start);
-        }
-    if (floor && floor->start + floor->mapped > start)
-        return floor;
-    struct placed *next = floor ? RB_NEXT(placed_table, &table, floor)
-                                : RB_MIN(placed_table, &table);
-    return next && next->start < end ? next : NULL;
+    return cdm__buffers_first_overlapping(&table, start, end);
 }
 
 /* Adds a copy of `entry`; the caller holds `lock`. No accounting. */
-static struct placed *table_put_locked(const struct placed *entry)
+static struct cdm_placed *table_put_locked(const struct cdm_placed *entry)
 {
-    struct placed *p = cdm__slab_alloc(&slab);
+    struct cdm_placed *p = cdm__buffers_put(&table, entry); /* NULL: never for live ranges */
     if (!p)
         return NULL;
-    *p = *entry;
-    if (RB_INSERT(placed_table, &table, p)) { /* an entry there already: never for live ranges */
-        cdm__slab_free(&slab, p);
-        return NULL;
-    }
     if (p->kind != CDM_KIND_HEAP)
         __atomic_fetch_add(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&cdm__placed_buffers, 1, __ATOMIC_RELAXED);
@@ -378,26 +337,25 @@ static struct placed *table_put_locked(const struct placed *entry)
 }
 
 /* Removes and frees an entry; the caller holds `lock`. */
-static void table_del_locked(struct placed *p)
+static void table_del_locked(struct cdm_placed *p)
 {
-    RB_REMOVE(placed_table, &table, p);
     if (p->kind != CDM_KIND_HEAP)
         __atomic_fetch_sub(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
     __atomic_fetch_sub(&cdm__placed_buffers, 1, __ATOMIC_RELAXED);
-    cdm__slab_free(&slab, p);
+    cdm__buffers_del(&table, p);
 }
 
-static struct placed *table_put(const struct placed *entry)
+static struct cdm_placed *table_put(const struct cdm_placed *entry)
 {
     pthread_mutex_lock(&lock);
-    struct placed *p = table_put_locked(entry);
+    struct cdm_placed *p = table_put_locked(entry);
     pthread_mutex_unlock(&lock);
     return p;
 }
 
 /* Hands a placed buffer to the tracker: its rule may migrate its pages, or a profiling run
  * watches it. */
-static void track(const struct placed *p)
+static void track(const struct cdm_placed *p)
 {
     if ((p->applied || p->watched) && !p->huge_tlb)
         cdm__tracker_add(p->start, p->mapped, p->rule);
@@ -405,7 +363,7 @@ static void track(const struct placed *p)
 
 /* A buffer back in the table after an mremap: its tracking history follows it (detached
  * before the call), or it is tracked afresh when it had none. */
-static void track_again(const struct placed *p, struct cdm_tracked *history)
+static void track_again(const struct cdm_placed *p, struct cdm_tracked *history)
 {
     if (history)
         cdm__tracker_attach(history, p->start, p->mapped);
@@ -414,7 +372,7 @@ static void track_again(const struct placed *p, struct cdm_tracked *history)
 }
 
 /* A new entry, accounted and handed to the tracker. */
-static bool table_insert(const struct placed *entry)
+static bool table_insert(const struct cdm_placed *entry)
 {
     if (!table_put(entry))
         return false;
@@ -424,10 +382,10 @@ static bool table_insert(const struct placed *entry)
 }
 
 /* Removes the entry starting at ptr; *out gets a copy. Caller needs no lock. */
-static bool table_take(uintptr_t start, enum cdm_kind kind, struct placed *out)
+static bool table_take(uintptr_t start, enum cdm_kind kind, struct cdm_placed *out)
 {
     pthread_mutex_lock(&lock);
-    struct placed *p = table_at(start);
+    struct cdm_placed *p = table_at(start);
     if (p && (kind == CDM_KIND_ANY || (p->kind == CDM_KIND_HEAP) == (kind == CDM_KIND_HEAP))) {
         *out = *p;
         table_del_locked(p);
@@ -438,10 +396,10 @@ static bool table_take(uintptr_t start, enum cdm_kind kind, struct placed *out)
     return p != NULL;
 }
 
-static bool table_find_heap(const void *ptr, struct placed *out)
+static bool table_find_heap(const void *ptr, struct cdm_placed *out)
 {
     pthread_mutex_lock(&lock);
-    struct placed *p = table_at((uintptr_t)ptr);
+    struct cdm_placed *p = table_at((uintptr_t)ptr);
     if (p && p->kind == CDM_KIND_HEAP)
         *out = *p;
     else
@@ -535,7 +493,7 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
         if (d.error)
             d.result = d.error == ENODEV ? NO_NODE : ERROR;
     }
-    struct placed entry = {.start = (uintptr_t)buffer, .size = size, .mapped = mapped,
+    struct cdm_placed entry = {.start = (uintptr_t)buffer, .size = size, .mapped = mapped,
                            .rule = d.rule, .kind = CDM_KIND_HEAP, .applied = applied,
                            .watched = watched, .error = d.error};
     if (!table_insert(&entry)) {
@@ -556,7 +514,7 @@ out:
 
 bool cdm__heap_free(void *ptr)
 {
-    struct placed p;
+    struct cdm_placed p;
     if (!__atomic_load_n(&cdm__placed_buffers, __ATOMIC_RELAXED) ||
         !table_take((uintptr_t)ptr, CDM_KIND_HEAP, &p))
         return false;
@@ -573,14 +531,14 @@ bool cdm__heap_free(void *ptr)
 
 size_t cdm__heap_usable_size(const void *ptr)
 {
-    struct placed p;
+    struct cdm_placed p;
     return table_find_heap(ptr, &p) ? p.mapped : 0;
 }
 
 /* Moves a placed buffer to a larger mapping with mremap: the policy goes with the VMA. The
  * entry is re-keyed under `lock` together with the raw mremap, so that no other thread's
  * new buffer can take the old address while the table still names it. */
-static int grow_placed(const struct placed *p, size_t size, void **out)
+static int grow_placed(const struct cdm_placed *p, size_t size, void **out)
 {
     size_t mapped = heap_pages(size);
     *out = NULL;
@@ -593,7 +551,7 @@ static int grow_placed(const struct placed *p, size_t size, void **out)
         return 1;
     }
     uintptr_t start = p->start;
-    struct placed *entry, before;
+    struct cdm_placed *entry, before;
     int err = 0;
     void *moved = NULL;
     /* A moved mapping loses its registration: the history is carried over. */
@@ -611,7 +569,7 @@ static int grow_placed(const struct placed *p, size_t size, void **out)
             plat_munmap((void *)(start + entry->mapped), heap_spare());
         before = *entry;
         table_del_locked(entry);
-        struct placed grown = before;
+        struct cdm_placed grown = before;
         grown.start = (uintptr_t)moved;
         grown.size = size;
         grown.mapped = mapped;
@@ -629,7 +587,7 @@ static int grow_placed(const struct placed *p, size_t size, void **out)
         return 1;
     }
     take_part(&before, mapped - before.mapped);
-    track_again(&(struct placed){.start = (uintptr_t)moved, .mapped = mapped, .rule = before.rule,
+    track_again(&(struct cdm_placed){.start = (uintptr_t)moved, .mapped = mapped, .rule = before.rule,
                                  .applied = before.applied, .watched = before.watched},
                 history);
     trace_remap(&before, before.mapped, moved, mapped);
@@ -639,7 +597,7 @@ static int grow_placed(const struct placed *p, size_t size, void **out)
 
 int cdm__heap_realloc(void *ptr, size_t size, void **out)
 {
-    struct placed p;
+    struct cdm_placed p;
     if (!table_find_heap(ptr, &p)) {
         /* Not ours: a request growing past min_size may be placed, copying the old bytes. */
         if (size < cdm__rt.min_size || cdm__state != CDM_STATE_READY ||
@@ -666,7 +624,7 @@ int cdm__heap_realloc(void *ptr, size_t size, void **out)
         *out = small;
     } else if (size <= p.mapped) {
         pthread_mutex_lock(&lock);
-        struct placed *entry = table_at(p.start);
+        struct cdm_placed *entry = table_at(p.start);
         if (entry)
             entry->size = size;
         pthread_mutex_unlock(&lock);
@@ -694,12 +652,12 @@ static enum cdm_kind kind_of_mapping(int flags, int fd)
  * the bytes gone leave the budget and live counts. The trace names up to 16 removed. */
 static void forget_range(uintptr_t start, uintptr_t end)
 {
-    struct placed *next;
-    struct placed gone[16];
+    struct cdm_placed *next;
+    struct cdm_placed gone[16];
     int n_gone = 0;
     pthread_mutex_lock(&lock);
-    for (struct placed *p = table_first_overlapping(start, end); p && p->start < end; p = next) {
-        next = RB_NEXT(placed_table, &table, p);
+    for (struct cdm_placed *p = table_first_overlapping(start, end); p && p->start < end; p = next) {
+        next = cdm__buffers_next(p);
         uintptr_t p_end = p->start + p->mapped;
         if (p->kind == CDM_KIND_HEAP)
             continue;
@@ -711,9 +669,9 @@ static void forget_range(uintptr_t start, uintptr_t end)
         } else if (p->start < start) { /* keeps its head, and a tail past a hole */
             uintptr_t cut_end = p_end < end ? p_end : end;
             release_part(p, cut_end - start);
-            p->mapped = start - p->start;
+            cdm__buffers_move(&table, p, p->start, start - p->start);
             if (p_end > end) {
-                struct placed tail = *p;
+                struct cdm_placed tail = *p;
                 tail.start = end;
                 tail.mapped = p_end - end;
                 tail.size = tail.mapped;
@@ -722,8 +680,7 @@ static void forget_range(uintptr_t start, uintptr_t end)
             }
         } else { /* keeps its tail: re-keyed at `end`, which no other entry is between */
             release_part(p, end - p->start);
-            p->mapped = p_end - end;
-            p->start = end;
+            cdm__buffers_move(&table, p, end, p_end - end);
         }
     }
     pthread_mutex_unlock(&lock);
@@ -779,7 +736,7 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
             if (d.error)
                 d.result = d.error == ENODEV ? NO_NODE : ERROR;
         }
-        struct placed entry = {.start = (uintptr_t)result, .size = len, .mapped = mapped,
+        struct cdm_placed entry = {.start = (uintptr_t)result, .size = len, .mapped = mapped,
                                .rule = d.rule, .kind = kind, .applied = applied,
                                .watched = watched, .error = d.error,
                                .huge_tlb = (flags & MAP_HUGETLB) != 0};
@@ -813,7 +770,7 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
      * old one, if the move fails), so no other thread's mapping can meet a stale key. */
     int saved_errno = errno;
     cdm__guard++;
-    struct placed p;
+    struct cdm_placed p;
     struct cdm_tracked *history = NULL; /* what the tracker saw of its pages, carried along */
     bool tracked = table_take((uintptr_t)old, CDM_KIND_ANY, &p);
     if (tracked)
@@ -831,7 +788,7 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
         else
             cdm__tracker_attach(history, 0, 0);
     } else {
-        struct placed after = p;
+        struct cdm_placed after = p;
         after.start = (uintptr_t)moved;
         after.size = new_len;
         after.mapped = round_to_pages(new_len);
@@ -857,8 +814,8 @@ static int rule_overlapping(uintptr_t start, uintptr_t end)
 {
     int rule = -1;
     pthread_mutex_lock(&lock);
-    for (struct placed *p = table_first_overlapping(start, end); p && p->start < end;
-         p = RB_NEXT(placed_table, &table, p))
+    for (struct cdm_placed *p = table_first_overlapping(start, end); p && p->start < end;
+         p = cdm__buffers_next(p))
         if (!p->watched) {
             rule = p->rule;
             break;
@@ -905,7 +862,7 @@ CDM_EXPORT int cdm_query(const void *addr, struct cdm_buffer_info *info)
 {
     uintptr_t at = (uintptr_t)addr;
     pthread_mutex_lock(&lock);
-    struct placed *hit = table_first_overlapping(at, at + 1);
+    struct cdm_placed *hit = table_first_overlapping(at, at + 1);
     if (hit && hit->watched) /* a profiling run's: not placed */
         hit = NULL;
     if (hit)
@@ -933,10 +890,9 @@ uint64_t cdm__placement_pages(int rule, uint64_t *per_node, int max_node, uint64
     int status[BATCH];
     uint64_t counted = 0;
     size_t page = plat_page_size();
-    struct placed *p;
+    struct cdm_placed *p;
     pthread_mutex_lock(&lock);
-    RB_FOREACH(p, placed_table, &table)
-    {
+    for (p = cdm__buffers_first(&table); p; p = cdm__buffers_next(p)) {
         if (p->rule != rule || p->watched)
             continue;
         /* Large buffers are sampled: at most 64k queried pages each. */
