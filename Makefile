@@ -189,6 +189,14 @@ $(B)/tests/probe: tests/probe.c include/cdmplace.h
 $(B)/tests/linked_probe: tests/probe.c $(LIB)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -L$(B) -lcdmplace -Wl,-rpath,$(CURDIR)/$(B) -lpthread -ldl
 # tests/allocators.sh runs it under tcmalloc and mimalloc.
+# The report's call-site names: C++ frames, and a stripped program's static function.
+$(B)/tests/cxx_sites: tests/cxx_sites.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) -g -O1 -o $@ $<
+$(B)/tests/cxx_sites_stripped: tests/cxx_sites.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) -O1 -rdynamic -o $@ $<
+	strip --strip-all $@
 $(B)/tests/alloc_churn: tests/alloc_churn.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lpthread
@@ -209,7 +217,7 @@ $(B)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lnuma -lpthread -ldl
 
-tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader $(B)/fuzz/config_parser $(B)/tests/alloc_churn $(B)/ubsan/libcdmplace.so
+tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader $(B)/fuzz/config_parser $(B)/tests/alloc_churn $(B)/tests/cxx_sites $(B)/tests/cxx_sites_stripped $(B)/ubsan/libcdmplace.so
 
 deps:
 	sh tests/install-deps.sh

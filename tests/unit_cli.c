@@ -871,6 +871,43 @@ Test(cli, report_of_a_real_run)
     outcome_free(&result);
 }
 
+/* The report's trace of `program [mode]` run under a rule placing every buffer of 1M or more. */
+static struct outcome report_of(const char *program, const char *mode)
+{
+    char config[PATH_BUF], library_env[PATH_MAX + 32], log[PATH_BUF], path[PATH_MAX];
+    write_in_tmp("big.conf", "[rule big]\nsize = 1M-\npolicy = bind 0\n", config, sizeof config);
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    snprintf(log, sizeof log, "%s/%s.jsonl", tmp_dir, mode ? mode : "trace");
+    cr_assert(test_source_path(program, path, sizeof path));
+    const struct invocation how = {.env = ENV(library_env)};
+    struct outcome ran = cli_with(&how, ARGS("run", "-c", config, "--log", log, "--report", "off",
+                                             "--", path, mode));
+    cr_assert_eq(ran.status, 0, "stderr: %s", ran.err);
+    outcome_free(&ran);
+    struct outcome report = cli(ARGS("report", log));
+    cr_assert_eq(report.status, 0, "stderr: %s", report.err);
+    return report;
+}
+
+/* Call sites read as people wrote them: C++ names demangled; a stripped program's static
+ * function, which no symbol holds, as the object and the offset into it (not as the nearest
+ * exported symbol below, megabytes away). */
+Test(cli, report_names_cxx_and_stripped_call_sites)
+{
+    struct outcome cxx = report_of("build/tests/cxx_sites", NULL);
+    cr_assert(strstr(cxx.out, "fixture::Loader::load(unsigned long) (cxx_sites.cc:"), "%s",
+              cxx.out);
+    cr_assert_null(strstr(cxx.out, "_ZN7fixture"), "a mangled name: %s", cxx.out);
+    outcome_free(&cxx);
+
+    struct outcome stripped = report_of("build/tests/cxx_sites_stripped", "hidden");
+    const char *site = strstr(stripped.out, "cxx_sites_stripped+0x");
+    cr_assert(site, "%s", stripped.out);
+    cr_assert(site[-1] == ' ' || site[-1] == '\n', "the name starts with the object: %s",
+              stripped.out);
+    outcome_free(&stripped);
+}
+
 /* report --json: valid JSON (Python's reader), with the table's figures for the same
  * trace, as plain numbers. */
 Test(cli, report_json_has_the_tables_figures)
