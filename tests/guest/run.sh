@@ -12,7 +12,12 @@
 #                         tiers: node 0 has the CPUs and 1G, nodes 1 and 2 have 512M each
 #                           and no CPUs, and HMAT makes each slower than the last, so the
 #                           kernel puts them in lower memory tiers (6.1: one tier);
-#                         small-cdm: node 0 has the CPUs and 1G, node 1 48M and no CPUs
+#                         small-cdm: node 0 has the CPUs and 1G, node 1 48M and no CPUs;
+#                         sockets: two sockets, each with a device memory of its own:
+#                           CPU 0 on node 0, CPU 1 on node 1 (768M each), nodes 2 and 3
+#                           512M each and no CPUs; distances 10 local, 20 from a socket to
+#                           its device node (0-2, 1-3), 32 between sockets, 40 to the
+#                           other socket's device node and between the device nodes
 #   --mem SIZE,...        each node's memory instead of the topology's (M or G suffix)
 #   --timeout SECONDS     the whole run, boot included (default 600)
 #   --env NAME=VALUE      passed to COMMAND (repeatable); COMMAND sees PATH (this shell's),
@@ -60,12 +65,16 @@ case $limit in ''|*[!0-9]*) echo "guest: --timeout takes seconds" >&2; exit 2 ;;
 # Node memory sizes, then what the topology adds: HMAT latency (ns) and bandwidth per node.
 # The `tiers` figures give abstract distances 16 and 240 times node 0's, which the 6.12
 # kernel puts in memory_tier72 and memory_tier1080 (node 0: memory_tier4).
-hmat=""
+# Then each node's CPUs ("-": none) and the distances that are not 20 (FROM-TO:DISTANCE).
+hmat="" cpus="0-1" distances=""
 case $topology in
 cdm) sizes=1G,1G ;;
 small-cdm) sizes=1G,48M ;;
 tiers) sizes=1G,512M,512M hmat="10:10G 40:2560M 120:512M" ;;
-*) echo "guest: no topology $topology (cdm, tiers, small-cdm)" >&2; exit 2 ;;
+sockets)
+    sizes=768M,768M,512M,512M cpus="0 1"
+    distances="0-1:32 0-2:20 0-3:40 1-2:40 1-3:20 2-3:40" ;;
+*) echo "guest: no topology $topology (cdm, tiers, small-cdm, sockets)" >&2; exit 2 ;;
 esac
 if [ -n "$mem" ]; then
     if [ "$(echo "$mem" | tr , '\n' | wc -l)" -ne "$(echo "$sizes" | tr , '\n' | wc -l)" ]; then
@@ -83,12 +92,16 @@ for size in $(echo "$sizes" | tr , ' '); do
     esac
     total=$((total + mib))
     numa="$numa -object memory-backend-ram,id=m$node,size=${mib}M -numa node,nodeid=$node,memdev=m$node"
-    if [ "$node" -eq 0 ]; then
-        numa="$numa,cpus=0-1"
+    node_cpus=$(echo $cpus | awk -v n="$((node + 1))" '{ print $n }')
+    if [ -n "$node_cpus" ]; then
+        numa="$numa,cpus=$node_cpus"
     elif [ -n "$hmat" ]; then
         numa="$numa,initiator=0"
     fi
     node=$((node + 1))
+done
+for pair in $distances; do
+    numa="$numa -numa dist,src=${pair%%-*},dst=$(echo "$pair" | sed 's/.*-\(.*\):.*/\1/'),val=${pair#*:}"
 done
 if [ -n "$hmat" ]; then
     machine=pc,hmat=on node=0
