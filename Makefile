@@ -22,6 +22,7 @@
 #   make bench-redis     redis-server (jemalloc) plain, placed and follow-cpu: redis-benchmark's rps
 #   make bench-live      the library's cost per mmap, munmap, malloc, free, madvise with 1k-100k buffers live
 #   make bench-track-state  the tracker's memory per GiB tracked, 1 to 64 GiB, each tracker
+#   make bench-own-node  two sockets: the share of a written buffer on its writer's DRAM node
 #   make demo            the demo of the README
 #   make install PREFIX=/usr/local [DESTDIR=...]   (also BINDIR, LIBDIR, INCLUDEDIR, MANDIR,
 #                        DOCDIR, PKGCONFIGDIR, BASHCOMPDIR; pass the same ones to the build: the CLI looks
@@ -51,7 +52,7 @@ ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fno-strict-aliasing
 # Sources shared by the library and the CLI: platform, logging, environment, config,
 # topology, node sets, rules.
 CORE_SRC := $(addprefix preload/,platform.c log.c env.c config.c topology.c nodeset.c rules.c backends.c damon.c)
-LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c callsite.c symtab.c placement.c buffer_table.c pages.c decide.c tracker.c track_wp.c track_wp_async.c track_damon.c migrate.c profile.c trace.c report.c)
+LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c callsite.c symtab.c placement.c buffer_table.c users.c pages.c decide.c tracker.c track_wp.c track_wp_async.c track_damon.c migrate.c profile.c trace.c report.c)
 CLI_SRC := $(wildcard tools/*.c)
 # The trace reader is C++: simdjson's parser (tools/trace_read.cc).
 CLI_CXX_SRC := $(wildcard tools/*.cc)
@@ -94,7 +95,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra $(WERROR) -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-redis bench-guest demo demo-host install clean
+.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-own-node bench-redis bench-guest demo demo-host install clean
 all: $(LIB) $(CLI)
 
 $(B)/lib/%.o: %.c Makefile
@@ -278,6 +279,8 @@ bench-live: all $(B)/bench/live_buffers
 	sh bench/live_buffers.sh
 bench-track-state: all $(B)/bench/track_state
 	sh bench/track_state.sh
+bench-own-node: all $(B)/bench/own_node guest-kernels
+	sh bench/own_node.sh
 bench-redis: all
 	sh bench/redis.sh
 bench-guest: all $(BENCH) guest-kernels

@@ -45,6 +45,7 @@
 
 /* Linux's MAX_NUMNODES on Debian's amd64 kernels (NODES_SHIFT = 10). */
 #define CDM_MAX_NODES 1024
+#define CDM_MAX_CPUS 1024
 #define CDM_MAX_RULES 64
 #define CDM_MAX_NODE_NAMES 32
 #define CDM_MAX_ERRORS 32
@@ -117,6 +118,7 @@ struct plat_fault {
     uintptr_t address;
     bool write_protect; /* a write to a write-protected page; else a missing page */
     bool write;         /* the access was a write */
+    pid_t tid;          /* the faulting thread (UFFD_FEATURE_THREAD_ID), else 0 */
 };
 /* Read pending page faults (EAGAIN when none). Other events are dropped. */
 CDM_HIDDEN int plat_uffd_read(int fd, struct plat_fault *faults, int max, int *count);
@@ -305,6 +307,7 @@ struct cdm_topology {
     cdm_nodemask online, cdm, dram; /* dram: nodes with memory and CPUs */
     bool weighted_interleave;       /* /sys/kernel/mm/mempolicy/weighted_interleave */
     int numa_balancing;             /* kernel.numa_balancing (bit 2: memory tiering); -1 unknown */
+    int16_t cpu_node[CDM_MAX_CPUS]; /* the node of each CPU; -1 unknown */
 };
 /* Read the topology from sysfs. Never allocates. Returns 0 or an errno. */
 CDM_HIDDEN int cdm__topology_read(struct cdm_topology *topology);
@@ -619,10 +622,18 @@ struct cdm_tracked {
     uint32_t added_epoch; /* the last epoch collected when it was registered */
     uint64_t page_epochs; /* pages seen touched in an epoch, summed over the epochs */
     struct cdm_pages pages; /* what is known of each page: when used, where (pages.h) */
+    uint8_t *users;       /* several sockets: per CDM_USER_SPAN_PAGES, node + 1 of the last
+                           * user seen (0: not known); NULL with one socket */
     void *backend_state;  /* the tracker backend's own (track.h), or NULL */
     void *state;          /* the mapping of our own holding it and the pages' bytes */
     size_t state_size;
 };
+/* users.c: the node of the CPU thread `tid` of this process last ran on, and the one node
+ * its threads but ours ran on since the last call (-1: none known, or several). */
+CDM_HIDDEN int cdm__users_thread_node(pid_t tid);
+CDM_HIDDEN int cdm__users_epoch_node(pid_t ours_a, pid_t ours_b);
+/* Pages a user node stands for: a huge page's worth (several sockets only). */
+#define CDM_USER_SPAN_PAGES 512
 /* Epochs count from here (a trace counts from 0). */
 #define CDM_EPOCH_FIRST (1u << 20)
 /* Choose the backend (at startup; warns once when track's choice is not allowed here). */

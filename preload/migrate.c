@@ -60,6 +60,21 @@ static int dram_node(int rule)
     return best;
 }
 
+/* Where a page last used from node `user` goes back to: the rule's node nearest it. */
+static int policy_node_near(int rule, int user)
+{
+    const cdm_nodemask *nodes = &cdm__rt.config.rules[rule].nodes;
+    int best = LEAVE, best_distance = INT_MAX;
+    for (int node = 0; node <= cdm__rt.topology.max_node; node++) {
+        int distance = cdm__nodemask_has(nodes, node) ? cdm__topology_distance(user, node) : -1;
+        if (distance >= 0 && distance < best_distance) {
+            best = node;
+            best_distance = distance;
+        }
+    }
+    return best;
+}
+
 /* Where a page goes back to: the rule's nodes, spread by page index. */
 static int policy_node(int rule, size_t index)
 {
@@ -275,8 +290,15 @@ size_t cdm__migrate_plan(struct cdm_move_batch *b, struct cdm_tracked *range,
             continue;
         int node = cdm_pages_node(&range->pages, i);
         bool on_home = node >= 0 && cdm__nodemask_has(rule_nodes, node);
-        int home = side == CDM_SIDE_HOME && !on_home ? policy_node(rule, i) : LEAVE;
-        int target = cdm_decide_target(side, node, on_home, dram, home);
+        /* Several sockets: the DRAM of the CPU that used the page, and back to the rule's
+         * node nearest it (doc/design.md, "Several sockets"). */
+        int user = range->users ? range->users[i / CDM_USER_SPAN_PAGES] - 1 : -1;
+        int home = LEAVE;
+        if (side == CDM_SIDE_HOME && !on_home) {
+            home = user >= 0 ? policy_node_near(rule, user) : LEAVE;
+            home = home != LEAVE ? home : policy_node(rule, i);
+        }
+        int target = cdm_decide_target(side, node, on_home, user >= 0 ? user : dram, home);
         if (target >= 0 && !add(b, range, ref, i, target))
             return i + 1; /* full: the caller moves it, and goes on from the next page */
     }

@@ -204,6 +204,7 @@ int plat_uffd_read(int fd, struct plat_fault *faults, int max, int *count)
         faults[*count].address = msgs[i].arg.pagefault.address;
         faults[*count].write_protect = msgs[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP;
         faults[*count].write = msgs[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE;
+        faults[*count].tid = (pid_t)msgs[i].arg.pagefault.feat.ptid;
         (*count)++;
     }
     return 0;

@@ -234,6 +234,18 @@ static void read_cpus(struct cdm_node *node, int id)
         node->n_cpus = count_mask_bits(buf);
 }
 
+/* Which CPUs are the node's: a thread's CPU tells the node it runs on. */
+static void read_cpu_nodes(struct cdm_topology *topology, int id)
+{
+    char buf[LIST_BUF];
+    cdm_nodemask cpus;
+    if (cdm__topology_cpulist(id, buf, sizeof buf) != 0 || !parse_node_list(buf, &cpus))
+        return;
+    for (int cpu = 0; cpu < CDM_MAX_CPUS; cpu++)
+        if (cdm__nodemask_has(&cpus, cpu))
+            topology->cpu_node[cpu] = (int16_t)id;
+}
+
 static void read_memory(struct cdm_node *node, int id)
 {
     char buf[MEMINFO_BUF];
@@ -312,6 +324,8 @@ int cdm__topology_read(struct cdm_topology *topology)
     cdm_nodemask with_memory;
     memset(topology, 0, sizeof *topology);
     topology->max_node = -1;
+    for (int cpu = 0; cpu < CDM_MAX_CPUS; cpu++)
+        topology->cpu_node[cpu] = -1;
 
     int err = read_node_list(NODE_DIR "/online", &topology->online);
     if (err)
@@ -328,6 +342,8 @@ int cdm__topology_read(struct cdm_topology *topology)
         topology->n_nodes++;
         topology->max_node = id;
         read_cpus(node, id);
+        if (node->n_cpus)
+            read_cpu_nodes(topology, id);
         read_memory(node, id);
         read_hmat(node, id);
         node->has_memory = know_memory ? cdm__nodemask_has(&with_memory, id)

@@ -72,12 +72,19 @@ static struct {
     bool changed; /* ranges came or went since cdm__track_spans */
     bool sees_creation; /* the backend sees the write that makes a page (see mark_touched) */
     size_t state_bytes, state_peak; /* what the ranges' pages and spans take, now and at most */
+    /* Several sockets: pages go to the DRAM of the CPU that used them (users.c). The node the
+     * program's threads ran on in the epoch being collected, for backends that see no thread
+     * (-1: not known, or several); the threads of ours, which are not users. */
+    bool sockets;
+    int epoch_user;
+    pid_t tracker_tid, migrator_tid;
     /* One producer (the tracker thread), consumed by whoever holds `lock`. */
     uintptr_t pending[PENDING];
+    int16_t pending_user[PENDING];
     unsigned pending_head, pending_tail;
 } tracker = {.lock = PTHREAD_MUTEX_INITIALIZER,
              .range_slab = {.object_size = sizeof(struct cdm_tracked)},
-             .uffd = -1, .pagemap_fd = -1, .wake_fd = -1, .migrate_fd = -1,
+             .uffd = -1, .pagemap_fd = -1, .wake_fd = -1, .migrate_fd = -1, .epoch_user = -1,
              .epoch = CDM_EPOCH_FIRST - 1, .migrated_epoch = CDM_EPOCH_FIRST - 1};
 
 /* Signalled when a move_pages call in flight on a range ends (a discard waits for it). */
@@ -110,6 +117,7 @@ void cdm__tracker_setup(void)
         needed |= rule_tracks(i);
     if (!needed || config->settings.track == CDM_TRACK_OFF)
         return;
+    tracker.sockets = cdm__nodemask_count(&cdm__rt.topology.dram) > 1;
     struct cdm_backend_probe probe;
     cdm__backends_probe(&probe);
     char why[512];
@@ -226,10 +234,11 @@ static struct cdm_tracked *range_new(uintptr_t start, size_t n_pages, int rule)
     struct cdm_tracked *range = cdm__slab_alloc(&tracker.range_slab);
     if (!range)
         return NULL;
-    /* The backend's state first (aligned), then a byte a page. */
+    /* The backend's state first (aligned), then a byte a page, then the users' spans. */
     size_t own = tracker.ops->state_size ? tracker.ops->state_size(n_pages) : 0;
     own = (own + 7) & ~(size_t)7;
-    size_t size = own + n_pages;
+    size_t spans = tracker.sockets ? (n_pages + CDM_USER_SPAN_PAGES - 1) / CDM_USER_SPAN_PAGES : 0;
+    size_t size = own + n_pages + spans;
     void *state = cdm__arena_map(size);
     if (!state) {
         cdm__slab_free(&tracker.range_slab, range);
@@ -239,6 +248,7 @@ static struct cdm_tracked *range_new(uintptr_t start, size_t n_pages, int rule)
                                   .rule = rule, .added_epoch = tracker.epoch, .state = state,
                                   .state_size = size};
     range->backend_state = own ? state : NULL;
+    range->users = spans ? (uint8_t *)state + own + n_pages : NULL;
     bool tier = rule >= 0 && cdm__rt.config.rules[rule].migrate == CDM_MIGRATE_TIER;
     cdm_pages_init(&range->pages, (uint8_t *)state + own, n_pages, tracker.epoch,
                    cdm_pages_quantum(cdm__migrate_idle_epochs(rule)), tier);
@@ -255,8 +265,9 @@ static struct cdm_tracked *range_new(uintptr_t start, size_t n_pages, int rule)
  * buffer being filled is not yet a buffer in use). It counts as touched long ago; later
  * writes count as use. Elsewhere (`missing`: the first touch is all there is; wp before 6.4
  * misses the making write; DAMON sees reads) every sighting counts. */
-size_t cdm__track_mark(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
-                       uint32_t epoch)
+/* As cdm__track_mark, the pages used by a thread on node `user` (-1: not known). */
+static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to, uint32_t epoch,
+                        int user)
 {
     size_t page = plat_page_size(), used = 0;
     bool first_counts = !tracker.sees_creation;
@@ -269,9 +280,38 @@ size_t cdm__track_mark(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
             continue;
         }
         range->page_epochs += cdm_pages_touch(&range->pages, i, epoch);
+        if (range->users && user >= 0)
+            range->users[i / CDM_USER_SPAN_PAGES] = (uint8_t)(user + 1);
         used++;
     }
     return used; /* the pages counted as used */
+}
+
+size_t cdm__track_mark(struct cdm_tracked *range, uintptr_t from, uintptr_t to, uint32_t epoch)
+{
+    return mark_used(range, from, to, epoch, tracker.epoch_user);
+}
+
+/* The DRAM node of the CPU a faulting thread runs on, remembered for the epoch (a fault
+ * costs a read of /proc otherwise); -1 with one socket or when not known. */
+static int fault_user(pid_t tid)
+{
+    static struct {
+        pid_t tid;
+        uint32_t epoch;
+        int node;
+    } seen[64];
+    if (!tracker.sockets || tid <= 0)
+        return -1;
+    unsigned slot = (unsigned)tid % 64;
+    uint32_t epoch = __atomic_load_n(&tracker.epoch, __ATOMIC_RELAXED);
+    if (seen[slot].tid != tid || seen[slot].epoch != epoch) {
+        int node = cdm__users_thread_node(tid);
+        seen[slot].tid = tid;
+        seen[slot].epoch = epoch;
+        seen[slot].node = node >= 0 && cdm__nodemask_has(&cdm__rt.topology.dram, node) ? node : -1;
+    }
+    return seen[slot].node;
 }
 
 static void fault_span(const struct plat_fault *fault, uintptr_t *at, uintptr_t *end);
@@ -287,7 +327,7 @@ static void drain_pending(void)
         uintptr_t at, end;
         fault_span(&fault, &at, &end);
         if (range)
-            cdm__track_mark(range, at, end, tracker.epoch + 1);
+            mark_used(range, at, end, tracker.epoch + 1, tracker.pending_user[head % PENDING]);
     }
     __atomic_store_n(&tracker.pending_head, tail, __ATOMIC_RELEASE);
 }
@@ -366,8 +406,12 @@ static void register_waiting(void)
 
 static void collect_epoch(uint32_t epoch, bool aggregated)
 {
+    int user = tracker.sockets && !synchronous()
+                   ? cdm__users_epoch_node(tracker.tracker_tid, tracker.migrator_tid)
+                   : -1;
     pthread_mutex_lock(&tracker.lock);
     register_waiting();
+    tracker.epoch_user = user >= 0 && cdm__nodemask_has(&cdm__rt.topology.dram, user) ? user : -1;
     pthread_mutex_unlock(&tracker.lock);
     if (tracker.ops->collect)
         tracker.ops->collect(epoch, aggregated);
@@ -409,12 +453,13 @@ static void serve_fault(const struct plat_fault *fault)
     size_t page = plat_page_size();
     uintptr_t at, end;
     fault_span(fault, &at, &end);
+    int user = fault_user(fault->tid);
     if (pthread_mutex_trylock(&tracker.lock) == 0) {
         struct cdm_tracked *range = range_holding(fault->address);
         if (range) {
             at = at > range->start ? at : range->start; /* clipped: one registered range */
             end = end < range_end(range) ? end : range_end(range);
-            cdm__track_mark(range, at, end, tracker.epoch + 1);
+            mark_used(range, at, end, tracker.epoch + 1, user);
             __atomic_fetch_add(&cdm__rule_stats[range->rule < 0 ? CDM_MAX_RULES : range->rule].faults,
                                1, __ATOMIC_RELAXED);
         }
@@ -423,6 +468,7 @@ static void serve_fault(const struct plat_fault *fault)
         unsigned tail = tracker.pending_tail;
         if (tail - __atomic_load_n(&tracker.pending_head, __ATOMIC_ACQUIRE) < PENDING) {
             tracker.pending[tail % PENDING] = fault->address;
+            tracker.pending_user[tail % PENDING] = (int16_t)user;
             __atomic_store_n(&tracker.pending_tail, tail + 1, __ATOMIC_RELEASE);
         }
     }
@@ -479,6 +525,7 @@ static bool stopping(void)
 static void *tracker_main(void *unused)
 {
     cdm__guard = 1; /* everything this thread calls goes straight to the real functions */
+    tracker.tracker_tid = gettid();
     pthread_mutex_lock(&tracker.lock);
     register_waiting();
     pthread_mutex_unlock(&tracker.lock);
@@ -652,6 +699,7 @@ static void migrate_epoch(uint32_t epoch, bool epoch_end)
 static void *migrator_main(void *unused)
 {
     cdm__guard = 1;
+    tracker.migrator_tid = gettid();
     for (;;) {
         struct pollfd fd = {.fd = tracker.migrate_fd, .events = POLLIN};
         poll(&fd, 1, -1);
@@ -693,6 +741,8 @@ static int open_uffd(void)
         break;
     default: wanted = 0; break;
     }
+    if (tracker.sockets && synchronous()) /* which socket a fault came from (users.c) */
+        wanted |= offered & UFFD_FEATURE_THREAD_ID;
     return plat_uffd_api(tracker.uffd, wanted, NULL);
 }
 
@@ -863,6 +913,8 @@ static struct cdm_tracked *range_from(const struct cdm_tracked *from, size_t fir
         return NULL;
     size_t kept = n_pages < from->n_pages - first ? n_pages : from->n_pages - first;
     cdm_pages_copy(&range->pages, &from->pages, first, kept);
+    for (size_t i = 0; range->users && i < kept; i += CDM_USER_SPAN_PAGES)
+        range->users[i / CDM_USER_SPAN_PAGES] = from->users[(first + i) / CDM_USER_SPAN_PAGES];
     range->added_epoch = from->added_epoch;
     range->discards = from->discards;
     /* A profile's sum over epochs, shared by pages: a page's own share is not kept. */

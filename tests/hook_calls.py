@@ -21,7 +21,7 @@ import sys
 ALLOWED = {
     # system calls and their thin wrappers
     "__errno_location", "clock_gettime", "close", "eventfd", "faccessat", "fcntl", "fstat",
-    "getdents64", "getpid", "getppid", "kill", "lseek", "mkdir", "nanosleep",
+    "getdents64", "getpid", "getppid", "gettid", "kill", "lseek", "mkdir", "nanosleep",
     "open", "poll", "pwritev", "read", "readlink", "rmdir", "stat", "syscall", "uname",
     "write", "access", "sigfillset", "pthread_sigmask",
     # libnuma's system call wrappers (numactl syscall.c): no allocation

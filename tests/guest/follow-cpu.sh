@@ -4,9 +4,14 @@
 # checked from the program's own move_pages queries and from the trace.
 #   follow-cpu.sh TRACKER          track = auto must pick TRACKER (wp-async on 6.12, wp on 6.1)
 #   follow-cpu.sh TRACKER TRACK    track = TRACK (wp, missing: the first touch only)
-# FOLLOW_PRELOAD names an allocator to preload behind the library (jemalloc).
+# FOLLOW_PRELOAD names an allocator to preload behind the library (jemalloc). In the sockets
+# guest FOLLOW_CPU pins the program to a CPU, FOLLOW_CDM binds the buffer to that device node
+# instead of `cdm`, and FOLLOW_DRAM is the DRAM node the CPU phases must find it on (default 0).
 set -u
 tracker=$1 track=${2:-auto}
+dram=${FOLLOW_DRAM:-0} cdm=${FOLLOW_CDM:-1}
+pin=""
+[ -n "${FOLLOW_CPU:-}" ] && pin="taskset -c $FOLLOW_CPU"
 passed=0 failed=0
 check() {
     if eval "$2"; then passed=$((passed + 1)); echo "ok $1"
@@ -18,10 +23,10 @@ check() {
 idle=1s seconds=3
 [ "$tracker" = wp ] && idle=2s seconds=5
 sed -e "s/^\[settings\]/[settings]\ntrack = $track/" -e "s/^idle .*/idle    = $idle/" \
-    tests/guest_follow.conf > /tmp/follow.conf
+    -e "s/^policy  = bind cdm/policy  = bind ${FOLLOW_CDM:-cdm}/" tests/guest_follow.conf > /tmp/follow.conf
 conf=/tmp/follow.conf
 rm -f /tmp/follow.jsonl /tmp/follow.report
-LD_PRELOAD=${FOLLOW_PRELOAD:-} build/cdmplace run -c $conf -- build/examples/seed_flow 8 $seconds \
+LD_PRELOAD=${FOLLOW_PRELOAD:-} $pin build/cdmplace run -c $conf -- build/examples/seed_flow 8 $seconds \
     >/tmp/follow.out 2>/tmp/follow.err
 status=$?
 cat /tmp/follow.out
@@ -32,24 +37,24 @@ check "the trace names the tracker" \
 check "the report names the tracker" "grep -q '^cdmplace: tracker: $tracker ' /tmp/follow.report"
 check "no page failed to move" "! grep '\"ev\":\"migrate\"' /tmp/follow.jsonl | grep -qv '\"failed\":0,'"
 check "pages moved to DRAM because the CPU touched them" \
-    "grep -q '\"ev\":\"migrate\".*\"to\":0,.*\"reason\":\"touched\"' /tmp/follow.jsonl"
+    "grep -q '\"ev\":\"migrate\".*\"to\":$dram,.*\"reason\":\"touched\"' /tmp/follow.jsonl"
 check "pages went back to the CDM node when idle" \
-    "grep -q '\"ev\":\"migrate\".*\"from\":0,\"to\":1,.*\"reason\":\"idle\"' /tmp/follow.jsonl"
+    "grep -q '\"ev\":\"migrate\".*\"from\":$dram,\"to\":$cdm,.*\"reason\":\"idle\"' /tmp/follow.jsonl"
 if [ "$tracker" = missing ]; then
     check "the first touch is seen as faults" \
         "awk '\$1 == \"cdmplace:\" && \$2 == \"seed\" { found = 1; faults = \$8 }
               END { exit !(found && faults > 0) }' /tmp/follow.report"
     check "after the device phase the buffer is on the CDM node (>= 95%)" \
-        "[ $(share 1 'device phase' /tmp/follow.out) -ge 95 ]"
+        "[ $(share $cdm 'device phase' /tmp/follow.out) -ge 95 ]"
     check "and stays there: later touches are not seen (>= 95%)" \
-        "[ $(share 1 'cpu phase 2' /tmp/follow.out) -ge 95 ]"
+        "[ $(share $cdm 'cpu phase 2' /tmp/follow.out) -ge 95 ]"
 else
-    check "after allocation the buffer is on the CDM node (>= 95%)" "[ $(share 1 allocated /tmp/follow.out) -ge 95 ]"
-    check "while the CPU computes it is on DRAM (>= 95%)" "[ $(share 0 'cpu phase 1' /tmp/follow.out) -ge 95 ]"
+    check "after allocation the buffer is on the CDM node (>= 95%)" "[ $(share $cdm allocated /tmp/follow.out) -ge 95 ]"
+    check "while the CPU computes it is on DRAM (>= 95%)" "[ $(share $dram 'cpu phase 1' /tmp/follow.out) -ge 95 ]"
     check "after the device phase it is back on the CDM node (>= 95%)" \
-        "[ $(share 1 'device phase' /tmp/follow.out) -ge 95 ]"
+        "[ $(share $cdm 'device phase' /tmp/follow.out) -ge 95 ]"
     check "and on DRAM again for the second CPU phase (>= 95%)" \
-        "[ $(share 0 'cpu phase 2' /tmp/follow.out) -ge 95 ]"
+        "[ $(share $dram 'cpu phase 2' /tmp/follow.out) -ge 95 ]"
 fi
 if [ "$tracker" = wp ] && [ "$track" = auto ]; then
     check "auto's fallback is said once, with the version that has wp-async" \
