@@ -1,16 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* follow-cpu on two sockets (tests/guest/run.sh --topology sockets: CPU 0 on
- * node 0, CPU 1 on node 1, device node 2 near node 0 and 3 near node 1), under
- * tests/guest_sockets.conf: 16 MiB heap buffers bound to node 2. A page the CPU
- * uses goes to the DRAM of the CPU that used it, not to the DRAM nearest the
- * rule's node: a writer pinned to CPU 1 pulls its buffer to node 1. Where the
+/* follow-cpu on two sockets (tests/guest/run.sh --topology sockets: CPU 0 on node 0, CPU 1 on node
+ * 1, device node 2 near node 0 and 3 near node 1), under tests/guest_sockets.conf: 16 MiB heap
+ * buffers bound to node 2, 8 MiB ones to nodes 2 and 3. A page the CPU uses goes to the DRAM of the CPU that used it, not to the
+ * DRAM nearest the rule's node: a writer pinned to CPU 1 pulls its buffer to node 1. Where the
  * pages are comes from the kernel (move_pages with no target).
  *
- * The tracker the library chose is read from the process's own trace (`start`
- * event): one that sees which thread wrote (wp, missing) can split one buffer
- * between two writers; one that does not (wp-async, DAMON) can only tell which
- * socket the program's threads ran on in an epoch, so that test needs the
- * former. */
+ * The tracker the library chose is read from the process's own trace (`start` event): one that sees
+ * which thread wrote (wp, missing) can split one buffer between two writers; one that does not
+ * (wp-async, DAMON) can only tell which socket the program's threads ran on in an epoch, so that
+ * test needs the former. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -23,129 +21,155 @@
 
 #define PAGE 4096ul
 #define SIZE (16 * MiB)
+#define NEAR_SIZE (8 * MiB) /* the `near` rule's: bound to nodes 2 and 3 */
+#define IDLE_S 30.0         /* left alone until back: idle (1 s) plus a few epochs */
 #define HALF (SIZE / 2)
 #define SHARE 0.95
-#define FOLLOW_S                                                               \
-  30.0 /* written until there: a few epochs, plus 6.1's faults under TCG */
+#define FOLLOW_S 30.0 /* written until there: a few epochs, plus 6.1's faults under TCG */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* The share of [start, start + size)'s pages on `node`. */
-static double share_on(const unsigned char *start, size_t size, int node) {
-  static void *pages[SIZE / PAGE];
-  static int status[SIZE / PAGE];
-  size_t n = size / PAGE, on = 0;
-  for (size_t i = 0; i < n; i++)
-    pages[i] = (void *)(start + i * PAGE);
-  if (move_pages(0, n, pages, NULL, status, 0) != 0)
-    return -1;
-  for (size_t i = 0; i < n; i++)
-    on += status[i] == node;
-  return (double)on / (double)n;
+static double share_on(const unsigned char *start, size_t size, int node)
+{
+    static void *pages[SIZE / PAGE];
+    static int status[SIZE / PAGE];
+    size_t n = size / PAGE, on = 0;
+    for (size_t i = 0; i < n; i++)
+        pages[i] = (void *)(start + i * PAGE);
+    if (move_pages(0, n, pages, NULL, status, 0) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        on += status[i] == node;
+    return (double)on / (double)n;
 }
 
 struct writer {
-  int cpu;
-  unsigned char *buffer;
-  size_t size;
-  double reached_s; /* seconds until SHARE of it was on the CPU's node; < 0:
-                       never */
-  double share;     /* on the CPU's node at the end */
+    int cpu;
+    unsigned char *buffer;
+    size_t size;
+    double reached_s; /* seconds until SHARE of it was on the CPU's node; < 0:
+                         never */
+    double share;     /* on the CPU's node at the end */
 };
 
-/* Pinned to its CPU, writes its part until SHARE of it is on that CPU's node.
- */
-static void *write_until_there(void *arg) {
-  struct writer *w = arg;
-  cpu_set_t cpus;
-  CPU_ZERO(&cpus);
-  CPU_SET(w->cpu, &cpus);
-  w->reached_s = -1;
-  if (sched_setaffinity(0, sizeof cpus, &cpus) != 0)
-    return NULL;
-  double start = now_s();
-  for (unsigned round = 0; now_s() - start < FOLLOW_S; round++) {
-    for (size_t off = 0; off < w->size; off += PAGE / 2)
-      w->buffer[off] = (unsigned char)round;
-    w->share = share_on(w->buffer, w->size, w->cpu);
-    if (w->share >= SHARE) {
-      w->reached_s = now_s() - start;
-      break;
+/* Pinned to its CPU, writes its part until SHARE of it is on that CPU's node. */
+static void *write_until_there(void *arg)
+{
+    struct writer *w = arg;
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    CPU_SET(w->cpu, &cpus);
+    w->reached_s = -1;
+    if (sched_setaffinity(0, sizeof cpus, &cpus) != 0)
+        return NULL;
+    double start = now_s();
+    for (unsigned round = 0; now_s() - start < FOLLOW_S; round++) {
+        for (size_t off = 0; off < w->size; off += PAGE / 2)
+            w->buffer[off] = (unsigned char)round;
+        w->share = share_on(w->buffer, w->size, w->cpu);
+        if (w->share >= SHARE) {
+            w->reached_s = now_s() - start;
+            break;
+        }
+        struct timespec pause = {.tv_nsec = 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
     }
-    struct timespec pause = {.tv_nsec = 20 * 1000 * 1000};
-    nanosleep(&pause, NULL);
-  }
-  return NULL;
+    return NULL;
 }
 
-static void run_writers(struct writer *writers, int n) {
-  pthread_t threads[2];
-  for (int i = 0; i < n; i++)
-    cr_assert_eq(
-        pthread_create(&threads[i], NULL, write_until_there, &writers[i]), 0);
-  for (int i = 0; i < n; i++)
-    pthread_join(threads[i], NULL);
+static void run_writers(struct writer *writers, int n)
+{
+    pthread_t threads[2];
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, write_until_there, &writers[i]), 0);
+    for (int i = 0; i < n; i++)
+        pthread_join(threads[i], NULL);
 }
 
-static unsigned char *placed_buffer(void) {
-  unsigned char *buffer = malloc(SIZE);
-  cr_assert_not_null(buffer);
-  struct cdm_buffer_info info;
-  cr_assert_eq(query(buffer, &info), 0, "the 16 MiB buffer is not placed");
-  cr_assert(info.applied && info.tracked, "placed on node 2 and tracked");
-  return buffer;
+static unsigned char *placed_buffer_of(size_t size)
+{
+    unsigned char *buffer = malloc(size);
+    cr_assert_not_null(buffer);
+    struct cdm_buffer_info info;
+    cr_assert_eq(query(buffer, &info), 0, "the %zu MiB buffer is not placed", size / MiB);
+    cr_assert(info.applied && info.tracked, "placed on node 2 and tracked");
+    return buffer;
+}
+
+static unsigned char *placed_buffer(void)
+{
+    return placed_buffer_of(SIZE);
 }
 
 /* The tracker named in this process's trace. */
-static void tracker_of_this_run(char *name, size_t size) {
-  char path[64], line[4096];
-  snprintf(path, sizeof path, "/tmp/guest_sockets.%d.jsonl", (int)getpid());
-  FILE *trace = fopen(path, "r");
-  cr_assert_not_null(trace, "%s: %s", path, strerror(errno));
-  const char *at = NULL;
-  while (!at && fgets(line, sizeof line, trace))
-    at = strstr(line, "\"tracker\":\"");
-  fclose(trace);
-  cr_assert_not_null(at, "no start event with the tracker in %s", path);
-  at += strlen("\"tracker\":\"");
-  snprintf(name, size, "%.*s", (int)strcspn(at, "\""), at);
+static void tracker_of_this_run(char *name, size_t size)
+{
+    char path[64], line[4096];
+    snprintf(path, sizeof path, "/tmp/guest_sockets.%d.jsonl", (int)getpid());
+    FILE *trace = fopen(path, "r");
+    cr_assert_not_null(trace, "%s: %s", path, strerror(errno));
+    const char *at = NULL;
+    while (!at && fgets(line, sizeof line, trace))
+        at = strstr(line, "\"tracker\":\"");
+    fclose(trace);
+    cr_assert_not_null(at, "no start event with the tracker in %s", path);
+    at += strlen("\"tracker\":\"");
+    snprintf(name, size, "%.*s", (int)strcspn(at, "\""), at);
 }
 
-/* A writer on each socket, one after the other, each with a buffer of its own
- * bound to node 2 (near socket 0): each buffer ends on its writer's DRAM. */
-Test(sockets, a_buffer_follows_its_writer_to_its_socket) {
-  for (int cpu = 1; cpu >= 0; cpu--) {
-    struct writer w = {.cpu = cpu, .buffer = placed_buffer(), .size = SIZE};
-    run_writers(&w, 1);
-    cr_assert(w.reached_s >= 0,
-              "CPU %d's buffer: %.1f%% on node %d after %.0f s", cpu,
-              100 * w.share, cpu, FOLLOW_S);
-    free(w.buffer);
-  }
+/* A writer on each socket, one after the other, each with a buffer of its own bound to node 2 (near
+ * socket 0): each buffer ends on its writer's DRAM. */
+Test(sockets, a_buffer_follows_its_writer_to_its_socket)
+{
+    for (int cpu = 1; cpu >= 0; cpu--) {
+        struct writer w = {.cpu = cpu, .buffer = placed_buffer(), .size = SIZE};
+        run_writers(&w, 1);
+        cr_assert(w.reached_s >= 0, "CPU %d's buffer: %.1f%% on node %d after %.0f s", cpu,
+                  100 * w.share, cpu, FOLLOW_S);
+        free(w.buffer);
+    }
 }
 
-/* Two writers at once, one a socket, each on half of one buffer: each half ends
- * on its writer's DRAM. */
-Test(sockets, two_writers_split_one_buffer) {
-  char tracker[32];
-  unsigned char *buffer = placed_buffer();
-  tracker_of_this_run(tracker, sizeof tracker);
-  if (strcmp(tracker, "wp") != 0 && strcmp(tracker, "missing") != 0) {
+/* Two writers at once, one a socket, each on half of one buffer: each half ends on its writer's
+ * DRAM. */
+Test(sockets, two_writers_split_one_buffer)
+{
+    char tracker[32];
+    unsigned char *buffer = placed_buffer();
+    tracker_of_this_run(tracker, sizeof tracker);
+    if (strcmp(tracker, "wp") != 0 && strcmp(tracker, "missing") != 0) {
+        free(buffer);
+        cr_skip_test("tracker %s does not see which thread wrote a page (wp and missing do)",
+                     tracker);
+    }
+    struct writer halves[2] = {{.cpu = 0, .buffer = buffer, .size = HALF},
+                               {.cpu = 1, .buffer = buffer + HALF, .size = HALF}};
+    run_writers(halves, 2);
+    for (int i = 0; i < 2; i++)
+        cr_assert(halves[i].reached_s >= 0, "half %d: %.1f%% on node %d after %.0f s", i,
+                  100 * halves[i].share, i, FOLLOW_S);
     free(buffer);
-    cr_skip_test(
-        "tracker %s does not see which thread wrote a page (wp and missing do)",
-        tracker);
-  }
-  struct writer halves[2] = {{.cpu = 0, .buffer = buffer, .size = HALF},
-                             {.cpu = 1, .buffer = buffer + HALF, .size = HALF}};
-  run_writers(halves, 2);
-  for (int i = 0; i < 2; i++)
-    cr_assert(halves[i].reached_s >= 0,
-              "half %d: %.1f%% on node %d after %.0f s", i,
-              100 * halves[i].share, i, FOLLOW_S);
-  free(buffer);
+}
+
+/* A buffer bound to both device nodes, written from socket 1 and then left alone: it goes back to
+ * node 3, the rule's node nearest its writer, not spread over nodes 2 and 3. */
+Test(sockets, an_idle_buffer_goes_back_to_the_device_node_near_its_writer)
+{
+    struct writer w = {.cpu = 1, .buffer = placed_buffer_of(NEAR_SIZE), .size = NEAR_SIZE};
+    run_writers(&w, 1);
+    cr_assert(w.reached_s >= 0, "%.1f%% on node 1 after %.0f s", 100 * w.share, FOLLOW_S);
+    double start = now_s(), back = 0;
+    while (now_s() - start < IDLE_S && (back = share_on(w.buffer, NEAR_SIZE, 3)) < SHARE) {
+        struct timespec pause = {.tv_nsec = 200 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    cr_assert_geq(back, SHARE, "%.1f%% back on node 3 (%.1f%% on node 2) after %.0f s", 100 * back,
+                  100 * share_on(w.buffer, NEAR_SIZE, 2), IDLE_S);
+    free(w.buffer);
 }
