@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* follow-cpu on two sockets (tests/guest/run.sh --topology sockets: CPU 0 on node 0, CPU 1 on node
  * 1, device node 2 near node 0 and 3 near node 1), under tests/guest_sockets.conf: 16 MiB heap
- * buffers bound to node 2, 8 MiB ones to nodes 2 and 3. A page the CPU uses goes to the DRAM of the CPU that used it, not to the
- * DRAM nearest the rule's node: a writer pinned to CPU 1 pulls its buffer to node 1. Where the
- * pages are comes from the kernel (move_pages with no target).
+ * buffers bound to node 2, 8 MiB ones to nodes 2 and 3, 12 MiB ones to node 2 under tier. A page
+ * the CPU uses goes to the DRAM of the CPU that used it, not to the DRAM nearest the rule's node: a
+ * writer pinned to CPU 1 pulls its buffer to node 1. Where the pages are comes from the kernel
+ * (move_pages with no target).
  *
  * The tracker the library chose is read from the process's own trace (`start` event): one that sees
  * which thread wrote (wp, missing) can split one buffer between two writers; one that does not
@@ -22,6 +23,8 @@
 #define PAGE 4096ul
 #define SIZE (16 * MiB)
 #define NEAR_SIZE (8 * MiB) /* the `near` rule's: bound to nodes 2 and 3 */
+#define TIER_SIZE (12 * MiB) /* the `tiered` rule's: hot_set 4M */
+#define HOT (2 * MiB)
 #define IDLE_S 30.0         /* left alone until back: idle (1 s) plus a few epochs */
 #define HALF (SIZE / 2)
 #define SHARE 0.95
@@ -171,5 +174,16 @@ Test(sockets, an_idle_buffer_goes_back_to_the_device_node_near_its_writer)
     }
     cr_assert_geq(back, SHARE, "%.1f%% back on node 3 (%.1f%% on node 2) after %.0f s", 100 * back,
                   100 * share_on(w.buffer, NEAR_SIZE, 2), IDLE_S);
+    free(w.buffer);
+}
+
+/* tier from socket 1: the 2 MiB written over and over is the hot set, and it lives on node 1, the
+ * DRAM of the CPU that writes it, within the 4M hot_set. */
+Test(sockets, a_hot_set_lives_on_the_dram_of_its_writer)
+{
+    struct writer w = {.cpu = 1, .buffer = placed_buffer_of(TIER_SIZE), .size = HOT};
+    run_writers(&w, 1);
+    cr_assert(w.reached_s >= 0, "%.1f%% of the hot 2 MiB on node 1 after %.0f s", 100 * w.share,
+              FOLLOW_S);
     free(w.buffer);
 }
