@@ -172,6 +172,7 @@ enum cdm_warning {
     CDM_WARN_REPORT,
     CDM_WARN_HOOK,
     CDM_WARN_LIBNUMA,
+    CDM_WARN_MIGRATE_FULL,
 };
 
 /* ---------------------------------------------------------------- env.c */
@@ -308,6 +309,7 @@ struct cdm_topology {
     bool weighted_interleave;       /* /sys/kernel/mm/mempolicy/weighted_interleave */
     int numa_balancing;             /* kernel.numa_balancing (bit 2: memory tiering); -1 unknown */
     int16_t cpu_node[CDM_MAX_CPUS]; /* the node of each CPU; -1 unknown */
+    bool thp;                       /* transparent huge pages are not `never` */
 };
 /* Read the topology from sysfs. Never allocates. Returns 0 or an errno. */
 CDM_HIDDEN int cdm__topology_read(struct cdm_topology *topology);

@@ -35,6 +35,20 @@
 
 enum { LEAVE = -1 };
 
+/* Epochs a rule's pages wait, after its target node refused them for want of room (ENOMEM),
+ * before that way is tried again: a full node stays full a while, and every refused page costs
+ * the call the work of copying it. */
+#define FULL_WAIT_EPOCHS 10
+static struct {
+    bool refused;
+    uint32_t until; /* the epoch the wait ends */
+} full[CDM_MAX_RULES][2]; /* [rule][to_dram]; the migrator thread's */
+
+static bool waiting_for_room(int rule, bool to_dram, uint32_t epoch)
+{
+    return full[rule][to_dram].refused && (int32_t)(full[rule][to_dram].until - epoch) > 0;
+}
+
 /* The DRAM node a rule's pages go to when the CPU uses them: the one nearest its nodes. */
 static int dram_node(int rule)
 {
@@ -103,11 +117,13 @@ uint32_t cdm__migrate_idle_epochs(int rule_index)
 
 /* ------------------------------------------------------------------ batches */
 
-void cdm__migrate_batch_start(struct cdm_move_batch *b, int rule, bool to_dram, bool epoch_end)
+void cdm__migrate_batch_start(struct cdm_move_batch *b, int rule, bool to_dram, uint32_t epoch,
+                              bool epoch_end)
 {
     bool tier = cdm__rt.config.rules[rule].migrate == CDM_MIGRATE_TIER;
     b->rule = rule;
     b->to_dram = to_dram;
+    b->epoch = epoch;
     b->reason = !epoch_end ? "advice" : tier ? (to_dram ? "hot" : "cold")
                                              : (to_dram ? "touched" : "idle");
     b->n = b->n_ranges = 0;
@@ -211,6 +227,27 @@ int cdm__migrate_move(struct cdm_move_batch *b)
     return plat_move_pages((unsigned long)b->n, b->pages, b->nodes, b->status, MPOL_MF_MOVE);
 }
 
+/* A page of a transparent huge page moves with the other 511: after a call, where the pages
+ * of each 2 MiB block it touched are is not known any more, and is asked before they are moved
+ * again (cdm__migrate_unknown). The pages it moved are set again by the caller. */
+static void forget_huge_neighbours(const struct cdm_move_batch *b)
+{
+    const uintptr_t huge = 2u << 20;
+    size_t page = plat_page_size();
+    for (int k = 0; k < b->n; k++) {
+        struct cdm_tracked *range = b->ranges[b->in[k]].range;
+        uintptr_t block = (uintptr_t)b->pages[k] & ~(huge - 1);
+        bool same = k > 0 && b->in[k - 1] == b->in[k] &&
+                    ((uintptr_t)b->pages[k - 1] & ~(huge - 1)) == block;
+        if (same)
+            continue;
+        size_t first = block > range->start ? (block - range->start) / page : 0;
+        size_t last = (block + huge - range->start) / page;
+        for (size_t i = first; i < last && i < range->n_pages; i++)
+            cdm_pages_set_node(&range->pages, i, -1);
+    }
+}
+
 void cdm__migrate_settle(struct cdm_move_batch *b, int err, uint64_t spent)
 {
     int from = b->n ? b->before[0] : -1, to = b->n ? b->nodes[0] : -1;
@@ -218,29 +255,52 @@ void cdm__migrate_settle(struct cdm_move_batch *b, int err, uint64_t spent)
         from = b->before[k] == from ? from : -1; /* -1: several */
         to = b->nodes[k] == to ? to : -1;
     }
-    unsigned moved = 0, busy = 0, failed = 0;
+    unsigned moved = 0, busy = 0, failed = 0, no_room = 0;
+    int full_node = -1;
+    if (cdm__rt.topology.thp)
+        forget_huge_neighbours(b);
     for (int k = 0; k < b->n; k++) {
         struct cdm_tracked *range = b->ranges[b->in[k]].range;
         size_t page = b->index[k];
         int status = b->status[k];
-        if (status >= 0 && status == b->nodes[k]) {
+        if (status >= 0 && status == b->nodes[k] && !err) {
             moved++;
             cdm_pages_set_node(&range->pages, page, status);
         } else if (status == -ENOENT) {
             cdm_pages_forget(&range->pages, page);
-        } else if (status == -EBUSY || status == NOT_TRIED || status == -EFAULT) {
-            busy++; /* tried again next epoch; its node is asked then (a huge page may have
-                     * moved as a whole meanwhile) */
+        } else if (status == NOT_TRIED && err == ENOMEM) {
+            /* The call as a whole: the kernel found no room on the target for a page. */
+            failed++;
+            cdm_pages_set_node(&range->pages, page, -1);
+            if (no_room++ == 0)
+                full_node = b->nodes[k];
+        } else if (status == -EBUSY || status == NOT_TRIED || status == -EFAULT || err) {
+            /* Tried again next epoch; its node is asked then (a huge page may have moved as a
+             * whole meanwhile). A call that failed may have written the target as the status
+             * of pages it then gave up on: none of its statuses is trusted. */
+            busy++;
             cdm_pages_set_node(&range->pages, page, -1);
         } else {
             failed++; /* -EACCES: shared with another process; -ENOMEM: target full */
             cdm_pages_set_node(&range->pages, page, status >= 0 ? status : -1);
+            if (status == -ENOMEM && no_room++ == 0)
+                full_node = b->nodes[k];
         }
     }
     if (err) /* the call failed as a whole: no status was written */
         failed = (unsigned)b->n - busy;
     if (!b->n)
         return; /* every page's range went or was discarded meanwhile */
+    if (no_room) {
+        full[b->rule][b->to_dram].refused = true;
+        full[b->rule][b->to_dram].until = b->epoch + FULL_WAIT_EPOCHS;
+        cdm__warn_once(CDM_WARN_MIGRATE_FULL,
+                       "rule '%s': node %d is full: %u pages could not move there and stay where "
+                       "they are, tried again every %d epochs (free memory on node %d, or place "
+                       "less there: a budget, a smaller hot_set)",
+                       cdm__rt.config.rules[b->rule].name, full_node, no_room, FULL_WAIT_EPOCHS,
+                       full_node);
+    }
     struct cdm_rule_stats *stats = &cdm__rule_stats[b->rule];
     __atomic_fetch_add(b->to_dram ? &stats->pages_to_dram : &stats->pages_to_policy, moved,
                        __ATOMIC_RELAXED);
@@ -279,6 +339,7 @@ size_t cdm__migrate_plan(struct cdm_move_batch *b, struct cdm_tracked *range,
 {
     int rule = range->rule, dram = dram_node(rule);
     const cdm_nodemask *rule_nodes = &cdm__rt.config.rules[rule].nodes;
+    bool waiting = waiting_for_room(rule, b->to_dram, epoch);
     for (size_t i = from; i < range->n_pages; i++) {
         enum cdm_side side = r->tier ? cdm_decide_tier(&range->pages, i, &r->cut)
                                      : cdm_decide_follow(&range->pages, i, epoch, r->idle);
@@ -286,7 +347,7 @@ size_t cdm__migrate_plan(struct cdm_move_batch *b, struct cdm_tracked *range,
             continue;
         r->hot += side == CDM_SIDE_DRAM;
         r->cold += side == CDM_SIDE_HOME;
-        if (b->to_dram != (side == CDM_SIDE_DRAM))
+        if (b->to_dram != (side == CDM_SIDE_DRAM) || waiting)
             continue;
         int node = cdm_pages_node(&range->pages, i);
         bool on_home = node >= 0 && cdm__nodemask_has(rule_nodes, node);

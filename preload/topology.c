@@ -356,6 +356,9 @@ int cdm__topology_read(struct cdm_topology *topology)
     }
     read_memory_tiers(topology);
     topology->weighted_interleave = path_exists("/sys/kernel/mm/mempolicy/weighted_interleave");
+    char thp[128];
+    bool thp_read = read_text("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof thp) == 0;
+    topology->thp = thp_read && !strstr(thp, "[never]");
     uint64_t balancing;
     topology->numa_balancing = read_number("/proc/sys/kernel/numa_balancing", &balancing) &&
                                        balancing <= INT32_MAX

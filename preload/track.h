@@ -70,6 +70,7 @@ CDM_HIDDEN int cdm__track_spans(uintptr_t *starts, uintptr_t *ends, int max, boo
 struct cdm_move_batch {
     int rule;
     bool to_dram;
+    uint32_t epoch;
     const char *reason;
     int n;        /* pages */
     int n_ranges; /* the ranges they are in, in the order they were added */
@@ -100,7 +101,7 @@ struct cdm_rule_epoch {
 CDM_HIDDEN void cdm__migrate_rule_start(struct cdm_rule_epoch *r, int rule,
                                         struct cdm_tracked *const *ranges, int n_ranges);
 CDM_HIDDEN void cdm__migrate_batch_start(struct cdm_move_batch *b, int rule, bool to_dram,
-                                         bool epoch_end);
+                                         uint32_t epoch, bool epoch_end);
 /* Adds the pages of `range` from page `from` on that should move the batch's way, until the
  * batch is full (n == CDM_MOVE_BATCH); returns where it stopped: n_pages, or the page after
  * the one that filled it. */

@@ -672,7 +672,7 @@ static void migrate_epoch(uint32_t epoch, bool epoch_end)
         struct cdm_rule_epoch demoting = decided; /* before the first pass uses up the quota */
         for (int pass = 0; pass < 2; pass++) {
             struct cdm_rule_epoch *r = pass == 0 ? &decided : &demoting;
-            cdm__migrate_batch_start(&batch, rule, pass == 0, epoch_end);
+            cdm__migrate_batch_start(&batch, rule, pass == 0, epoch, epoch_end);
             for (int k = 0; k < n_refs && !stopping(); k++) {
                 struct cdm_tracked *range = range_named(refs[k]);
                 for (size_t next = 0; range && next < range->n_pages;) {
