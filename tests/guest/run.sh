@@ -17,7 +17,10 @@
 #                           CPU 0 on node 0, CPU 1 on node 1 (768M each), nodes 2 and 3
 #                           512M each and no CPUs; distances 10 local, 20 from a socket to
 #                           its device node (0-2, 1-3), 32 between sockets, 40 to the
-#                           other socket's device node and between the device nodes
+#                           other socket's device node and between the device nodes;
+#                         sockets-hmat: the same, with HMAT figures from each socket to
+#                           each node (its device node slower than its DRAM, the other
+#                           socket's slower still), nodes 2 and 3 each attached to its socket
 #   --mem SIZE,...        each node's memory instead of the topology's (M or G suffix)
 #   --timeout SECONDS     the whole run, boot included (default 600)
 #   --env NAME=VALUE      passed to COMMAND (repeatable); COMMAND sees PATH (this shell's),
@@ -62,19 +65,22 @@ case $kernel in 6.12|6.1) ;; *) echo "guest: no kernel $kernel (6.12 or 6.1)" >&
 case $accel in tcg|kvm) ;; *) echo "guest: --accel takes tcg or kvm" >&2; exit 2 ;; esac
 case $limit in ''|*[!0-9]*) echo "guest: --timeout takes seconds" >&2; exit 2 ;; esac
 
-# Node memory sizes, then what the topology adds: HMAT latency (ns) and bandwidth per node.
-# The `tiers` figures give abstract distances 16 and 240 times node 0's, which the 6.12
-# kernel puts in memory_tier72 and memory_tier1080 (node 0: memory_tier4).
-# Then each node's CPUs ("-": none) and the distances that are not 20 (FROM-TO:DISTANCE).
-hmat="" cpus="0-1" distances=""
+# Node memory sizes, each node's CPUs ("-": none), the distances that are not 20
+# (FROM-TO:DISTANCE), and what HMAT adds: each memory-only node's initiator and the latency
+# (ns) and bandwidth from an initiator to a node (INITIATOR-TARGET:LATENCY:BANDWIDTH). The
+# `tiers` figures give abstract distances 16 and 240 times node 0's, which the 6.12 kernel
+# puts in memory_tier72 and memory_tier1080 (node 0: memory_tier4).
+cpus="0-1" distances="" initiators="" hmat=""
+sockets_distances="0-1:32 0-2:20 0-3:40 1-2:40 1-3:20 2-3:40"
 case $topology in
 cdm) sizes=1G,1G ;;
 small-cdm) sizes=1G,48M ;;
-tiers) sizes=1G,512M,512M hmat="10:10G 40:2560M 120:512M" ;;
-sockets)
-    sizes=768M,768M,512M,512M cpus="0 1"
-    distances="0-1:32 0-2:20 0-3:40 1-2:40 1-3:20 2-3:40" ;;
-*) echo "guest: no topology $topology (cdm, tiers, small-cdm, sockets)" >&2; exit 2 ;;
+tiers) sizes=1G,512M,512M initiators="- 0 0" hmat="0-0:10:10G 0-1:40:2560M 0-2:120:512M" ;;
+sockets) sizes=768M,768M,512M,512M cpus="0 1" distances=$sockets_distances ;;
+sockets-hmat)
+    sizes=768M,768M,512M,512M cpus="0 1" distances=$sockets_distances initiators="- - 0 1"
+    hmat="0-0:10:10G 0-1:32:5G 0-2:40:2560M 0-3:60:1280M 1-0:32:5G 1-1:10:10G 1-2:60:1280M 1-3:40:2560M" ;;
+*) echo "guest: no topology $topology (cdm, tiers, small-cdm, sockets, sockets-hmat)" >&2; exit 2 ;;
 esac
 if [ -n "$mem" ]; then
     if [ "$(echo "$mem" | tr , '\n' | wc -l)" -ne "$(echo "$sizes" | tr , '\n' | wc -l)" ]; then
@@ -93,10 +99,11 @@ for size in $(echo "$sizes" | tr , ' '); do
     total=$((total + mib))
     numa="$numa -object memory-backend-ram,id=m$node,size=${mib}M -numa node,nodeid=$node,memdev=m$node"
     node_cpus=$(echo $cpus | awk -v n="$((node + 1))" '{ print $n }')
+    initiator=$(echo $initiators | awk -v n="$((node + 1))" '{ print $n }')
     if [ -n "$node_cpus" ]; then
         numa="$numa,cpus=$node_cpus"
-    elif [ -n "$hmat" ]; then
-        numa="$numa,initiator=0"
+    elif [ -n "$initiator" ] && [ "$initiator" != - ]; then
+        numa="$numa,initiator=$initiator"
     fi
     node=$((node + 1))
 done
@@ -104,11 +111,12 @@ for pair in $distances; do
     numa="$numa -numa dist,src=${pair%%-*},dst=$(echo "$pair" | sed 's/.*-\(.*\):.*/\1/'),val=${pair#*:}"
 done
 if [ -n "$hmat" ]; then
-    machine=pc,hmat=on node=0
-    for figures in $hmat; do
-        numa="$numa -numa hmat-lb,initiator=0,target=$node,hierarchy=memory,data-type=access-latency,latency=${figures%:*}"
-        numa="$numa -numa hmat-lb,initiator=0,target=$node,hierarchy=memory,data-type=access-bandwidth,bandwidth=${figures#*:}"
-        node=$((node + 1))
+    machine=pc,hmat=on
+    for entry in $hmat; do
+        pair=${entry%%:*} figures=${entry#*:}
+        to="initiator=${pair%-*},target=${pair#*-},hierarchy=memory"
+        numa="$numa -numa hmat-lb,$to,data-type=access-latency,latency=${figures%:*}"
+        numa="$numa -numa hmat-lb,$to,data-type=access-bandwidth,bandwidth=${figures#*:}"
     done
 fi
 

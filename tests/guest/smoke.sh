@@ -6,7 +6,7 @@
 # files). Prints one line per check and "N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
-topology=${1:?usage: smoke.sh cdm|tiers|small-cdm|sockets}
+topology=${1:?usage: smoke.sh cdm|tiers|small-cdm|sockets|sockets-hmat}
 passed=0
 failed=0
 
@@ -47,7 +47,7 @@ check "/tmp is writable" sh -c 'file=$(mktemp /tmp/smoke-XXXXXX) && rm "$file"'
 check "the host's files are read-only" sh -c 'if touch build/.smoke 2>/dev/null; then rm build/.smoke; exit 1; fi'
 check "cdmplace topo runs" is "$topo_status" 0
 check "a program runs with the library preloaded" env LD_PRELOAD="$PWD/build/libcdmplace.so" true
-[ "$topology" = sockets ] ||
+case $topology in sockets*) ;; *) false ;; esac ||
     check "node 0 has the 2 CPUs and is dram" is "$(field 0 2) $(field 0 6)" "2 dram"
 
 case $(uname -r) in
@@ -84,7 +84,7 @@ small-cdm)
     check "node 1 is cdm with no CPUs" is "$(field 1 2) $(field 1 6)" "0 cdm"
     check "node 1 has at most 48M and at least 32M" between "$(memory_kib 1)" 32768 49152
     check "memory binds to node 1" numactl --membind=1 true ;;
-sockets)
+sockets | sockets-hmat)
     check "nodes 0-3 online" is "$(cat /sys/devices/system/node/online)" 0-3
     check "nodes 0 and 1 are dram with a CPU each" is "$(field 0 2) $(field 0 6) $(field 1 2) $(field 1 6)" "1 dram 1 dram"
     check "CPU 0 is on node 0, CPU 1 on node 1" test -e /sys/devices/system/node/node0/cpu0 -a -e /sys/devices/system/node/node1/cpu1
@@ -92,9 +92,14 @@ sockets)
     check "distances from node 0: 10 32 20 40" is "$(cat /sys/devices/system/node/node0/distance)" "10 32 20 40"
     check "distances from node 1: 32 10 40 20" is "$(cat /sys/devices/system/node/node1/distance)" "32 10 40 20"
     check "distances from node 2: 20 40 10 40" is "$(cat /sys/devices/system/node/node2/distance)" "20 40 10 40"
-    check "memory binds to node 3" numactl --membind=3 true ;;
+    check "memory binds to node 3" numactl --membind=3 true
+    if [ "$topology" = sockets-hmat ]; then
+        check "HMAT: node 2's initiator is node 0" test -e /sys/devices/system/node/node2/access0/initiators/node0
+        check "HMAT: node 3's initiator is node 1" test -e /sys/devices/system/node/node3/access0/initiators/node1
+        check "HMAT: nodes 2 and 3 are in a lower tier than 0 and 1" less "$(field 1 7)" "$(field 3 7)"
+    fi ;;
 *)
-    check "topology $topology is cdm, tiers, small-cdm or sockets" false ;;
+    check "topology $topology is cdm, tiers, small-cdm, sockets or sockets-hmat" false ;;
 esac
 
 echo "$passed passed, $failed failed"
