@@ -317,6 +317,8 @@ CDM_HIDDEN int cdm__topology_read(struct cdm_topology *topology);
 CDM_HIDDEN uint64_t cdm__topology_node_free(int node);
 /* The kernel's distance from one node to another (10 = local), or -1 when unknown. */
 CDM_HIDDEN int cdm__topology_distance(int from, int to);
+/* The node of `among` nearest `from` (the lowest on a tie; any when `from` is -1), or -1. */
+CDM_HIDDEN int cdm__topology_nearest(int from, const cdm_nodemask *among, int max_node);
 /* The node's online CPUs as the kernel lists them ("0-3,8"; "" for none), newline removed.
  * Returns 0 or an errno (EFBIG: the list did not fit; buf holds a beginning, maybe empty). */
 CDM_HIDDEN int cdm__topology_cpulist(int node, char *buf, size_t size);

@@ -57,19 +57,11 @@ static int dram_node(int rule)
         return cached[rule] - 1;
     const struct cdm_topology *topology = &cdm__rt.topology;
     const cdm_nodemask *nodes = &cdm__rt.config.rules[rule].nodes;
-    int from = -1, best = -1, best_distance = INT_MAX;
+    int from = -1;
     for (int node = 0; node <= topology->max_node && from < 0; node++)
         if (cdm__nodemask_has(nodes, node))
             from = node;
-    for (int node = 0; node <= topology->max_node; node++) {
-        if (!cdm__nodemask_has(&topology->dram, node))
-            continue;
-        int distance = from >= 0 ? cdm__topology_distance(from, node) : 0;
-        if (distance >= 0 && distance < best_distance) {
-            best = node;
-            best_distance = distance;
-        }
-    }
+    int best = cdm__topology_nearest(from, &topology->dram, topology->max_node);
     cached[rule] = best + 1;
     return best;
 }
@@ -77,16 +69,8 @@ static int dram_node(int rule)
 /* Where a page last used from node `user` goes back to: the rule's node nearest it. */
 static int policy_node_near(int rule, int user)
 {
-    const cdm_nodemask *nodes = &cdm__rt.config.rules[rule].nodes;
-    int best = LEAVE, best_distance = INT_MAX;
-    for (int node = 0; node <= cdm__rt.topology.max_node; node++) {
-        int distance = cdm__nodemask_has(nodes, node) ? cdm__topology_distance(user, node) : -1;
-        if (distance >= 0 && distance < best_distance) {
-            best = node;
-            best_distance = distance;
-        }
-    }
-    return best;
+    return cdm__topology_nearest(user, &cdm__rt.config.rules[rule].nodes,
+                                 cdm__rt.topology.max_node);
 }
 
 /* Where a page goes back to: the rule's nodes, spread by page index. */

@@ -410,6 +410,21 @@ int cdm__topology_distance(int from, int to)
     }
 }
 
+int cdm__topology_nearest(int from, const cdm_nodemask *among, int max_node)
+{
+    int best = -1, best_distance = INT32_MAX;
+    for (int node = 0; node <= max_node; node++) {
+        if (!cdm__nodemask_has(among, node))
+            continue;
+        int distance = from >= 0 ? cdm__topology_distance(from, node) : 0;
+        if (distance >= 0 && distance < best_distance) {
+            best = node;
+            best_distance = distance;
+        }
+    }
+    return best;
+}
+
 int cdm__topology_cpulist(int node, char *buf, size_t size)
 {
     struct path path;

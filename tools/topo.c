@@ -181,6 +181,14 @@ int cli_topo(const struct cli_command *command, int argc, char **argv)
     else
         printf("cdm nodes: %s\n", cdm__nodemask_format(&topology->cdm, list, sizeof list));
     printf("dram nodes: %s\n", cli_format_nodes(&topology->dram, list, sizeof list));
+    /* Which socket each device node belongs with: where follow-cpu's pages come back from. */
+    for (int id = 0; id <= topology->max_node; id++)
+        if (cdm__nodemask_has(&topology->cdm, id)) {
+            int near = cdm__topology_nearest(id, &topology->dram, topology->max_node);
+            if (near >= 0)
+                printf("cdm node %d: nearest dram node %d (distance %d)\n", id, near,
+                       cdm__topology_distance(id, near));
+        }
     printf("weighted interleave: %s\n",
            topology->weighted_interleave ? "available" : "not available (Linux 6.9)");
     static const char *const balancing[] = {"off", "normal", "memory tiering",

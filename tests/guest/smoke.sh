@@ -67,6 +67,7 @@ cdm)
     check "node 1 is cdm with no CPUs" is "$(field 1 2) $(field 1 6)" "0 cdm"
     check "node 1 has about 1G" between "$(memory_kib 1)" 900000 1048576
     check "topo lists cdm nodes: 1" says '^cdm nodes: 1$'
+    check "topo says node 1 is near node 0" says '^cdm node 1: nearest dram node 0 (distance 20)$'
     check "memory binds to node 1" numactl --membind=1 true ;;
 tiers)
     check "nodes 0-2 online" is "$(cat /sys/devices/system/node/online)" 0-2
@@ -93,6 +94,8 @@ sockets | sockets-hmat)
     check "distances from node 1: 32 10 40 20" is "$(cat /sys/devices/system/node/node1/distance)" "32 10 40 20"
     check "distances from node 2: 20 40 10 40" is "$(cat /sys/devices/system/node/node2/distance)" "20 40 10 40"
     check "memory binds to node 3" numactl --membind=3 true
+    check "topo says node 2 is near node 0" says '^cdm node 2: nearest dram node 0 (distance 20)$'
+    check "topo says node 3 is near node 1" says '^cdm node 3: nearest dram node 1 (distance 20)$'
     if [ "$topology" = sockets-hmat ]; then
         check "HMAT: node 2's initiator is node 0" test -e /sys/devices/system/node/node2/access0/initiators/node0
         check "HMAT: node 3's initiator is node 1" test -e /sys/devices/system/node/node3/access0/initiators/node1
