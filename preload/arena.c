@@ -28,16 +28,10 @@ static struct {
     size_t size;
 } kept[KEPT_BLOCKS];
 
-static size_t whole_pages(size_t size)
-{
-    size_t page = plat_page_size();
-    return (size + page - 1) & ~(page - 1);
-}
-
 void *cdm__arena_map(size_t size)
 {
     void *mem = NULL;
-    size = whole_pages(size);
+    size = plat_page_round(size);
     pthread_mutex_lock(&kept_lock);
     for (int i = 0; i < KEPT_BLOCKS && !mem; i++)
         if (kept[i].mem && kept[i].size == size) {
@@ -58,7 +52,7 @@ void cdm__arena_unmap(void *mem, size_t size)
 {
     if (!mem)
         return;
-    size = whole_pages(size);
+    size = plat_page_round(size);
     pthread_mutex_lock(&kept_lock);
     for (int i = 0; i < KEPT_BLOCKS && mem; i++)
         if (!kept[i].mem) {

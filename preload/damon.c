@@ -168,42 +168,18 @@ static int write_number(const char *path, uint64_t value)
 /* The file's first line, newline removed. */
 static int read_text(const char *path, char *buf, size_t size)
 {
-    int fd, err;
-    if ((err = plat_open_above_stdio(path, O_RDONLY, 0, &fd)) != 0)
-        return err;
-    ssize_t n;
-    do
-        n = read(fd, buf, size - 1);
-    while (n < 0 && errno == EINTR);
-    err = n < 0 ? errno : 0;
-    close(fd);
-    if (err)
-        return err;
-    buf[n] = '\0';
-    buf[strcspn(buf, "\n")] = '\0';
-    return 0;
+    int err = cdm__sysfs_read(path, buf, size);
+    if (!err)
+        buf[strcspn(buf, "\n")] = '\0';
+    return err;
 }
 
-/* The decimal number at *at, which moves past it. */
+/* The decimal number at *at, which moves past it; 0 when there is none. */
 static uint64_t parse_number(const char **at)
 {
     uint64_t number = 0;
-    for (; **at >= '0' && **at <= '9'; (*at)++)
-        number = number * 10 + (uint64_t)(**at - '0');
+    cdm__parse_number(at, &number);
     return number;
-}
-
-static int read_number(const char *path, uint64_t *value)
-{
-    char text[32];
-    int err = read_text(path, text, sizeof text);
-    if (err)
-        return err;
-    if (text[0] < '0' || text[0] > '9')
-        return EINVAL;
-    const char *at = text;
-    *value = parse_number(&at);
-    return 0;
 }
 
 static bool exists(const char *path)
@@ -248,13 +224,13 @@ static pid_t left_over(void)
 {
     char state[32], operations[32], action[32];
     uint64_t kdamonds = 0, pid = 0;
-    if (read_number(DAMON_NR_KDAMONDS, &kdamonds) || kdamonds != 1 ||
+    if (cdm__sysfs_number(DAMON_NR_KDAMONDS, &kdamonds) || kdamonds != 1 ||
         read_text(DAMON_STATE, state, sizeof state) || strcmp(state, DAMON_STATE_OFF) ||
         read_text(DAMON_OPERATIONS, operations, sizeof operations) ||
         strcmp(operations, DAMON_OPS_FIXED_RANGES) ||
         read_text(DAMON_ACTION, action, sizeof action) ||
-        strcmp(action, DAMON_ACTION_STAT) || read_number(DAMON_PID_TARGET, &pid) || pid == 0 ||
-        pid > INT32_MAX || (pid_t)pid == getpid())
+        strcmp(action, DAMON_ACTION_STAT) || cdm__sysfs_number(DAMON_PID_TARGET, &pid) ||
+        pid == 0 || pid > INT32_MAX || (pid_t)pid == getpid())
         return 0;
     return kill((pid_t)pid, 0) != 0 && errno == ESRCH ? (pid_t)pid : 0;
 }
@@ -284,7 +260,7 @@ int cdm__damon_probe(char *why, size_t why_size)
         return err;
     }
     uint64_t kdamonds = 0;
-    int err = read_number(DAMON_NR_KDAMONDS, &kdamonds);
+    int err = cdm__sysfs_number(DAMON_NR_KDAMONDS, &kdamonds);
     if (err) {
         explain(why, why_size, "cannot read %s (errno %d)", DAMON_NR_KDAMONDS, err);
         return err;
@@ -628,7 +604,7 @@ int cdm__damon_start(pid_t pid, uint64_t sample_us, uint64_t aggr_us, const uint
     if (err)
         return err;
     uint64_t kdamonds = 0;
-    if ((err = read_number(DAMON_NR_KDAMONDS, &kdamonds)) != 0)
+    if ((err = cdm__sysfs_number(DAMON_NR_KDAMONDS, &kdamonds)) != 0)
         return err == ENOENT ? EOPNOTSUPP : err;
     pid_t gone = kdamonds > 0 ? left_over() : 0;
     if (kdamonds > 0 && !gone)
@@ -725,7 +701,7 @@ int cdm__damon_collect(damon_seen_fn *seen, void *arg)
     for (int n = 0;; n++) {
         uint64_t start, end, nr_accesses, age;
         snprintf(path, sizeof path, DAMON_TRIED_REGION, n, DAMON_START);
-        if ((err = read_number(path, &start)) == ENOENT)
+        if ((err = cdm__sysfs_number(path, &start)) == ENOENT)
             /* Past the last region. None at all, although the scheme matches every region of
              * a running kdamond, is the update's timeout (6.7 to 6.13: two aggregations of
              * wall time, which a kdamond running late misses): no news, not no accesses. */
@@ -733,13 +709,13 @@ int cdm__damon_collect(damon_seen_fn *seen, void *arg)
         if (err)
             return err;
         snprintf(path, sizeof path, DAMON_TRIED_REGION, n, DAMON_END);
-        err = read_number(path, &end);
+        err = cdm__sysfs_number(path, &end);
         snprintf(path, sizeof path, DAMON_TRIED_REGION, n, DAMON_NR_ACCESSES);
         if (!err)
-            err = read_number(path, &nr_accesses);
+            err = cdm__sysfs_number(path, &nr_accesses);
         snprintf(path, sizeof path, DAMON_TRIED_REGION, n, DAMON_AGE);
         if (!err)
-            err = read_number(path, &age);
+            err = cdm__sysfs_number(path, &age);
         if (err)
             return err;
         seen((uintptr_t)start, (uintptr_t)end, (unsigned)nr_accesses, (unsigned)age, arg);

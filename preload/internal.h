@@ -92,6 +92,8 @@ CDM_HIDDEN int plat_munmap(void *addr, size_t len);
 /* mremap without MREMAP_FIXED. */
 CDM_HIDDEN int plat_mremap(void *old, size_t old_len, size_t new_len, int flags, void **out);
 CDM_HIDDEN size_t plat_page_size(void);
+/* size rounded up to whole pages (0 when that overflows). */
+CDM_HIDDEN size_t plat_page_round(size_t size);
 /* open(2) with O_CLOEXEC, on a descriptor above 2 even when the program closed its stdio. */
 CDM_HIDDEN int plat_open_above_stdio(const char *path, int flags, mode_t mode, int *out);
 /* write(2) until all of data is written, through EINTR and short writes. */
@@ -179,6 +181,14 @@ enum cdm_warning {
 /* Value of NAME in `environ`, or NULL; always NULL under secure execution (AT_SECURE). */
 CDM_HIDDEN const char *cdm__env(const char *name);
 CDM_HIDDEN bool cdm__secure_execution(void);
+
+/* ---------------------------------------------------------------- sysfs.c */
+/* A small kernel file whole into buf as a string: 0, an errno, or EFBIG when it did not fit. */
+CDM_HIDDEN int cdm__sysfs_read(const char *path, char *buf, size_t size);
+/* The decimal number the file holds (after blanks): 0, an errno, or EINVAL when none. */
+CDM_HIDDEN int cdm__sysfs_number(const char *path, uint64_t *value);
+/* The decimal number at *at, which moves past it; false (nothing moved) when there is none. */
+CDM_HIDDEN bool cdm__parse_number(const char **at, uint64_t *value);
 
 /* ---------------------------------------------------------------- config.c */
 enum cdm_kind {

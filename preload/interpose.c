@@ -367,8 +367,7 @@ CDM_EXPORT void *valloc(size_t size)
 
 CDM_EXPORT void *pvalloc(size_t size)
 {
-    size_t page = plat_page_size();
-    size_t rounded = (size + page - 1) & ~(page - 1);
+    size_t page = plat_page_size(), rounded = plat_page_round(size);
     void *out;
     if (cdm_likely(size < cdm__min_size) || rounded < size || !aligned_slow(page, rounded, &out))
         return cdm__real.pvalloc(size);

@@ -410,12 +410,6 @@ static bool table_find_heap(const void *ptr, struct cdm_placed *out)
 
 /* ------------------------------------------------------------------ heap buffers */
 
-static size_t round_to_pages(size_t size)
-{
-    size_t page = plat_page_size();
-    return (size + page - 1) & ~(page - 1);
-}
-
 /* A placed heap buffer's mapping ends in one spare page past its `mapped` bytes, never
  * touched (no memory, a page of address space), outside the table's range: budget, counts and
  * tracking never see it. Without it, buffers of equal power-of-two sizes placed one after
@@ -430,7 +424,7 @@ static size_t heap_spare(void)
 /* The whole pages of a heap buffer of `size` bytes; 0 when they and the spare do not fit. */
 static size_t heap_pages(size_t size)
 {
-    size_t mapped = round_to_pages(size);
+    size_t mapped = plat_page_round(size);
     return mapped < size || mapped + heap_spare() < mapped ? 0 : mapped;
 }
 
@@ -695,7 +689,7 @@ static void *map_unplaced(void *addr, size_t len, int prot, int flags, int fd, o
 {
     if (flags & MAP_FIXED) { /* before: the tracker must not move the new mapping's pages */
         int saved_errno = errno;
-        forget_range((uintptr_t)addr, (uintptr_t)addr + round_to_pages(len));
+        forget_range((uintptr_t)addr, (uintptr_t)addr + plat_page_round(len));
         errno = saved_errno;
     }
     return cdm__real.mmap(addr, len, prot, flags, fd, off);
@@ -711,7 +705,7 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
     enum cdm_kind kind = kind_of_mapping(flags, fd);
     struct decision d;
     decide(len, kind, &d);
-    size_t mapped = round_to_pages(len);
+    size_t mapped = plat_page_round(len);
     /* Private anonymous memory only: a shared or file mapping's pages are not ours alone, a
      * huge page moves as a whole. */
     bool watched = d.result != UNDECIDED && kind == CDM_KIND_ANON && !(flags & MAP_HUGETLB) &&
@@ -758,7 +752,7 @@ int cdm__munmap_slow(void *addr, size_t len)
         return cdm__real.munmap(addr, len); /* EINVAL, from the kernel */
     int saved_errno = errno;
     cdm__guard++;
-    forget_range((uintptr_t)addr, (uintptr_t)addr + round_to_pages(len));
+    forget_range((uintptr_t)addr, (uintptr_t)addr + plat_page_round(len));
     cdm__guard--;
     errno = saved_errno;
     return cdm__real.munmap(addr, len);
@@ -791,7 +785,7 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
         struct cdm_placed after = p;
         after.start = (uintptr_t)moved;
         after.size = new_len;
-        after.mapped = round_to_pages(new_len);
+        after.mapped = plat_page_round(new_len);
         if (flags & MREMAP_FIXED) /* whatever was placed at the destination is gone */
             forget_range(after.start, after.start + after.mapped);
         if (table_put(&after)) {
@@ -838,7 +832,7 @@ int cdm__madvise_slow(void *addr, size_t len, int advice)
     /* Before the kernel discards the pages: no migration decided earlier may then move the
      * pages that the program's next writes make in their place. */
     if (rule >= 0 && discards(advice))
-        cdm__tracker_discard(start, round_to_pages(len));
+        cdm__tracker_discard(start, plat_page_round(len));
     errno = saved_errno;
     int rc = cdm__real.madvise(addr, len, advice);
     saved_errno = errno;
@@ -846,7 +840,7 @@ int cdm__madvise_slow(void *addr, size_t len, int advice)
      * DRAM) once the kernel took the advice. */
     if (rule >= 0 && rc == 0 && !discards(advice) &&
         (advice == MADV_COLD || advice == MADV_PAGEOUT || advice == MADV_WILLNEED))
-        cdm__tracker_hint(start, round_to_pages(len), advice == MADV_WILLNEED);
+        cdm__tracker_hint(start, plat_page_round(len), advice == MADV_WILLNEED);
     if (rule >= 0)
         cdm__trace_event("advise", "\"addr\":\"%p\",\"size\":%zu,\"advice\":%d,\"rule\":\"%s\","
                                    "\"result\":%d",

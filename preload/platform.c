@@ -66,6 +66,12 @@ size_t plat_page_size(void)
     return page;
 }
 
+size_t plat_page_round(size_t size)
+{
+    size_t page = plat_page_size();
+    return (size + page - 1) & ~(page - 1);
+}
+
 /* A descriptor of ours on a number above 2: a program that closed its stdio must find those
  * numbers still free (Python makes sys.stdin None when fd 0 is closed). */
 static int above_stdio(int fd, int *out)

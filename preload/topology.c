@@ -27,6 +27,8 @@
 
 #define NODE_DIR "/sys/devices/system/node"
 #define TIER_DIR "/sys/devices/virtual/memory_tiering"
+#define THP_ENABLED "/sys/kernel/mm/transparent_hugepage/enabled"
+#define NUMA_BALANCING "/proc/sys/kernel/numa_balancing"
 
 /* Node lists hold at most CDM_MAX_NODES ids: "0,2,...,1022" fits in 4 KiB. */
 #define LIST_BUF 4096
@@ -77,46 +79,6 @@ static void node_path(struct path *path, int node, const char *leaf)
     path_add(path, leaf);
 }
 
-static int open_retry(const char *path, int flags)
-{
-    int fd;
-    do
-        fd = open(path, flags | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
-    return fd;
-}
-
-/* Whole file into buf as a string. Returns 0, an errno, or EFBIG when it did not fit. */
-static int read_text(const char *path, char *buf, size_t size)
-{
-    int fd = open_retry(path, O_RDONLY);
-    if (fd < 0)
-        return errno;
-    size_t len = 0;
-    int err = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf + len, size - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            err = errno;
-            break;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-        if (len == size - 1) {
-            char probe;
-            if (read(fd, &probe, 1) > 0)
-                err = EFBIG;
-            break;
-        }
-    }
-    close(fd);
-    buf[len] = '\0';
-    return err;
-}
-
 static bool path_exists(const char *path)
 {
     return access(path, F_OK) == 0;
@@ -131,20 +93,6 @@ static const char *skip_blanks(const char *p)
     return p;
 }
 
-/* Decimal number at *p; advances *p past it. False when there is no digit. */
-static bool parse_number(const char **p, uint64_t *value)
-{
-    const char *s = *p;
-    uint64_t v = 0;
-    if (*s < '0' || *s > '9')
-        return false;
-    while (*s >= '0' && *s <= '9')
-        v = v * 10 + (uint64_t)(*s++ - '0');
-    *value = v;
-    *p = s;
-    return true;
-}
-
 /* A kernel list ("0-1,3\n", or "\n" when empty) into mask; ids past the mask are ignored. */
 static bool parse_node_list(const char *text, cdm_nodemask *mask)
 {
@@ -152,12 +100,12 @@ static bool parse_node_list(const char *text, cdm_nodemask *mask)
     *mask = (cdm_nodemask){{0}};
     while (*p) {
         uint64_t first, last;
-        if (!parse_number(&p, &first))
+        if (!cdm__parse_number(&p, &first))
             return false;
         last = first;
         if (*p == '-') {
             p++;
-            if (!parse_number(&p, &last) || last < first)
+            if (!cdm__parse_number(&p, &last) || last < first)
                 return false;
         }
         for (uint64_t node = first; node <= last && node < CDM_MAX_NODES; node++)
@@ -175,7 +123,7 @@ static bool parse_node_list(const char *text, cdm_nodemask *mask)
 static int read_node_list(const char *path, cdm_nodemask *mask)
 {
     char buf[LIST_BUF];
-    int err = read_text(path, buf, sizeof buf);
+    int err = cdm__sysfs_read(path, buf, sizeof buf);
     if (err)
         return err;
     return parse_node_list(buf, mask) ? 0 : EINVAL;
@@ -208,19 +156,10 @@ static bool meminfo_field(const char *text, const char *key, uint64_t *bytes)
     if (!at)
         return false;
     const char *p = skip_blanks(at + strlen(key));
-    if (!parse_number(&p, &kib))
+    if (!cdm__parse_number(&p, &kib))
         return false;
     *bytes = kib * 1024;
     return true;
-}
-
-static bool read_number(const char *path, uint64_t *value)
-{
-    char buf[64];
-    if (read_text(path, buf, sizeof buf))
-        return false;
-    const char *p = skip_blanks(buf);
-    return parse_number(&p, value);
 }
 
 /* ---------------------------------------------------------------- per node */
@@ -230,7 +169,7 @@ static void read_cpus(struct cdm_node *node, int id)
     char buf[CPUMAP_BUF];
     struct path path;
     node_path(&path, id, "cpumap");
-    if (read_text(path.text, buf, sizeof buf) == 0)
+    if (cdm__sysfs_read(path.text, buf, sizeof buf) == 0)
         node->n_cpus = count_mask_bits(buf);
 }
 
@@ -252,7 +191,7 @@ static void read_memory(struct cdm_node *node, int id)
     struct path path;
     node_path(&path, id, "meminfo");
     /* The fields wanted are the first lines; a truncated tail does not matter. */
-    int err = read_text(path.text, buf, sizeof buf);
+    int err = cdm__sysfs_read(path.text, buf, sizeof buf);
     if (err && err != EFBIG)
         return;
     meminfo_field(buf, "MemTotal:", &node->mem_total);
@@ -278,7 +217,7 @@ static void read_hmat(struct cdm_node *node, int id)
         struct path path;
         uint64_t value;
         node_path(&path, id, leaves[i]);
-        if (read_number(path.text, &value))
+        if (cdm__sysfs_number(path.text, &value) == 0)
             *fields[i] = value > UINT32_MAX ? UINT32_MAX : (unsigned)value;
     }
 }
@@ -287,8 +226,8 @@ static void read_hmat(struct cdm_node *node, int id)
 static void read_memory_tiers(struct cdm_topology *topology)
 {
     char entries[4096] __attribute__((aligned(8)));
-    int fd = open_retry(TIER_DIR, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
+    int fd;
+    if (plat_open_above_stdio(TIER_DIR, O_RDONLY | O_DIRECTORY, 0, &fd) != 0)
         return;
     ssize_t n;
     while ((n = getdents64(fd, entries, sizeof entries)) > 0) {
@@ -300,7 +239,7 @@ static void read_memory_tiers(struct cdm_topology *topology)
             if (strncmp(name, "memory_tier", 11) != 0)
                 continue;
             name += 11;
-            if (!parse_number(&name, &tier) || *name != '\0')
+            if (!cdm__parse_number(&name, &tier) || *name != '\0')
                 continue;
             struct path path = {.len = 0};
             cdm_nodemask nodes;
@@ -357,13 +296,10 @@ int cdm__topology_read(struct cdm_topology *topology)
     read_memory_tiers(topology);
     topology->weighted_interleave = path_exists("/sys/kernel/mm/mempolicy/weighted_interleave");
     char thp[128];
-    bool thp_read = read_text("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof thp) == 0;
-    topology->thp = thp_read && !strstr(thp, "[never]");
+    topology->thp = cdm__sysfs_read(THP_ENABLED, thp, sizeof thp) == 0 && !strstr(thp, "[never]");
     uint64_t balancing;
-    topology->numa_balancing = read_number("/proc/sys/kernel/numa_balancing", &balancing) &&
-                                       balancing <= INT32_MAX
-                                   ? (int)balancing
-                                   : -1;
+    bool balancing_read = cdm__sysfs_number(NUMA_BALANCING, &balancing) == 0;
+    topology->numa_balancing = balancing_read && balancing <= INT32_MAX ? (int)balancing : -1;
     return 0;
 }
 
@@ -375,7 +311,7 @@ uint64_t cdm__topology_node_free(int node)
     if (node < 0 || node >= CDM_MAX_NODES)
         return 0;
     node_path(&path, node, "meminfo");
-    int err = read_text(path.text, buf, sizeof buf);
+    int err = cdm__sysfs_read(path.text, buf, sizeof buf);
     if (err && err != EFBIG)
         return 0;
     meminfo_field(buf, "MemFree:", &bytes);
@@ -397,13 +333,13 @@ int cdm__topology_distance(int from, int to)
     for (int node = 0; node < to; node++)
         column += cdm__nodemask_has(&online, node);
     node_path(&path, from, "distance");
-    if (read_text(path.text, buf, sizeof buf))
+    if (cdm__sysfs_read(path.text, buf, sizeof buf))
         return -1;
     const char *p = buf;
     for (int i = 0;; i++) {
         uint64_t distance;
         p = skip_blanks(p);
-        if (!parse_number(&p, &distance))
+        if (!cdm__parse_number(&p, &distance))
             return -1;
         if (i == column)
             return (int)distance;
@@ -431,7 +367,7 @@ int cdm__topology_cpulist(int node, char *buf, size_t size)
     if (node < 0 || node >= CDM_MAX_NODES || size == 0)
         return EINVAL;
     node_path(&path, node, "cpulist");
-    int err = read_text(path.text, buf, size);
+    int err = cdm__sysfs_read(path.text, buf, size);
     if (err)
         return err;
     /* cpulist is a binary attribute since Linux 5.15 whose reads come back one byte short
