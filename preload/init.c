@@ -148,8 +148,12 @@ __attribute__((constructor)) static void cdm_init(void)
     cdm__rt.exe[len > 0 ? len : 0] = '\0';
 
     struct cdm_config *config = &cdm__rt.config;
+    /* `cdmplace run --rule/-o` passes the config it checked as text: no file to leave behind. */
+    const char *text = cdm__env("CDMPLACE_CONFIG_TEXT");
     const char *path = cdm__config_locate();
-    if (path)
+    if (text && *text)
+        cdm__config_parse(config, "CDMPLACE_CONFIG_TEXT", text, strlen(text));
+    else if (path)
         cdm__config_load(config, path);
     else
         cdm__config_default(config);

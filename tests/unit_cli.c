@@ -587,6 +587,108 @@ Test(cli, run_bad_config_does_not_start_the_program)
     outcome_free(&result);
 }
 
+/* How many `place` events of `trace` name `rule`. */
+static int placed_by(const char *trace, const char *rule)
+{
+    char *text = slurp(trace), wanted[128];
+    cr_assert_not_null(text, "no trace %s", trace);
+    snprintf(wanted, sizeof wanted, "\"rule\":\"%s\"", rule);
+    int n = 0;
+    for (const char *at = strstr(text, "\"ev\":\"place\""); at;
+         at = strstr(at + 1, "\"ev\":\"place\"")) {
+        const char *end = strchr(at, '\n');
+        const char *hit = strstr(at, wanted);
+        n += hit && (!end || hit < end);
+    }
+    free(text);
+    return n;
+}
+
+/* A quick run: rules and settings as options, no file; the library reads the config the CLI
+ * checked (CDMPLACE_CONFIG_TEXT), and a rule's value runs on over blanks. */
+Test(cli, run_rules_and_settings_as_options)
+{
+    char library_env[PATH_MAX + 32], log[PATH_BUF], log_option[PATH_BUF + 8], program[PATH_MAX];
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    snprintf(log, sizeof log, "%s/quick.jsonl", tmp_dir);
+    snprintf(log_option, sizeof log_option, "log=%s", log);
+    cr_assert(test_source_path("build/examples/buffers", program, sizeof program));
+    const struct invocation how = {.env = ENV(library_env)};
+    struct outcome ran = cli_with(&how, ARGS("run", "--rule", "size=1M- policy=bind 0", "-o",
+                                             log_option, "-o", "report=off", "--", program));
+    cr_assert_eq(ran.status, 0, "stderr: %s", ran.err);
+    outcome_free(&ran);
+    /* examples/buffers: three large buffers, all placed by the one rule. */
+    cr_assert_eq(placed_by(log, "rule1"), 3);
+    char *trace = slurp(log);
+    cr_assert(strstr(trace, "\"config\":\"CDMPLACE_CONFIG_TEXT\""), "%.300s", trace);
+    cr_assert(strstr(trace, "\"policy\":\"bind\""), "%.300s", trace);
+    free(trace);
+}
+
+/* With -c, the file's rules come first, then the options'; name= names one; an inherited
+ * CDMPLACE_CONFIG_TEXT does not override the file. */
+Test(cli, run_rule_options_follow_the_files_rules)
+{
+    char config[PATH_BUF], library_env[PATH_MAX + 32], log[PATH_BUF], program[PATH_MAX];
+    snprintf(log, sizeof log, "%s/both.jsonl", tmp_dir);
+    char text[PATH_BUF + 128];
+    snprintf(text, sizeof text,
+             "[settings]\nlog = %s\nreport = off\n\n[rule weights]\nsize = 64M-\npolicy = bind 0\n",
+             log);
+    write_in_tmp("weights.conf", text, config, sizeof config);
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    cr_assert(test_source_path("build/examples/buffers", program, sizeof program));
+    const struct invocation how = {
+        .env = ENV(library_env, "CDMPLACE_CONFIG_TEXT=[rule stray]\nsize = 1M-\npolicy = bind 0")};
+    struct outcome ran = cli_with(&how, ARGS("run", "-c", config, "--rule",
+                                             "name=rest size=1M- policy=bind 0", "--", program));
+    cr_assert_eq(ran.status, 0, "stderr: %s", ran.err);
+    outcome_free(&ran);
+    cr_assert_eq(placed_by(log, "weights"), 1, "the 64M buffer by the file's rule");
+    cr_assert_eq(placed_by(log, "rest"), 2, "the 32M and 16M ones by --rule");
+    cr_assert_eq(placed_by(log, "stray"), 0);
+
+    /* Without --rule, the inherited text is not used either: the file is. */
+    unlink(log);
+    ran = cli_with(&how, ARGS("run", "-c", config, "--", program));
+    cr_assert_eq(ran.status, 0, "stderr: %s", ran.err);
+    outcome_free(&ran);
+    cr_assert_eq(placed_by(log, "weights"), 1);
+    cr_assert_eq(placed_by(log, "stray"), 0);
+}
+
+/* Options are checked like a file: an error names the option, exit 2, the program not run. */
+Test(cli, run_rule_option_errors_name_the_option)
+{
+    char config[PATH_BUF], library_env[PATH_MAX + 32];
+    write_in_tmp("logged.conf", "[settings]\nlog = off\n", config, sizeof config);
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    const struct invocation how = {.cwd = tmp_dir, .env = ENV(library_env)};
+    const struct {
+        const char *const *args;
+        const char *said;
+    } cases[] = {
+        {ARGS("run", "--rule", "size=1M- policy=bind 0", "--rule", "size=64Q- policy=bind cdm",
+              "--", "touch", "marker"),
+         "cdmplace: --rule 2 ('size=64Q- policy=bind cdm'): invalid size '64Q'"},
+        {ARGS("run", "-o", "lag=3", "--", "touch", "marker"),
+         "cdmplace: -o lag=3: unknown key 'lag' in [settings]"},
+        {ARGS("run", "--rule", "size", "--", "touch", "marker"),
+         "cdmplace: run: --rule 1 ('size'): 'size' is not KEY=VALUE"},
+        {ARGS("run", "-c", "logged.conf", "-o", "log=x", "--", "touch", "marker"),
+         "cdmplace: -o log=x: duplicate key 'log' in [settings]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct outcome result = cli_with(&how, cases[i].args);
+        cr_assert_eq(result.status, 2, "case %zu: %s", i, result.err);
+        cr_assert_not(exists_in_tmp("marker"), "case %zu: the program must not run", i);
+        cr_assert_eq(strncmp(result.err, cases[i].said, strlen(cases[i].said)), 0,
+                     "case %zu: %s", i, result.err);
+        outcome_free(&result);
+    }
+}
+
 Test(cli, run_proceeds_when_the_config_only_warns)
 {
     char config[PATH_BUF], library_env[PATH_MAX + 32];

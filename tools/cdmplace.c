@@ -21,8 +21,8 @@ static const struct cli_command commands[] = {
     {
         "run",
         cli_run,
-        "cdmplace run [-c FILE] [--dry-run] [--log PATH] [--report stderr|PATH|off] [--] "
-        "PROGRAM [ARGS...]",
+        "cdmplace run [-c FILE] [--rule 'KEY=VALUE ...']... [-o KEY=VALUE]... [--dry-run] "
+        "[--log PATH] [--report stderr|PATH|off] [--] PROGRAM [ARGS...]",
         "run a program with libcdmplace.so preloaded",
         "Check the config, then run PROGRAM with libcdmplace.so added to LD_PRELOAD. A config\n"
         "with errors stops here (exit 2) and PROGRAM is not started. The exit status is then\n"
@@ -31,6 +31,11 @@ static const struct cli_command commands[] = {
         "options:\n"
         "  -c, --config FILE   the config (default: $CDMPLACE_CONFIG, /etc/cdmplace.conf,\n"
         "                      else the built-in profile-only default)\n"
+        "      --rule 'KEY=VALUE ...'\n"
+        "                      a rule without a file, its keys as in a [rule] section; rules\n"
+        "                      in order, after the file's; named ruleN unless name=NAME\n"
+        "  -o, --option KEY=VALUE\n"
+        "                      a [settings] key (one the file does not set)\n"
         "      --dry-run       decide and record every placement, apply none\n"
         "      --log PATH      write the decision trace (JSON lines) to PATH; %p %h %e %j %r\n"
         "                      expand to pid, host, program, job id, rank\n"
@@ -237,20 +242,35 @@ static void print_warning(const char *file, int line, const char *what)
     warnings_seen++;
 }
 
-int cli_config_load(const char *path, unsigned flags, struct cli_config *loaded)
+static bool config_alloc(struct cli_config *loaded)
 {
     memset(loaded, 0, sizeof *loaded);
     loaded->config = calloc(1, sizeof *loaded->config);
     loaded->topology = calloc(1, sizeof *loaded->topology);
-    if (loaded->config == NULL || loaded->topology == NULL) {
+    if (loaded->config == NULL || loaded->topology == NULL)
         cli_error("out of memory");
-        return CLI_FAILED;
-    }
-    struct cdm_config *config = loaded->config;
-    if (path)
-        cdm__config_load(config, path);
+    return loaded->config && loaded->topology;
+}
+
+/* An error of the config, named by the option that made its line where `source` says so. */
+static void print_config_error(const struct cdm_config *config,
+                               const struct cdm_config_error *error,
+                               const struct cli_config_text *source)
+{
+    int option = source ? error->line - source->first_labelled : -1;
+    bool in_text = !error->file[0] || strcmp(error->file, config->path) == 0;
+    if (in_text && option >= 0 && option < source->n_labels)
+        print_diagnostic(source->labels[option], 0, "", error->message);
     else
-        cdm__config_default(config);
+        print_diagnostic(error->file[0] ? error->file : config->path, error->line, "",
+                         error->message);
+}
+
+/* The topology, the node sets resolved, the errors printed. */
+static int finish_load(struct cli_config *loaded, unsigned flags,
+                       const struct cli_config_text *source)
+{
+    struct cdm_config *config = loaded->config;
     if (flags & CLI_CONFIG_APPLY_ENV)
         cdm__config_apply_env(config);
 
@@ -272,14 +292,31 @@ int cli_config_load(const char *path, unsigned flags, struct cli_config *loaded)
     loaded->warnings = warnings_seen;
 
     int kept = config->n_errors < CDM_MAX_ERRORS ? config->n_errors : CDM_MAX_ERRORS;
-    for (int i = 0; i < kept; i++) {
-        const struct cdm_config_error *error = &config->errors[i];
-        print_diagnostic(error->file[0] ? error->file : config->path, error->line, "",
-                         error->message);
-    }
+    for (int i = 0; i < kept; i++)
+        print_config_error(config, &config->errors[i], source);
     if (config->n_errors > kept)
         print_diagnostic(config->path, 0, "", "more errors than shown");
     return config->n_errors ? CLI_USAGE : CLI_OK;
+}
+
+int cli_config_load(const char *path, unsigned flags, struct cli_config *loaded)
+{
+    if (!config_alloc(loaded))
+        return CLI_FAILED;
+    if (path)
+        cdm__config_load(loaded->config, path);
+    else
+        cdm__config_default(loaded->config);
+    return finish_load(loaded, flags, NULL);
+}
+
+int cli_config_load_text(const struct cli_config_text *source, unsigned flags,
+                         struct cli_config *loaded)
+{
+    if (!config_alloc(loaded))
+        return CLI_FAILED;
+    cdm__config_parse(loaded->config, source->name, source->text, source->len);
+    return finish_load(loaded, flags, source);
 }
 
 void cli_config_free(struct cli_config *loaded)

@@ -73,6 +73,19 @@ enum cli_config_flags {
  * "cdmplace: FILE:LINE: ...". Returns CLI_OK, CLI_USAGE when the config has errors, or
  * CLI_FAILED when memory ran out. */
 int cli_config_load(const char *path, unsigned flags, struct cli_config *loaded);
+/* A config given as text (run's --rule and -o), named `name` in messages; its lines from
+ * `first_labelled` on are named by labels[line - first_labelled] (the option that made them)
+ * instead of NAME:LINE. */
+struct cli_config_text {
+    const char *name;
+    const char *text;
+    size_t len;
+    int first_labelled;
+    const char *const *labels;
+    int n_labels;
+};
+int cli_config_load_text(const struct cli_config_text *source, unsigned flags,
+                         struct cli_config *loaded);
 void cli_config_free(struct cli_config *loaded);
 
 /* Exact size in the config's units: "64M", "1536K", "100" (bytes). Returns buf. */

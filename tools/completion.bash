@@ -35,7 +35,7 @@ _cdmplace()
         for ((j = i + 1; j < COMP_CWORD; j++)); do
             arg=${COMP_WORDS[j]}
             case $arg in
-            -c | --config | --log | --report) ((j++)) ;;
+            -c | --config | --log | --report | --rule | -o | --option) ((j++)) ;;
             --) _cdmplace_program $((j + 1)); return ;;
             -*) ;;
             *) _cdmplace_program $j; return ;;
@@ -45,9 +45,11 @@ _cdmplace()
         -c | --config) COMPREPLY=($(compgen -f -X '!*.conf' -- "$cur") $(compgen -d -- "$cur")); return ;;
         --log) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --report) COMPREPLY=($(compgen -W "stderr off" -- "$cur") $(compgen -f -- "$cur")); return ;;
+        --rule) COMPREPLY=($(compgen -W "size= caller= kind= program= policy= migrate= on_full= budget= idle= hot_set= name=" -- "$cur")); return ;;
+        -o | --option) COMPREPLY=($(compgen -W "min_size= track= epoch= log= report= dry_run= strict=" -- "$cur")); return ;;
         esac
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "-c --config --dry-run --log --report --help --" -- "$cur"))
+            COMPREPLY=($(compgen -W "-c --config --rule -o --option --dry-run --log --report --help --" -- "$cur"))
         else
             COMPREPLY=($(compgen -c -- "$cur"))
         fi

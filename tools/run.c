@@ -142,28 +142,37 @@ static bool statically_linked(const char *path)
     return !interpreter;
 }
 
+/* Rules and settings given on the command line, at most this many of each. */
+#define MAX_OPTION_ITEMS 64
+
 struct run_options {
     const char *config;
     bool dry_run;
     const char *log;
     const char *report;
+    const char *rules[MAX_OPTION_ITEMS]; /* --rule 'KEY=VALUE ...' */
+    int n_rules;
+    const char *settings[MAX_OPTION_ITEMS]; /* -o KEY=VALUE */
+    int n_settings;
 };
 
 /* Returns CLI_OK with *help set when -h was given and handled. */
 static int parse_options(const struct cli_command *command, int argc, char **argv,
                          struct run_options *run, bool *help)
 {
-    enum { OPT_DRY_RUN = 256, OPT_LOG, OPT_REPORT };
+    enum { OPT_DRY_RUN = 256, OPT_LOG, OPT_REPORT, OPT_RULE };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"log", required_argument, NULL, OPT_LOG},
         {"report", required_argument, NULL, OPT_REPORT},
+        {"rule", required_argument, NULL, OPT_RULE},
+        {"option", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int option;
-    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_STOP "c:h", options, NULL)) != -1) {
+    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_STOP "c:o:h", options, NULL)) != -1) {
         switch (option) {
         case 'c':
             run->config = optarg;
@@ -176,6 +185,16 @@ static int parse_options(const struct cli_command *command, int argc, char **arg
             break;
         case OPT_REPORT:
             run->report = optarg;
+            break;
+        case OPT_RULE:
+            if (run->n_rules == MAX_OPTION_ITEMS)
+                return cli_bad_usage(command, "more than 64 --rule options; use a file (-c)");
+            run->rules[run->n_rules++] = optarg;
+            break;
+        case 'o':
+            if (run->n_settings == MAX_OPTION_ITEMS)
+                return cli_bad_usage(command, "more than 64 -o options; use a file (-c)");
+            run->settings[run->n_settings++] = optarg;
             break;
         case 'h':
             *help = true;
@@ -193,6 +212,175 @@ static int parse_options(const struct cli_command *command, int argc, char **arg
     if (optind >= argc)
         return cli_bad_usage(command, "no program given");
     return CLI_OK;
+}
+
+/* ---------------------------------------------------------------- --rule and -o */
+
+/* The config run checks and passes as text: the file's lines first, then a line per option
+ * item, each labelled with the option for messages. */
+struct composed {
+    char *text;
+    size_t len, cap;
+    int lines;
+    int file_lines;
+    char **labels; /* of lines file_lines + 1 on */
+    int n_labels;
+};
+
+static bool append(struct composed *c, const char *label, const char *line, size_t line_len)
+{
+    size_t need = c->len + line_len + 2;
+    if (need > c->cap) {
+        size_t cap = need * 2;
+        char *text = realloc(c->text, cap);
+        if (!text)
+            return false;
+        c->text = text;
+        c->cap = cap;
+    }
+    memcpy(c->text + c->len, line, line_len);
+    c->len += line_len;
+    c->text[c->len++] = '\n';
+    c->text[c->len] = '\0';
+    c->lines++;
+    if (label) {
+        char **labels = realloc(c->labels, sizeof *labels * (size_t)(c->n_labels + 1));
+        if (!labels || !(labels[c->n_labels] = strdup(label))) {
+            c->labels = labels ? labels : c->labels;
+            return false;
+        }
+        c->labels = labels;
+        c->n_labels++;
+    }
+    return true;
+}
+
+static void composed_free(struct composed *c)
+{
+    for (int i = 0; i < c->n_labels; i++)
+        free(c->labels[i]);
+    free(c->labels);
+    free(c->text);
+}
+
+/* The file's text, whole, as the config's first lines. */
+static bool compose_file(struct composed *c, const char *path)
+{
+    FILE *file = fopen(path, "r");
+    if (!file) {
+        cli_error("%s: %s", path, strerror(errno));
+        return false;
+    }
+    char *line = NULL;
+    size_t size = 0;
+    ssize_t n;
+    bool ok = true;
+    while (ok && (n = getline(&line, &size, file)) >= 0)
+        ok = append(c, NULL, line, (size_t)n - (n > 0 && line[n - 1] == '\n'));
+    free(line);
+    fclose(file);
+    c->file_lines = c->lines;
+    return ok;
+}
+
+/* "KEY=VALUE" as the config line "KEY = VALUE" labelled `label`; bad usage, naming the
+ * option, when it has no '='. */
+static int compose_pair(const struct cli_command *command, struct composed *c, const char *label,
+                        const char *pair, size_t len)
+{
+    const char *equals = memchr(pair, '=', len);
+    if (!equals || equals == pair)
+        return cli_bad_usage(command, "%s: '%.*s' is not KEY=VALUE", label, (int)len, pair);
+    char line[1024];
+    int n = snprintf(line, sizeof line, "%.*s = %.*s", (int)(equals - pair), pair,
+                     (int)(len - (size_t)(equals - pair) - 1), equals + 1);
+    return append(c, label, line, n < (int)sizeof line ? (size_t)n : sizeof line - 1)
+               ? CLI_OK
+               : CLI_FAILED;
+}
+
+/* The next KEY=VALUE of a --rule text from *at, which moves past it: a VALUE runs on over
+ * blanks until the next word with an '=' ("policy=bind cdm"). Its length, 0 at the end. */
+static size_t next_pair(const char **at)
+{
+    *at += strspn(*at, " \t");
+    const char *start = *at, *end = start + strcspn(start, " \t");
+    for (const char *word = end + strspn(end, " \t"); *word;) {
+        size_t len = strcspn(word, " \t");
+        if (memchr(word, '=', len))
+            break;
+        end = word + len;
+        word = end + strspn(end, " \t");
+    }
+    *at = end;
+    return (size_t)(end - start);
+}
+
+/* -o items under one [settings], then each --rule as [rule ruleN] (or its name=), one
+ * KEY=VALUE a line. */
+static int compose_options(const struct cli_command *command, const struct run_options *run,
+                           struct composed *c)
+{
+    char label[1100];
+    int status = CLI_OK;
+    if (run->n_settings && !append(c, "-o", "[settings]", strlen("[settings]")))
+        return CLI_FAILED;
+    for (int i = 0; i < run->n_settings && status == CLI_OK; i++) {
+        snprintf(label, sizeof label, "-o %.1000s", run->settings[i]);
+        status = compose_pair(command, c, label, run->settings[i], strlen(run->settings[i]));
+    }
+    for (int i = 0; i < run->n_rules && status == CLI_OK; i++) {
+        const char *text = run->rules[i], *name = NULL;
+        size_t name_len = 0;
+        snprintf(label, sizeof label, "--rule %d ('%.1000s')", i + 1, text);
+        for (const char *at = text; (name_len = next_pair(&at)) != 0;)
+            if (strncmp(at - name_len, "name=", 5) == 0) {
+                name = at - name_len + 5;
+                name_len -= 5;
+                break;
+            }
+        char header[160];
+        int n = name ? snprintf(header, sizeof header, "[rule %.*s]", (int)name_len, name)
+                     : snprintf(header, sizeof header, "[rule rule%d]", i + 1);
+        if (!append(c, label, header, (size_t)n))
+            return CLI_FAILED;
+        size_t len;
+        for (const char *at = text; status == CLI_OK && (len = next_pair(&at)) != 0;)
+            if (strncmp(at - len, "name=", 5) != 0)
+                status = compose_pair(command, c, label, at - len, len);
+    }
+    return status;
+}
+
+/* The config from -c (or the one the environment names) and the options, checked as the
+ * library will read it, then exported as CDMPLACE_CONFIG_TEXT. */
+static int check_composed(const struct cli_command *command, const struct run_options *run,
+                          const char *config_path)
+{
+    struct composed c = {0};
+    int status = config_path && !compose_file(&c, config_path) ? CLI_USAGE : CLI_OK;
+    if (status == CLI_OK)
+        status = compose_options(command, run, &c);
+    if (status == CLI_OK) {
+        const struct cli_config_text source = {
+            .name = config_path ? config_path : "cdmplace run",
+            .text = c.text,
+            .len = c.len,
+            .first_labelled = c.file_lines + 1,
+            .labels = (const char *const *)c.labels,
+            .n_labels = c.n_labels,
+        };
+        struct cli_config loaded;
+        status = cli_config_load_text(&source, CLI_CONFIG_APPLY_ENV | CLI_CONFIG_NO_WARNINGS,
+                                      &loaded);
+        cli_config_free(&loaded);
+    }
+    if (status == CLI_OK && setenv("CDMPLACE_CONFIG_TEXT", c.text, 1) != 0) {
+        cli_error("cannot set the environment: %s", strerror(errno));
+        status = CLI_FAILED;
+    }
+    composed_free(&c);
+    return status;
 }
 
 /* The options as the library's environment, set before the config is checked so that the
@@ -239,17 +427,26 @@ int cli_run(const struct cli_command *command, int argc, char **argv)
     if (!export_options(&run))
         return CLI_FAILED;
 
+    /* A config text of our own's or an inherited one would override the file. */
+    unsetenv("CDMPLACE_CONFIG_TEXT");
     const char *config_path = run.config ? run.config : cdm__config_locate();
-    struct cli_config loaded;
+    bool composed = run.n_rules || run.n_settings;
     /* Warnings are not printed here: the library says each of them once when the program
      * starts, and twice would be noise. Errors stop the run before it starts. */
-    status = cli_config_load(config_path, CLI_CONFIG_APPLY_ENV | CLI_CONFIG_NO_WARNINGS, &loaded);
-    cli_config_free(&loaded);
+    if (composed) {
+        status = check_composed(command, &run, config_path);
+    } else {
+        struct cli_config loaded;
+        status = cli_config_load(config_path, CLI_CONFIG_APPLY_ENV | CLI_CONFIG_NO_WARNINGS,
+                                 &loaded);
+        cli_config_free(&loaded);
+    }
     if (status != CLI_OK)
         return status;
 
     char library[PATH_MAX];
-    if (!find_library(library) || !export_config_and_library(config_path, library))
+    if (!find_library(library) ||
+        !export_config_and_library(composed ? NULL : config_path, library))
         return CLI_FAILED;
 
     char path[PATH_MAX];
