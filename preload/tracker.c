@@ -70,7 +70,7 @@ static struct {
     uint32_t migrated_epoch; /* the last epoch reconciled */
     const struct cdm_track_ops *ops; /* the backend's (track.h) */
     bool changed; /* ranges came or went since cdm__track_spans */
-    bool sees_creation; /* the backend sees the write that makes a page (see mark_touched) */
+    bool sees_creation; /* the backend sees the write that makes a page (see is_creation) */
     size_t state_bytes, state_peak; /* what the ranges' pages and spans take, now and at most */
     /* Several sockets: pages go to the DRAM of the CPU that used them (users.c). The node the
      * program's threads ran on in the epoch being collected, for backends that see no thread
@@ -260,22 +260,37 @@ static struct cdm_tracked *range_new(uintptr_t start, size_t n_pages, int rule)
     return range;
 }
 
-/* When the backend sees the write that makes a page (wp-async; wp with WP_UNPOPULATED, 6.4),
- * the first write seen is that one: the page is where placement put it, and stays there (a
- * buffer being filled is not yet a buffer in use). It counts as touched long ago; later
- * writes count as use. Elsewhere (`missing`: the first touch is all there is; wp before 6.4
- * misses the making write; DAMON sees reads) every sighting counts. */
+/* A page's creation is not a use: a buffer being filled is not yet a buffer in use, and one
+ * freed soon after costs no migration. When the backend sees the write that makes a page
+ * (wp-async; wp with WP_UNPOPULATED, 6.4), the first write seen is that one: the page stays
+ * where placement put it, counted as touched long ago, and later writes count as use. `missing`
+ * sees nothing but the first touch: for a migrating rule it never counts (a profile records
+ * it). DAMON and wp before 6.4 cannot tell the making write from a use: what they see in a
+ * range's first CREATION_GRACE epochs (its filling) does not count. */
+#define CREATION_GRACE 2
+
+static bool is_creation(const struct cdm_tracked *range, size_t i, uint32_t epoch)
+{
+    bool seen = cdm_pages_seen(&range->pages, i);
+    if (tracker.sees_creation)
+        return !seen;
+    if (range->rule < 0) /* a profile's: every sighting is an access */
+        return false;
+    if (tracker.backend == CDM_TRACK_MISSING)
+        return !seen;
+    return epoch - range->added_epoch <= CREATION_GRACE;
+}
+
 /* As cdm__track_mark, the pages used by a thread on node `user` (-1: not known). */
 static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to, uint32_t epoch,
                         int user)
 {
     size_t page = plat_page_size(), used = 0;
-    bool first_counts = !tracker.sees_creation;
     from = from > range->start ? from : range->start;
     to = to < range_end(range) ? to : range_end(range);
     for (uintptr_t at = from & ~(uintptr_t)(page - 1); at < to; at += page) {
         size_t i = (at - range->start) / page;
-        if (!cdm_pages_seen(&range->pages, i) && !first_counts) {
+        if (is_creation(range, i, epoch)) {
             cdm_pages_cool(&range->pages, i);
             continue;
         }
