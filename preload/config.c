@@ -24,7 +24,7 @@
 #define EXPECT_SIZE "a number with optional K, M, G or T suffix"
 #define EXPECT_DURATION "a number with a unit ns, us, ms or s"
 #define EXPECT_BOOL "true or false (also yes/no, on/off, 1/0)"
-#define EXPECT_TEMPLATE "%p, %h, %e, %j, %r or %% after each '%'"
+#define EXPECT_TEMPLATE "%p, %h, %e, %j, %r, %l or %% after each '%'"
 #define EXPECT_POLICY "'policy = bind|preferred|interleave|weighted-interleave NODES|local|default'"
 #define EXPECT_SECTION "[nodes], [settings] or [rule NAME]"
 
@@ -442,7 +442,7 @@ static long template_error(const char *template)
     for (const char *p = template; *p; p++) {
         if (*p != '%')
             continue;
-        if (p[1] == '\0' || !strchr("pherj%", p[1]))
+        if (p[1] == '\0' || !strchr("pherjl%", p[1]))
             return p - template;
         p++;
     }

@@ -47,25 +47,39 @@ static bool append(char *out, size_t size, size_t *used, const char *text)
     return true;
 }
 
-static const char *first_env(const char *a, const char *b, const char *c)
+/* The first of a NULL-terminated list of variables that is set: launchers name the same
+ * thing differently (Slurm, PBS, LSF, Flux, Open MPI, MPICH, PMIx). */
+static const char *first_env(const char *const *names)
 {
-    const char *value = cdm__env(a);
-    if (!value && b)
-        value = cdm__env(b);
-    if (!value && c)
-        value = cdm__env(c);
-    return value;
+    for (; *names; names++) {
+        const char *value = cdm__env(*names);
+        if (value)
+            return value;
+    }
+    return NULL;
 }
 
-/* The job and rank of the process, as %j and %r expand them; the defaults say "none". */
+/* The job, rank and node-local rank of the process, as %j, %r and %l expand them; NULL when
+ * no launcher set one. */
 static const char *job_id(void)
 {
-    return first_env("SLURM_JOB_ID", "PBS_JOBID", NULL);
+    static const char *const names[] = {"SLURM_JOB_ID", "PBS_JOBID", "FLUX_JOB_ID", "LSB_JOBID",
+                                        NULL};
+    return first_env(names);
 }
 
 static const char *rank_id(void)
 {
-    return first_env("SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK");
+    static const char *const names[] = {"SLURM_PROCID",   "OMPI_COMM_WORLD_RANK", "PMI_RANK",
+                                        "FLUX_TASK_RANK", "PMIX_RANK",            NULL};
+    return first_env(names);
+}
+
+static const char *local_rank_id(void)
+{
+    static const char *const names[] = {"SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK",
+                                        "MPI_LOCALRANKID", "FLUX_TASK_LOCAL_ID", NULL};
+    return first_env(names);
 }
 
 bool cdm__expand_template(const char *tpl, char *out, size_t size)
@@ -88,8 +102,9 @@ bool cdm__expand_template(const char *tpl, char *out, size_t size)
                 snprintf(piece, sizeof piece, "%s", job ? job : "local");
                 break;
             }
-            case 'r': {
-                const char *rank = rank_id();
+            case 'r':
+            case 'l': {
+                const char *rank = *c == 'r' ? rank_id() : local_rank_id();
                 snprintf(piece, sizeof piece, "%s", rank ? rank : "0");
                 break;
             }

@@ -1158,3 +1158,39 @@ Test(cli, suggest_without_access_figures_places_nothing)
     cr_assert_eq(result.status, 0, "%s", result.err);
     outcome_free(&result);
 }
+
+/* ---- run --rule and -o, topo and check --json ---- */
+
+/* %j, %r and %l read each launcher's variables in order, the first set winning; every case
+ * unsets the others so that a job this test runs inside does not leak in. */
+Test(cli, run_templates_read_each_launchers_job_and_ranks)
+{
+    static const struct {
+        const char *set[3];
+        const char *name;
+    } cases[] = {
+        {{"FLUX_JOB_ID=f7", "FLUX_TASK_RANK=4", "FLUX_TASK_LOCAL_ID=1"}, "t.f7.4.1.jsonl"},
+        {{"LSB_JOBID=31", "PMIX_RANK=6", "MPI_LOCALRANKID=2"}, "t.31.6.2.jsonl"},
+        {{"SLURM_JOB_ID=77", "FLUX_JOB_ID=f7", "OMPI_COMM_WORLD_LOCAL_RANK=3"}, "t.77.0.3.jsonl"},
+        {{"SLURM_LOCALID=5", "FLUX_TASK_LOCAL_ID=1", "PMI_RANK=9"}, "t.local.9.5.jsonl"},
+        {{"CDMPLACE_DEBUG=0"}, "t.local.0.0.jsonl"},
+    };
+    char library_env[PATH_MAX + 32], log[PATH_BUF], config[PATH_BUF];
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    snprintf(log, sizeof log, "%s/t.%%j.%%r.%%l.jsonl", tmp_dir);
+    write_in_tmp("t.conf", "[settings]\nreport = off\n", config, sizeof config);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *const env[] = {library_env, "SLURM_JOB_ID", "PBS_JOBID", "FLUX_JOB_ID",
+                                   "LSB_JOBID", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK",
+                                   "PMI_RANK", "FLUX_TASK_RANK", "PMIX_RANK", "SLURM_LOCALID",
+                                   "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                                   "FLUX_TASK_LOCAL_ID", cases[i].set[0], cases[i].set[1],
+                                   cases[i].set[2], NULL};
+        const struct invocation how = {.env = env};
+        struct outcome result =
+            cli_with(&how, ARGS("run", "-c", config, "--log", log, "--", "/bin/true"));
+        cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+        cr_assert(exists_in_tmp(cases[i].name), "case %zu: no %s", i, cases[i].name);
+        outcome_free(&result);
+    }
+}

@@ -534,7 +534,7 @@ static const struct error_case {
     {"[settings]\ndry_run = maybe\n", 2, "invalid dry_run 'maybe'; expected true or false"},
     {"[settings]\nstrict = 2\n", 2, "invalid strict '2'"},
     {"[settings]\nlog = /tmp/%q.log\n", 2,
-     "invalid path template '/tmp/%q.log' for log at '%q'; expected %p, %h, %e, %j, %r or %%"},
+     "invalid path template '/tmp/%q.log' for log at '%q'; expected %p, %h, %e, %j, %r, %l or %%"},
     {"[settings]\nreport = /tmp/r%\n", 2, "invalid path template '/tmp/r%' for report"},
     {"[nodes]\nfast = auto\n", 2, "node set 'fast' cannot be auto (only cdm and dram can)"},
     {"[nodes]\n0 = 1\n", 2, "invalid node set name '0'; expected a word"},

@@ -38,7 +38,7 @@ static const struct cli_command commands[] = {
         "                      a [settings] key (one the file does not set)\n"
         "      --dry-run       decide and record every placement, apply none\n"
         "      --log PATH      write the decision trace (JSON lines) to PATH; %p %h %e %j %r\n"
-        "                      expand to pid, host, program, job id, rank\n"
+        "                      %l expand to pid, host, program, job id, rank, local rank\n"
         "      --report TO     the end-of-run summary: stderr, a PATH template, or off\n"
         "  -h, --help          print this help\n",
     },
