@@ -41,6 +41,12 @@ struct trace_node_count {
 
 #define TRACE_EVENT_NODES 64 /* node counts kept from one event; more are dropped (warned) */
 #define TRACE_EVENT_RULES 64
+#define TRACE_EVENT_FRAMES 32 /* the library writes at most 24; deeper frames are dropped */
+
+struct trace_event_frame { /* {"at":"object:function","off":"0x1234"} */
+    struct trace_str at;
+    uint64_t offset;
+};
 
 struct trace_event {
     enum trace_kind kind; /* TRACE_N_KINDS: an event this reader does not know */
@@ -61,6 +67,8 @@ struct trace_event {
     uint64_t addr, old_addr, size, mapped, old_size;
     struct trace_str kind_name, policy, nodes, caller, result;
     uint64_t caller_offset; /* of the stack frame named `caller` in its object; 0: unknown */
+    struct trace_event_frame frames[TRACE_EVENT_FRAMES]; /* the stack, innermost first */
+    int n_frames;
     /* migrate */
     int from, to;
     uint64_t pages, busy, failed, ns;
@@ -119,6 +127,20 @@ struct trace_callsite {
     struct trace_use use; /* its buffers' access events, summed */
 };
 
+struct trace_frame {
+    const char *at;  /* "object:function" as the library named it (owned by the set) */
+    uint64_t offset; /* of the return address in the object */
+};
+
+/* The placements of one rule whose policy was applied, by their whole stack
+ * (TRACE_KEEP_STACKS). */
+struct trace_stack {
+    int rule;
+    struct trace_frame *frames; /* innermost first, as the trace lists them */
+    size_t n_frames;
+    uint64_t allocations, bytes;
+};
+
 struct trace_rule {
     char *name; /* "(no rule)" for allocations no rule matched */
     bool no_rule;
@@ -159,6 +181,8 @@ struct trace_process {
     int n_rules;
     struct trace_callsite *callsites;
     int n_callsites;
+    struct trace_stack *stacks; /* TRACE_KEEP_STACKS */
+    size_t n_stacks;
     char **errors; /* messages of `error` events */
     int n_errors;
     void *index; /* trace_model.c's lookup tables while reading */
@@ -167,6 +191,7 @@ struct trace_process {
 enum trace_flags {
     TRACE_KEEP_EVENTS = 1 << 0, /* keep placements and migrations one by one */
     TRACE_QUIET = 1 << 1,       /* count warnings, print none */
+    TRACE_KEEP_STACKS = 1 << 2, /* keep applied placements per stack (process->stacks) */
 };
 
 struct trace_set {
@@ -191,6 +216,13 @@ int trace_read_buffer(struct trace_set *set, const char *name, const char *data,
  * last event). */
 void trace_set_finish(struct trace_set *set);
 void trace_set_free(struct trace_set *set);
+
+/* After trace_set_finish: drops the processes keep_process refuses and, in those kept, the
+ * rules keep_rule refuses, with the call sites whose first allocation was theirs and their
+ * stacks, so that every output of the set sees only what was kept. */
+void trace_set_select(struct trace_set *set,
+                      bool (*keep_process)(const struct trace_process *process, const void *arg),
+                      bool (*keep_rule)(const char *name, const void *arg), const void *arg);
 
 /* The process's rule by name, NULL if it has none of that name. */
 struct trace_rule *trace_process_rule(const struct trace_process *process, const char *name);

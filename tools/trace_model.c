@@ -45,6 +45,7 @@ struct callsite_key {
 struct process_index {
     struct open_buffer *open;
     struct callsite_key *callsites;
+    struct callsite_key *stacks; /* the same keys, for process->stacks */
     uint64_t dram[16]; /* the start event's DRAM nodes, as a bit mask */
 };
 
@@ -316,6 +317,48 @@ static int add_callsite(struct trace_process *process, const struct trace_event 
     return found->index;
 }
 
+/* An applied placement counted under its rule and whole stack (TRACE_KEEP_STACKS). */
+static void add_stack(struct trace_set *set, struct trace_process *process,
+                      const struct trace_event *event, int rule)
+{
+    struct process_index *index = process->index;
+    /* The rule's index, then each frame's text and offset: frames of one stack differ in
+     * either, and a placement's rule may differ for one stack (rules on size). */
+    size_t len = sizeof rule;
+    for (int i = 0; i < event->n_frames; i++)
+        len += event->frames[i].at.len + 1 + sizeof(uint64_t);
+    char *key = xrealloc(NULL, len), *at = key;
+    memcpy(at, &rule, sizeof rule), at += sizeof rule;
+    for (int i = 0; i < event->n_frames; i++) {
+        memcpy(at, event->frames[i].at.s, event->frames[i].at.len), at += event->frames[i].at.len;
+        *at++ = '\0';
+        memcpy(at, &event->frames[i].offset, sizeof(uint64_t)), at += sizeof(uint64_t);
+    }
+    struct callsite_key *found;
+    HASH_FIND(hh, index->stacks, key, len, found);
+    if (!found) {
+        found = xrealloc(NULL, sizeof *found + len);
+        memset(found, 0, sizeof *found);
+        memcpy(found->key, key, len);
+        found->index = (int)process->n_stacks;
+        HASH_ADD_KEYPTR(hh, index->stacks, found->key, len, found);
+        GROW(process->stacks, process->n_stacks);
+        struct trace_stack *stack = &process->stacks[process->n_stacks++];
+        *stack = (struct trace_stack){
+            .rule = rule,
+            .frames = xrealloc(NULL, sizeof *stack->frames * (size_t)event->n_frames),
+            .n_frames = (size_t)event->n_frames,
+        };
+        for (int i = 0; i < event->n_frames; i++)
+            stack->frames[i] =
+                (struct trace_frame){intern(set, event->frames[i].at), event->frames[i].offset};
+    }
+    free(key);
+    struct trace_stack *stack = &process->stacks[found->index];
+    stack->allocations++;
+    stack->bytes += event->size;
+}
+
 static void open_placement(struct trace_set *set, struct trace_process *process, int rule,
                            const struct trace_event *event, const char *result, int callsite,
                            bool accessed)
@@ -424,6 +467,8 @@ static void on_place(struct trace_set *set, struct trace_process *process,
         rule->nodes = dup_str(event->nodes);
     }
     int callsite = add_callsite(process, event, index);
+    if (set->flags & TRACE_KEEP_STACKS && !strcmp(result, "applied"))
+        add_stack(set, process, event, index);
     if (event->addr == 0 || !strcmp(result, "unmapped"))
         return;
     account_live(rule, (int64_t)(event->mapped ? event->mapped : event->size));
@@ -697,6 +742,10 @@ void trace_set_finish(struct trace_set *set)
             HASH_DEL(index->callsites, key);
             free(key);
         }
+        HASH_ITER(hh, index->stacks, key, next_key) {
+            HASH_DEL(index->stacks, key);
+            free(key);
+        }
         free(index);
         process->index = NULL;
     }
@@ -714,6 +763,12 @@ static void free_rule(struct trace_rule *rule)
     free(rule->placements);
 }
 
+static void free_callsite(struct trace_callsite *callsite)
+{
+    free(callsite->object);
+    free(callsite->function);
+}
+
 static void free_process(struct trace_process *process)
 {
     char *texts[] = {process->program, process->exe, process->host, process->job,
@@ -724,15 +779,81 @@ static void free_process(struct trace_process *process)
     for (int i = 0; i < process->n_rules; i++)
         free_rule(&process->rules[i]);
     free(process->rules);
-    for (int i = 0; i < process->n_callsites; i++) {
-        free(process->callsites[i].object);
-        free(process->callsites[i].function);
-    }
+    for (int i = 0; i < process->n_callsites; i++)
+        free_callsite(&process->callsites[i]);
     free(process->callsites);
+    for (size_t i = 0; i < process->n_stacks; i++)
+        free(process->stacks[i].frames);
+    free(process->stacks);
     for (int i = 0; i < process->n_errors; i++)
         free(process->errors[i]);
     free(process->errors);
     free(process);
+}
+
+/* ---------------------------------------------------------------- selecting */
+
+/* Drops the rules keep_rule refuses, with the call sites and stacks of theirs, and numbers
+ * anew what names the rest by index. */
+static void select_rules(struct trace_process *process,
+                         bool (*keep_rule)(const char *name, const void *arg), const void *arg)
+{
+    int *rule_now = xrealloc(NULL, sizeof *rule_now * (size_t)process->n_rules);
+    int n_rules = 0;
+    for (int r = 0; r < process->n_rules; r++) {
+        rule_now[r] = keep_rule(process->rules[r].name, arg) ? n_rules : -1;
+        if (rule_now[r] >= 0)
+            process->rules[n_rules++] = process->rules[r];
+        else
+            free_rule(&process->rules[r]);
+    }
+    int *site_now = xrealloc(NULL, sizeof *site_now * (size_t)process->n_callsites);
+    int n_sites = 0;
+    for (int c = 0; c < process->n_callsites; c++) {
+        struct trace_callsite site = process->callsites[c];
+        site.rule = site.rule >= 0 ? rule_now[site.rule] : -1;
+        site_now[c] = site.rule >= 0 ? n_sites : -1;
+        if (site.rule >= 0)
+            process->callsites[n_sites++] = site;
+        else
+            free_callsite(&process->callsites[c]);
+    }
+    for (int r = 0; r < n_rules; r++)
+        for (size_t p = 0; p < process->rules[r].n_placements; p++) {
+            struct trace_placement *placement = &process->rules[r].placements[p];
+            placement->callsite = placement->callsite >= 0 ? site_now[placement->callsite] : -1;
+        }
+    size_t n_stacks = 0;
+    for (size_t s = 0; s < process->n_stacks; s++) {
+        struct trace_stack stack = process->stacks[s];
+        stack.rule = rule_now[stack.rule];
+        if (stack.rule >= 0)
+            process->stacks[n_stacks++] = stack;
+        else
+            free(stack.frames);
+    }
+    process->n_rules = n_rules;
+    process->n_callsites = n_sites;
+    process->n_stacks = n_stacks;
+    free(rule_now);
+    free(site_now);
+}
+
+void trace_set_select(struct trace_set *set,
+                      bool (*keep_process)(const struct trace_process *process, const void *arg),
+                      bool (*keep_rule)(const char *name, const void *arg), const void *arg)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < set->n_processes; i++) {
+        struct trace_process *process = set->processes[i];
+        if (!keep_process(process, arg)) {
+            free_process(process);
+            continue;
+        }
+        select_rules(process, keep_rule, arg);
+        set->processes[kept++] = process;
+    }
+    set->n_processes = kept;
 }
 
 void trace_set_free(struct trace_set *set)

@@ -117,19 +117,28 @@ enum trace_kind kind_of(std::string_view name)
     return TRACE_N_KINDS;
 }
 
-// The caller's frame in "stack": [{"at":"object:function","off":"0x1234"}, ...].
-void caller_offset_of(element stack, trace_event *event)
+// "stack": [{"at":"object:function","off":"0x1234"}, ...], innermost first; the offset of
+// the caller's frame (the first named as "caller") with it.
+void frames_of(element stack, trace_event *event)
 {
     simdjson::dom::array frames;
-    if (!event->caller.s || stack.get_array().get(frames))
+    if (stack.get_array().get(frames))
         return;
-    std::string_view caller(event->caller.s, event->caller.len);
+    std::string_view caller =
+        event->caller.s ? std::string_view(event->caller.s, event->caller.len) : std::string_view();
+    bool caller_found = false;
     for (element frame : frames) {
         std::string_view at, off;
-        if (frame["at"].get_string().get(at) || at != caller || frame["off"].get_string().get(off))
+        uint64_t offset;
+        if (frame["at"].get_string().get(at) || frame["off"].get_string().get(off) ||
+            !address_of(off, &offset))
             continue;
-        address_of(off, &event->caller_offset);
-        return;
+        if (!caller_found && event->caller.s && at == caller) {
+            event->caller_offset = offset;
+            caller_found = true;
+        }
+        if (event->n_frames < TRACE_EVENT_FRAMES)
+            event->frames[event->n_frames++] = {str_of(at), offset};
     }
 }
 
@@ -304,7 +313,7 @@ bool line_reader::fill(simdjson::dom::object object, trace_event *event, unsigne
         }
     }
     if (have_stack)
-        caller_offset_of(stack, event);
+        frames_of(stack, event);
     return event->ev.s != nullptr;
 }
 
