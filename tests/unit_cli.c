@@ -1159,7 +1159,7 @@ Test(cli, suggest_without_access_figures_places_nothing)
     outcome_free(&result);
 }
 
-/* ---- run --rule and -o, topo and check --json ---- */
+/* ---- launchers' templates ---- */
 
 /* %j, %r and %l read each launcher's variables in order, the first set winning; every case
  * unsets the others so that a job this test runs inside does not leak in. */
@@ -1191,6 +1191,258 @@ Test(cli, run_templates_read_each_launchers_job_and_ranks)
             cli_with(&how, ARGS("run", "-c", config, "--log", log, "--", "/bin/true"));
         cr_assert_eq(result.status, 0, "stderr: %s", result.err);
         cr_assert(exists_in_tmp(cases[i].name), "case %zu: no %s", i, cases[i].name);
+        outcome_free(&result);
+    }
+}
+
+/* ---- report filters, --folded and --diff ---- */
+
+/* Runs build/examples/PROGRAM (args after it, NULL-ended) under the library with a config of
+ * `rules`, tracing to tmp_dir/TRACE; the trace's path in log. */
+static void run_traced(const char *rules, const char *trace, char *log, size_t size,
+                       const char *program, const char *const *args)
+{
+    char config_name[64], config[PATH_BUF], library_env[PATH_MAX + 32], path[PATH_MAX];
+    snprintf(config_name, sizeof config_name, "%s.conf", trace);
+    write_in_tmp(config_name, rules, config, sizeof config);
+    snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
+    snprintf(log, size, "%s/%s", tmp_dir, trace);
+    char example[64];
+    snprintf(example, sizeof example, "build/examples/%s", program);
+    cr_assert(test_source_path(example, path, sizeof path));
+    const char *argv[16] = {"run", "-c", config, "--log", log, "--report", "off", "--", path};
+    size_t n = 9;
+    for (; args && *args && n + 1 < sizeof argv / sizeof argv[0]; args++)
+        argv[n++] = *args;
+    argv[n] = NULL;
+    const struct invocation how = {.env = ENV(library_env)};
+    struct outcome ran = cli_with(&how, argv);
+    cr_assert_eq(ran.status, 0, "%s: %s", program, ran.err);
+    outcome_free(&ran);
+}
+
+/* The rows of the call-site table: the lines after its heading and column names. */
+static int call_site_rows(const char *text)
+{
+    const char *table = strstr(text, "top call sites by bytes:\n");
+    if (!table)
+        return 0;
+    table = strchr(table, '\n') + 1;
+    table = strchr(table, '\n') + 1; /* the column names */
+    int rows = 0;
+    for (; strncmp(table, "  ", 2) == 0; table = strchr(table, '\n') + 1)
+        rows++;
+    return rows;
+}
+
+static int occurrences(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *at = text; (at = strstr(at, what)); at += strlen(what))
+        n++;
+    return n;
+}
+
+/* examples/buffers under one rule: three call sites (64M, 32M, 16M). */
+Test(cli, report_top_shows_that_many_call_sites)
+{
+    char log[PATH_BUF];
+    run_traced("[rule big]\nsize = 1M-\npolicy = bind 0\n", "top.jsonl", log, sizeof log, "buffers",
+               NULL);
+    struct outcome result = cli(ARGS("report", log));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert_eq(call_site_rows(result.out), 3, "all three under the default 5: %s", result.out);
+    outcome_free(&result);
+
+    result = cli(ARGS("report", "--top", "2", log));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert_eq(call_site_rows(result.out), 2, "%s", result.out);
+    cr_assert(strstr(result.out, "load_weights"), "the heaviest kept: %s", result.out);
+    cr_assert_null(strstr(result.out, "alloc_activations"), "the lightest left: %s", result.out);
+    outcome_free(&result);
+
+    result = cli(ARGS("report", "--json", log));
+    cr_assert_eq(occurrences(result.out, "\"call_site\":"), 3, "%s", result.out);
+    outcome_free(&result);
+    result = cli(ARGS("report", "--json", "--top", "1", log));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert_eq(occurrences(result.out, "\"call_site\":"), 1, "%s", result.out);
+    cr_assert(strstr(result.out, "\"bytes\":67108864,\"to_dram\""), "the 64M site: %s", result.out);
+    outcome_free(&result);
+
+    static const char *const bad[] = {"0", "x", "-1", "2x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        result = cli(ARGS("report", "--top", bad[i], log));
+        cr_assert_eq(result.status, 2, "--top %s", bad[i]);
+        cr_assert(strstr(result.err, "--top"), "%s", result.err);
+        outcome_free(&result);
+    }
+}
+
+/* Two rules in one run: --rule keeps one in the table, --json, --perfetto and --svg. */
+Test(cli, report_rule_keeps_one_rule_everywhere)
+{
+    char log[PATH_BUF], perfetto[PATH_BUF], svg[PATH_BUF], row[1024];
+    run_traced("[rule weights]\ncaller = *:load_weights*\npolicy = bind 0\n\n"
+               "[rule rest]\nsize = 1M-\npolicy = bind 0\n",
+               "rules.jsonl", log, sizeof log, "buffers", NULL);
+    snprintf(perfetto, sizeof perfetto, "%s/rule.json", tmp_dir);
+    snprintf(svg, sizeof svg, "%s/rule.svg", tmp_dir);
+    struct outcome result =
+        cli(ARGS("report", "--rule", "rest", "--perfetto", perfetto, "--svg", svg, log));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert(row_starting(result.out, "rest", row, sizeof row), "%s", result.out);
+    cr_assert_eq(strncmp(row, "rest 2 48M ", 11), 0, "32M and 16M: %s", row);
+    cr_assert(!row_starting(result.out, "weights", row, sizeof row), "%s", result.out);
+    cr_assert_eq(call_site_rows(result.out), 2, "%s", result.out);
+    cr_assert_null(strstr(result.out, "load_weights"), "its call site too: %s", result.out);
+    char *timeline = slurp(perfetto), *picture = slurp(svg);
+    cr_assert(strstr(timeline, "\"rest: buffers\""), "%s", timeline);
+    cr_assert_null(strstr(timeline, "weights"), "%s", timeline);
+    cr_assert(strstr(picture, "rest"));
+    cr_assert_null(strstr(picture, "weights"), "no panel of weights");
+    free(timeline);
+    free(picture);
+    outcome_free(&result);
+
+    result = cli(ARGS("report", "--json", "--rule", "weights", log));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert_eq(occurrences(result.out, "{\"rule\":"), 1, "%s", result.out);
+    cr_assert(strstr(result.out, "{\"rule\":\"weights\""), "%s", result.out);
+    cr_assert_eq(occurrences(result.out, "\"call_site\":"), 1, "%s", result.out);
+    outcome_free(&result);
+
+    /* Repeated: any of them. */
+    result = cli(ARGS("report", "--rule", "weights", "--rule", "rest", log));
+    cr_assert(row_starting(result.out, "weights", row, sizeof row), "%s", result.out);
+    cr_assert(row_starting(result.out, "rest", row, sizeof row), "%s", result.out);
+    outcome_free(&result);
+
+    result = cli(ARGS("report", "--rule", "wieghts", log));
+    cr_assert_eq(result.status, 2);
+    cr_assert_str_empty(result.out);
+    cr_assert(strstr(result.err, "no rule 'wieghts'"), "%s", result.err);
+    cr_assert(strstr(result.err, "weights, rest"), "names the rules there are: %s", result.err);
+    outcome_free(&result);
+}
+
+/* Two processes in one trace, ranks 0 (pid 7, 1M) and 1 (pid 8, 2M + 4M). */
+static const char two_ranks[] =
+    "{\"t\":1,\"pid\":7,\"tid\":7,\"ev\":\"start\",\"version\":\"0.1.0\",\"rank\":0,"
+    "\"rules\":[\"big\"]}\n"
+    "{\"t\":2,\"pid\":7,\"tid\":7,\"ev\":\"place\",\"addr\":\"0x7f0000000000\",\"size\":1048576,"
+    "\"rule\":\"big\",\"result\":\"applied\"}\n"
+    "{\"t\":1,\"pid\":8,\"tid\":8,\"ev\":\"start\",\"version\":\"0.1.0\",\"rank\":1,"
+    "\"rules\":[\"big\"]}\n"
+    "{\"t\":2,\"pid\":8,\"tid\":8,\"ev\":\"place\",\"addr\":\"0x7f0000000000\",\"size\":2097152,"
+    "\"rule\":\"big\",\"result\":\"applied\"}\n"
+    "{\"t\":3,\"pid\":8,\"tid\":8,\"ev\":\"place\",\"addr\":\"0x7f1000000000\",\"size\":4194304,"
+    "\"rule\":\"big\",\"result\":\"applied\"}\n";
+
+Test(cli, report_pid_and_rank_keep_their_process)
+{
+    char trace[PATH_BUF], row[1024];
+    write_in_tmp("ranks.jsonl", two_ranks, trace, sizeof trace);
+    struct outcome result = cli(ARGS("report", "--rank", "1", trace));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert_eq(strncmp(result.out, "rank 1 (pid 8", 13), 0, "one process: %s", result.out);
+    cr_assert(row_starting(result.out, "big", row, sizeof row), "%s", result.out);
+    cr_assert_eq(strncmp(row, "big 2 6M 6M ", 12), 0, "%s", row);
+    outcome_free(&result);
+
+    result = cli(ARGS("report", "--pid", "7", trace));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert(row_starting(result.out, "big", row, sizeof row), "%s", result.out);
+    cr_assert_eq(strncmp(row, "big 1 1M 1M ", 12), 0, "%s", row);
+    outcome_free(&result);
+
+    result = cli(ARGS("report", "--rank", "0", "--rank", "1", trace));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert_eq(strncmp(result.out, "2 processes", 11), 0, "%s", result.out);
+    outcome_free(&result);
+
+    result = cli(ARGS("report", "--json", "--pid", "8", "--rank", "1", trace));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert_eq(occurrences(result.out, "\"pid\":"), 1, "%s", result.out);
+    cr_assert(strstr(result.out, "\"pid\":8,\"rank\":1"), "%s", result.out);
+    outcome_free(&result);
+
+    result = cli(ARGS("report", "--rank", "5", trace));
+    cr_assert_eq(result.status, 2);
+    cr_assert(strstr(result.err, "no process of rank 5") && strstr(result.err, "ranks there: 0, 1"),
+              "%s", result.err);
+    outcome_free(&result);
+    result = cli(ARGS("report", "--pid", "7", "--rank", "1", trace));
+    cr_assert_eq(result.status, 2, "pid 7 is rank 0: nothing is both");
+    outcome_free(&result);
+    result = cli(ARGS("report", "--pid", "seven", trace));
+    cr_assert_eq(result.status, 2);
+    outcome_free(&result);
+}
+
+/* buffers under a heap rule: two heap call sites, 64M from load_weights and 16M from
+ * alloc_activations; its 32M mmap is no heap buffer and is not placed. */
+Test(cli, report_folded_gives_the_bytes_placed_per_stack)
+{
+    char log[PATH_BUF];
+    run_traced("[rule big]\nsize = 1M-\nkind = heap\npolicy = bind 0\n", "folded.jsonl", log,
+               sizeof log, "buffers", NULL);
+    struct outcome result = cli(ARGS("report", "--folded", log));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert_eq(occurrences(result.out, "\n"), 2, "two stacks: %s", result.out);
+    char first[1024], second[1024];
+    first_line(result.out, first, sizeof first);
+    first_line(strchr(result.out, '\n') + 1, second, sizeof second);
+    /* Heaviest first; outermost frame first, so main comes before the allocating function. */
+    cr_assert(strstr(first, ";main;load_weights"), "%s", first);
+    cr_assert_str_eq(strrchr(first, ' '), " 67108864", "%s", first);
+    cr_assert(strstr(second, ";main;alloc_activations"), "%s", second);
+    cr_assert_str_eq(strrchr(second, ' '), " 16777216", "%s", second);
+    cr_assert_null(strchr(first, '('), "frames are functions, without file:line: %s", first);
+    outcome_free(&result);
+
+    result = cli(ARGS("report", "--folded", "--top", "1", log));
+    cr_assert_eq(occurrences(result.out, "\n"), 1, "%s", result.out);
+    outcome_free(&result);
+    result = cli(ARGS("report", "--folded", "--json", log));
+    cr_assert_eq(result.status, 2, "one output on standard output");
+    outcome_free(&result);
+}
+
+/* hot_cold allocates two buffers of its argument's MiB: 2 in A, 4 in B, whose config has
+ * a rule more that places nothing. */
+Test(cli, report_diff_sets_two_runs_side_by_side)
+{
+    char a[PATH_BUF], b[PATH_BUF];
+    run_traced("[rule big]\nsize = 1M-\npolicy = bind 0\n", "a.jsonl", a, sizeof a, "hot_cold",
+               ARGS("2", "0.05"));
+    run_traced("[rule huge]\nsize = 1G-\npolicy = bind 0\n\n[rule big]\nsize = 1M-\n"
+               "policy = bind 0\n",
+               "b.jsonl", b, sizeof b, "hot_cold", ARGS("4", "0.05"));
+    struct outcome result = cli(ARGS("report", "--diff", a, b));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert(strstr(result.out, "A  ") == result.out, "%s", result.out);
+    cr_assert(has_row(result.out, "RULE FIGURE A B B-A B/A"), "%s", result.out);
+    cr_assert(has_row(result.out, "big allocs 2 2 0 1.00"), "%s", result.out);
+    cr_assert(has_row(result.out, "bytes 4M 8M +4M 2.00"), "%s", result.out);
+    cr_assert(has_row(result.out, "peak 4M 8M +4M 2.00"), "%s", result.out);
+    cr_assert(has_row(result.out, "huge allocs - 0 only in B -"), "%s", result.out);
+    outcome_free(&result);
+
+    result = cli(ARGS("report", "--diff", b, a, "--rule", "big"));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    cr_assert(has_row(result.out, "bytes 8M 4M -4M 0.50"), "B before A: %s", result.out);
+    cr_assert_null(strstr(result.out, "huge"), "%s", result.out);
+    outcome_free(&result);
+
+    const char *const *bad[] = {ARGS("report", "--diff", a), ARGS("report", "--diff", a, b, b),
+                                ARGS("report", "--diff", "--json", a, b),
+                                ARGS("report", "--diff", "--pid", "1", a, b),
+                                ARGS("report", "--diff", "--rule", "none", a, b)};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        result = cli(bad[i]);
+        cr_assert_eq(result.status, 2, "case %zu: %s", i, result.err);
+        cr_assert_str_empty(result.out, "case %zu", i);
         outcome_free(&result);
     }
 }

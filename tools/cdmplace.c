@@ -70,7 +70,8 @@ static const struct cli_command commands[] = {
     {
         "report",
         cli_report,
-        "cdmplace report [--json] [--svg FILE] [--perfetto FILE] LOG...",
+        "cdmplace report [--json | --folded] [--top N] [--rule NAME] [--pid PID] [--rank R] "
+        "[--svg FILE] [--perfetto FILE] [--diff] LOG...",
         "summarize traces: one process, or the ranks of a job",
         "Read the decision traces LOG... (written with --log or `log =`) and print, per rule,\n"
         "allocations, bytes, peak, pages migrated each way, faults, fallbacks, failures and\n"
@@ -81,18 +82,35 @@ static const struct cli_command commands[] = {
         "killed process) is read up to its last whole line; lines that cannot be read are\n"
         "warned about with FILE:LINE. Options may follow the LOGs; -- ends them. Exit 0,\n"
         "1 when a trace cannot be read, none holds an event or FILE cannot be written, 2 on\n"
-        "bad usage.\n"
+        "bad usage or when --rule, --pid or --rank names what the traces do not hold.\n"
         "\n"
         "options:\n"
         "      --json           print the report as one JSON object instead: per process its\n"
-        "                       rules' figures (bytes and pages as numbers), call sites and\n"
-        "                       messages, for scripts\n"
+        "                       rules' figures (bytes and pages as numbers), call sites (most\n"
+        "                       bytes first) and messages, for scripts\n"
+        "      --folded         print instead the bytes placed (policy applied) per allocating\n"
+        "                       stack, one 'outer;...;inner BYTES' line each, for flamegraph.pl\n"
+        "                       or speedscope; frames are functions, else OBJECT+0xOFFSET\n"
+        "      --top N          show the N call sites with the most bytes (default 5; --json:\n"
+        "                       per process, default all), or with --folded the N heaviest\n"
+        "                       stacks (default all)\n"
+        "      --rule NAME      only the rule NAME: its rows, call sites, stacks, panels and\n"
+        "                       tracks ('(no rule)' for allocations no rule matched)\n"
+        "      --pid PID        only the processes of pid PID\n"
+        "      --rank R         only the process of rank R (the start event's rank, from the\n"
+        "                       launcher's SLURM_PROCID, OMPI_COMM_WORLD_RANK, ...)\n"
+        "                       --rule, --pid and --rank may each be given again (any of the\n"
+        "                       values) and combine (all of them); they apply to every output\n"
         "      --svg FILE       also draw pages per node over time, one panel per rule, with\n"
         "                       the migrations each way marked, as an SVG picture (many\n"
         "                       processes: summed per rule)\n"
         "      --perfetto FILE  also write FILE, Chrome trace-event JSON for ui.perfetto.dev\n"
         "                       or chrome://tracing: a track per process, pages per node as\n"
         "                       counters, migrations and buffers' lifetimes as slices\n"
+        "      --diff           compare two runs: the two LOGs are A and B, one trace each\n"
+        "                       (catenate a job's traces: <(cat a.*.jsonl)); per rule, each\n"
+        "                       figure summed over the run's processes in A and in B, B-A and\n"
+        "                       B/A; a rule in one run only says so. Takes --rule and --rank\n"
         "  -h, --help           print this help\n",
     },
     {

@@ -61,10 +61,12 @@ _cdmplace()
     report | suggest)
         case $prev in
         --svg | --perfetto) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --top | --rule | --pid | --rank) return ;; # a number or a rule's name: nothing to offer
         esac
         if [[ $cur == -* ]]; then
             local options="--help"
-            [[ $command == report ]] && options="--json --svg --perfetto --help"
+            [[ $command == report ]] &&
+                options="--json --folded --top --rule --pid --rank --svg --perfetto --diff --help"
             COMPREPLY=($(compgen -W "$options" -- "$cur"))
         else
             COMPREPLY=($(compgen -f -X '!*.jsonl*' -- "$cur") $(compgen -d -- "$cur"))

@@ -6,25 +6,22 @@
  * min / mean / max across processes and the process that holds the max, so that a job of a
  * thousand ranks still fits on a screen. Call sites are merged across processes by object
  * and offset and named here, with file:line where debug info exists. --perfetto also
- * writes the traces for a timeline viewer (report_perfetto.c). */
+ * writes the traces for a timeline viewer (report_perfetto.c). --rule, --pid and --rank cut
+ * the set before any output (report_filter.c); --folded (report_folded.c) and --diff
+ * (report_diff.c) are other views of it. */
 #include "report.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
 
+/* Call sites the table shows without --top: a screen's worth. */
 #define TOP_CALL_SITES 5
 
 /* ---------------------------------------------------------------- figures */
-
-struct figure {
-    const char *label; /* the column (one process) or row (many) */
-    bool bytes;        /* printed as a size */
-    bool always;       /* a row even when zero everywhere (many processes) */
-    uint64_t (*of)(const struct trace_rule *rule);
-};
 
 static uint64_t allocations_of(const struct trace_rule *r) { return r->allocations; }
 static uint64_t bytes_of(const struct trace_rule *r) { return r->bytes; }
@@ -35,19 +32,29 @@ static uint64_t faults_of(const struct trace_rule *r) { return r->faults; }
 static uint64_t fallbacks_of(const struct trace_rule *r) { return r->fallbacks; }
 static uint64_t failed_of(const struct trace_rule *r) { return r->failures + r->errors; }
 
-static const struct figure figures[] = {
+const struct report_figure report_figures[] = {
     {"ALLOCS", false, true, allocations_of},  {"BYTES", true, true, bytes_of},
     {"PEAK", true, true, peak_of},            {"TO-DRAM", false, false, to_dram_of},
     {"TO-CDM", false, false, to_policy_of},   {"FAULTS", false, false, faults_of},
     {"FALLBACKS", false, false, fallbacks_of}, {"FAILED", false, false, failed_of},
 };
-#define N_FIGURES (sizeof figures / sizeof figures[0])
+#define N_FIGURES (sizeof report_figures / sizeof report_figures[0])
+const size_t report_n_figures = N_FIGURES;
 
-static char *format_figure(const struct figure *figure, uint64_t value, char *buf, size_t size)
+char *report_format_figure(const struct report_figure *figure, uint64_t value, char *buf,
+                           size_t size)
 {
     if (figure->bytes)
         return cli_format_bytes(value, buf, size);
     snprintf(buf, size, "%llu", (unsigned long long)value);
+    return buf;
+}
+
+char *report_figure_row_label(const struct report_figure *figure, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", figure->label);
+    for (char *c = buf; *c; c++)
+        *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
     return buf;
 }
 
@@ -212,7 +219,7 @@ static void print_one_process(const struct trace_process *process)
     cli_table_init(&table, (int)N_FIGURES + 3);
     const char *header[N_FIGURES + 3] = {"RULE"};
     for (size_t f = 0; f < N_FIGURES; f++)
-        header[f + 1] = figures[f].label;
+        header[f + 1] = report_figures[f].label;
     header[N_FIGURES + 1] = "PAGES PER NODE AT PEAK";
     header[N_FIGURES + 2] = "AT EXIT";
     cli_table_row(&table, header);
@@ -224,7 +231,8 @@ static void print_one_process(const struct trace_process *process)
         const char *row[N_FIGURES + 3];
         snprintf(cells[0], sizeof cells[0], "%s", rule->name);
         for (size_t f = 0; f < N_FIGURES; f++)
-            format_figure(&figures[f], figures[f].of(rule), cells[f + 1], sizeof cells[f + 1]);
+            report_format_figure(&report_figures[f], report_figures[f].of(rule), cells[f + 1],
+                                 sizeof cells[f + 1]);
         const struct trace_node_count *counts;
         size_t n = report_pages_at_peak(rule, &counts);
         format_counts(counts, n, cells[N_FIGURES + 1], sizeof cells[0]);
@@ -259,9 +267,9 @@ static void spread_row(struct cli_table *table, const char *rule, const char *la
                        const struct spread *s)
 {
     char min[32], mean[32], max[32], where[128];
-    const struct figure as = {.bytes = bytes};
-    format_figure(&as, s->min, min, sizeof min);
-    format_figure(&as, s->max, max, sizeof max);
+    const struct report_figure as = {.bytes = bytes};
+    report_format_figure(&as, s->min, min, sizeof min);
+    report_format_figure(&as, s->max, max, sizeof max);
     double average = s->n ? (double)s->sum / (double)s->n : 0;
     if (bytes)
         cli_format_bytes((uint64_t)(average + 0.5), mean, sizeof mean);
@@ -316,15 +324,13 @@ static void print_many_processes(const struct trace_set *set)
             for (size_t i = 0; i < set->n_processes; i++) {
                 const struct trace_rule *rule = trace_process_rule(set->processes[i], names[r]);
                 if (rule)
-                    spread_add(&s, figures[f].of(rule), set->processes[i]);
+                    spread_add(&s, report_figures[f].of(rule), set->processes[i]);
             }
-            if (!s.max && !figures[f].always)
+            if (!s.max && !report_figures[f].always)
                 continue;
             char label[32];
-            snprintf(label, sizeof label, "%s", figures[f].label);
-            for (char *c = label; *c; c++)
-                *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
-            spread_row(&table, first ? names[r] : "", label, figures[f].bytes, &s);
+            report_figure_row_label(&report_figures[f], label, sizeof label);
+            spread_row(&table, first ? names[r] : "", label, report_figures[f].bytes, &s);
             first = false;
         }
         node_rows(&table, set, names[r], &first, false);
@@ -385,7 +391,8 @@ static int by_bytes(const void *a, const void *b)
     return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
 }
 
-static void print_call_sites(const struct trace_set *set)
+/* The `top` call sites with the most bytes, merged across processes. */
+static void print_call_sites(const struct trace_set *set, size_t top)
 {
     struct merged_site *table = NULL, *site, *next;
     size_t n = 0;
@@ -431,7 +438,7 @@ static void print_call_sites(const struct trace_set *set)
         const char *header[] = {"BYTES",     "ALLOCS", "TO-DRAM", "TO-CDM",
                                 "RULE",      "CALL SITE", "OBJECT", "PROCESSES"};
         cli_table_row(&out, header);
-        for (size_t i = 0; i < n && i < TOP_CALL_SITES; i++) {
+        for (size_t i = 0; i < n && i < top; i++) {
             const struct merged_site *merged = sorted[i];
             const struct trace_callsite *callsite = merged->site;
             char bytes[32], allocations[32], to_dram[32], to_policy[32], named[600];
@@ -471,6 +478,13 @@ static void print_messages(const struct trace_set *set)
 }
 
 /* ---------------------------------------------------------------- the command */
+
+/* What the report of one set of traces writes, besides its filter. */
+struct report_outputs {
+    bool json, folded;
+    const char *svg, *perfetto;
+    size_t top; /* call sites or stacks shown; 0: the default */
+};
 
 struct ranked {
     struct trace_process *process;
@@ -524,7 +538,7 @@ static void json_text(FILE *out, const char *key, const char *value)
         fputs("null", out);
 }
 
-/* A rule's row: the same figures as the table (figures[], pages at peak and at exit). */
+/* A rule's row: the same figures as the table (report_figures[], pages at peak and at exit). */
 static void json_rule(FILE *out, const struct trace_rule *rule)
 {
     fputs("{\"rule\":", out);
@@ -538,7 +552,7 @@ static void json_rule(FILE *out, const struct trace_rule *rule)
                                        "to_policy", "faults", "fallbacks", "failed"};
     _Static_assert(sizeof keys / sizeof keys[0] == N_FIGURES, "a key for every figure");
     for (size_t f = 0; f < N_FIGURES; f++)
-        fprintf(out, ",\"%s\":%llu", keys[f], (unsigned long long)figures[f].of(rule));
+        fprintf(out, ",\"%s\":%llu", keys[f], (unsigned long long)report_figures[f].of(rule));
     const struct trace_node_count *counts;
     size_t n = report_pages_at_peak(rule, &counts);
     json_counts(out, "pages_at_peak", counts, n);
@@ -562,9 +576,31 @@ static void json_callsite(FILE *out, const struct trace_process *process,
             (unsigned long long)callsite->to_policy);
 }
 
+static int callsite_by_bytes(const void *a, const void *b)
+{
+    const struct trace_callsite *x = *(const struct trace_callsite *const *)a;
+    const struct trace_callsite *y = *(const struct trace_callsite *const *)b;
+    return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
+}
+
+/* The process's call sites, most bytes first, the `top` first of them (0: all). */
+static void json_callsites(FILE *out, const struct trace_process *process, size_t top)
+{
+    size_t n = (size_t)process->n_callsites;
+    const struct trace_callsite **sorted = cli_checked(malloc(sizeof *sorted * (n ? n : 1)));
+    for (size_t c = 0; c < n; c++)
+        sorted[c] = &process->callsites[c];
+    qsort(sorted, n, sizeof *sorted, callsite_by_bytes);
+    for (size_t c = 0; c < n && (!top || c < top); c++) {
+        fputs(c ? "," : "", out);
+        json_callsite(out, process, sorted[c]);
+    }
+    free(sorted);
+}
+
 /* The report as one JSON object on standard output: per process what the tables show,
  * figures as plain numbers (bytes, pages), for scripts. */
-static void print_json(const struct trace_set *set)
+static void print_json(const struct trace_set *set, size_t top)
 {
     FILE *out = stdout;
     fputs("{\"processes\":[", out);
@@ -596,10 +632,7 @@ static void print_json(const struct trace_set *set)
             first = false;
         }
         fputs("],\"call_sites\":[", out);
-        for (int c = 0; c < p->n_callsites; c++) {
-            fputs(c ? "," : "", out);
-            json_callsite(out, p, &p->callsites[c]);
-        }
+        json_callsites(out, p, top);
         fputs("],\"messages\":[", out);
         for (int e = 0; e < p->n_errors; e++) {
             fputs(e ? "," : "", out);
@@ -611,53 +644,47 @@ static void print_json(const struct trace_set *set)
     symbols_free();
 }
 
-int cli_report(const struct cli_command *command, int argc, char **argv)
+int report_read(struct trace_set *set, unsigned flags, char *const *paths, int n_paths)
 {
-    enum { OPT_SVG = 256, OPT_PERFETTO, OPT_JSON };
-    static const struct option options[] = {
-        {"help", no_argument, NULL, 'h'},
-        {"svg", required_argument, NULL, OPT_SVG},
-        {"perfetto", required_argument, NULL, OPT_PERFETTO},
-        {"json", no_argument, NULL, OPT_JSON},
-        {NULL, 0, NULL, 0},
-    };
-    const char *svg = NULL, *perfetto = NULL;
-    bool json = false;
-    int option;
-    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "h", options, NULL)) != -1) {
-        if (option == 'h')
-            return cli_help(command);
-        if (option == OPT_SVG)
-            svg = optarg;
-        else if (option == OPT_PERFETTO)
-            perfetto = optarg;
-        else if (option == OPT_JSON)
-            json = true;
-        else
-            return cli_bad_option(command, option, argv);
-    }
-    if (optind == argc)
-        return cli_bad_usage(command, "no trace given");
-    /* The picture and the timeline need the events one by one. */
-    struct trace_set set = {.flags = svg || perfetto ? TRACE_KEEP_EVENTS : 0};
+    *set = (struct trace_set){.flags = flags};
     int unreadable = 0;
-    for (int i = optind; i < argc; i++)
-        unreadable += trace_read_file(&set, argv[i]) != 0;
-    trace_set_finish(&set);
-    order_by_rank(&set);
+    for (int i = 0; i < n_paths; i++)
+        unreadable += trace_read_file(set, paths[i]) != 0;
+    trace_set_finish(set);
+    order_by_rank(set);
+    return unreadable;
+}
+
+/* The report of one set of traces, as tables, --json or --folded, and its pictures. */
+static int report_one(const struct report_filter *filter, const struct report_outputs *outputs,
+                      char *const *paths, int n_paths)
+{
+    /* The picture and the timeline need the events one by one, --folded the stacks. */
+    unsigned flags = (outputs->svg || outputs->perfetto ? TRACE_KEEP_EVENTS : 0) |
+                     (outputs->folded ? TRACE_KEEP_STACKS : 0);
+    struct trace_set set;
+    int unreadable = report_read(&set, flags, paths, n_paths);
     if (!set.n_processes) {
         cli_error("no cdmplace events in the traces given");
         trace_set_free(&set);
         return CLI_FAILED;
     }
-    if (json) {
-        print_json(&set);
+    struct trace_set *sets[] = {&set};
+    int status = report_filter_apply(filter, sets, (const char *const[]){"the traces"}, 1);
+    if (status != CLI_OK) {
+        trace_set_free(&set);
+        return status;
+    }
+    if (outputs->json) {
+        print_json(&set, outputs->top);
+    } else if (outputs->folded) {
+        report_folded(&set, outputs->top);
     } else {
         if (set.n_processes == 1)
             print_one_process(set.processes[0]);
         else
             print_many_processes(&set);
-        print_call_sites(&set);
+        print_call_sites(&set, outputs->top ? outputs->top : TOP_CALL_SITES);
         if (set.n_processes == 1 && set.processes[0]->exited) {
             uint64_t ns = set.processes[0]->library_ns;
             printf("time in library: %llu.%03llu ms\n", (unsigned long long)(ns / 1000000),
@@ -667,12 +694,133 @@ int cli_report(const struct cli_command *command, int argc, char **argv)
     }
     const char *failed = NULL;
     int err = 0;
-    if (svg && (err = report_svg(&set, svg)))
-        failed = svg;
-    if (!err && perfetto && (err = report_perfetto(&set, perfetto)))
-        failed = perfetto;
+    if (outputs->svg && (err = report_svg(&set, outputs->svg)))
+        failed = outputs->svg;
+    if (!err && outputs->perfetto && (err = report_perfetto(&set, outputs->perfetto)))
+        failed = outputs->perfetto;
     if (err)
         cli_error("cannot write %s: %s", failed, strerror(err));
     trace_set_free(&set);
     return unreadable || err ? CLI_FAILED : CLI_OK;
+}
+
+/* --top's N: a whole number from 1. */
+static bool parse_top(const char *text, size_t *top)
+{
+    char *end;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (*text < '1' || *text > '9' || *end || errno)
+        return false;
+    *top = (size_t)value;
+    return true;
+}
+
+/* What --diff leaves out: its table has neither call sites nor pictures, and two runs'
+ * pids differ. NULL: nothing. */
+static const char *not_with_diff(const struct report_filter *filter,
+                                 const struct report_outputs *outputs)
+{
+    return outputs->json       ? "--json"
+           : outputs->folded   ? "--folded"
+           : outputs->svg      ? "--svg"
+           : outputs->perfetto ? "--perfetto"
+           : outputs->top      ? "--top"
+           : filter->n_pids    ? "--pid"
+                               : NULL;
+}
+
+/* The report the options and the traces (or the two runs of --diff) ask for. */
+static int report_operands(const struct cli_command *command, const struct report_filter *filter,
+                           const struct report_outputs *outputs, bool diff, char *const *paths,
+                           int n_paths)
+{
+    const char *left_out = diff ? not_with_diff(filter, outputs) : NULL;
+    if (!n_paths)
+        return cli_bad_usage(command, "no trace given");
+    if (outputs->json && outputs->folded)
+        return cli_bad_usage(command, "--json and --folded both replace the table: one of them");
+    if (diff && n_paths != 2)
+        return cli_bad_usage(command, "--diff compares two traces, A and B: %d given", n_paths);
+    if (left_out)
+        return cli_bad_usage(command, "%s does not apply to --diff", left_out);
+    if (diff)
+        return report_diff(paths, filter);
+    return report_one(filter, outputs, paths, n_paths);
+}
+
+int cli_report(const struct cli_command *command, int argc, char **argv)
+{
+    enum {
+        OPT_SVG = 256,
+        OPT_PERFETTO,
+        OPT_JSON,
+        OPT_FOLDED,
+        OPT_DIFF,
+        OPT_TOP,
+        OPT_RULE,
+        OPT_PID,
+        OPT_RANK
+    };
+    static const struct option options[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"svg", required_argument, NULL, OPT_SVG},
+        {"perfetto", required_argument, NULL, OPT_PERFETTO},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"folded", no_argument, NULL, OPT_FOLDED},
+        {"diff", no_argument, NULL, OPT_DIFF},
+        {"top", required_argument, NULL, OPT_TOP},
+        {"rule", required_argument, NULL, OPT_RULE},
+        {"pid", required_argument, NULL, OPT_PID},
+        {"rank", required_argument, NULL, OPT_RANK},
+        {NULL, 0, NULL, 0},
+    };
+    struct report_outputs outputs = {0};
+    struct report_filter filter = {0};
+    bool diff = false;
+    int option, status = CLI_OK;
+    while (status == CLI_OK &&
+           (option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "h", options, NULL)) != -1) {
+        switch (option) {
+        case 'h':
+            report_filter_free(&filter);
+            return cli_help(command);
+        case OPT_SVG:
+            outputs.svg = optarg;
+            break;
+        case OPT_PERFETTO:
+            outputs.perfetto = optarg;
+            break;
+        case OPT_JSON:
+            outputs.json = true;
+            break;
+        case OPT_FOLDED:
+            outputs.folded = true;
+            break;
+        case OPT_DIFF:
+            diff = true;
+            break;
+        case OPT_TOP:
+            if (!parse_top(optarg, &outputs.top))
+                status = cli_bad_usage(command, "--top %s: not a number of call sites", optarg);
+            break;
+        case OPT_RULE:
+            report_filter_add(&filter, REPORT_FILTER_RULE, optarg);
+            break;
+        case OPT_PID:
+        case OPT_RANK:
+            if (!report_filter_add(
+                    &filter, option == OPT_PID ? REPORT_FILTER_PID : REPORT_FILTER_RANK, optarg))
+                status = cli_bad_usage(command, "%s %s: not a number",
+                                       option == OPT_PID ? "--pid" : "--rank", optarg);
+            break;
+        default:
+            status = cli_bad_option(command, option, argv);
+            break;
+        }
+    }
+    if (status == CLI_OK)
+        status = report_operands(command, &filter, &outputs, diff, argv + optind, argc - optind);
+    report_filter_free(&filter);
+    return status;
 }
