@@ -67,7 +67,8 @@ struct trace_event {
     uint64_t addr, old_addr, size, mapped, old_size;
     struct trace_str kind_name, policy, nodes, caller, result;
     uint64_t caller_offset; /* of the stack frame named `caller` in its object; 0: unknown */
-    struct trace_event_frame frames[TRACE_EVENT_FRAMES]; /* the stack, innermost first */
+    /* the stack, innermost first; read only for a set with TRACE_KEEP_STACKS */
+    struct trace_event_frame frames[TRACE_EVENT_FRAMES];
     int n_frames;
     /* migrate */
     int from, to;
@@ -238,6 +239,8 @@ struct trace_reader;
 void trace_model_event(struct trace_reader *reader, const struct trace_event *event);
 void trace_warn(struct trace_reader *reader, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Does the set want every frame of a stack (TRACE_KEEP_STACKS), or the caller's alone? */
+bool trace_model_wants_frames(const struct trace_reader *reader);
 /* trace_read.cc: reads `data` (len bytes, followed by `padding` readable bytes) line by line,
  * calling trace_model_event and trace_warn. */
 void trace_parse_lines(struct trace_reader *reader, const char *data, size_t len);

@@ -125,6 +125,11 @@ void trace_warn(struct trace_reader *reader, int line, const char *fmt, ...)
     va_end(ap);
 }
 
+bool trace_model_wants_frames(const struct trace_reader *reader)
+{
+    return reader->set->flags & TRACE_KEEP_STACKS;
+}
+
 /* ---------------------------------------------------------------- processes and rules */
 
 static void parse_node_list(const char *text, uint64_t *mask, int words)

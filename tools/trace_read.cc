@@ -117,15 +117,16 @@ enum trace_kind kind_of(std::string_view name)
     return TRACE_N_KINDS;
 }
 
-// "stack": [{"at":"object:function","off":"0x1234"}, ...], innermost first; the offset of
-// the caller's frame (the first named as "caller") with it.
-void frames_of(element stack, trace_event *event)
+// "stack": [{"at":"object:function","off":"0x1234"}, ...], innermost first: the offset of
+// the caller's frame (the first named as "caller"), and every frame when the model keeps
+// stacks (reading them all costs a report over a job's traces time it mostly does not need).
+void frames_of(element stack, trace_event *event, bool every_frame)
 {
     simdjson::dom::array frames;
     if (stack.get_array().get(frames))
         return;
-    std::string_view caller =
-        event->caller.s ? std::string_view(event->caller.s, event->caller.len) : std::string_view();
+    std::string_view caller = event->caller.s ? std::string_view(event->caller.s, event->caller.len)
+                                              : std::string_view();
     bool caller_found = false;
     for (element frame : frames) {
         std::string_view at, off;
@@ -137,7 +138,9 @@ void frames_of(element stack, trace_event *event)
             event->caller_offset = offset;
             caller_found = true;
         }
-        if (event->n_frames < TRACE_EVENT_FRAMES)
+        if (!every_frame && caller_found)
+            return;
+        if (every_frame && event->n_frames < TRACE_EVENT_FRAMES)
             event->frames[event->n_frames++] = {str_of(at), offset};
     }
 }
@@ -313,7 +316,7 @@ bool line_reader::fill(simdjson::dom::object object, trace_event *event, unsigne
         }
     }
     if (have_stack)
-        frames_of(stack, event);
+        frames_of(stack, event, trace_model_wants_frames(reader_));
     return event->ev.s != nullptr;
 }
 
