@@ -28,11 +28,13 @@ static void name_frame(const struct trace_frame *frame, char *buf, size_t size)
     const char *colon = strrchr(frame->at, ':');
     size_t object_len = colon ? (size_t)(colon - frame->at) : strlen(frame->at);
     char object[4096], function[512], where[8];
+    uint64_t into;
     snprintf(object, sizeof object, "%.*s", (int)object_len, frame->at);
-    if (symbols_lookup(object, frame->offset, function, sizeof function, where, sizeof where))
+    if (symbols_lookup(object, frame->offset, function, sizeof function, &into, where,
+                       sizeof where))
         snprintf(buf, size, "%s", function);
     else if (colon && strcmp(colon + 1, "?") && colon[1])
-        snprintf(buf, size, "%s", colon + 1);
+        symbols_demangle(colon + 1, buf, size);
     else
         snprintf(buf, size, "%s+0x%llx", strrchr(object, '/') ? strrchr(object, '/') + 1 : object,
                  (unsigned long long)frame->offset);
