@@ -57,17 +57,9 @@ static const char *census(const unsigned char *start, size_t size)
     return text;
 }
 
-static double share_on(const unsigned char *start, size_t size, int node)
+static double share_on(unsigned char *start, size_t size, int node)
 {
-    static void *pages[SIZE / PAGE];
-    static int status[SIZE / PAGE];
-    size_t n = size / PAGE, on = 0;
-    for (size_t i = 0; i < n; i++)
-        pages[i] = (void *)(start + i * PAGE);
-    cr_assert_eq(move_pages(0, n, pages, NULL, status, 0), 0, "%s", strerror(errno));
-    for (size_t i = 0; i < n; i++)
-        on += status[i] == node;
-    return (double)on / (double)n;
+    return (double)pages_seen_on_node(start, size, node) / (double)(size / PAGE);
 }
 
 /* This process's trace: the pages its `migrate` events say could not move ("failed"), and how many
