@@ -35,6 +35,24 @@ struct cdm_span {
     int8_t prober;   /* SHARED: where the PROBED span watching it is, in spans from it */
 };
 
+/* Each protected page the program writes is an in-kernel fault, some 1-2 us natively (more
+ * while a protecting call is in flight: the fault then flushes the TLB of every CPU running
+ * the program). A program that writes more pages at random an epoch than it has time to take
+ * faults for falls behind, writes fewer pages an epoch, so its spans look scattered and stay
+ * protected whole: it never catches up (1 GiB updated at random ran 70 times slower). So the
+ * faults of each epoch are counted, and above FAULTS_PER_SECOND (2% of a CPU at 1 us a fault)
+ * a span written at random counts whole for COARSE_EPOCHS: the pages of it seen before join
+ * the pages seen used at its last sighting (when these are at least 1/COARSE_SHARE of them),
+ * and it is probed as a span written whole. Within the budget every page is seen on its own. */
+#define FAULTS_PER_SECOND 20000u
+#define COARSE_EPOCHS 20
+#define COARSE_SHARE 8
+
+static struct {
+    size_t faults;      /* protected pages seen written in this epoch's scans */
+    uint32_t coarse_to; /* spans written at random count whole before this epoch */
+} pressure;
+
 static struct cdm_span *spans_of(const struct cdm_tracked *range)
 {
     return range->backend_state;
@@ -108,7 +126,9 @@ static void collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
         for (size_t r = 0; r < n; r++) {
             if (span->watch == WHOLE) {
                 seen = true;
-                used += cdm__track_mark(range, regions[r].start, regions[r].end, epoch);
+                size_t marked = cdm__track_mark(range, regions[r].start, regions[r].end, epoch);
+                pressure.faults += marked;
+                used += marked;
                 continue;
             }
             probe_seen |= probe >= regions[r].start && probe < regions[r].end;
@@ -116,7 +136,9 @@ static void collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
                 if (cdm_pages_used_in(&range->pages, (at - range->start) / page, span->cohort))
                     continue;
                 seen = true;
-                used += cdm__track_mark(range, at, at + page, epoch);
+                size_t marked = cdm__track_mark(range, at, at + page, epoch);
+                pressure.faults += marked;
+                used += marked;
             }
         }
         if (walk_end <= from)
@@ -150,6 +172,27 @@ static size_t scattered(const struct cdm_tracked *range, size_t s)
         runs += !cdm_pages_used_in(&range->pages, i, cohort) &&
                 (i == first || cdm_pages_used_in(&range->pages, i - 1, cohort));
     return runs;
+}
+
+/* Span s, written at random while faults are over budget, counts as written whole: the
+ * pages of it seen before join its cohort, when the cohort holds 1/COARSE_SHARE of them. */
+static void join_cohort(struct cdm_tracked *range, size_t s, uint32_t epoch)
+{
+    size_t first, last, seen = 0, in_cohort = 0, page = plat_page_size();
+    uint32_t cohort = spans_of(range)[s].cohort;
+    if ((int32_t)(pressure.coarse_to - epoch) <= 0)
+        return;
+    span_pages_of(range, s, &first, &last);
+    for (size_t i = first; i < last; i++) {
+        seen += cdm_pages_seen(&range->pages, i);
+        in_cohort += cdm_pages_used_in(&range->pages, i, cohort);
+    }
+    if (in_cohort * COARSE_SHARE < seen)
+        return;
+    for (size_t i = first; i < last; i++)
+        if (cdm_pages_seen(&range->pages, i) && !cdm_pages_used_in(&range->pages, i, cohort))
+            cdm__track_mark(range, range->start + i * page, range->start + (i + 1) * page,
+                            cohort);
 }
 
 /* The next probe: the cohort's first page from some 5/8 of the span past the last probe,
@@ -219,6 +262,8 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
         if (span->watch == WHOLE || (in_use && age < after) ||
             ((span->watch == PROBED || span->watch == SHARED) && age < idle - 1))
             continue;
+        if (in_use && scattered(range, s) > PROBED_GAPS)
+            join_cohort(range, s, epoch);
         long next = in_use && scattered(range, s) <= PROBED_GAPS ? next_in_cohort(range, s) : -1;
         if (next < 0) {
             cdm__track_protect_add(&run, range->start + first * page, (last - first) * page);
@@ -280,6 +325,15 @@ static void wp_async_adopted(struct cdm_tracked *range)
         cdm__track_protect(range->start, range->n_pages * plat_page_size());
 }
 
+/* Before the epoch's scans: the last epoch's faults against the budget. */
+static void wp_async_collect(uint32_t epoch, bool ended)
+{
+    uint64_t budget = FAULTS_PER_SECOND * cdm__rt.config.settings.epoch_ns / 1000000000u;
+    if (pressure.faults > (budget ? budget : 1))
+        pressure.coarse_to = epoch + COARSE_EPOCHS;
+    pressure.faults = 0;
+}
+
 static void wp_async_collect_range(struct cdm_tracked *range, uint32_t epoch)
 {
     for (size_t s = 0; s < range_spans(range->n_pages); s++)
@@ -292,6 +346,7 @@ const struct cdm_track_ops cdm__track_wp_async = {
     .state_size = wp_async_state_size,
     .state_init = wp_async_state_init,
     .adopted = wp_async_adopted,
+    .collect = wp_async_collect,
     .collect_range = wp_async_collect_range,
     .cooled = wp_async_cooled,
 };

@@ -13,8 +13,10 @@
 #include <sys/auxv.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cdmplace.h"
@@ -49,6 +51,51 @@ static int track_start(void)
     printf("tracked=%d epochs-without-malloc=%u epochs-after-malloc=%u\n", info.tracked, before,
            info.epochs - before);
     return munmap(buffer, size);
+}
+
+/* A mapping of `mib` MiB, filled, then 8-byte words of it updated at random for `seconds`
+ * seconds (as HPCC's RandomAccess): whether a rule tracks it, and the minor faults
+ * this thread took in each second of the updates. Under a write-protect tracker each
+ * protected page written is one. */
+static long thread_faults(void)
+{
+    struct rusage usage;
+    getrusage(RUSAGE_THREAD, &usage);
+    return usage.ru_minflt;
+}
+
+static int random_writes(size_t mib, int seconds)
+{
+    size_t n = (mib << 20) / sizeof(uint64_t);
+    uint64_t *words = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                           -1, 0);
+    struct cdm_buffer_info info = {0};
+    if (words == MAP_FAILED || seconds > 30)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        words[i] = i;
+    long faults[30];
+    uint64_t x = 88172645463325252u;
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (int s = 0; s < seconds; s++) {
+        long before = thread_faults();
+        do {
+            for (int k = 0; k < 4096; k++) {
+                x ^= x << 13; /* xorshift64 */
+                x ^= x >> 7;
+                x ^= x << 17;
+                words[x % n] += 1;
+            }
+            clock_gettime(CLOCK_MONOTONIC, &now);
+        } while (now.tv_sec - start.tv_sec < s + 1);
+        faults[s] = thread_faults() - before;
+    }
+    printf("tracked=%d faults", query && query(words, &info) == 0 && info.tracked);
+    for (int s = 0; s < seconds; s++)
+        printf(" %ld", faults[s]);
+    printf("\n");
+    return munmap(words, mib << 20);
 }
 
 /* A tracked mapping, then a userfaultfd of the program's own registered over it (missing
@@ -140,6 +187,8 @@ int main(int argc, char **argv)
         return alloc_and_report("", size);
     if (!strcmp(command, "track-start"))
         return track_start();
+    if (!strcmp(command, "random-writes") && argc > 3)
+        return random_writes(strtoul(argv[2], NULL, 10), atoi(argv[3]));
     if (!strcmp(command, "own-userfaultfd"))
         return own_userfaultfd();
     if (!strcmp(command, "secure-alloc")) { /* whether the kernel made this secure execution */
@@ -174,6 +223,6 @@ int main(int argc, char **argv)
         usleep(!strcmp(command, "loop") ? 100000000 : 50000);
         exit(0);
     }
-    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | track-start | secure-alloc [MiB] | exec PROGRAM...\n");
+    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | track-start | random-writes MiB SECONDS | secure-alloc [MiB] | exec PROGRAM...\n");
     return 2;
 }

@@ -336,6 +336,45 @@ Test(process, own_userfaultfd_takes_the_buffer_from_tracking)
                  "%s", run.err);
 }
 
+/* A program updating 512 MiB at random writes every page each epoch at full speed; a
+ * tracker that protects each page it saw written takes a fault per page an epoch (some
+ * 600,000 a second here), the program then writes only a part of each span an epoch, and
+ * the tracker never stops protecting them whole. Once such spans count whole, the faults
+ * of the last two seconds (of four) stay far below that, under a follow-cpu rule and in a
+ * profiling run (the default config: no rule, every buffer tracked). */
+static void random_writes_not_held_back(const char *config)
+{
+    static struct run run;
+    char setting[256];
+    snprintf(setting, sizeof setting, "CDMPLACE_CONFIG=%s", config ? config : "");
+    const char *argv[] = {PROBE, "random-writes", "512", "4", NULL};
+    const char *env[] = {"CDMPLACE_REPORT=off", config ? setting : NULL, NULL};
+    if (!config && access("/etc/cdmplace.conf", F_OK) == 0)
+        cr_skip_test("/etc/cdmplace.conf exists: the built-in default is not what runs here");
+    spawn(&run, argv, env, true, 0);
+    cr_assert_eq(run.status, 0, "%s%s", run.out, run.err);
+    if (strstr(run.err, "no access tracker is allowed here"))
+        cr_skip_test("no access tracker is allowed here: %s", run.err);
+    long faults[4];
+    int tracked;
+    cr_assert_eq(sscanf(run.out, "tracked=%d faults %ld %ld %ld %ld", &tracked, &faults[0],
+                        &faults[1], &faults[2], &faults[3]), 5, "%s%s", run.out, run.err);
+    cr_assert_eq(tracked, config != NULL, "a rule's buffer is tracked (%s)", run.out);
+    cr_assert_gt(faults[0], 10000, "the tracker protected what the program wrote (%s)", run.out);
+    for (int s = 2; s < 4; s++)
+        cr_assert_lt(faults[s], 50000, "second %d: %ld faults (%s)", s + 1, faults[s], run.out);
+}
+
+Test(process, random_writes_are_not_held_back_by_faults_under_follow_cpu)
+{
+    random_writes_not_held_back("tests/process-track.conf");
+}
+
+Test(process, random_writes_are_not_held_back_by_faults_in_a_profile)
+{
+    random_writes_not_held_back(NULL);
+}
+
 Test(process, tracker_threads_start_at_once_under_glibc)
 {
     unsigned without, after;
