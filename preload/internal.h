@@ -131,6 +131,7 @@ CDM_HIDDEN int plat_uffd_read(int fd, struct plat_fault *faults, int max, int *c
 #define PLAT_PAGE_IS_WRITTEN (1ull << 1)
 #define PLAT_PAGE_IS_PRESENT (1ull << 3)
 #define PLAT_PAGE_IS_PFNZERO (1ull << 5)
+#define PLAT_PAGE_IS_HUGE (1ull << 6) /* a transparent huge page: always in the regions' categories */
 struct plat_page_region {
     uint64_t start, end, categories;
 };
@@ -630,6 +631,8 @@ struct cdm_tracked {
     uint32_t discards;    /* counts MADV_DONTNEED and kin: a move decided before one is void */
     bool moving;          /* a move_pages call on it is in flight (the lock released) */
     bool registered;      /* with the userfaultfd: done once the threads run */
+    bool huge;            /* wp-async found huge pages: watched in 2 MiB blocks through the
+                           * synchronous userfaultfd instead (tracker.c, "huge ranges") */
     uintptr_t start;
     size_t n_pages;
     int rule;             /* -1: a profiling run's buffer that no rule matched */

@@ -240,7 +240,7 @@ int plat_pagemap_scan(int pagemap_fd, uintptr_t start, uintptr_t end, uint64_t r
         .vec_len = max_regions,
         .category_inverted = excluded,
         .category_mask = required | excluded,
-        .return_mask = required | excluded,
+        .return_mask = required | excluded | PLAT_PAGE_IS_HUGE,
     };
     long rc = raw_ioctl(pagemap_fd, PLAT_PAGEMAP_SCAN, &arg);
     if (rc < 0)

@@ -44,8 +44,13 @@ CDM_HIDDEN extern const struct cdm_track_ops cdm__track_wp, cdm__track_missing,
     cdm__track_wp_async, cdm__track_damon;
 
 /* ---------------------------------------------------------------- tracker.c, for backends */
-/* The userfaultfd and /proc/self/pagemap (wp-async), -1 when not open. */
-CDM_HIDDEN int cdm__track_uffd(void);
+/* The userfaultfd a range is registered with, and /proc/self/pagemap (wp-async), -1 when
+ * not open. */
+CDM_HIDDEN int cdm__track_uffd(const struct cdm_tracked *range);
+/* wp-async found huge pages in `range`: it goes to the synchronous userfaultfd (opened with
+ * the first such range), so that writes do not split them; false when it cannot. The lock
+ * held, on the tracker thread. */
+CDM_HIDDEN bool cdm__track_go_huge(struct cdm_tracked *range);
 CDM_HIDDEN int cdm__track_pagemap(void);
 /* Pages of `range` in [from, to) seen used in `epoch` (the first write of a fresh page where
  * the backend sees it: made, not used); returns how many count as used. The lock held. */
@@ -126,16 +131,22 @@ CDM_HIDDEN int cdm__migrate_move(struct cdm_move_batch *b);
 CDM_HIDDEN void cdm__migrate_settle(struct cdm_move_batch *b, int err, uint64_t spent);
 
 /* ---------------------------------------------------------------- track_wp.c */
-/* Write-protect [start, start + len) (page by page where the kernel refuses it whole). */
-CDM_HIDDEN void cdm__track_protect(uintptr_t start, size_t len);
-/* Pages to protect, gathered in address order so that neighbours make one call: each call
- * that changes an entry flushes the TLB of every CPU running the program. */
+/* Write-protect [start, start + len) of `range`, through the userfaultfd it is registered
+ * with (page by page where the kernel refuses it whole). */
+CDM_HIDDEN void cdm__track_protect(const struct cdm_tracked *range, uintptr_t start, size_t len);
+/* Pages of `range` to protect, gathered in address order so that neighbours make one call:
+ * each call that changes an entry flushes the TLB of every CPU running the program. */
 struct cdm_protect_run {
+    const struct cdm_tracked *range;
     uintptr_t start, end;
 };
 CDM_HIDDEN void cdm__track_protect_add(struct cdm_protect_run *run, uintptr_t start, size_t len);
 CDM_HIDDEN void cdm__track_protect_flush(struct cdm_protect_run *run);
 /* Epochs after a use before a page's next write matters (half the rule's `idle`). */
 CDM_HIDDEN int32_t cdm__track_look_after(const struct cdm_tracked *range);
+/* Huge ranges: what a synchronous write-protect fault releases, and what is protected again
+ * each epoch (the lock held): aligned blocks of a huge page, so that no huge page is split. */
+#define CDM_HUGE_BLOCK (2u << 20)
+CDM_HIDDEN void cdm__track_huge_collect(struct cdm_tracked *range, uint32_t epoch);
 
 #endif

@@ -7,10 +7,10 @@
  * Also the write-protection that wp-async (track_wp_async.c) uses. */
 #include "track.h"
 
-void cdm__track_protect(uintptr_t start, size_t len)
+void cdm__track_protect(const struct cdm_tracked *range, uintptr_t start, size_t len)
 {
     size_t page = plat_page_size();
-    int uffd = cdm__track_uffd();
+    int uffd = cdm__track_uffd(range);
     if (plat_uffd_writeprotect(uffd, start, len, true) == 0)
         return;
     /* A range the kernel refuses as a whole (split into several mappings before Linux 6.4). */
@@ -21,7 +21,7 @@ void cdm__track_protect(uintptr_t start, size_t len)
 void cdm__track_protect_flush(struct cdm_protect_run *run)
 {
     if (run->end > run->start)
-        cdm__track_protect(run->start, run->end - run->start);
+        cdm__track_protect(run->range, run->start, run->end - run->start);
     run->start = run->end = 0;
 }
 
@@ -47,17 +47,40 @@ int32_t cdm__track_look_after(const struct cdm_tracked *range)
  * not written since now. */
 static void wp_registered(struct cdm_tracked *range)
 {
-    cdm__track_protect(range->start, range->n_pages * plat_page_size());
+    cdm__track_protect(range, range->start, range->n_pages * plat_page_size());
 }
 
 static void wp_collect_range(struct cdm_tracked *range, uint32_t epoch)
 {
     size_t page = plat_page_size();
     int32_t after = cdm__track_look_after(range);
-    struct cdm_protect_run run = {0};
+    struct cdm_protect_run run = {.range = range};
     for (size_t i = 0; i < range->n_pages; i++)
         if (cdm_pages_idle(&range->pages, i, epoch, after))
             cdm__track_protect_add(&run, range->start + i * page, page);
+    cdm__track_protect_flush(&run);
+}
+
+/* A huge range (tracker.c): a block is protected again when every page of it is due, whole,
+ * so that the huge page under it stays one (a write-protect change over part of a huge page
+ * splits it). A block not yet there is protected to no effect: its making is not seen, as it
+ * would not be a use. */
+void cdm__track_huge_collect(struct cdm_tracked *range, uint32_t epoch)
+{
+    size_t page = plat_page_size();
+    int32_t after = cdm__track_look_after(range);
+    uintptr_t end = range->start + range->n_pages * page;
+    struct cdm_protect_run run = {.range = range};
+    for (uintptr_t block = range->start & ~(uintptr_t)(CDM_HUGE_BLOCK - 1); block < end;
+         block += CDM_HUGE_BLOCK) {
+        uintptr_t from = block > range->start ? block : range->start;
+        uintptr_t to = block + CDM_HUGE_BLOCK < end ? block + CDM_HUGE_BLOCK : end;
+        bool due = true;
+        for (size_t i = (from - range->start) / page; due && i < (to - range->start) / page; i++)
+            due = cdm_pages_idle(&range->pages, i, epoch, after);
+        if (due)
+            cdm__track_protect_add(&run, from, to - from);
+    }
     cdm__track_protect_flush(&run);
 }
 

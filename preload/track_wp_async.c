@@ -100,8 +100,9 @@ static void mark_shared(struct cdm_tracked *range, size_t s, uint32_t epoch)
  * unprotected since they were protected (6.12 reports a range's never-touched holes as
  * written, and such a sighting would use up the page's first write). In a PROBED span the
  * cohort's pages other than the probe were left unprotected: their report means nothing.
- * The scan protects nothing (arm_spans does). */
-static void collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
+ * The scan protects nothing (arm_spans does). Returns whether a written page was part of a
+ * huge page. */
+static bool collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
 {
     struct cdm_span *span = &spans_of(range)[s];
     struct plat_page_region regions[256];
@@ -109,7 +110,7 @@ static void collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
     span_pages_of(range, s, &first, &last);
     uintptr_t from = range->start + first * page, to = range->start + last * page;
     uintptr_t probe = from + span->probe * page;
-    bool seen = false, probe_seen = false;
+    bool seen = false, probe_seen = false, huge = false;
     while (from < to) {
         size_t n = 0;
         uintptr_t walk_end = to;
@@ -124,6 +125,7 @@ static void collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
             break;
         }
         for (size_t r = 0; r < n; r++) {
+            huge |= (regions[r].categories & PLAT_PAGE_IS_HUGE) != 0;
             if (span->watch == WHOLE) {
                 seen = true;
                 size_t marked = cdm__track_mark(range, regions[r].start, regions[r].end, epoch);
@@ -155,6 +157,7 @@ static void collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
         span->cohort = epoch;
     if (probe_seen)
         mark_shared(range, s, epoch);
+    return huge;
 }
 
 /* Runs of pages outside span s's cohort: a cohort of pages written here and there (a
@@ -252,7 +255,7 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
 {
     size_t page = plat_page_size();
     int32_t idle = (int32_t)cdm__migrate_idle_epochs(range->rule), after = cdm__track_look_after(range);
-    struct cdm_protect_run run = {0};
+    struct cdm_protect_run run = {.range = range};
     for (size_t s = 0; s < range_spans(range->n_pages); s++) {
         struct cdm_span *span = &spans_of(range)[s];
         size_t first, last;
@@ -322,7 +325,7 @@ static void wp_async_state_init(struct cdm_tracked *range)
 static void wp_async_adopted(struct cdm_tracked *range)
 {
     if (range->registered)
-        cdm__track_protect(range->start, range->n_pages * plat_page_size());
+        cdm__track_protect(range, range->start, range->n_pages * plat_page_size());
 }
 
 /* Before the epoch's scans: the last epoch's faults against the budget. */
@@ -334,11 +337,16 @@ static void wp_async_collect(uint32_t epoch, bool ended)
     pressure.faults = 0;
 }
 
+/* A range written in huge pages leaves: protected here, the program's first write to each
+ * would split its huge page (an asynchronous write-protect fault is served on 4 KiB pages). */
 static void wp_async_collect_range(struct cdm_tracked *range, uint32_t epoch)
 {
+    bool huge = false;
     for (size_t s = 0; s < range_spans(range->n_pages); s++)
         if (spans_of(range)[s].watch == PROBED || spans_of(range)[s].watch == WHOLE)
-            collect_span(range, s, epoch);
+            huge |= collect_span(range, s, epoch);
+    if (huge && cdm__track_go_huge(range))
+        return;
     arm_spans(range, epoch);
 }
 

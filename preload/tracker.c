@@ -17,6 +17,11 @@
  *             track_wp.c; their faults are served here).
  *   damon     the kernel's DAMON samples reads and writes (track_damon.c, damon.c); nothing
  *             waits for us. Where its aggregations are traced, each one ends an epoch.
+ * Huge ranges: an asynchronous write-protect fault is served on 4 KiB pages, so wp-async
+ * would split every huge page the program writes. A range it finds written in huge pages
+ * moves to a second, synchronous userfaultfd, where a fault releases the whole aligned 2 MiB
+ * block around it and blocks are protected again whole (track_wp.c): a huge page stays one,
+ * and costs one fault round trip per half `idle` it is written in.
  * What is known of each page is a byte (pages.c). The tracker thread then wakes the
  * migrator thread, which moves pages (migrate.c). Two threads, so that no
  * fault ever waits behind a migration: move_pages of a few hundred pages takes milliseconds.
@@ -61,6 +66,8 @@ static struct {
     uint64_t next_id;
     enum cdm_track backend; /* chosen at startup; OFF: nothing is tracked */
     int uffd, pagemap_fd, wake_fd, migrate_fd;
+    int huge_uffd;   /* huge ranges' (synchronous write-protect), opened with the first */
+    bool huge_failed; /* it could not be opened: huge ranges stay with wp-async */
     pthread_t tracker_thread, migrator_thread;
     bool opened;   /* the descriptors are open: ranges can be added */
     bool spawning; /* a thread is starting the threads, no lock held (start_threads) */
@@ -84,7 +91,8 @@ static struct {
     unsigned pending_head, pending_tail;
 } tracker = {.lock = PTHREAD_MUTEX_INITIALIZER,
              .range_slab = {.object_size = sizeof(struct cdm_tracked)},
-             .uffd = -1, .pagemap_fd = -1, .wake_fd = -1, .migrate_fd = -1, .epoch_user = -1,
+             .uffd = -1, .huge_uffd = -1, .pagemap_fd = -1, .wake_fd = -1, .migrate_fd = -1,
+             .epoch_user = -1,
              .epoch = CDM_EPOCH_FIRST - 1, .migrated_epoch = CDM_EPOCH_FIRST - 1};
 
 /* Signalled when a move_pages call in flight on a range ends (a discard waits for it). */
@@ -329,29 +337,31 @@ static int fault_user(pid_t tid)
     return seen[slot].node;
 }
 
-static void fault_span(const struct plat_fault *fault, uintptr_t *at, uintptr_t *end);
+static void fault_span(const struct plat_fault *fault, bool huge, uintptr_t *at, uintptr_t *end);
 
 /* Marks the faults served while someone else held the lock. */
 static void drain_pending(void)
 {
     unsigned tail = __atomic_load_n(&tracker.pending_tail, __ATOMIC_ACQUIRE);
     for (unsigned head = tracker.pending_head; head != tail; head++) {
-        struct plat_fault fault = {.address = tracker.pending[head % PENDING],
-                                   .write_protect = tracker.backend == CDM_TRACK_WP};
-        struct cdm_tracked *range = range_holding(fault.address);
+        uintptr_t address = tracker.pending[head % PENDING];
+        struct cdm_tracked *range = range_holding(address);
+        if (!range)
+            continue;
+        struct plat_fault fault = {.address = address,
+                                   .write_protect = tracker.backend == CDM_TRACK_WP || range->huge};
         uintptr_t at, end;
-        fault_span(&fault, &at, &end);
-        if (range)
-            mark_used(range, at, end, tracker.epoch + 1, tracker.pending_user[head % PENDING]);
+        fault_span(&fault, range->huge, &at, &end);
+        mark_used(range, at, end, tracker.epoch + 1, tracker.pending_user[head % PENDING]);
     }
     __atomic_store_n(&tracker.pending_head, tail, __ATOMIC_RELEASE);
 }
 
 /* ------------------------------------------------------------------ for the backends */
 
-int cdm__track_uffd(void)
+int cdm__track_uffd(const struct cdm_tracked *range)
 {
-    return tracker.uffd;
+    return range->huge ? tracker.huge_uffd : tracker.uffd;
 }
 
 int cdm__track_pagemap(void)
@@ -396,13 +406,13 @@ static int register_range(struct cdm_tracked *range)
         uint64_t modes = tracker.backend == CDM_TRACK_MISSING ? UFFDIO_REGISTER_MODE_MISSING
                                                               : UFFDIO_REGISTER_MODE_WP;
         size_t len = range_end(range) - range->start;
-        int err = plat_uffd_register(tracker.uffd, range->start, len, modes);
+        int err = plat_uffd_register(cdm__track_uffd(range), range->start, len, modes);
         if (err)
             return err;
         /* wp-async needs no protection here: a page written later is reported as written
          * anyway, and protecting empty entries would build page tables for the whole
-         * buffer. */
-        if (tracker.ops->registered)
+         * buffer. A huge range's blocks are protected by the next epoch. */
+        if (tracker.ops->registered && !range->huge)
             tracker.ops->registered(range);
     }
     range->registered = true;
@@ -432,9 +442,15 @@ static void collect_epoch(uint32_t epoch, bool aggregated)
         tracker.ops->collect(epoch, aggregated);
     pthread_mutex_lock(&tracker.lock);
     drain_pending();
-    for (int i = 0; i < tracker.n_ranges && tracker.ops->collect_range; i++)
-        if (tracker.ranges[i]->registered) /* else added since register_waiting: next time */
-            tracker.ops->collect_range(tracker.ranges[i], epoch);
+    for (int i = 0; i < tracker.n_ranges; i++) {
+        struct cdm_tracked *range = tracker.ranges[i];
+        if (!range->registered) /* added since register_waiting: next time */
+            continue;
+        if (range->huge)
+            cdm__track_huge_collect(range, epoch);
+        else if (tracker.ops->collect_range)
+            tracker.ops->collect_range(range, epoch);
+    }
     __atomic_store_n(&tracker.epoch, epoch, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&tracker.lock);
 }
@@ -444,30 +460,31 @@ static void collect_epoch(uint32_t epoch, bool aggregated)
 /* The source of the page a missing write fault gets: zeros. */
 static const unsigned char zeros[64 << 10] __attribute__((aligned(64 << 10)));
 
-static int resolve(const struct plat_fault *fault, uintptr_t at, size_t len)
+static int resolve(int uffd, const struct plat_fault *fault, uintptr_t at, size_t len)
 {
     if (fault->write_protect)
-        return plat_uffd_writeprotect(tracker.uffd, at, len, false);
+        return plat_uffd_writeprotect(uffd, at, len, false);
     if (fault->write && len <= sizeof zeros) /* a page of its own, not the zero page */
-        return plat_uffd_copy(tracker.uffd, at, zeros, len);
-    return plat_uffd_zeropage(tracker.uffd, at, len);
+        return plat_uffd_copy(uffd, at, zeros, len);
+    return plat_uffd_zeropage(uffd, at, len);
 }
 
-/* What a fault releases: for write-protect the aligned block around it, else its page. */
-static void fault_span(const struct plat_fault *fault, uintptr_t *at, uintptr_t *end)
+/* What a fault releases: for write-protect the aligned block around it (a huge page's in a
+ * huge range), else its page. */
+static void fault_span(const struct plat_fault *fault, bool huge, uintptr_t *at, uintptr_t *end)
 {
-    uintptr_t span = fault->write_protect ? WP_BLOCK : plat_page_size();
+    uintptr_t span = huge ? CDM_HUGE_BLOCK : fault->write_protect ? WP_BLOCK : plat_page_size();
     *at = fault->address & ~(span - 1);
     *end = *at + span;
 }
 
-/* Mark what a fault releases, then let the program go on. When the lock is busy the fault
- * is resolved all the same and marked by the lock's next holder. */
-static void serve_fault(const struct plat_fault *fault)
+/* Mark what a fault on `uffd` releases, then let the program go on. When the lock is busy
+ * the fault is resolved all the same and marked by the lock's next holder. */
+static void serve_fault(int uffd, const struct plat_fault *fault)
 {
     size_t page = plat_page_size();
     uintptr_t at, end;
-    fault_span(fault, &at, &end);
+    fault_span(fault, uffd == tracker.huge_uffd, &at, &end);
     int user = fault_user(fault->tid);
     if (pthread_mutex_trylock(&tracker.lock) == 0) {
         struct cdm_tracked *range = range_holding(fault->address);
@@ -487,32 +504,32 @@ static void serve_fault(const struct plat_fault *fault)
             __atomic_store_n(&tracker.pending_tail, tail + 1, __ATOMIC_RELEASE);
         }
     }
-    int err = resolve(fault, at, end - at);
+    int err = resolve(uffd, fault, at, end - at);
     if (err && err != EEXIST && end - at > page) { /* past the range, or several mappings
                                                     * before Linux 6.4: its page alone */
         at = fault->address & ~(uintptr_t)(page - 1);
         end = at + page;
-        err = resolve(fault, at, page);
+        err = resolve(uffd, fault, at, page);
     }
     if (err && err != EEXIST && err != ENOENT) {
         /* The kernel will not resolve it: the page leaves the userfaultfd, which lets the
          * program go on, untracked there. */
-        plat_uffd_unregister(tracker.uffd, at, page);
+        plat_uffd_unregister(uffd, at, page);
         cdm__warn_once(CDM_WARN_TRACKER, "a fault could not be resolved (%s): that page is no "
                                          "longer tracked",
                        strerrorname_np(err));
     }
     if (err)
-        plat_uffd_wake(tracker.uffd, at, end - at);
+        plat_uffd_wake(uffd, at, end - at);
 }
 
-static void serve_faults(void)
+static void serve_faults(int uffd)
 {
     struct plat_fault faults[16];
     int n;
-    while (plat_uffd_read(tracker.uffd, faults, 16, &n) == 0) /* until EAGAIN */
+    while (plat_uffd_read(uffd, faults, 16, &n) == 0) /* until EAGAIN */
         for (int i = 0; i < n; i++)
-            serve_fault(&faults[i]);
+            serve_fault(uffd, &faults[i]);
 }
 
 /* ------------------------------------------------------------------ the threads */
@@ -550,14 +567,17 @@ static void *tracker_main(void *unused)
         int traced = tracker.ops->event_fd ? tracker.ops->event_fd() : -1;
         uint64_t now = cdm__now_ns();
         int timeout_ms = now >= next ? 0 : (int)((next - now + 999999) / 1000000);
-        struct pollfd fds[2] = {{.fd = tracker.wake_fd, .events = POLLIN},
-                                {.fd = synchronous() ? tracker.uffd : traced, .events = POLLIN}};
-        if (poll(fds, 2, timeout_ms) > 0) { /* an error is a timeout: faults are read anyway */
+        struct pollfd fds[3] = {{.fd = tracker.wake_fd, .events = POLLIN},
+                                {.fd = synchronous() ? tracker.uffd : traced, .events = POLLIN},
+                                {.fd = tracker.huge_uffd, .events = POLLIN}};
+        if (poll(fds, 3, timeout_ms) > 0) { /* an error is a timeout: faults are read anyway */
             if (fds[0].revents & POLLIN)
                 drain(tracker.wake_fd);
         }
         if (synchronous())
-            serve_faults();
+            serve_faults(tracker.uffd);
+        if (tracker.huge_uffd >= 0)
+            serve_faults(tracker.huge_uffd);
         /* damon, traced: the end of an aggregation is the end of an epoch. */
         bool aggregated = traced >= 0 && tracker.ops->epoch_ended();
         if (stopping() || (!aggregated && cdm__now_ns() < next))
@@ -731,41 +751,90 @@ static void *migrator_main(void *unused)
     return NULL;
 }
 
-static int open_uffd(void)
+/* A userfaultfd in *out with the features `wanted` picks from those offered (one UFFDIO_API
+ * per descriptor: a first one only asks). */
+static int open_uffd_with(bool async, uint64_t (*wanted)(uint64_t offered), int *out)
 {
-    bool async = tracker.backend == CDM_TRACK_WP_ASYNC;
-    int err = plat_uffd_open(async, &tracker.uffd);
+    int fd, err = plat_uffd_open(async, &fd);
+    uint64_t offered = 0;
     if (err)
         return err;
-    uint64_t offered = 0, wanted;
-    if ((err = plat_uffd_api(tracker.uffd, 0, &offered)) != 0)
+    err = plat_uffd_api(fd, 0, &offered);
+    close(fd);
+    if (err || (err = plat_uffd_open(async, &fd)) != 0)
         return err;
-    close(tracker.uffd); /* one UFFDIO_API per descriptor: the first only asked */
-    tracker.uffd = -1;
-    if ((err = plat_uffd_open(async, &tracker.uffd)) != 0)
+    if ((err = plat_uffd_api(fd, wanted(offered), NULL)) != 0) {
+        close(fd);
         return err;
+    }
+    *out = fd;
+    return 0;
+}
+
+/* Which socket a synchronous fault came from (users.c). */
+static uint64_t thread_id(uint64_t offered)
+{
+    return tracker.sockets ? offered & UFFD_FEATURE_THREAD_ID : 0;
+}
+
+static uint64_t backend_features(uint64_t offered)
+{
     switch (tracker.backend) {
     case CDM_TRACK_WP_ASYNC:
-        wanted = UFFD_FEATURE_PAGEFAULT_FLAG_WP | PLAT_UFFD_WP_ASYNC;
         tracker.sees_creation = true; /* a page made since the last scan reads as written */
-        break;
+        return UFFD_FEATURE_PAGEFAULT_FLAG_WP | PLAT_UFFD_WP_ASYNC;
     case CDM_TRACK_WP:
         /* Without WP_UNPOPULATED (6.4) the first write to a fresh page is not seen. */
-        wanted = UFFD_FEATURE_PAGEFAULT_FLAG_WP | (offered & PLAT_UFFD_WP_UNPOPULATED);
         tracker.sees_creation = (offered & PLAT_UFFD_WP_UNPOPULATED) != 0;
-        break;
-    default: wanted = 0; break;
+        return UFFD_FEATURE_PAGEFAULT_FLAG_WP | (offered & PLAT_UFFD_WP_UNPOPULATED) |
+               thread_id(offered);
+    default: return thread_id(offered);
     }
-    if (tracker.sockets && synchronous()) /* which socket a fault came from (users.c) */
-        wanted |= offered & UFFD_FEATURE_THREAD_ID;
-    return plat_uffd_api(tracker.uffd, wanted, NULL);
+}
+
+/* No WP_UNPOPULATED: protecting an empty block would fill it with markers of 4 KiB pages,
+ * and the huge page the program's write would make there would never be. */
+static uint64_t huge_features(uint64_t offered)
+{
+    return UFFD_FEATURE_PAGEFAULT_FLAG_WP | thread_id(offered);
+}
+
+static int open_uffd(void)
+{
+    return open_uffd_with(tracker.backend == CDM_TRACK_WP_ASYNC, backend_features, &tracker.uffd);
+}
+
+bool cdm__track_go_huge(struct cdm_tracked *range)
+{
+    size_t len = range_end(range) - range->start;
+    if (tracker.huge_uffd < 0 && !tracker.huge_failed) {
+        int err = open_uffd_with(false, huge_features, &tracker.huge_uffd);
+        tracker.huge_failed = err != 0;
+        /* Not allowed (a user without full userfaultfd): they split, as the man page says. */
+        if (err && err != EPERM && err != EACCES) {
+            cdm__warn_once(CDM_WARN_TRACKER, "a synchronous userfaultfd could not be opened "
+                                             "(%s): writes to tracked huge pages split them",
+                           strerrorname_np(err));
+        }
+    }
+    if (tracker.huge_uffd < 0)
+        return false;
+    plat_uffd_unregister(tracker.uffd, range->start, len);
+    if (plat_uffd_register(tracker.huge_uffd, range->start, len, UFFDIO_REGISTER_MODE_WP)) {
+        plat_uffd_register(tracker.uffd, range->start, len, UFFDIO_REGISTER_MODE_WP);
+        return false;
+    }
+    range->huge = true;
+    return true;
 }
 
 /* Every descriptor closed; the caller holds `lock` or is alone (a fork's child). */
 static void close_descriptors(void)
 {
-    int fds[] = {tracker.uffd, tracker.pagemap_fd, tracker.wake_fd, tracker.migrate_fd};
-    tracker.uffd = tracker.pagemap_fd = tracker.wake_fd = tracker.migrate_fd = -1;
+    int fds[] = {tracker.uffd, tracker.huge_uffd, tracker.pagemap_fd, tracker.wake_fd,
+                 tracker.migrate_fd};
+    tracker.uffd = tracker.huge_uffd = tracker.pagemap_fd = tracker.wake_fd = -1;
+    tracker.migrate_fd = -1;
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0)
             close(fds[i]);
@@ -932,6 +1001,7 @@ static struct cdm_tracked *range_from(const struct cdm_tracked *from, size_t fir
         range->users[i / CDM_USER_SPAN_PAGES] = from->users[(first + i) / CDM_USER_SPAN_PAGES];
     range->added_epoch = from->added_epoch;
     range->discards = from->discards;
+    range->huge = from->huge;
     /* A profile's sum over epochs, shared by pages: a page's own share is not kept. */
     range->page_epochs = from->page_epochs * kept / from->n_pages;
     return range;
@@ -948,7 +1018,7 @@ static void range_adopt(struct cdm_tracked *range, bool registered)
         range->registered = true;
     else if (__atomic_load_n(&tracker.started, __ATOMIC_ACQUIRE))
         err = register_range(range);
-    if (!err && tracker.ops->adopted)
+    if (!err && tracker.ops->adopted && !range->huge)
         tracker.ops->adopted(range);
     if (!err && !range_insert(range))
         err = ENOMEM;
@@ -996,8 +1066,8 @@ bool cdm__tracker_forget(uintptr_t start, size_t len)
         any = true;
         /* The part leaving is unregistered here (the kernel drops it with an unmapped
          * mapping, but not before an mremap moves it). */
-        if (tracker.uffd >= 0 && range->registered)
-            plat_uffd_unregister(tracker.uffd, from, to - from);
+        if (cdm__track_uffd(range) >= 0 && range->registered)
+            plat_uffd_unregister(cdm__track_uffd(range), from, to - from);
         if (from == range->start && to == range_end(range)) {
             range_leave(i);
             continue;
@@ -1019,8 +1089,9 @@ struct cdm_tracked *cdm__tracker_detach(uintptr_t start, size_t len)
     if (range && (range->start != start || range_end(range) > start + len))
         range = NULL; /* not the whole of one range */
     if (range) {
-        if (tracker.uffd >= 0 && range->registered)
-            plat_uffd_unregister(tracker.uffd, range->start, range_end(range) - range->start);
+        if (cdm__track_uffd(range) >= 0 && range->registered)
+            plat_uffd_unregister(cdm__track_uffd(range), range->start,
+                                 range_end(range) - range->start);
         range_unlink(i);
     }
     pthread_mutex_unlock(&tracker.lock);
@@ -1090,7 +1161,7 @@ static bool advise_pages(uintptr_t start, size_t len, enum advice advice)
             case HOT: cdm_pages_heat_up(&range->pages, i, now); break;
             case COLD:
                 cdm_pages_cool(&range->pages, i);
-                if (tracker.ops->cooled)
+                if (tracker.ops->cooled && !range->huge)
                     tracker.ops->cooled(range, i);
                 break;
             }
@@ -1102,7 +1173,8 @@ static bool advise_pages(uintptr_t start, size_t len, enum advice advice)
 
 void cdm__tracker_yield(int fd, uintptr_t start, size_t len)
 {
-    if (fd == tracker.uffd || !cdm__tracker_forget(start, len)) /* our registration goes */
+    /* Our own registration, or the program's over a tracked range: that range leaves. */
+    if (fd == tracker.uffd || fd == tracker.huge_uffd || !cdm__tracker_forget(start, len))
         return;
     cdm__warn_once(CDM_WARN_TRACKER, "the program registers a userfaultfd of its own over a "
                                      "tracked buffer (at %p): it leaves tracking there, and its "
@@ -1191,6 +1263,7 @@ void cdm__tracker_after_fork(bool child)
         tracker.opened = tracker.spawning = false;
         tracker.unregistered = 0;
         tracker.state_peak = 0;
+        tracker.huge_failed = false;
         threads_wanted = 0;
         tracker.epoch = tracker.migrated_epoch = CDM_EPOCH_FIRST - 1;
         tracker.pending_head = tracker.pending_tail = 0;

@@ -98,6 +98,54 @@ static int random_writes(size_t mib, int seconds)
     return munmap(words, mib << 20);
 }
 
+/* KiB of the mapping holding `at` in transparent huge pages (smaps' AnonHugePages). */
+static long huge_kib(const void *at)
+{
+    FILE *smaps = fopen("/proc/self/smaps", "r");
+    char line[256];
+    long kib = -1, value;
+    int inside = 0;
+    while (smaps && fgets(line, sizeof line, smaps)) {
+        uintptr_t first, end;
+        if (sscanf(line, "%lx-%lx ", &first, &end) == 2)
+            inside = first <= (uintptr_t)at && (uintptr_t)at < end;
+        else if (inside && sscanf(line, "AnonHugePages: %ld kB", &value) == 1)
+            kib = value;
+    }
+    if (smaps)
+        fclose(smaps);
+    return kib;
+}
+
+/* A mapping of `mib` MiB advised MADV_HUGEPAGE, filled, then written whole over and over for
+ * `seconds` seconds: whether a rule tracks it, and how much of it was in huge pages after
+ * the fill and at the end (a write to a huge page under asynchronous write-protection splits
+ * it). */
+static int huge_writes(size_t mib, int seconds)
+{
+    size_t size = mib << 20, huge = 2 * MiB;
+    char *mapped = mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                        -1, 0);
+    if (mapped == MAP_FAILED)
+        return 1;
+    char *buffer = (char *)(((uintptr_t)mapped + huge - 1) & ~(uintptr_t)(huge - 1));
+    if (madvise(buffer, size, MADV_HUGEPAGE) != 0)
+        return 1;
+    memset(buffer, 1, size);
+    long filled = huge_kib(buffer);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        for (size_t i = 0; i < size; i += 4096)
+            buffer[i]++;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - start.tv_sec < seconds);
+    struct cdm_buffer_info info = {0};
+    int tracked = query && query(buffer, &info) == 0 && info.tracked;
+    printf("tracked=%d huge-filled=%ld huge-end=%ld\n", tracked, filled, huge_kib(buffer));
+    return munmap(mapped, size + huge);
+}
+
 /* A tracked mapping, then a userfaultfd of the program's own registered over it (missing
  * faults, as a checkpointing or live-migration library would): the registration, the data
  * after it, and whether the buffer is still tracked. */
@@ -187,6 +235,8 @@ int main(int argc, char **argv)
         return alloc_and_report("", size);
     if (!strcmp(command, "track-start"))
         return track_start();
+    if (!strcmp(command, "huge-writes") && argc > 3)
+        return huge_writes(strtoul(argv[2], NULL, 10), atoi(argv[3]));
     if (!strcmp(command, "random-writes") && argc > 3)
         return random_writes(strtoul(argv[2], NULL, 10), atoi(argv[3]));
     if (!strcmp(command, "own-userfaultfd"))
@@ -223,6 +273,6 @@ int main(int argc, char **argv)
         usleep(!strcmp(command, "loop") ? 100000000 : 50000);
         exit(0);
     }
-    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | track-start | random-writes MiB SECONDS | secure-alloc [MiB] | exec PROGRAM...\n");
+    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | track-start | random-writes MiB SECONDS | huge-writes MiB SECONDS | secure-alloc [MiB] | exec PROGRAM...\n");
     return 2;
 }

@@ -375,6 +375,42 @@ Test(process, random_writes_are_not_held_back_by_faults_in_a_profile)
     random_writes_not_held_back(NULL);
 }
 
+/* A tracked buffer in huge pages, written over and over for 2 s (20 epochs): it keeps its
+ * huge pages (wp-async splits one at the first write to it after protecting it; the buffer
+ * was then all on 4 KiB pages within the first second). */
+static void huge_pages_kept(const char *config)
+{
+    static struct run run;
+    char setting[256];
+    snprintf(setting, sizeof setting, "CDMPLACE_CONFIG=%s", config ? config : "");
+    const char *argv[] = {PROBE, "huge-writes", "64", "2", NULL};
+    const char *env[] = {"CDMPLACE_REPORT=off", config ? setting : NULL, NULL};
+    if (!config && access("/etc/cdmplace.conf", F_OK) == 0)
+        cr_skip_test("/etc/cdmplace.conf exists: the built-in default is not what runs here");
+    spawn(&run, argv, env, true, 0);
+    cr_assert_eq(run.status, 0, "%s%s", run.out, run.err);
+    if (strstr(run.err, "no access tracker is allowed here"))
+        cr_skip_test("no access tracker is allowed here: %s", run.err);
+    int tracked;
+    long filled, end;
+    cr_assert_eq(sscanf(run.out, "tracked=%d huge-filled=%ld huge-end=%ld", &tracked, &filled,
+                        &end), 3, "%s%s", run.out, run.err);
+    if (filled <= 0)
+        cr_skip_test("no transparent huge pages here (THP never?): %s", run.out);
+    cr_assert_eq(tracked, config != NULL, "a rule's buffer is tracked (%s)", run.out);
+    cr_assert_geq(end * 100, filled * 95, "huge pages kept: %s", run.out);
+}
+
+Test(process, huge_pages_stay_huge_under_follow_cpu)
+{
+    huge_pages_kept("tests/process-track.conf");
+}
+
+Test(process, huge_pages_stay_huge_in_a_profile)
+{
+    huge_pages_kept(NULL);
+}
+
 Test(process, tracker_threads_start_at_once_under_glibc)
 {
     unsigned without, after;
