@@ -137,19 +137,75 @@ static const char top_usage[] = "cdmplace --help | --version";
 
 /* ---------------------------------------------------------------- help and usage */
 
+/* The length of the valid UTF-8 sequence at s (RFC 3629: shortest form, no surrogate, at most
+ * U+10FFFF), or 0 when there is none. */
+static size_t utf8_length(const unsigned char *s)
+{
+    static const struct {
+        unsigned char mask, lead, bits;
+        unsigned least;
+    } forms[] = {{0x80, 0x00, 0x7f, 0}, {0xe0, 0xc0, 0x1f, 0x80}, {0xf0, 0xe0, 0x0f, 0x800},
+                 {0xf8, 0xf0, 0x07, 0x10000}};
+    for (size_t n = 1; n <= sizeof forms / sizeof forms[0]; n++) {
+        if ((s[0] & forms[n - 1].mask) != forms[n - 1].lead)
+            continue;
+        unsigned code = s[0] & forms[n - 1].bits;
+        for (size_t i = 1; i < n; i++) {
+            if ((s[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+                return 0;
+            code = code << 6 | (s[i] & 0x3f);
+        }
+        bool surrogate = code >= 0xd800 && code <= 0xdfff;
+        return code >= forms[n - 1].least && code <= 0x10ffff && !surrogate ? n : 0;
+    }
+    return 0;
+}
+
 void cli_json_string(FILE *out, const char *s)
 {
     fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
+    for (const unsigned char *at = (const unsigned char *)s; *at;) {
+        size_t n = utf8_length(at);
+        if (n == 0)
+            fputs("\\ufffd", out);
+        else if (*at == '"' || *at == '\\')
+            fprintf(out, "\\%c", *at);
+        else if (*at < 0x20)
+            fprintf(out, "\\u%04x", *at);
         else
-            fputc(c, out);
+            fwrite(at, 1, n, out);
+        at += n ? n : 1;
     }
     fputc('"', out);
+}
+
+void cli_json_text(FILE *out, const char *key, const char *value)
+{
+    fprintf(out, ",\"%s\":", key);
+    if (value)
+        cli_json_string(out, value);
+    else
+        fputs("null", out);
+}
+
+void cli_json_number(FILE *out, const char *key, uint64_t value, bool known)
+{
+    if (known)
+        fprintf(out, ",\"%s\":%llu", key, (unsigned long long)value);
+    else
+        fprintf(out, ",\"%s\":null", key);
+}
+
+void cli_json_nodes(FILE *out, const char *key, const cdm_nodemask *mask)
+{
+    fprintf(out, ",\"%s\":[", key);
+    const char *separator = "";
+    for (int node = 0; node < CDM_MAX_NODES; node++)
+        if (cdm__nodemask_has(mask, node)) {
+            fprintf(out, "%s%d", separator, node);
+            separator = ",";
+        }
+    fputc(']', out);
 }
 
 void cli_error(const char *fmt, ...)

@@ -34,9 +34,15 @@ int cli_report(const struct cli_command *command, int argc, char **argv);
 int cli_suggest(const struct cli_command *command, int argc, char **argv);
 
 /* ---------------------------------------------------------------- cdmplace.c */
-/* s as a JSON string: the traces' strings are valid UTF-8 (simdjson read them), so only
- * JSON's own escapes are needed. */
+/* s as a JSON string. A config's text and paths are bytes, not always UTF-8: a byte that is
+ * not part of a valid UTF-8 sequence is written as U+FFFD, so that the output stays JSON. */
 void cli_json_string(FILE *out, const char *s);
+/* A member of an object after its first, written with its leading comma (,"key":value): a
+ * string (null when value is NULL), a number (null when not known), or the nodes of mask as
+ * an array of numbers, lowest first. */
+void cli_json_text(FILE *out, const char *key, const char *value);
+void cli_json_number(FILE *out, const char *key, uint64_t value, bool known);
+void cli_json_nodes(FILE *out, const char *key, const cdm_nodemask *mask);
 /* "cdmplace: " + message + "\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The usage line and help to stdout; returns CLI_OK. */

@@ -529,15 +529,6 @@ static void json_counts(FILE *out, const char *key, const struct trace_node_coun
     fputc('}', out);
 }
 
-static void json_text(FILE *out, const char *key, const char *value)
-{
-    fprintf(out, ",\"%s\":", key);
-    if (value)
-        cli_json_string(out, value);
-    else
-        fputs("null", out);
-}
-
 /* A rule's row: the same figures as the table (report_figures[], pages at peak and at exit). */
 static void json_rule(FILE *out, const struct trace_rule *rule)
 {
@@ -546,8 +537,8 @@ static void json_rule(FILE *out, const struct trace_rule *rule)
         fputs("null", out);
     else
         cli_json_string(out, rule->name);
-    json_text(out, "policy", rule->policy);
-    json_text(out, "nodes", rule->nodes);
+    cli_json_text(out, "policy", rule->policy);
+    cli_json_text(out, "nodes", rule->nodes);
     static const char *const keys[] = {"allocations", "bytes", "peak_bytes", "to_dram",
                                        "to_policy", "faults", "fallbacks", "failed"};
     _Static_assert(sizeof keys / sizeof keys[0] == N_FIGURES, "a key for every figure");
@@ -567,8 +558,8 @@ static void json_callsite(FILE *out, const struct trace_process *process,
     char named[600];
     fputs("{\"call_site\":", out);
     cli_json_string(out, report_callsite_name(callsite, named, sizeof named));
-    json_text(out, "object", callsite->object);
-    json_text(out, "rule", callsite->rule >= 0 ? process->rules[callsite->rule].name : NULL);
+    cli_json_text(out, "object", callsite->object);
+    cli_json_text(out, "rule", callsite->rule >= 0 ? process->rules[callsite->rule].name : NULL);
     fprintf(out, ",\"offset\":%llu,\"allocations\":%llu,\"bytes\":%llu,\"to_dram\":%llu,"
                  "\"to_policy\":%llu}",
             (unsigned long long)callsite->offset, (unsigned long long)callsite->allocations,
@@ -611,12 +602,12 @@ static void print_json(const struct trace_set *set, size_t top)
             fprintf(out, ",\"rank\":%d", p->rank);
         else
             fputs(",\"rank\":null", out);
-        json_text(out, "program", p->program);
-        json_text(out, "host", p->host);
-        json_text(out, "job", p->job);
-        json_text(out, "config", p->config);
-        json_text(out, "tracker", p->tracker);
-        json_text(out, "trace", p->file);
+        cli_json_text(out, "program", p->program);
+        cli_json_text(out, "host", p->host);
+        cli_json_text(out, "job", p->job);
+        cli_json_text(out, "config", p->config);
+        cli_json_text(out, "tracker", p->tracker);
+        cli_json_text(out, "trace", p->file);
         fprintf(out, ",\"dry_run\":%s,\"seconds\":%.3f,\"exited\":%s",
                 p->dry_run ? "true" : "false", (double)p->last_t / 1e9,
                 p->exited ? "true" : "false");
