@@ -33,6 +33,9 @@ complete_line() {
 check "bash completes the commands" "[ \"\$(complete_line cdmplace r)\" = 'run report' ]"
 check "bash completes report's options after a trace" \
     "[ \"\$(complete_line cdmplace report t.jsonl --)\" = '--json --folded --top --rule --pid --rank --svg --perfetto --diff --help' ]"
+check "bash completes check's and topo's options" \
+    "[ \"\$(complete_line cdmplace check x.conf --)\" = '--json --help' ] &&
+     [ \"\$(complete_line cdmplace topo --)\" = '--json --help' ]"
 check "bash completes run's program after its options" \
     "complete_line cdmplace run -c x.conf -- sleep | grep -qw sleep"
 make -s uninstall PREFIX="$prefix" >/dev/null

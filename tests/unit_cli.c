@@ -469,8 +469,11 @@ Test(cli, bad_usage_exits_2_with_usage_on_stderr)
         {"check", "-x", NULL},
         {"topo", "extra", NULL},
         {"topo", "--bogus", NULL},
+        {"topo", "--json", "extra", NULL},
+        {"check", "--json", NULL},
         {"suggest", NULL},
         {"suggest", "--bogus", "t.jsonl", NULL},
+        {"suggest", "--json", "t.jsonl", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *const *args = cases[i];
@@ -558,6 +561,79 @@ Test(cli, check_reports_errors_with_file_and_line)
     snprintf(expected, sizeof expected, "cdmplace: %s:5: ", config);
     cr_assert_eq(strncmp(result.err, expected, strlen(expected)), 0, "%s", result.err);
     cr_assert_str_empty(result.out, "nothing is printed for an invalid config");
+    outcome_free(&result);
+}
+
+/* check --json, the option after the file: the verdict, a warning with its line and not on
+ * stderr, and the rules as resolved, strings escaped. */
+Test(cli, check_json_of_a_valid_config)
+{
+    char config[PATH_BUF], fields[2048], expected[PATH_BUF + 512];
+    write_in_tmp("valid.conf",
+                 "[nodes]\n"
+                 "near = 0\n"
+                 "\n"
+                 "[rule big]\n"
+                 "size = 64M-\n"
+                 "policy = bind near\n"
+                 "budget = 8G\n"
+                 "\n"
+                 "[rule far]\n"
+                 "caller = *\"x\\y\n"
+                 "policy = bind 1023\n",
+                 config, sizeof config);
+    struct outcome result = cli(ARGS("check", config, "--json"));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    cr_assert_str_empty(result.err, "the warning is in the JSON only");
+    json_query(result.out,
+               "j[\"file\"], j[\"ok\"], j[\"errors\"], [w[\"line\"] for w in j[\"warnings\"]], "
+               "[s[\"name\"] for s in j[\"node_sets\"]], j[\"settings\"][\"min_size\"], "
+               "*[j[\"rules\"][0][key] for key in (\"name\", \"size_min\", \"size_max\", "
+               "\"policy\", \"node_set\", \"nodes\", \"budget\")], "
+               "*[j[\"rules\"][1][key] for key in (\"caller\", \"nodes\", \"absent_nodes\")]",
+               fields, sizeof fields);
+    snprintf(expected, sizeof expected,
+             "%s True [] [11] ['cdm', 'dram', 'near'] 1048576 big 67108864 None bind near [0] "
+             "8589934592 *\"x\\y [] [1023]",
+             config);
+    cr_assert_str_eq(fields, expected, "%s", result.out);
+    outcome_free(&result);
+}
+
+/* check --json on errors: the same exit status as the text, each error with its line (null
+ * for the file as a whole), nothing on stderr; a byte of the file that is not UTF-8, quoted
+ * in an error, as U+FFFD. */
+Test(cli, check_json_of_a_bad_config)
+{
+    char config[PATH_BUF], missing[PATH_BUF], latin1[PATH_BUF], fields[1024];
+    write_in_tmp("broken.conf", broken_config, config, sizeof config);
+    struct outcome text = cli(ARGS("check", config));
+    struct outcome result = cli(ARGS("check", "--json", config));
+    cr_assert_eq(result.status, 2);
+    cr_assert_eq(result.status, text.status);
+    cr_assert_str_empty(result.err);
+    json_query(result.out,
+               "j[\"ok\"], len(j[\"errors\"]), j[\"errors\"][0][\"line\"], "
+               "\"lots\" in j[\"errors\"][0][\"message\"], j[\"rules\"]",
+               fields, sizeof fields);
+    cr_assert_str_eq(fields, "False 1 5 True []", "%s", result.out);
+    outcome_free(&text);
+    outcome_free(&result);
+
+    snprintf(missing, sizeof missing, "%s/absent.conf", tmp_dir);
+    result = cli(ARGS("check", missing, "--json"));
+    cr_assert_eq(result.status, 2);
+    json_query(result.out, "j[\"ok\"], j[\"errors\"][0][\"line\"]", fields, sizeof fields);
+    cr_assert_str_eq(fields, "False None", "%s", result.out);
+    outcome_free(&result);
+
+    write_in_tmp("latin1.conf", "[rule caf\xe9]\npolicy = local\n", latin1, sizeof latin1);
+    result = cli(ARGS("check", "--json", latin1));
+    cr_assert_eq(result.status, 2);
+    json_query(result.out,
+               "j[\"errors\"][0][\"line\"], \"caf\\ufffd\" in j[\"errors\"][0][\"message\"]",
+               fields, sizeof fields);
+    cr_assert_str_eq(fields, "1 True", "%s", result.out);
     outcome_free(&result);
 }
 
@@ -959,6 +1035,40 @@ Test(cli, topo_lists_node_0)
     cr_assert(strstr(result.out, "\nweighted interleave: "), "%s", result.out);
     cr_assert(strstr(result.out, "\nuserfaultfd: "), "%s", result.out);
     cr_assert(strstr(result.out, "\ntracker damon: "), "%s", result.out);
+    outcome_free(&result);
+}
+
+/* topo --json: node 0 as the topology reads it, and the trackers as the text names them. */
+Test(cli, topo_json_has_the_nodes_and_trackers)
+{
+    static struct cdm_topology topology;
+    char cpulist[4096], fields[8192], expected[8192];
+    cr_assert_eq(cdm__topology_read(&topology), 0);
+    cr_assert_eq(cdm__topology_cpulist(0, cpulist, sizeof cpulist), 0);
+
+    struct outcome result = cli(ARGS("topo", "--json"));
+    cr_assert_eq(result.status, 0, "stderr: %s", result.err);
+    cr_assert_str_empty(result.err);
+    json_query(result.out,
+               "*[j[\"nodes\"][0][key] for key in (\"node\", \"cpus\", \"cpu_list\", "
+               "\"memory_bytes\", \"kind\")], j[\"distances\"][\"0\"][\"0\"], "
+               "0 in j[\"cdm_nodes\"] + j[\"dram_nodes\"], "
+               "[t[\"tracker\"] for t in j[\"tracking\"][\"trackers\"]], "
+               "j[\"tracking\"][\"auto\"][\"tracker\"]",
+               fields, sizeof fields);
+
+    struct outcome text = cli(ARGS("topo"));
+    cr_assert_eq(text.status, 0, "stderr: %s", text.err);
+    const char *chosen = strstr(text.out, "\ntracker (track = auto): ");
+    cr_assert(chosen, "%s", text.out);
+    chosen += strlen("\ntracker (track = auto): ");
+    snprintf(expected, sizeof expected,
+             "0 %d %s %llu %s %d True ['wp-async', 'wp', 'missing', 'damon'] %.*s",
+             topology.nodes[0].n_cpus, cpulist, (unsigned long long)topology.nodes[0].mem_total,
+             topology.nodes[0].is_cdm ? "cdm" : "dram", cdm__topology_distance(0, 0),
+             (int)strcspn(chosen, ","), chosen);
+    cr_assert_str_eq(fields, expected, "%s", result.out);
+    outcome_free(&text);
     outcome_free(&result);
 }
 

@@ -45,19 +45,23 @@ static const struct cli_command commands[] = {
     {
         "check",
         cli_check,
-        "cdmplace check FILE",
+        "cdmplace check [--json] FILE",
         "validate a config; print its node sets and rules as resolved here",
         "Validate FILE (cdmplace.conf(5)) and print its node sets, settings and rules as\n"
         "resolved on this machine. Exit 0 when it is valid (warnings are printed), 2 with every\n"
-        "error as FILE:LINE: on stderr.\n"
+        "error as FILE:LINE: on stderr. Options may follow FILE.\n"
         "\n"
         "options:\n"
+        "      --json   print the verdict as one JSON object instead, for scripts: file, ok,\n"
+        "               errors and warnings (line, message; then not on stderr) and, for a\n"
+        "               valid config, its node_sets, settings and rules (bytes and\n"
+        "               nanoseconds as numbers)\n"
         "  -h, --help   print this help\n",
     },
     {
         "topo",
         cli_topo,
-        "cdmplace topo",
+        "cdmplace topo [--json]",
         "print nodes, CPUs, memory, distances, CDM nodes, what the kernel allows",
         "Print this machine's NUMA nodes: CPUs, memory total and free, kind (cdm: memory and no\n"
         "CPUs; dram: memory and CPUs), memory tier and HMAT attributes where the kernel has\n"
@@ -65,6 +69,10 @@ static const struct cli_command commands[] = {
         "tracking (weighted interleave, userfaultfd, DAMON).\n"
         "\n"
         "options:\n"
+        "      --json   print the same as one JSON object instead, for scripts: nodes (with\n"
+        "               bytes as numbers, and each CDM node's nearest DRAM node), distances,\n"
+        "               cdm_nodes, dram_nodes, weighted_interleave, numa_balancing and\n"
+        "               tracking (userfaultfd, each tracker, what track = auto gets)\n"
         "  -h, --help   print this help\n",
     },
     {
@@ -279,25 +287,34 @@ int cli_bad_option(const struct cli_command *command, int result, char **argv)
     return cli_bad_usage(command, "unknown option '%s'", option);
 }
 
-int cli_parse_help_only(const struct cli_command *command, int argc, char **argv)
+int cli_parse_options(const struct cli_command *command, int argc, char **argv, bool *json)
 {
+    enum { OPT_JSON = 256 };
+    /* --json first: a command without it reads the table from the entry after it. */
     static const struct option options[] = {
+        {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int option;
-    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "h", options, NULL)) != -1) {
-        if (option == 'h')
+    while ((option = getopt_long(argc, argv, CLI_OPTSTRING_PREFIX "h", json ? options : options + 1,
+                                 NULL)) != -1) {
+        if (option == OPT_JSON)
+            *json = true;
+        else if (option == 'h')
             return cli_help(command);
-        return cli_bad_option(command, option, argv);
+        else
+            return cli_bad_option(command, option, argv);
     }
     return -1;
 }
 
 /* ---------------------------------------------------------------- configs */
 
-static int warnings_seen;
-static bool warnings_quiet;
+/* The config being resolved, and its load's flags: cdm__config_resolve's warning callback
+ * has no argument of its own. */
+static struct cli_config *resolving;
+static unsigned resolving_flags;
 
 static void print_diagnostic(const char *file, int line, const char *severity, const char *what)
 {
@@ -309,11 +326,17 @@ static void print_diagnostic(const char *file, int line, const char *severity, c
         fprintf(stderr, "cdmplace: %s: %s%s\n", file, severity, what);
 }
 
-static void print_warning(const char *file, int line, const char *what)
+static void take_warning(const char *file, int line, const char *what)
 {
-    if (!warnings_quiet)
+    if (resolving_flags & CLI_CONFIG_KEEP_DIAGNOSTICS) {
+        size_t n = (size_t)resolving->warnings;
+        resolving->kept_warnings =
+            cli_checked(realloc(resolving->kept_warnings, (n + 1) * sizeof(struct cli_diagnostic)));
+        resolving->kept_warnings[n] = (struct cli_diagnostic){line, cli_checked(strdup(what))};
+    } else if (!(resolving_flags & CLI_CONFIG_NO_WARNINGS)) {
         print_diagnostic(file, line, "warning: ", what);
-    warnings_seen++;
+    }
+    resolving->warnings++;
 }
 
 static bool config_alloc(struct cli_config *loaded)
@@ -360,16 +383,18 @@ static int finish_load(struct cli_config *loaded, unsigned flags,
     }
     loaded->have_topology = err == 0;
 
-    warnings_seen = 0;
-    warnings_quiet = flags & CLI_CONFIG_NO_WARNINGS;
-    cdm__config_resolve(config, loaded->topology, print_warning);
-    loaded->warnings = warnings_seen;
+    resolving = loaded;
+    resolving_flags = flags;
+    cdm__config_resolve(config, loaded->topology, take_warning);
+    resolving = NULL;
 
-    int kept = config->n_errors < CDM_MAX_ERRORS ? config->n_errors : CDM_MAX_ERRORS;
-    for (int i = 0; i < kept; i++)
-        print_config_error(config, &config->errors[i], source);
-    if (config->n_errors > kept)
-        print_diagnostic(config->path, 0, "", "more errors than shown");
+    if (!(flags & CLI_CONFIG_KEEP_DIAGNOSTICS)) {
+        int kept = cli_config_errors_kept(config);
+        for (int i = 0; i < kept; i++)
+            print_config_error(config, &config->errors[i], source);
+        if (config->n_errors > kept)
+            print_diagnostic(config->path, 0, "", CLI_MORE_ERRORS);
+    }
     return config->n_errors ? CLI_USAGE : CLI_OK;
 }
 
@@ -393,8 +418,16 @@ int cli_config_load_text(const struct cli_config_text *source, unsigned flags,
     return finish_load(loaded, flags, source);
 }
 
+int cli_config_errors_kept(const struct cdm_config *config)
+{
+    return config->n_errors < CDM_MAX_ERRORS ? config->n_errors : CDM_MAX_ERRORS;
+}
+
 void cli_config_free(struct cli_config *loaded)
 {
+    for (int i = 0; loaded->kept_warnings && i < loaded->warnings; i++)
+        free(loaded->kept_warnings[i].message);
+    free(loaded->kept_warnings);
     free(loaded->config);
     free(loaded->topology);
     memset(loaded, 0, sizeof *loaded);

@@ -25,26 +25,26 @@ static const char *report_text(const struct cdm_settings *settings)
     return "off";
 }
 
-/* One node set: the built-ins cdm and dram, or a [nodes] name. */
-static void node_set_row(struct cli_table *table, const struct cli_config *loaded,
-                         const char *name, const char *spec)
+/* A node set (a name or a node list) as this machine resolves it. */
+struct resolved {
+    bool valid;
+    cdm_nodemask nodes;
+    cdm_nodemask missing; /* named by the set, not here */
+    char why[256];        /* when not valid */
+};
+
+static void resolve(const struct cli_config *loaded, const char *spec, struct resolved *resolved)
 {
-    cdm_nodemask nodes, missing = {{0}};
-    char why[256] = "", text[512], absent[256];
-    if (!cdm__nodeset_resolve(loaded->config, loaded->topology, name, &nodes, &missing, why,
-                              sizeof why)) {
-        snprintf(text, sizeof text, "invalid: %s", why);
-    } else {
-        cli_format_nodes(&nodes, text, sizeof text);
-        if (!cdm__nodemask_empty(&missing)) {
-            size_t len = strlen(text);
-            snprintf(text + len, sizeof text - len, " (absent: %s)",
-                     cdm__nodemask_format(&missing, absent, sizeof absent));
-        }
-    }
-    const char *cells[] = {name, spec, text};
-    cli_table_row(table, cells);
+    resolved->missing = (cdm_nodemask){{0}};
+    resolved->why[0] = '\0';
+    resolved->valid = cdm__nodeset_resolve(loaded->config, loaded->topology, spec,
+                                           &resolved->nodes, &resolved->missing, resolved->why,
+                                           sizeof resolved->why);
 }
+
+/* One node set: the built-ins cdm and dram, or a [nodes] name. */
+typedef void node_set_fn(const struct cli_config *loaded, const char *name, const char *spec,
+                         void *context);
 
 static bool names_node_set(const struct cdm_config *config, const char *name)
 {
@@ -54,18 +54,45 @@ static bool names_node_set(const struct cdm_config *config, const char *name)
     return false;
 }
 
-static void print_node_sets(const struct cli_config *loaded)
+/* Each node set in the order check shows them: the built-ins the config does not redefine,
+ * then its [nodes]. */
+static void each_node_set(const struct cli_config *loaded, node_set_fn *fn, void *context)
 {
     const struct cdm_config *config = loaded->config;
-    struct cli_table table;
-    cli_table_init(&table, 3);
-    cli_table_row(&table, (const char *const[]){"NAME", "SPEC", "NODES"});
     static const char *const builtins[] = {"cdm", "dram"};
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
         if (!names_node_set(config, builtins[i]))
-            node_set_row(&table, loaded, builtins[i], "auto");
+            fn(loaded, builtins[i], "auto", context);
     for (int i = 0; i < config->n_node_names; i++)
-        node_set_row(&table, loaded, config->node_names[i].name, config->node_names[i].spec);
+        fn(loaded, config->node_names[i].name, config->node_names[i].spec, context);
+}
+
+static void node_set_row(const struct cli_config *loaded, const char *name, const char *spec,
+                         void *table)
+{
+    struct resolved resolved;
+    char text[512], absent[256];
+    resolve(loaded, name, &resolved);
+    if (!resolved.valid) {
+        snprintf(text, sizeof text, "invalid: %s", resolved.why);
+    } else {
+        cli_format_nodes(&resolved.nodes, text, sizeof text);
+        if (!cdm__nodemask_empty(&resolved.missing)) {
+            size_t len = strlen(text);
+            snprintf(text + len, sizeof text - len, " (absent: %s)",
+                     cdm__nodemask_format(&resolved.missing, absent, sizeof absent));
+        }
+    }
+    const char *cells[] = {name, spec, text};
+    cli_table_row(table, cells);
+}
+
+static void print_node_sets(const struct cli_config *loaded)
+{
+    struct cli_table table;
+    cli_table_init(&table, 3);
+    cli_table_row(&table, (const char *const[]){"NAME", "SPEC", "NODES"});
+    each_node_set(loaded, node_set_row, &table);
     printf("node sets\n");
     cli_table_print(&table);
     cli_table_free(&table);
@@ -108,19 +135,23 @@ static char *size_window(const struct cdm_rule *rule, char *buf, size_t size)
     return buf;
 }
 
+static bool policy_has_nodes(const struct cdm_rule *rule)
+{
+    return rule->policy != CDM_POLICY_LOCAL && rule->policy != CDM_POLICY_DEFAULT;
+}
+
 /* The nodes resolve found for the rule, and those its node set names that are not here. */
 static char *rule_nodes(const struct cli_config *loaded, const struct cdm_rule *rule, char *buf,
                         size_t size)
 {
-    cdm_nodemask nodes, missing = {{0}};
-    char why[256], absent[256];
+    struct resolved resolved;
+    char absent[256];
     cli_format_nodes(&rule->nodes, buf, size);
-    if (cdm__nodeset_resolve(loaded->config, loaded->topology, rule->policy_nodes, &nodes,
-                             &missing, why, sizeof why) &&
-        !cdm__nodemask_empty(&missing)) {
+    resolve(loaded, rule->policy_nodes, &resolved);
+    if (resolved.valid && !cdm__nodemask_empty(&resolved.missing)) {
         size_t len = strlen(buf);
         snprintf(buf + len, size - len, " (absent: %s)",
-                 cdm__nodemask_format(&missing, absent, sizeof absent));
+                 cdm__nodemask_format(&resolved.missing, absent, sizeof absent));
     }
     return buf;
 }
@@ -130,14 +161,13 @@ static void rule_row(struct cli_table *table, const struct cli_config *loaded,
 {
     char size[80], kinds[64], policy[CDM_SPEC_MAX + 32], nodes[512], budget[32], migrate[64];
     char amount[32];
-    bool has_nodes = rule->policy != CDM_POLICY_LOCAL && rule->policy != CDM_POLICY_DEFAULT;
 
-    if (has_nodes)
+    if (policy_has_nodes(rule))
         snprintf(policy, sizeof policy, "%s %s", cdm__policy_name(rule->policy),
                  rule->policy_nodes);
     else
         snprintf(policy, sizeof policy, "%s", cdm__policy_name(rule->policy));
-    if (has_nodes)
+    if (policy_has_nodes(rule))
         rule_nodes(loaded, rule, nodes, sizeof nodes);
     else
         snprintf(nodes, sizeof nodes, "-");
@@ -188,9 +218,148 @@ static void print_rules(const struct cli_config *loaded)
     cli_table_free(&table);
 }
 
+static void print_text(const struct cli_config *loaded)
+{
+    printf("config %s: valid, %d warning%s\n\n", loaded->config->path, loaded->warnings,
+           loaded->warnings == 1 ? "" : "s");
+    print_node_sets(loaded);
+    printf("\n");
+    print_settings(&loaded->config->settings);
+    printf("\n");
+    print_rules(loaded);
+}
+
+/* ---------------------------------------------------------------- --json */
+
+/* {"line":N,"message":...}; line null for the file as a whole. */
+static void json_diagnostic(FILE *out, int line, const char *message)
+{
+    fputs("{\"line\":", out);
+    if (line > 0)
+        fprintf(out, "%d", line);
+    else
+        fputs("null", out);
+    cli_json_text(out, "message", message);
+    fputc('}', out);
+}
+
+static void json_diagnostics(FILE *out, const struct cli_config *loaded)
+{
+    const struct cdm_config *config = loaded->config;
+    int kept = cli_config_errors_kept(config);
+    fputs(",\"errors\":[", out);
+    for (int i = 0; i < kept; i++) {
+        fputs(i ? "," : "", out);
+        json_diagnostic(out, config->errors[i].line, config->errors[i].message);
+    }
+    if (config->n_errors > kept) {
+        fputc(',', out);
+        json_diagnostic(out, 0, CLI_MORE_ERRORS);
+    }
+    fputs("],\"warnings\":[", out);
+    for (int i = 0; i < loaded->warnings; i++) {
+        fputs(i ? "," : "", out);
+        json_diagnostic(out, loaded->kept_warnings[i].line, loaded->kept_warnings[i].message);
+    }
+    fputc(']', out);
+}
+
+struct json_list {
+    FILE *out;
+    int n;
+};
+
+static void json_node_set(const struct cli_config *loaded, const char *name, const char *spec,
+                          void *context)
+{
+    struct json_list *list = context;
+    struct resolved resolved;
+    resolve(loaded, name, &resolved);
+    fprintf(list->out, "%s{\"name\":", list->n++ ? "," : "");
+    cli_json_string(list->out, name);
+    cli_json_text(list->out, "spec", spec);
+    if (resolved.valid) {
+        cli_json_nodes(list->out, "nodes", &resolved.nodes);
+        cli_json_nodes(list->out, "absent_nodes", &resolved.missing);
+    } else {
+        fputs(",\"nodes\":null,\"absent_nodes\":null", list->out);
+    }
+    cli_json_text(list->out, "invalid", resolved.valid ? NULL : resolved.why);
+    fputc('}', list->out);
+}
+
+static void json_settings(FILE *out, const struct cdm_settings *settings)
+{
+    fprintf(out, ",\"settings\":{\"min_size\":%llu", (unsigned long long)settings->min_size);
+    cli_json_text(out, "track", cdm__track_name(settings->track));
+    fprintf(out, ",\"epoch_ns\":%llu", (unsigned long long)settings->epoch_ns);
+    cli_json_text(out, "log", settings->log[0] ? settings->log : "off");
+    cli_json_text(out, "report", report_text(settings));
+    fprintf(out, ",\"dry_run\":%s,\"strict\":%s}", settings->dry_run ? "true" : "false",
+            settings->strict ? "true" : "false");
+}
+
+/* A rule's row of the table, sizes and durations as numbers (null where the table shows
+ * none or leaves them out). */
+static void json_rule(FILE *out, const struct cli_config *loaded, const struct cdm_rule *rule)
+{
+    char kinds[64];
+    fputs("{\"name\":", out);
+    cli_json_string(out, rule->name);
+    fprintf(out, ",\"size_min\":%llu", (unsigned long long)rule->size_min);
+    cli_json_number(out, "size_max", rule->size_max, rule->size_max != UINT64_MAX);
+    cli_json_text(out, "kinds", cdm__kinds_format(rule->kinds, kinds, sizeof kinds));
+    cli_json_text(out, "caller", rule->caller[0] ? rule->caller : "*");
+    cli_json_text(out, "program", rule->program[0] ? rule->program : "*");
+    cli_json_text(out, "policy", cdm__policy_name(rule->policy));
+    if (policy_has_nodes(rule)) {
+        struct resolved resolved;
+        resolve(loaded, rule->policy_nodes, &resolved);
+        cli_json_text(out, "node_set", rule->policy_nodes);
+        cli_json_nodes(out, "nodes", &rule->nodes);
+        cli_json_nodes(out, "absent_nodes", &resolved.missing);
+    } else {
+        fputs(",\"node_set\":null,\"nodes\":null,\"absent_nodes\":null", out);
+    }
+    cli_json_text(out, "on_full", on_full_name(rule->on_full));
+    cli_json_number(out, "budget", rule->budget, rule->budget != 0);
+    cli_json_text(out, "migrate", cdm__migrate_name(rule->migrate));
+    cli_json_number(out, "idle_ns", rule->idle_ns, rule->migrate == CDM_MIGRATE_FOLLOW_CPU);
+    cli_json_number(out, "hot_set", rule->hot_set,
+                    rule->migrate == CDM_MIGRATE_TIER && rule->hot_set);
+    fputc('}', out);
+}
+
+/* The verdict and, for a valid config, what the text shows, as one JSON object on standard
+ * output; errors and warnings are in it instead of on standard error. */
+static void print_json(const struct cli_config *loaded, bool valid)
+{
+    FILE *out = stdout;
+    const struct cdm_config *config = loaded->config;
+    fputs("{\"file\":", out);
+    cli_json_string(out, config->path);
+    fprintf(out, ",\"ok\":%s", valid ? "true" : "false");
+    json_diagnostics(out, loaded);
+    fputs(",\"node_sets\":[", out);
+    if (valid)
+        each_node_set(loaded, json_node_set, &(struct json_list){out, 0});
+    fputc(']', out);
+    if (valid)
+        json_settings(out, &config->settings);
+    else
+        fputs(",\"settings\":null", out);
+    fputs(",\"rules\":[", out);
+    for (int i = 0; valid && i < config->n_rules; i++) {
+        fputs(i ? "," : "", out);
+        json_rule(out, loaded, &config->rules[i]);
+    }
+    fputs("]}\n", out);
+}
+
 int cli_check(const struct cli_command *command, int argc, char **argv)
 {
-    int status = cli_parse_help_only(command, argc, argv);
+    bool json = false;
+    int status = cli_parse_options(command, argc, argv, &json);
     if (status >= 0)
         return status;
     if (optind >= argc)
@@ -199,16 +368,11 @@ int cli_check(const struct cli_command *command, int argc, char **argv)
         return cli_bad_usage(command, "one config file at a time");
 
     struct cli_config loaded;
-    status = cli_config_load(argv[optind], 0, &loaded);
-    if (status == CLI_OK) {
-        printf("config %s: valid, %d warning%s\n\n", loaded.config->path, loaded.warnings,
-               loaded.warnings == 1 ? "" : "s");
-        print_node_sets(&loaded);
-        printf("\n");
-        print_settings(&loaded.config->settings);
-        printf("\n");
-        print_rules(&loaded);
-    }
+    status = cli_config_load(argv[optind], json ? CLI_CONFIG_KEEP_DIAGNOSTICS : 0, &loaded);
+    if (json && status != CLI_FAILED)
+        print_json(&loaded, status == CLI_OK);
+    else if (status == CLI_OK)
+        print_text(&loaded);
     cli_config_free(&loaded);
     return status;
 }

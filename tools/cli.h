@@ -59,21 +59,32 @@ int cli_bad_usage(const struct cli_command *command, const char *fmt, ...)
 #define CLI_OPTSTRING_STOP "+:"
 /* getopt_long's '?' or ':' as a bad-usage message; returns CLI_USAGE. */
 int cli_bad_option(const struct cli_command *command, int result, char **argv);
-/* Options of a command whose only option is -h/--help: -1 to go on (optind at the first
- * operand), else the status to exit with. */
-int cli_parse_help_only(const struct cli_command *command, int argc, char **argv);
+/* Options of a command whose only options are -h/--help and, when json is not NULL, --json
+ * (sets *json): -1 to go on (optind at the first operand), else the status to exit with. */
+int cli_parse_options(const struct cli_command *command, int argc, char **argv, bool *json);
 
+/* A warning about a line of a config (0: the file as a whole). */
+struct cli_diagnostic {
+    int line;
+    char *message;
+};
 /* A config read and resolved against this machine. */
 struct cli_config {
     struct cdm_config *config;
     struct cdm_topology *topology;
     bool have_topology; /* false when sysfs could not be read (warned) */
     int warnings;
+    struct cli_diagnostic *kept_warnings; /* `warnings` of them, with KEEP_DIAGNOSTICS */
 };
 enum cli_config_flags {
     CLI_CONFIG_APPLY_ENV = 1 << 0, /* apply CDMPLACE_LOG, _REPORT, _DRY_RUN as the library will */
     CLI_CONFIG_NO_WARNINGS = 1 << 1, /* count warnings, print none */
+    /* Print no warning and no error: the warnings are kept in kept_warnings, the errors are in
+     * config->errors, for the caller to report. */
+    CLI_CONFIG_KEEP_DIAGNOSTICS = 1 << 2,
 };
+/* What follows the kept errors when config->n_errors is more than CDM_MAX_ERRORS. */
+#define CLI_MORE_ERRORS "more errors than shown"
 /* Load `path` (NULL: the built-in default), read the topology, resolve the node sets.
  * Warnings go to stderr as "cdmplace: FILE:LINE: warning: ..." and errors as
  * "cdmplace: FILE:LINE: ...". Returns CLI_OK, CLI_USAGE when the config has errors, or
@@ -92,6 +103,8 @@ struct cli_config_text {
 };
 int cli_config_load_text(const struct cli_config_text *source, unsigned flags,
                          struct cli_config *loaded);
+/* How many of config->errors are kept (the first CDM_MAX_ERRORS). */
+int cli_config_errors_kept(const struct cdm_config *config);
 void cli_config_free(struct cli_config *loaded);
 
 /* Exact size in the config's units: "64M", "1536K", "100" (bytes). Returns buf. */

@@ -55,7 +55,7 @@ _cdmplace()
         fi
         ;;
     check)
-        [[ $cur == -* ]] && COMPREPLY=($(compgen -W "--help" -- "$cur")) ||
+        [[ $cur == -* ]] && COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ||
             COMPREPLY=($(compgen -f -X '!*.conf' -- "$cur") $(compgen -d -- "$cur"))
         ;;
     report | suggest)
@@ -72,7 +72,7 @@ _cdmplace()
             COMPREPLY=($(compgen -f -X '!*.jsonl*' -- "$cur") $(compgen -d -- "$cur"))
         fi
         ;;
-    topo) COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
+    topo) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
     esac
 }
 complete -F _cdmplace cdmplace

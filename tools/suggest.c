@@ -334,7 +334,7 @@ static void print_config(const struct trace_set *set)
 
 int cli_suggest(const struct cli_command *command, int argc, char **argv)
 {
-    int status = cli_parse_help_only(command, argc, argv);
+    int status = cli_parse_options(command, argc, argv, NULL);
     if (status >= 0)
         return status;
     if (optind == argc)

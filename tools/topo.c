@@ -128,33 +128,198 @@ static void print_distances(const struct cdm_topology *topology)
 
 /* userfaultfd as the library would open it, each tracker backend with what it needs, and
  * what `track = auto` gets for this user on this kernel (preload/backends.c). */
-static void print_trackers(void)
+static const enum cdm_track backends[] = {CDM_TRACK_WP_ASYNC, CDM_TRACK_WP, CDM_TRACK_MISSING,
+                                          CDM_TRACK_DAMON};
+#define N_BACKENDS (sizeof backends / sizeof backends[0])
+struct trackers {
+    const char *userfaultfd; /* "full", "user-mode only", or NULL: none opens */
+    bool allowed[N_BACKENDS];
+    char why[N_BACKENDS][256]; /* of those not allowed */
+    enum cdm_track chosen;     /* by track = auto */
+};
+
+static void probe_trackers(struct trackers *trackers)
 {
     struct cdm_backend_probe probe;
     cdm__backends_probe(&probe);
-    if (probe.full)
-        printf("userfaultfd: available (full)\n");
-    else if (probe.user_mode)
-        printf("userfaultfd: available (user-mode only)\n");
-    static const enum cdm_track backends[] = {CDM_TRACK_WP_ASYNC, CDM_TRACK_WP, CDM_TRACK_MISSING,
-                                              CDM_TRACK_DAMON};
-    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
-        char why[256];
-        if (cdm__backend_allowed(&probe, backends[i], why, sizeof why))
+    trackers->userfaultfd = probe.full ? "full" : probe.user_mode ? "user-mode only" : NULL;
+    for (size_t i = 0; i < N_BACKENDS; i++)
+        trackers->allowed[i] = cdm__backend_allowed(&probe, backends[i], trackers->why[i],
+                                                    sizeof trackers->why[i]);
+    char why[256];
+    trackers->chosen = cdm__backend_choose(&probe, CDM_TRACK_AUTO, why, sizeof why);
+}
+
+static void print_trackers(const struct trackers *trackers)
+{
+    if (trackers->userfaultfd)
+        printf("userfaultfd: available (%s)\n", trackers->userfaultfd);
+    for (size_t i = 0; i < N_BACKENDS; i++) {
+        if (trackers->allowed[i])
             printf("tracker %s: available, sees %s\n", cdm__track_name(backends[i]),
                    cdm__backend_sees(backends[i]));
         else
-            printf("tracker %s: not available (%s)\n", cdm__track_name(backends[i]), why);
+            printf("tracker %s: not available (%s)\n", cdm__track_name(backends[i]),
+                   trackers->why[i]);
     }
-    char why[256];
-    enum cdm_track chosen = cdm__backend_choose(&probe, CDM_TRACK_AUTO, why, sizeof why);
-    printf("tracker (track = auto): %s, sees %s\n", cdm__track_name(chosen),
-           cdm__backend_sees(chosen));
+    printf("tracker (track = auto): %s, sees %s\n", cdm__track_name(trackers->chosen),
+           cdm__backend_sees(trackers->chosen));
+}
+
+/* The DRAM node a CDM node belongs with (where follow-cpu's pages come back from), or -1. */
+static int nearest_dram(const struct cdm_topology *topology, int cdm_node)
+{
+    return cdm__topology_nearest(cdm_node, &topology->dram, topology->max_node);
+}
+
+/* kernel.numa_balancing's mode by name: bit 0 normal, bit 1 memory tiering. */
+static const char *balancing_mode(int numa_balancing)
+{
+    static const char *const modes[] = {"off", "normal", "memory tiering",
+                                        "normal and memory tiering"};
+    return numa_balancing < 4 ? modes[numa_balancing] : "?";
+}
+
+static void print_text(const struct cdm_topology *topology, const struct trackers *trackers)
+{
+    char list[512];
+    print_nodes(topology);
+    printf("\n");
+    print_distances(topology);
+    printf("\n");
+    if (cdm__nodemask_empty(&topology->cdm))
+        printf("cdm nodes: none (no node has memory and no CPUs)\n");
+    else
+        printf("cdm nodes: %s\n", cdm__nodemask_format(&topology->cdm, list, sizeof list));
+    printf("dram nodes: %s\n", cli_format_nodes(&topology->dram, list, sizeof list));
+    for (int id = 0; id <= topology->max_node; id++)
+        if (cdm__nodemask_has(&topology->cdm, id)) {
+            int near = nearest_dram(topology, id);
+            if (near >= 0)
+                printf("cdm node %d: nearest dram node %d (distance %d)\n", id, near,
+                       cdm__topology_distance(id, near));
+        }
+    printf("weighted interleave: %s\n",
+           topology->weighted_interleave ? "available" : "not available (Linux 6.9)");
+    if (topology->numa_balancing < 0)
+        printf("kernel NUMA balancing: not known (no /proc/sys/kernel/numa_balancing)\n");
+    else
+        printf("kernel NUMA balancing: %d, %s (migrate = kernel needs memory tiering, 2)\n",
+               topology->numa_balancing, balancing_mode(topology->numa_balancing));
+    print_trackers(trackers);
+}
+
+/* ---------------------------------------------------------------- --json */
+
+/* An HMAT attribute: 0 is one the kernel does not give. */
+static void json_hmat(FILE *out, const char *key, unsigned value)
+{
+    cli_json_number(out, key, value, value != 0);
+}
+
+/* A node's row of the table, figures as numbers (null where the table shows "-" or "?"),
+ * and for a CDM node the DRAM node nearest it. */
+static void json_node(FILE *out, const struct cdm_topology *topology, int id)
+{
+    const struct cdm_node *node = &topology->nodes[id];
+    char cpulist[8192];
+    fprintf(out, "{\"node\":%d,\"cpus\":%d", id, node->n_cpus);
+    cli_json_text(out, "cpu_list",
+                  cdm__topology_cpulist(id, cpulist, sizeof cpulist) == 0 ? cpulist : NULL);
+    fprintf(out, ",\"memory_bytes\":%llu,\"free_bytes\":%llu",
+            (unsigned long long)node->mem_total, (unsigned long long)node->mem_free);
+    cli_json_text(out, "kind", node_kind(node));
+    cli_json_number(out, "memory_tier", (uint64_t)node->memory_tier, node->memory_tier >= 0);
+    json_hmat(out, "read_latency_ns", node->read_latency_ns);
+    json_hmat(out, "write_latency_ns", node->write_latency_ns);
+    json_hmat(out, "read_bandwidth_mib_s", node->read_bandwidth_mbs);
+    json_hmat(out, "write_bandwidth_mib_s", node->write_bandwidth_mbs);
+    int near = node->is_cdm ? nearest_dram(topology, id) : -1;
+    if (near >= 0)
+        fprintf(out, ",\"nearest_dram\":{\"node\":%d,\"distance\":%d}}", near,
+                cdm__topology_distance(id, near));
+    else
+        fputs(",\"nearest_dram\":null}", out);
+}
+
+/* From each node to each: {"FROM":{"TO":distance}}, null where the kernel does not say. */
+static void json_distances(FILE *out, const struct cdm_topology *topology)
+{
+    fputs(",\"distances\":{", out);
+    const char *row_separator = "";
+    for (int from = 0; from <= topology->max_node; from++) {
+        if (!topology->nodes[from].present)
+            continue;
+        fprintf(out, "%s\"%d\":{", row_separator, from);
+        const char *separator = "";
+        for (int to = 0; to <= topology->max_node; to++) {
+            if (!topology->nodes[to].present)
+                continue;
+            int distance = cdm__topology_distance(from, to);
+            if (distance < 0)
+                fprintf(out, "%s\"%d\":null", separator, to);
+            else
+                fprintf(out, "%s\"%d\":%d", separator, to, distance);
+            separator = ",";
+        }
+        fputc('}', out);
+        row_separator = ",";
+    }
+    fputc('}', out);
+}
+
+static void json_trackers(FILE *out, const struct trackers *trackers)
+{
+    fputs(",\"tracking\":{\"trackers\":[", out);
+    for (size_t i = 0; i < N_BACKENDS; i++) {
+        fprintf(out, "%s{\"tracker\":", i ? "," : "");
+        cli_json_string(out, cdm__track_name(backends[i]));
+        fprintf(out, ",\"available\":%s", trackers->allowed[i] ? "true" : "false");
+        cli_json_text(out, "sees", trackers->allowed[i] ? cdm__backend_sees(backends[i]) : NULL);
+        cli_json_text(out, "reason", trackers->allowed[i] ? NULL : trackers->why[i]);
+        fputc('}', out);
+    }
+    fputc(']', out);
+    cli_json_text(out, "userfaultfd", trackers->userfaultfd);
+    fputs(",\"auto\":{\"tracker\":", out);
+    cli_json_string(out, cdm__track_name(trackers->chosen));
+    cli_json_text(out, "sees", cdm__backend_sees(trackers->chosen));
+    fputs("}}", out);
+}
+
+/* What the text shows, as one JSON object on standard output, for scripts. */
+static void print_json(const struct cdm_topology *topology, const struct trackers *trackers)
+{
+    FILE *out = stdout;
+    fputs("{\"nodes\":[", out);
+    const char *separator = "";
+    for (int id = 0; id <= topology->max_node; id++)
+        if (topology->nodes[id].present) {
+            fputs(separator, out);
+            json_node(out, topology, id);
+            separator = ",";
+        }
+    fputc(']', out);
+    json_distances(out, topology);
+    cli_json_nodes(out, "cdm_nodes", &topology->cdm);
+    cli_json_nodes(out, "dram_nodes", &topology->dram);
+    fprintf(out, ",\"weighted_interleave\":%s",
+            topology->weighted_interleave ? "true" : "false");
+    if (topology->numa_balancing < 0) {
+        fputs(",\"numa_balancing\":null", out);
+    } else {
+        fprintf(out, ",\"numa_balancing\":{\"value\":%d", topology->numa_balancing);
+        cli_json_text(out, "mode", balancing_mode(topology->numa_balancing));
+        fputc('}', out);
+    }
+    json_trackers(out, trackers);
+    fputs("}\n", out);
 }
 
 int cli_topo(const struct cli_command *command, int argc, char **argv)
 {
-    int status = cli_parse_help_only(command, argc, argv);
+    bool json = false;
+    int status = cli_parse_options(command, argc, argv, &json);
     if (status >= 0)
         return status;
     if (optind < argc)
@@ -171,35 +336,12 @@ int cli_topo(const struct cli_command *command, int argc, char **argv)
         free(topology);
         return CLI_FAILED;
     }
-    char list[512];
-    print_nodes(topology);
-    printf("\n");
-    print_distances(topology);
-    printf("\n");
-    if (cdm__nodemask_empty(&topology->cdm))
-        printf("cdm nodes: none (no node has memory and no CPUs)\n");
+    struct trackers trackers;
+    probe_trackers(&trackers);
+    if (json)
+        print_json(topology, &trackers);
     else
-        printf("cdm nodes: %s\n", cdm__nodemask_format(&topology->cdm, list, sizeof list));
-    printf("dram nodes: %s\n", cli_format_nodes(&topology->dram, list, sizeof list));
-    /* Which socket each device node belongs with: where follow-cpu's pages come back from. */
-    for (int id = 0; id <= topology->max_node; id++)
-        if (cdm__nodemask_has(&topology->cdm, id)) {
-            int near = cdm__topology_nearest(id, &topology->dram, topology->max_node);
-            if (near >= 0)
-                printf("cdm node %d: nearest dram node %d (distance %d)\n", id, near,
-                       cdm__topology_distance(id, near));
-        }
-    printf("weighted interleave: %s\n",
-           topology->weighted_interleave ? "available" : "not available (Linux 6.9)");
-    static const char *const balancing[] = {"off", "normal", "memory tiering",
-                                            "normal and memory tiering"};
-    if (topology->numa_balancing < 0)
-        printf("kernel NUMA balancing: not known (no /proc/sys/kernel/numa_balancing)\n");
-    else
-        printf("kernel NUMA balancing: %d, %s (migrate = kernel needs memory tiering, 2)\n",
-               topology->numa_balancing,
-               topology->numa_balancing < 4 ? balancing[topology->numa_balancing] : "?");
-    print_trackers();
+        print_text(topology, &trackers);
     free(topology);
     return CLI_OK;
 }
