@@ -144,6 +144,8 @@ CDM_HIDDEN void cdm__track_protect_add(struct cdm_protect_run *run, uintptr_t st
 CDM_HIDDEN void cdm__track_protect_flush(struct cdm_protect_run *run);
 /* Epochs after a use before a page's next write matters (half the rule's `idle`). */
 CDM_HIDDEN int32_t cdm__track_look_after(const struct cdm_tracked *range);
+
+/* ---------------------------------------------------------------- track_wp_async.c */
 /* Huge ranges: what a synchronous write-protect fault releases, and what is protected again
  * each epoch (the lock held): aligned blocks of a huge page, so that no huge page is split. */
 #define CDM_HUGE_BLOCK (2u << 20)

@@ -61,29 +61,6 @@ static void wp_collect_range(struct cdm_tracked *range, uint32_t epoch)
     cdm__track_protect_flush(&run);
 }
 
-/* A huge range (tracker.c): a block is protected again when every page of it is due, whole,
- * so that the huge page under it stays one (a write-protect change over part of a huge page
- * splits it). A block not yet there is protected to no effect: its making is not seen, as it
- * would not be a use. */
-void cdm__track_huge_collect(struct cdm_tracked *range, uint32_t epoch)
-{
-    size_t page = plat_page_size();
-    int32_t after = cdm__track_look_after(range);
-    uintptr_t end = range->start + range->n_pages * page;
-    struct cdm_protect_run run = {.range = range};
-    for (uintptr_t block = range->start & ~(uintptr_t)(CDM_HUGE_BLOCK - 1); block < end;
-         block += CDM_HUGE_BLOCK) {
-        uintptr_t from = block > range->start ? block : range->start;
-        uintptr_t to = block + CDM_HUGE_BLOCK < end ? block + CDM_HUGE_BLOCK : end;
-        bool due = true;
-        for (size_t i = (from - range->start) / page; due && i < (to - range->start) / page; i++)
-            due = cdm_pages_idle(&range->pages, i, epoch, after);
-        if (due)
-            cdm__track_protect_add(&run, from, to - from);
-    }
-    cdm__track_protect_flush(&run);
-}
-
 const struct cdm_track_ops cdm__track_wp = {
     .registered = wp_registered,
     .collect_range = wp_collect_range,

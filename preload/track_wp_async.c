@@ -32,15 +32,15 @@ struct cdm_span {
     uint32_t cohort; /* the epoch the span was last seen used; 0: not in use */
     uint16_t probe;  /* PROBED: the page watched for the cohort, an index in the span */
     uint8_t watch;   /* enum span_watch */
-    int8_t prober;   /* SHARED: where the PROBED span watching it is, in spans from it */
+    int8_t prober;   /* SHARED: where the span watching it is (PROBED; a huge range's: WHOLE) */
 };
 
 /* Each protected page the program writes is an in-kernel fault, some 1-2 us natively (more
  * while a protecting call is in flight: the fault then flushes the TLB of every CPU running
  * the program). A program that writes more pages at random an epoch than it has time to take
  * faults for falls behind, writes fewer pages an epoch, so its spans look scattered and stay
- * protected whole: it never catches up (1 GiB updated at random ran 70 times slower). So the
- * faults of each epoch are counted, and above FAULTS_PER_SECOND (2% of a CPU at 1 us a fault)
+ * protected whole: it never catches up (bench/RESULTS.md, "Random updates"). So the faults
+ * of each epoch are counted, and above FAULTS_PER_SECOND (2% of a CPU at 1 us a fault)
  * a span written at random counts whole for COARSE_EPOCHS: the pages of it seen before join
  * the pages seen used at its last sighting (when these are at least 1/COARSE_SHARE of them),
  * and it is probed as a span written whole. Within the budget every page is seen on its own. */
@@ -297,6 +297,95 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
     cdm__track_protect_flush(&run);
 }
 
+/* ------------------------------------------------------------------ huge ranges */
+
+/* Whether a page of span s was used in `epoch`. */
+static bool span_used_in(const struct cdm_tracked *range, size_t s, uint32_t epoch)
+{
+    size_t first, last;
+    span_pages_of(range, s, &first, &last);
+    for (size_t i = first; i < last; i++)
+        if (cdm_pages_used_in(&range->pages, i, epoch))
+            return true;
+    return false;
+}
+
+/* A huge range (tracker.c, "huge ranges") is watched in aligned 2 MiB blocks through the
+ * synchronous userfaultfd, where a fault marks and releases its whole block. A block is
+ * protected again, whole, once its pages are due (a write-protect change over part of a huge
+ * page splits it); one not there yet is protected to no effect (its making is not seen, and
+ * is not a use). Each protected block a program keeps writing costs it a fault round trip
+ * per half `idle` (bench/RESULTS.md, "Random updates"), so due
+ * blocks side by side that were written in the same epoch share one protected block, as
+ * SHARED spans share a probe: when it is written they all count as written; when it is not
+ * by the epoch before they would be idle, each is protected on its own (tier ranks each
+ * block's own heat: none share; a profile's count a use in each epoch their block's is
+ * written). A block is a span
+ * where the range starts on a block's boundary; a part left by a munmap that does not has
+ * its blocks protected one by one. */
+void cdm__track_huge_collect(struct cdm_tracked *range, uint32_t epoch)
+{
+    size_t page = plat_page_size(), n_spans = range_spans(range->n_pages);
+    int32_t after = cdm__track_look_after(range);
+    int32_t idle = (int32_t)cdm__migrate_idle_epochs(range->rule);
+    struct cdm_protect_run run = {.range = range};
+    uintptr_t end = range->start + range->n_pages * page;
+    if ((range->start & (CDM_HUGE_BLOCK - 1)) || SPAN != CDM_HUGE_BLOCK) {
+        for (uintptr_t block = range->start & ~(uintptr_t)(CDM_HUGE_BLOCK - 1); block < end;
+             block += CDM_HUGE_BLOCK) {
+            uintptr_t from = block > range->start ? block : range->start;
+            uintptr_t to = block + CDM_HUGE_BLOCK < end ? block + CDM_HUGE_BLOCK : end;
+            bool due = true;
+            for (size_t i = (from - range->start) / page; due && i < (to - range->start) / page;
+                 i++)
+                due = cdm_pages_idle(&range->pages, i, epoch, after);
+            if (due)
+                cdm__track_protect_add(&run, from, to - from);
+        }
+        cdm__track_protect_flush(&run);
+        return;
+    }
+    struct cdm_span *spans = spans_of(range);
+    for (size_t s = 0; s < n_spans; s++) /* this epoch's faults */
+        if (spans[s].watch != SHARED && span_used_in(range, s, epoch))
+            spans[s] = (struct cdm_span){.watch = UNWATCHED, .cohort = epoch};
+    for (size_t s = 0; s < n_spans; s++) {
+        struct cdm_span *span = &spans[s];
+        if (span->watch != SHARED)
+            continue;
+        size_t first, last;
+        span_pages_of(range, s, &first, &last);
+        if ((int32_t)(spans[s + span->prober].cohort - span->cohort) > 0) {
+            cdm__track_mark(range, range->start + first * page, range->start + last * page,
+                            epoch);
+            *span = (struct cdm_span){.watch = UNWATCHED, .cohort = epoch};
+        } else if ((int32_t)(epoch - span->cohort) >= idle - 1) {
+            span->watch = WHOLE;
+        }
+    }
+    for (size_t s = 0; s < n_spans; s++) {
+        struct cdm_span *span = &spans[s];
+        uint32_t cohort = span->cohort;
+        if (span->watch == SHARED || (cohort && (int32_t)(epoch - cohort) < after))
+            continue;
+        size_t sharing = 1;
+        while (!range->pages.heat && cohort && span->watch == UNWATCHED &&
+               sharing < SHARED_SPANS && s + sharing < n_spans &&
+               spans[s + sharing].watch == UNWATCHED && spans[s + sharing].cohort == cohort)
+            sharing++;
+        size_t prober = s + (cohort * 2654435761u >> 16) % sharing;
+        for (size_t t = s; t < s + sharing; t++)
+            spans[t] = (struct cdm_span){.watch = SHARED, .cohort = cohort,
+                                         .prober = (int8_t)((long)prober - (long)t)};
+        spans[prober].watch = WHOLE;
+        size_t first, last;
+        span_pages_of(range, prober, &first, &last);
+        cdm__track_protect_add(&run, range->start + first * page, (last - first) * page);
+        s += sharing - 1;
+    }
+    cdm__track_protect_flush(&run);
+}
+
 /* wp-async: page i was hinted cold while its span's cohort pages may be unprotected, and
  * its next report would count as a write: the span is watched whole from its next look. */
 static void wp_async_cooled(struct cdm_tracked *range, size_t i)
@@ -338,16 +427,23 @@ static void wp_async_collect(uint32_t epoch, bool ended)
 }
 
 /* A range written in huge pages leaves: protected here, the program's first write to each
- * would split its huge page (an asynchronous write-protect fault is served on 4 KiB pages). */
+ * would split its huge page (an asynchronous write-protect fault is served on 4 KiB pages).
+ * Only one that starts on a huge page's boundary, whose spans are its blocks (placement maps
+ * buffers so); another has no huge page at its start, and keeps its spans. */
 static void wp_async_collect_range(struct cdm_tracked *range, uint32_t epoch)
 {
     bool huge = false;
     for (size_t s = 0; s < range_spans(range->n_pages); s++)
         if (spans_of(range)[s].watch == PROBED || spans_of(range)[s].watch == WHOLE)
             huge |= collect_span(range, s, epoch);
-    if (huge && cdm__track_go_huge(range))
+    if (!huge || (range->start & (CDM_HUGE_BLOCK - 1)) || !cdm__track_go_huge(range)) {
+        arm_spans(range, epoch);
         return;
-    arm_spans(range, epoch);
+    }
+    /* Its spans start again as blocks (cdm__track_huge_collect): used now, or not lately. */
+    for (size_t s = 0; s < range_spans(range->n_pages); s++)
+        spans_of(range)[s] = (struct cdm_span){
+            .watch = UNWATCHED, .cohort = span_used_in(range, s, epoch) ? epoch : 0};
 }
 
 const struct cdm_track_ops cdm__track_wp_async = {

@@ -20,8 +20,8 @@
  * Huge ranges: an asynchronous write-protect fault is served on 4 KiB pages, so wp-async
  * would split every huge page the program writes. A range it finds written in huge pages
  * moves to a second, synchronous userfaultfd, where a fault releases the whole aligned 2 MiB
- * block around it and blocks are protected again whole (track_wp.c): a huge page stays one,
- * and costs one fault round trip per half `idle` it is written in.
+ * block around it and blocks are protected again whole (track_wp_async.c): a huge page
+ * stays one.
  * What is known of each page is a byte (pages.c). The tracker thread then wakes the
  * migrator thread, which moves pages (migrate.c). Two threads, so that no
  * fault ever waits behind a migration: move_pages of a few hundred pages takes milliseconds.
