@@ -96,6 +96,8 @@ sockets | sockets-hmat)
     check "memory binds to node 3" numactl --membind=3 true
     check "topo says node 2 is near node 0" says '^cdm node 2: nearest dram node 0 (distance 20)$'
     check "topo says node 3 is near node 1" says '^cdm node 3: nearest dram node 1 (distance 20)$'
+    check "topo --json says node 3 is near node 1" sh -c "build/cdmplace topo --json |
+        grep -q '{\"node\":3,[^{}]*\"nearest_dram\":{\"node\":1,\"distance\":20}}'"
     if [ "$topology" = sockets-hmat ]; then
         check "HMAT: node 2's initiator is node 0" test -e /sys/devices/system/node/node2/access0/initiators/node0
         check "HMAT: node 3's initiator is node 1" test -e /sys/devices/system/node/node3/access0/initiators/node1
