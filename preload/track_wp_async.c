@@ -40,10 +40,11 @@ struct cdm_span {
  * the program). A program that writes more pages at random an epoch than it has time to take
  * faults for falls behind, writes fewer pages an epoch, so its spans look scattered and stay
  * protected whole: it never catches up (bench/RESULTS.md, "Random updates"). So the faults
- * of each epoch are counted, and above FAULTS_PER_SECOND (2% of a CPU at 1 us a fault)
- * a span written at random counts whole for COARSE_EPOCHS: the pages of it seen before join
- * the pages seen used at its last sighting (when these are at least 1/COARSE_SHARE of them),
- * and it is probed as a span written whole. Within the budget every page is seen on its own. */
+ * of each epoch are counted, and above FAULTS_PER_SECOND (2% of a CPU at 1 us a fault) a
+ * span written at random counts whole, until COARSE_EPOCHS after the last one did: the pages
+ * of it seen before join the pages seen used at its last sighting (when these are at least
+ * 1/COARSE_SHARE of them), and it is probed as a span written whole. Within the budget every
+ * page is seen on its own. */
 #define FAULTS_PER_SECOND 20000u
 #define COARSE_EPOCHS 20
 #define COARSE_SHARE 8
@@ -192,6 +193,9 @@ static void join_cohort(struct cdm_tracked *range, size_t s, uint32_t epoch)
     }
     if (in_cohort * COARSE_SHARE < seen)
         return;
+    /* Still needed: a span that falls back to whole protection (its probe missed while its
+     * program was off the CPU) is counted whole again at its next look, not after a storm. */
+    pressure.coarse_to = epoch + COARSE_EPOCHS;
     for (size_t i = first; i < last; i++)
         if (cdm_pages_seen(&range->pages, i) && !cdm_pages_used_in(&range->pages, i, cohort))
             cdm__track_mark(range, range->start + i * page, range->start + (i + 1) * page,

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "preload_util.h"
+#include "smaps.h"
 #include "testutil.h"
 
 enum { RULE_HINTED, RULE_ANON, RULE_FOLLOW, RULE_MANY }; /* tests/guest_track.conf, in order */
@@ -758,25 +759,6 @@ Test(track, munmap_of_the_middle_of_a_tracked_mapping, .timeout = 120)
     cr_assert_eq(c.absent, c.total, "pages still mapped after munmap");
 }
 
-/* KiB of the mapping holding `at` in transparent huge pages (smaps' AnonHugePages). */
-static long huge_kib(const void *at)
-{
-    FILE *smaps = fopen("/proc/self/smaps", "r");
-    cr_assert_not_null(smaps);
-    char line[256];
-    long kib = -1, value;
-    bool inside = false;
-    while (fgets(line, sizeof line, smaps)) {
-        uintptr_t first, end;
-        if (sscanf(line, "%lx-%lx ", &first, &end) == 2)
-            inside = first <= (uintptr_t)at && (uintptr_t)at < end;
-        else if (inside && sscanf(line, "AnonHugePages: %ld kB", &value) == 1)
-            kib = value;
-    }
-    fclose(smaps);
-    return kib;
-}
-
 /* A tracked mapping in huge pages (THP is `always` here) follows the CPU, is written for 50
  * epochs, then goes back, and stays in huge pages all along: wp-async would split each at
  * the program's first write to it after protecting it, so the range is watched in 2 MiB
@@ -799,7 +781,7 @@ Test(track, huge_pages_follow_the_cpu_and_stay_huge, .timeout = 120)
         cr_skip_test("only wp-async finds huge pages to keep them (PAGEMAP_SCAN, Linux 6.7)");
     }
     write_range(mapping, 0, size, 40);
-    long filled = huge_kib(mapping);
+    long filled = smaps_huge_kib(mapping);
     cr_assert_gt(filled, 0, "THP is always in this guest, yet no huge page after the fill");
     cr_assert_geq(write_until_on(mapping, size, 0, 41, FOLLOW_S), 0,
                   "written, the mapping did not follow the CPU: %s", describe(mapping, size));
@@ -807,12 +789,12 @@ Test(track, huge_pages_follow_the_cpu_and_stay_huge, .timeout = 120)
     for (double start = now_s(); now_s() - start < 5.0; seed++) /* 50 epochs */
         write_range(mapping, 0, size, seed);
     seed--;
-    long written = huge_kib(mapping);
+    long written = smaps_huge_kib(mapping);
     cr_assert(all_on(mapping, size, 0), "written for 5 s, not all on node 0: %s",
               describe(mapping, size));
     cr_assert_geq(wait_until_on(mapping, size, 1, IDLE_S), 0,
                   "left alone, the mapping did not go back to node 1: %s", describe(mapping, size));
-    long back = huge_kib(mapping);
+    long back = smaps_huge_kib(mapping);
     assert_intact(mapping, 0, size, seed);
     cr_assert_geq(written * 100, filled * 95, "huge pages after 50 epochs of writes: %ld KiB of "
                   "%ld after the fill", written, filled);

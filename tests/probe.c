@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cdmplace.h"
+#include "smaps.h"
 
 #define MiB (1024ul * 1024)
 
@@ -98,25 +99,6 @@ static int random_writes(size_t mib, int seconds)
     return munmap(words, mib << 20);
 }
 
-/* KiB of the mapping holding `at` in transparent huge pages (smaps' AnonHugePages). */
-static long huge_kib(const void *at)
-{
-    FILE *smaps = fopen("/proc/self/smaps", "r");
-    char line[256];
-    long kib = -1, value;
-    int inside = 0;
-    while (smaps && fgets(line, sizeof line, smaps)) {
-        uintptr_t first, end;
-        if (sscanf(line, "%lx-%lx ", &first, &end) == 2)
-            inside = first <= (uintptr_t)at && (uintptr_t)at < end;
-        else if (inside && sscanf(line, "AnonHugePages: %ld kB", &value) == 1)
-            kib = value;
-    }
-    if (smaps)
-        fclose(smaps);
-    return kib;
-}
-
 /* A mapping of `mib` MiB advised MADV_HUGEPAGE, filled, then written whole over and over for
  * `seconds` seconds: whether a rule tracks it, and how much of it was in huge pages after
  * the fill and at the end (a write to a huge page under asynchronous write-protection splits
@@ -132,7 +114,7 @@ static int huge_writes(size_t mib, int seconds)
     if (madvise(buffer, size, MADV_HUGEPAGE) != 0)
         return 1;
     memset(buffer, 1, size);
-    long filled = huge_kib(buffer);
+    long filled = smaps_huge_kib(buffer);
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     do {
@@ -142,7 +124,8 @@ static int huge_writes(size_t mib, int seconds)
     } while (now.tv_sec - start.tv_sec < seconds);
     struct cdm_buffer_info info = {0};
     int tracked = query && query(buffer, &info) == 0 && info.tracked;
-    printf("tracked=%d huge-filled=%ld huge-end=%ld\n", tracked, filled, huge_kib(buffer));
+    printf("tracked=%d huge-filled=%ld huge-end=%ld\n", tracked, filled,
+           smaps_huge_kib(buffer));
     return munmap(mapped, size + huge);
 }
 
