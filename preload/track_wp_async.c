@@ -303,11 +303,33 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
 
 /* ------------------------------------------------------------------ huge ranges */
 
-/* Whether a page of span s was used in `epoch`. */
-static bool span_used_in(const struct cdm_tracked *range, size_t s, uint32_t epoch)
+/* A huge range's blocks: the aligned 2 MiB from the boundary at or below its start. Block
+ * k's state is the k-th span's entry (one more than its spans: where the range does not
+ * start on a boundary, its blocks straddle its spans). */
+static size_t range_blocks(const struct cdm_tracked *range)
+{
+    uintptr_t base = range->start & ~(uintptr_t)(CDM_HUGE_BLOCK - 1);
+    uintptr_t end = range->start + range->n_pages * plat_page_size();
+    return (end - base + CDM_HUGE_BLOCK - 1) / CDM_HUGE_BLOCK;
+}
+
+/* Block k's pages [*first, *last), cut at the range's ends. */
+static void block_pages_of(const struct cdm_tracked *range, size_t k, size_t *first,
+                           size_t *last)
+{
+    size_t page = plat_page_size();
+    uintptr_t base = range->start & ~(uintptr_t)(CDM_HUGE_BLOCK - 1);
+    uintptr_t end = range->start + range->n_pages * page;
+    uintptr_t from = base + k * CDM_HUGE_BLOCK, to = from + CDM_HUGE_BLOCK;
+    *first = (from > range->start ? from - range->start : 0) / page;
+    *last = ((to < end ? to : end) - range->start) / page;
+}
+
+/* Whether a page of block k was used in `epoch`. */
+static bool block_used_in(const struct cdm_tracked *range, size_t k, uint32_t epoch)
 {
     size_t first, last;
-    span_pages_of(range, s, &first, &last);
+    block_pages_of(range, k, &first, &last);
     for (size_t i = first; i < last; i++)
         if (cdm_pages_used_in(&range->pages, i, epoch))
             return true;
@@ -319,46 +341,26 @@ static bool span_used_in(const struct cdm_tracked *range, size_t s, uint32_t epo
  * protected again, whole, once its pages are due (a write-protect change over part of a huge
  * page splits it); one not there yet is protected to no effect (its making is not seen, and
  * is not a use). Each protected block a program keeps writing costs it a fault round trip
- * per half `idle` (bench/RESULTS.md, "Random updates"), so due
- * blocks side by side that were written in the same epoch share one protected block, as
- * SHARED spans share a probe: when it is written they all count as written; when it is not
- * by the epoch before they would be idle, each is protected on its own (tier ranks each
- * block's own heat: none share; a profile's count a use in each epoch their block's is
- * written). A block is a span
- * where the range starts on a block's boundary; a part left by a munmap that does not has
- * its blocks protected one by one. */
+ * per half `idle` (bench/RESULTS.md, "Random updates"), so due blocks side by side that were
+ * written in the same epoch share one protected block, as SHARED spans share a probe: when
+ * it is written they all count as written; when it is not by the epoch before they would be
+ * idle, each is protected on its own. tier ranks each block's own heat: none share. */
 void cdm__track_huge_collect(struct cdm_tracked *range, uint32_t epoch)
 {
-    size_t page = plat_page_size(), n_spans = range_spans(range->n_pages);
+    size_t page = plat_page_size(), n_spans = range_blocks(range);
     int32_t after = cdm__track_look_after(range);
     int32_t idle = (int32_t)cdm__migrate_idle_epochs(range->rule);
     struct cdm_protect_run run = {.range = range};
-    uintptr_t end = range->start + range->n_pages * page;
-    if ((range->start & (CDM_HUGE_BLOCK - 1)) || SPAN != CDM_HUGE_BLOCK) {
-        for (uintptr_t block = range->start & ~(uintptr_t)(CDM_HUGE_BLOCK - 1); block < end;
-             block += CDM_HUGE_BLOCK) {
-            uintptr_t from = block > range->start ? block : range->start;
-            uintptr_t to = block + CDM_HUGE_BLOCK < end ? block + CDM_HUGE_BLOCK : end;
-            bool due = true;
-            for (size_t i = (from - range->start) / page; due && i < (to - range->start) / page;
-                 i++)
-                due = cdm_pages_idle(&range->pages, i, epoch, after);
-            if (due)
-                cdm__track_protect_add(&run, from, to - from);
-        }
-        cdm__track_protect_flush(&run);
-        return;
-    }
     struct cdm_span *spans = spans_of(range);
     for (size_t s = 0; s < n_spans; s++) /* this epoch's faults */
-        if (spans[s].watch != SHARED && span_used_in(range, s, epoch))
+        if (spans[s].watch != SHARED && block_used_in(range, s, epoch))
             spans[s] = (struct cdm_span){.watch = UNWATCHED, .cohort = epoch};
     for (size_t s = 0; s < n_spans; s++) {
         struct cdm_span *span = &spans[s];
         if (span->watch != SHARED)
             continue;
         size_t first, last;
-        span_pages_of(range, s, &first, &last);
+        block_pages_of(range, s, &first, &last);
         if ((int32_t)(spans[s + span->prober].cohort - span->cohort) > 0) {
             cdm__track_mark(range, range->start + first * page, range->start + last * page,
                             epoch);
@@ -383,7 +385,7 @@ void cdm__track_huge_collect(struct cdm_tracked *range, uint32_t epoch)
                                          .prober = (int8_t)((long)prober - (long)t)};
         spans[prober].watch = WHOLE;
         size_t first, last;
-        span_pages_of(range, prober, &first, &last);
+        block_pages_of(range, prober, &first, &last);
         cdm__track_protect_add(&run, range->start + first * page, (last - first) * page);
         s += sharing - 1;
     }
@@ -399,9 +401,10 @@ static void wp_async_cooled(struct cdm_tracked *range, size_t i)
         *span = (struct cdm_span){.watch = UNWATCHED};
 }
 
+/* A span's state each, and one more for huge ranges (range_blocks). */
 static size_t wp_async_state_size(size_t n_pages)
 {
-    return range_spans(n_pages) * sizeof(struct cdm_span);
+    return (range_spans(n_pages) + 1) * sizeof(struct cdm_span);
 }
 
 /* Watched whole from the start, with nothing protected: the pages are not there yet, or were
@@ -431,23 +434,21 @@ static void wp_async_collect(uint32_t epoch, bool ended)
 }
 
 /* A range written in huge pages leaves: protected here, the program's first write to each
- * would split its huge page (an asynchronous write-protect fault is served on 4 KiB pages).
- * Only one that starts on a huge page's boundary, whose spans are its blocks (placement maps
- * buffers so); another has no huge page at its start, and keeps its spans. */
+ * would split its huge page (an asynchronous write-protect fault is served on 4 KiB pages). */
 static void wp_async_collect_range(struct cdm_tracked *range, uint32_t epoch)
 {
     bool huge = false;
     for (size_t s = 0; s < range_spans(range->n_pages); s++)
         if (spans_of(range)[s].watch == PROBED || spans_of(range)[s].watch == WHOLE)
             huge |= collect_span(range, s, epoch);
-    if (!huge || (range->start & (CDM_HUGE_BLOCK - 1)) || !cdm__track_go_huge(range)) {
+    if (!huge || !cdm__track_go_huge(range)) {
         arm_spans(range, epoch);
         return;
     }
     /* Its spans start again as blocks (cdm__track_huge_collect): used now, or not lately. */
-    for (size_t s = 0; s < range_spans(range->n_pages); s++)
-        spans_of(range)[s] = (struct cdm_span){
-            .watch = UNWATCHED, .cohort = span_used_in(range, s, epoch) ? epoch : 0};
+    for (size_t k = 0; k < range_blocks(range); k++)
+        spans_of(range)[k] = (struct cdm_span){
+            .watch = UNWATCHED, .cohort = block_used_in(range, k, epoch) ? epoch : 0};
 }
 
 const struct cdm_track_ops cdm__track_wp_async = {

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,16 +100,18 @@ static int random_writes(size_t mib, int seconds)
     return munmap(words, mib << 20);
 }
 
-/* A mapping of `mib` MiB advised MADV_HUGEPAGE, filled, then written whole over and over for
- * `seconds` seconds: whether a rule tracks it, and how much of it was in huge pages after
- * the fill and at the end (a write to a huge page under asynchronous write-protection splits
- * it). */
-static int huge_writes(size_t mib, int seconds)
+/* `mib` MiB advised MADV_HUGEPAGE, filled, then written whole over and over for `seconds`
+ * seconds: whether a rule tracks it, and how much of it was in huge pages after the fill and
+ * at the end (a write to a huge page under asynchronous write-protection splits it). In a
+ * mapping of its own, or from malloc (`heap`: a placed heap buffer starts on a page, not on
+ * a huge page's boundary). */
+static int huge_writes(size_t mib, int seconds, bool heap)
 {
     size_t size = mib << 20, huge = 2 * MiB;
-    char *mapped = mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                        -1, 0);
-    if (mapped == MAP_FAILED)
+    char *mapped = heap ? malloc(size + huge)
+                        : mmap(NULL, size + huge, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!mapped || mapped == MAP_FAILED)
         return 1;
     char *buffer = (char *)(((uintptr_t)mapped + huge - 1) & ~(uintptr_t)(huge - 1));
     if (madvise(buffer, size, MADV_HUGEPAGE) != 0)
@@ -123,9 +126,13 @@ static int huge_writes(size_t mib, int seconds)
         clock_gettime(CLOCK_MONOTONIC, &now);
     } while (now.tv_sec - start.tv_sec < seconds);
     struct cdm_buffer_info info = {0};
-    int tracked = query && query(buffer, &info) == 0 && info.tracked;
+    int tracked = query && query(mapped, &info) == 0 && info.tracked;
     printf("tracked=%d huge-filled=%ld huge-end=%ld\n", tracked, filled,
            smaps_huge_kib(buffer));
+    if (heap) {
+        free(mapped);
+        return 0;
+    }
     return munmap(mapped, size + huge);
 }
 
@@ -219,7 +226,8 @@ int main(int argc, char **argv)
     if (!strcmp(command, "track-start"))
         return track_start();
     if (!strcmp(command, "huge-writes") && argc > 3)
-        return huge_writes(strtoul(argv[2], NULL, 10), atoi(argv[3]));
+        return huge_writes(strtoul(argv[2], NULL, 10), atoi(argv[3]),
+                           argc > 4 && !strcmp(argv[4], "heap"));
     if (!strcmp(command, "random-writes") && argc > 3)
         return random_writes(strtoul(argv[2], NULL, 10), atoi(argv[3]));
     if (!strcmp(command, "own-userfaultfd"))
@@ -256,6 +264,6 @@ int main(int argc, char **argv)
         usleep(!strcmp(command, "loop") ? 100000000 : 50000);
         exit(0);
     }
-    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | track-start | random-writes MiB SECONDS | huge-writes MiB SECONDS | secure-alloc [MiB] | exec PROGRAM...\n");
+    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | track-start | random-writes MiB SECONDS | huge-writes MiB SECONDS [heap] | secure-alloc [MiB] | exec PROGRAM...\n");
     return 2;
 }

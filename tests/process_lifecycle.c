@@ -378,12 +378,12 @@ Test(process, random_writes_are_not_held_back_by_faults_in_a_profile)
 /* A tracked buffer in huge pages, written over and over for 2 s (20 epochs): it keeps its
  * huge pages (wp-async splits one at the first write to it after protecting it; the buffer
  * was then all on 4 KiB pages within the first second). */
-static void huge_pages_kept(const char *config)
+static void huge_pages_kept(const char *config, const char *from)
 {
     static struct run run;
     char setting[256];
     snprintf(setting, sizeof setting, "CDMPLACE_CONFIG=%s", config ? config : "");
-    const char *argv[] = {PROBE, "huge-writes", "64", "2", NULL};
+    const char *argv[] = {PROBE, "huge-writes", "64", "2", from, NULL};
     const char *env[] = {"CDMPLACE_REPORT=off", config ? setting : NULL, NULL};
     if (!config && access("/etc/cdmplace.conf", F_OK) == 0)
         cr_skip_test("/etc/cdmplace.conf exists: the built-in default is not what runs here");
@@ -403,12 +403,18 @@ static void huge_pages_kept(const char *config)
 
 Test(process, huge_pages_stay_huge_under_follow_cpu)
 {
-    huge_pages_kept("tests/process-track.conf");
+    huge_pages_kept("tests/process-track.conf", "mmap");
+}
+
+/* A placed heap buffer starts on a page: its blocks are not its spans. */
+Test(process, huge_pages_of_a_heap_buffer_stay_huge_under_follow_cpu)
+{
+    huge_pages_kept("tests/process-track.conf", "heap");
 }
 
 Test(process, huge_pages_stay_huge_in_a_profile)
 {
-    huge_pages_kept(NULL);
+    huge_pages_kept(NULL, "mmap");
 }
 
 Test(process, tracker_threads_start_at_once_under_glibc)
