@@ -42,6 +42,8 @@ struct cdm_track_ops {
 
 CDM_HIDDEN extern const struct cdm_track_ops cdm__track_wp, cdm__track_missing,
     cdm__track_wp_async, cdm__track_damon;
+/* A huge range's (track_wp_async.c): only its collection, in blocks. */
+CDM_HIDDEN extern const struct cdm_track_ops cdm__track_huge;
 
 /* ---------------------------------------------------------------- tracker.c, for backends */
 /* The userfaultfd a range is registered with, and /proc/self/pagemap (wp-async), -1 when
@@ -147,8 +149,7 @@ CDM_HIDDEN int32_t cdm__track_look_after(const struct cdm_tracked *range);
 
 /* ---------------------------------------------------------------- track_wp_async.c */
 /* Huge ranges: what a synchronous write-protect fault releases, and what is protected again
- * each epoch (the lock held): aligned blocks of a huge page, so that no huge page is split. */
+ * each epoch (cdm__track_huge): aligned blocks of a huge page, so that no huge page is split. */
 #define CDM_HUGE_BLOCK (2u << 20)
-CDM_HIDDEN void cdm__track_huge_collect(struct cdm_tracked *range, uint32_t epoch);
 
 #endif

@@ -345,7 +345,7 @@ static bool block_used_in(const struct cdm_tracked *range, size_t k, uint32_t ep
  * written in the same epoch share one protected block, as SHARED spans share a probe: when
  * it is written they all count as written; when it is not by the epoch before they would be
  * idle, each is protected on its own. tier ranks each block's own heat: none share. */
-void cdm__track_huge_collect(struct cdm_tracked *range, uint32_t epoch)
+static void huge_collect_range(struct cdm_tracked *range, uint32_t epoch)
 {
     size_t page = plat_page_size(), n_spans = range_blocks(range);
     int32_t after = cdm__track_look_after(range);
@@ -445,7 +445,7 @@ static void wp_async_collect_range(struct cdm_tracked *range, uint32_t epoch)
         arm_spans(range, epoch);
         return;
     }
-    /* Its spans start again as blocks (cdm__track_huge_collect): used now, or not lately. */
+    /* Its spans start again as blocks (huge_collect_range): used now, or not lately. */
     for (size_t k = 0; k < range_blocks(range); k++)
         spans_of(range)[k] = (struct cdm_span){
             .watch = UNWATCHED, .cohort = block_used_in(range, k, epoch) ? epoch : 0};
@@ -458,4 +458,8 @@ const struct cdm_track_ops cdm__track_wp_async = {
     .collect = wp_async_collect,
     .collect_range = wp_async_collect_range,
     .cooled = wp_async_cooled,
+};
+
+const struct cdm_track_ops cdm__track_huge = {
+    .collect_range = huge_collect_range,
 };

@@ -359,6 +359,13 @@ static void drain_pending(void)
 
 /* ------------------------------------------------------------------ for the backends */
 
+/* The operations of a range's own: a huge range's are the synchronous blocks' (its state
+ * stays wp-async's, whose span table it keeps its blocks in). */
+static const struct cdm_track_ops *range_ops(const struct cdm_tracked *range)
+{
+    return range->huge ? &cdm__track_huge : tracker.ops;
+}
+
 int cdm__track_uffd(const struct cdm_tracked *range)
 {
     return range->huge ? tracker.huge_uffd : tracker.uffd;
@@ -412,8 +419,8 @@ static int register_range(struct cdm_tracked *range)
         /* wp-async needs no protection here: a page written later is reported as written
          * anyway, and protecting empty entries would build page tables for the whole
          * buffer. A huge range's blocks are protected by the next epoch. */
-        if (tracker.ops->registered && !range->huge)
-            tracker.ops->registered(range);
+        if (range_ops(range)->registered)
+            range_ops(range)->registered(range);
     }
     range->registered = true;
     tracker.changed = true;
@@ -446,10 +453,8 @@ static void collect_epoch(uint32_t epoch, bool aggregated)
         struct cdm_tracked *range = tracker.ranges[i];
         if (!range->registered) /* added since register_waiting: next time */
             continue;
-        if (range->huge)
-            cdm__track_huge_collect(range, epoch);
-        else if (tracker.ops->collect_range)
-            tracker.ops->collect_range(range, epoch);
+        if (range_ops(range)->collect_range)
+            range_ops(range)->collect_range(range, epoch);
     }
     __atomic_store_n(&tracker.epoch, epoch, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&tracker.lock);
@@ -1018,8 +1023,8 @@ static void range_adopt(struct cdm_tracked *range, bool registered)
         range->registered = true;
     else if (__atomic_load_n(&tracker.started, __ATOMIC_ACQUIRE))
         err = register_range(range);
-    if (!err && tracker.ops->adopted && !range->huge)
-        tracker.ops->adopted(range);
+    if (!err && range_ops(range)->adopted)
+        range_ops(range)->adopted(range);
     if (!err && !range_insert(range))
         err = ENOMEM;
     if (err) {
@@ -1161,8 +1166,8 @@ static bool advise_pages(uintptr_t start, size_t len, enum advice advice)
             case HOT: cdm_pages_heat_up(&range->pages, i, now); break;
             case COLD:
                 cdm_pages_cool(&range->pages, i);
-                if (tracker.ops->cooled && !range->huge)
-                    tracker.ops->cooled(range, i);
+                if (range_ops(range)->cooled)
+                    range_ops(range)->cooled(range, i);
                 break;
             }
         }

@@ -342,19 +342,26 @@ Test(process, own_userfaultfd_takes_the_buffer_from_tracking)
  * the tracker never stops protecting them whole. Once such spans count whole, the faults
  * of the last two seconds (of four) stay far below that, under a follow-cpu rule and in a
  * profiling run (the default config: no rule, every buffer tracked). */
-static void random_writes_not_held_back(const char *config)
+/* The probe run with `config` (NULL: none, the built-in profiling default), to its end;
+ * skipped where no tracker is allowed or the default is not built in. */
+static void run_tracked_probe(struct run *run, const char *config, const char *const *argv)
 {
-    static struct run run;
     char setting[256];
     snprintf(setting, sizeof setting, "CDMPLACE_CONFIG=%s", config ? config : "");
-    const char *argv[] = {PROBE, "random-writes", "512", "4", NULL};
     const char *env[] = {"CDMPLACE_REPORT=off", config ? setting : NULL, NULL};
     if (!config && access("/etc/cdmplace.conf", F_OK) == 0)
         cr_skip_test("/etc/cdmplace.conf exists: the built-in default is not what runs here");
-    spawn(&run, argv, env, true, 0);
-    cr_assert_eq(run.status, 0, "%s%s", run.out, run.err);
-    if (strstr(run.err, "no access tracker is allowed here"))
-        cr_skip_test("no access tracker is allowed here: %s", run.err);
+    spawn(run, argv, env, true, 0);
+    cr_assert_eq(run->status, 0, "%s%s", run->out, run->err);
+    if (strstr(run->err, "no access tracker is allowed here"))
+        cr_skip_test("no access tracker is allowed here: %s", run->err);
+}
+
+static void random_writes_not_held_back(const char *config)
+{
+    static struct run run;
+    const char *argv[] = {PROBE, "random-writes", "512", "4", NULL};
+    run_tracked_probe(&run, config, argv);
     long faults[4];
     int tracked;
     cr_assert_eq(sscanf(run.out, "tracked=%d faults %ld %ld %ld %ld", &tracked, &faults[0],
@@ -381,16 +388,8 @@ Test(process, random_writes_are_not_held_back_by_faults_in_a_profile)
 static void huge_pages_kept(const char *config, const char *from)
 {
     static struct run run;
-    char setting[256];
-    snprintf(setting, sizeof setting, "CDMPLACE_CONFIG=%s", config ? config : "");
     const char *argv[] = {PROBE, "huge-writes", "64", "2", from, NULL};
-    const char *env[] = {"CDMPLACE_REPORT=off", config ? setting : NULL, NULL};
-    if (!config && access("/etc/cdmplace.conf", F_OK) == 0)
-        cr_skip_test("/etc/cdmplace.conf exists: the built-in default is not what runs here");
-    spawn(&run, argv, env, true, 0);
-    cr_assert_eq(run.status, 0, "%s%s", run.out, run.err);
-    if (strstr(run.err, "no access tracker is allowed here"))
-        cr_skip_test("no access tracker is allowed here: %s", run.err);
+    run_tracked_probe(&run, config, argv);
     int tracked;
     long filled, end;
     cr_assert_eq(sscanf(run.out, "tracked=%d huge-filled=%ld huge-end=%ld", &tracked, &filled,
