@@ -21,12 +21,16 @@ else
     echo "fuzz-config: the parser failed on an input (build/fuzz/crash-* and kin)"
     failed=$((failed + 1))
 fi
-# The newest inputs the run kept: the ones that reached code the seeds did not.
+# The newest inputs the run kept: the ones that reached code the seeds did not. A config may
+# name a trace or log file of its own: the program runs in a scratch directory, where they land.
+root=$PWD
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-fuzz-XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
 starts=0
 for config in $(ls -t "$work" | head -n "${FUZZ_STARTS:-40}"); do
-    out=$(env -u CDMPLACE_LOG -u CDMPLACE_REPORT LD_PRELOAD="$PWD/build/libcdmplace.so" \
-        CDMPLACE_CONFIG="$work/$config" CDMPLACE_REPORT=off \
-        timeout 20 build/tests/probe alloc 9 2>/dev/null)
+    out=$(cd "$scratch" && env -u CDMPLACE_LOG -u CDMPLACE_REPORT \
+        LD_PRELOAD="$root/build/libcdmplace.so" CDMPLACE_CONFIG="$root/$work/$config" \
+        CDMPLACE_REPORT=off timeout 20 "$root/build/tests/probe" alloc 9 2>/dev/null)
     status=$?
     starts=$((starts + 1))
     case "$status:$out" in
