@@ -22,6 +22,7 @@
 #   make bench-redis     redis-server (jemalloc) plain, placed and follow-cpu: redis-benchmark's rps
 #   make bench-live      the library's cost per mmap, munmap, malloc, free, madvise with 1k-100k buffers live
 #   make bench-thp       random updates over 1 GiB of huge pages: tracking's cost, huge pages kept
+#   make bench-stream    a streaming loop's whole run, fill and first pass included: tracking's cost
 #   make bench-track-state  the tracker's memory per GiB tracked, 1 to 64 GiB, each tracker
 #   make bench-own-node  two sockets: the share of a written buffer on its writer's DRAM node
 #   make demo            the demo of the README
@@ -96,7 +97,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra $(WERROR) -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-own-node bench-redis bench-thp bench-guest demo demo-host install clean
+.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-own-node bench-redis bench-thp bench-stream bench-guest demo demo-host install clean
 all: $(LIB) $(CLI)
 
 $(B)/lib/%.o: %.c Makefile
@@ -286,6 +287,8 @@ bench-redis: all
 	sh bench/redis.sh
 bench-thp: all $(B)/bench/thp_random
 	sh bench/thp_random.sh
+bench-stream: all $(B)/bench/track_loop
+	sh bench/stream_run.sh
 bench-guest: all $(BENCH) guest-kernels
 	sh bench/guest.sh
 	sh tests/guest/run.sh --kernel 6.12 --topology tiers --mem 1G,512M,512M --timeout 1500 -- sh bench/tier_guest.sh

@@ -7,7 +7,9 @@
  * missing) need a full userfaultfd: one opened with UFFD_USER_MODE_ONLY turns a fault the
  * kernel takes on the program's behalf (read(2) into a tracked buffer) into EFAULT. Async
  * write-protect is resolved inside the kernel and is safe in user mode only. DAMON (root,
- * Linux 6.2) is one per machine: usable only while nobody else has a kdamond. */
+ * Linux 6.2) is one per machine: usable only while nobody else has a kdamond. Where it is,
+ * `auto` runs it beside wp-async for the reads that write-protection cannot see
+ * (doc/design.md, "Reads beside writes"). */
 #include "internal.h"
 
 #include <errno.h>
@@ -16,8 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
-const char *cdm__backend_sees(enum cdm_track backend)
+const char *cdm__backend_sees(enum cdm_track backend, bool reads_too)
 {
+    if (reads_too)
+        return "writes, and reads sampled by DAMON";
     switch (backend) {
     case CDM_TRACK_WP_ASYNC: return "writes";
     case CDM_TRACK_WP: return "writes";
@@ -125,4 +129,12 @@ enum cdm_track cdm__backend_choose(const struct cdm_backend_probe *probe, enum c
         snprintf(last, sizeof last, "%s", reason);
     }
     return CDM_TRACK_OFF;
+}
+
+bool cdm__backend_reads_too(const struct cdm_backend_probe *probe, enum cdm_track wanted,
+                            enum cdm_track chosen)
+{
+    char why[256];
+    return wanted == CDM_TRACK_AUTO && chosen == CDM_TRACK_WP_ASYNC &&
+           cdm__backend_allowed(probe, CDM_TRACK_DAMON, why, sizeof why);
 }

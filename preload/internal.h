@@ -139,6 +139,12 @@ CDM_HIDDEN int plat_pagemap_scan(int pagemap_fd, uintptr_t start, uintptr_t end,
                                  uint64_t required, uint64_t excluded, bool protect,
                                  struct plat_page_region *regions, size_t max_regions,
                                  size_t *n_regions, uintptr_t *walk_end);
+/* /proc/self/smaps, mapping by mapping in address order: each one's range and its
+ * AnonHugePages in KiB, to `seen` until it returns false. Linux 6.7 tells this per page
+ * (PAGEMAP_SCAN); before, only smaps does. */
+CDM_HIDDEN int plat_smaps_huge(bool (*seen)(uintptr_t start, uintptr_t end, size_t huge_kib,
+                                            void *arg),
+                               void *arg);
 /* eventfd, O_CLOEXEC | O_NONBLOCK: how the tracker thread is told to stop. */
 CDM_HIDDEN int plat_eventfd(int *out);
 
@@ -350,8 +356,12 @@ CDM_HIDDEN bool cdm__backend_allowed(const struct cdm_backend_probe *probe,
  * wp, missing, else off. `why` is "" when wanted (wp-async for auto) runs, else the reason. */
 CDM_HIDDEN enum cdm_track cdm__backend_choose(const struct cdm_backend_probe *probe,
                                               enum cdm_track wanted, char *why, size_t why_size);
-/* What a backend sees: "writes", "first touch", ... */
-CDM_HIDDEN const char *cdm__backend_sees(enum cdm_track backend);
+/* Whether `track = wanted`, which got `chosen`, also runs DAMON for reads: auto's wp-async
+ * where DAMON is allowed (for migrating rules: tracker.c). */
+CDM_HIDDEN bool cdm__backend_reads_too(const struct cdm_backend_probe *probe,
+                                       enum cdm_track wanted, enum cdm_track chosen);
+/* What a backend sees, with DAMON's reads beside it or not: "writes", "first touch", ... */
+CDM_HIDDEN const char *cdm__backend_sees(enum cdm_track backend, bool reads_too);
 
 /* ---------------------------------------------------------------- damon.c */
 /* DAMON through its sysfs interface: one kdamond of ours. Every function returns 0 or a
@@ -631,12 +641,16 @@ struct cdm_tracked {
     uint32_t discards;    /* counts MADV_DONTNEED and kin: a move decided before one is void */
     bool moving;          /* a move_pages call on it is in flight (the lock released) */
     bool registered;      /* with the userfaultfd: done once the threads run */
-    bool huge;            /* wp-async found huge pages: watched in 2 MiB blocks through the
+    bool huge;            /* found in huge pages: watched in 2 MiB blocks through the
                            * synchronous userfaultfd instead (tracker.c, "huge ranges") */
     uintptr_t start;
     size_t n_pages;
     int rule;             /* -1: a profiling run's buffer that no rule matched */
     uint32_t added_epoch; /* the last epoch collected when it was registered */
+    /* DAMON beside wp-async: its sightings of the range count from this epoch on (0: it does
+     * not watch the range yet). The first accessed bits DAMON reads of a page were set before
+     * it watched, or before the page moved (a move keeps them). */
+    uint32_t reads_from;
     uint64_t page_epochs; /* pages seen touched in an epoch, summed over the epochs */
     struct cdm_pages pages; /* what is known of each page: when used, where (pages.h) */
     uint8_t *users;       /* several sockets: per CDM_USER_SPAN_PAGES, node + 1 of the last
@@ -656,6 +670,8 @@ CDM_HIDDEN int cdm__users_epoch_node(pid_t ours_a, pid_t ours_b);
 /* Choose the backend (at startup; warns once when track's choice is not allowed here). */
 CDM_HIDDEN void cdm__tracker_setup(void);
 CDM_HIDDEN enum cdm_track cdm__tracker_backend(void);
+/* What the running tracker sees (cdm__backend_sees, DAMON's reads included where they are). */
+CDM_HIDDEN const char *cdm__tracker_sees(void);
 /* A placed buffer (policy applied) of a migrating rule, or in a profiling run any buffer it
  * records (rule -1: none matched): register it; the threads are wanted with the first one.
  * Call without placement's lock. */
@@ -714,7 +730,7 @@ CDM_HIDDEN bool cdm__profiling(void);
 /* The `access` event of a watched buffer leaving the tracker (freed, unmapped, moved, or
  * live at exit); `epoch` is the last one collected. The tracker's lock held. */
 CDM_HIDDEN void cdm__profile_record(const struct cdm_tracked *range, uint32_t epoch,
-                                    enum cdm_track backend);
+                                    enum cdm_track backend, bool reads_too);
 
 /* ---------------------------------------------------------------- trace.c */
 /* Expand %p %h %e %j %r %% of a path template; false if it does not fit. */

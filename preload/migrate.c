@@ -250,6 +250,8 @@ void cdm__migrate_settle(struct cdm_move_batch *b, int err, uint64_t spent)
         if (status >= 0 && status == b->nodes[k] && !err) {
             moved++;
             cdm_pages_set_node(&range->pages, page, status);
+            if ((int32_t)(b->epoch + 2 - range->reads_from) > 0 && range->reads_from)
+                range->reads_from = b->epoch + 2;
         } else if (status == -ENOENT) {
             cdm_pages_forget(&range->pages, page);
         } else if (status == NOT_TRIED && err == ENOMEM) {

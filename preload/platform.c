@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <numaif.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -248,6 +250,71 @@ int plat_pagemap_scan(int pagemap_fd, uintptr_t start, uintptr_t end, uint64_t r
     *n_regions = (size_t)rc;
     *walk_end = arg.walk_end;
     return 0;
+}
+
+/* One line of smaps: a mapping's header ("START-END perms ..."; hex digits are lower case)
+ * or a field ("AnonHugePages:   2048 kB"; names start upper case). */
+static void smaps_line(const char *line, uintptr_t *start, uintptr_t *end, size_t *huge_kib,
+                       bool *header)
+{
+    static const char field[] = "AnonHugePages:";
+    char *after;
+    *header = (*line >= '0' && *line <= '9') || (*line >= 'a' && *line <= 'f');
+    if (*header) {
+        *start = strtoul(line, &after, 16);
+        *end = *after == '-' ? strtoul(after + 1, NULL, 16) : *start;
+        *huge_kib = 0;
+    } else if (!strncmp(line, field, sizeof field - 1)) {
+        *huge_kib = strtoul(line + sizeof field - 1, NULL, 10);
+    }
+}
+
+int plat_smaps_huge(bool (*seen)(uintptr_t start, uintptr_t end, size_t huge_kib, void *arg),
+                    void *arg)
+{
+    int fd = -1, err = plat_open_above_stdio("/proc/self/smaps", O_RDONLY, 0, &fd);
+    if (err)
+        return err;
+    char buf[4096];
+    size_t have = 0;
+    uintptr_t start = 0, end = 0, next_start, next_end;
+    size_t huge_kib = 0, next_kib;
+    bool mapping = false, more = true, skipping = false;
+    while (more) {
+        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            err = n < 0 ? errno : 0;
+            break;
+        }
+        have += (size_t)n;
+        char *line = buf, *newline;
+        while (more && (newline = memchr(line, '\n', have - (size_t)(line - buf)))) {
+            *newline = '\0';
+            bool header = false;
+            next_kib = huge_kib;
+            if (!skipping)
+                smaps_line(line, &next_start, &next_end, &next_kib, &header);
+            skipping = false;
+            if (header) {
+                more = !mapping || seen(start, end, huge_kib, arg);
+                start = next_start, end = next_end, mapping = true;
+            }
+            huge_kib = next_kib;
+            line = newline + 1;
+        }
+        have -= (size_t)(line - buf);
+        memmove(buf, line, have);
+        if (have == sizeof buf - 1) { /* a line longer than the buffer (a mapping's path) */
+            have = 0;
+            skipping = true;
+        }
+    }
+    if (more && mapping && !err)
+        seen(start, end, huge_kib, arg);
+    close(fd);
+    return err;
 }
 
 int plat_eventfd(int *out)

@@ -21,7 +21,8 @@ bool cdm__profiling(void)
     return cdm__rt.config.settings.dry_run || cdm__rt.config.n_rules == 0;
 }
 
-void cdm__profile_record(const struct cdm_tracked *range, uint32_t epoch, enum cdm_track backend)
+void cdm__profile_record(const struct cdm_tracked *range, uint32_t epoch, enum cdm_track backend,
+                         bool reads_too)
 {
     size_t touched = 0;
     for (size_t i = 0; i < range->n_pages; i++)
@@ -33,5 +34,5 @@ void cdm__profile_record(const struct cdm_tracked *range, uint32_t epoch, enum c
                      (unsigned long)range->start, range->n_pages * plat_page_size(),
                      range->n_pages, cdm__rule_json(range->rule, rule, sizeof rule),
                      epoch - range->added_epoch, (unsigned long long)range->page_epochs, touched,
-                     cdm__track_name(backend), cdm__backend_sees(backend));
+                     cdm__track_name(backend), cdm__backend_sees(backend, reads_too));
 }

@@ -77,7 +77,7 @@ static void write_report(struct output *out)
          (unsigned long long)(elapsed / 1000000 % 1000), config->path[0] ? config->path : "built-in (profile only)",
          config->settings.dry_run ? ", dry run" : "");
     enum cdm_track tracker = cdm__tracker_backend();
-    emit(out, "tracker: %s (sees %s)", cdm__track_name(tracker), cdm__backend_sees(tracker));
+    emit(out, "tracker: %s (sees %s)", cdm__track_name(tracker), cdm__tracker_sees());
     emit(out, "%-16s %7s %9s %9s %9s %9s %7s %9s %6s  %s", "rule", "allocs", "bytes", "peak",
          "to-dram", "to-cdm", "faults", "fallbacks", "failed", "pages per node at exit");
     for (int i = 0; i <= config->n_rules; i++) {

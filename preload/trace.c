@@ -273,7 +273,7 @@ static void write_start(void)
           (unsigned long long)config->settings.min_size, config->settings.dry_run ? "true" : "false",
           cdm__nodemask_format(&cdm__rt.topology.cdm, cdm, sizeof cdm),
           cdm__nodemask_format(&cdm__rt.topology.dram, dram, sizeof dram),
-          cdm__track_name(cdm__tracker_backend()), cdm__backend_sees(cdm__tracker_backend()),
+          cdm__track_name(cdm__tracker_backend()), cdm__tracker_sees(),
           (unsigned long long)config->settings.epoch_ns, rules,
           cdm__json_escape(uname(&name) == 0 ? name.nodename : "", host, sizeof host), job, rank);
 }

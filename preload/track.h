@@ -38,12 +38,12 @@ struct cdm_track_ops {
     /* At exit, and in a fork's child (what the parent's backend runs is not the child's). */
     void (*stop)(void);
     void (*forget)(void);
+    /* The operations of its huge ranges (cdm__track_go_huge), or NULL: it has none. */
+    const struct cdm_track_ops *huge;
 };
 
 CDM_HIDDEN extern const struct cdm_track_ops cdm__track_wp, cdm__track_missing,
     cdm__track_wp_async, cdm__track_damon;
-/* A huge range's (track_wp_async.c): only its collection, in blocks. */
-CDM_HIDDEN extern const struct cdm_track_ops cdm__track_huge;
 
 /* ---------------------------------------------------------------- tracker.c, for backends */
 /* The userfaultfd a range is registered with, and /proc/self/pagemap (wp-async), -1 when
@@ -53,6 +53,9 @@ CDM_HIDDEN int cdm__track_uffd(const struct cdm_tracked *range);
  * the first such range), so that writes do not split them; false when it cannot. The lock
  * held, on the tracker thread. */
 CDM_HIDDEN bool cdm__track_go_huge(struct cdm_tracked *range);
+/* wp, which has no PAGEMAP_SCAN: the ranges in their first epochs that /proc/self/smaps finds
+ * in huge pages go to huge ranges. No lock held. */
+CDM_HIDDEN void cdm__track_find_huge(uint32_t epoch);
 CDM_HIDDEN int cdm__track_pagemap(void);
 /* Pages of `range` in [from, to) seen used in `epoch` (the first write of a fresh page where
  * the backend sees it: made, not used); returns how many count as used. The lock held. */
@@ -149,7 +152,8 @@ CDM_HIDDEN int32_t cdm__track_look_after(const struct cdm_tracked *range);
 
 /* ---------------------------------------------------------------- track_wp_async.c */
 /* Huge ranges: what a synchronous write-protect fault releases, and what is protected again
- * each epoch (cdm__track_huge): aligned blocks of a huge page, so that no huge page is split. */
+ * each epoch (the backends' `huge` operations): aligned blocks of a huge page, so that no huge
+ * page is split. */
 #define CDM_HUGE_BLOCK (2u << 20)
 
 #endif

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The damon tracker (track.h): the kernel's DAMON samples reads and writes of the tracked
  * ranges (damon.c drives it); nothing waits for us. Where its aggregations are traced, each
- * one ends an epoch; elsewhere each epoch reads back what it saw. */
+ * one ends an epoch; elsewhere each epoch reads back what it saw. The same operations run
+ * beside wp-async under track = auto, for the reads (tracker.c, `reads`). */
 #include "track.h"
 
 #include <errno.h>
@@ -68,10 +69,16 @@ static void damon_collect(uint32_t epoch, bool ended)
     } else if (!err && running && !ended) {
         err = cdm__damon_check(); /* no aggregation for two epochs: is it still on? */
     }
-    if (err && err != EAGAIN) /* EAGAIN: DAMON ran late, nothing is known of this epoch */
-        cdm__warn_once(CDM_WARN_TRACKER, "DAMON failed (%s%s): accesses from now on are not seen",
+    /* EAGAIN: DAMON ran late, nothing is known of this epoch. Beside wp-async (track = auto),
+     * DAMON taken by another process (a job's other ranks) leaves the writes: no warning. */
+    bool beside = cdm__tracker_backend() != CDM_TRACK_DAMON;
+    if (err == EBUSY && beside)
+        cdm__debug(1, "DAMON is in use by another process: reads are not seen");
+    else if (err && err != EAGAIN)
+        cdm__warn_once(CDM_WARN_TRACKER, "DAMON failed (%s%s): %s from now on are not seen",
                        strerrorname_np(err),
-                       err == ESRCH ? ": our kdamond was turned off from outside" : "");
+                       err == ESRCH ? ": our kdamond was turned off from outside" : "",
+                       beside ? "reads" : "accesses");
     /* DAMON samples one page per region: a region only partly in use shows fewer accesses.
      * Those at least half as busy as the busiest count as touched; the rest is noise and
      * edges that DAMON's next splits will cut off. */

@@ -61,9 +61,49 @@ static void wp_collect_range(struct cdm_tracked *range, uint32_t epoch)
     cdm__track_protect_flush(&run);
 }
 
+/* Before the ranges' collections: the new ones in huge pages become huge ranges. */
+static void wp_collect(uint32_t epoch, bool ended)
+{
+    cdm__track_find_huge(epoch);
+}
+
+/* A huge range (tracker.c, "huge ranges"): a fault releases the aligned 2 MiB block around
+ * it, and a block is protected again only whole, once all its pages are due (a write-protect
+ * change over part of a huge page splits it). A block the range's ends cut holds no huge page
+ * of the range's own: its due pages are protected as wp's. */
+static void wp_huge_collect_range(struct cdm_tracked *range, uint32_t epoch)
+{
+    size_t page = plat_page_size();
+    int32_t after = cdm__track_look_after(range);
+    struct cdm_protect_run run = {.range = range};
+    uintptr_t end = range->start + range->n_pages * page;
+    for (uintptr_t at = range->start; at < end;) {
+        uintptr_t block_end = (at & ~(uintptr_t)(CDM_HUGE_BLOCK - 1)) + CDM_HUGE_BLOCK;
+        block_end = block_end < end ? block_end : end;
+        size_t first = (at - range->start) / page, last = (block_end - range->start) / page;
+        bool whole = block_end - at == CDM_HUGE_BLOCK, due = true;
+        for (size_t i = first; i < last && (due || !whole); i++) {
+            bool idle = cdm_pages_idle(&range->pages, i, epoch, after);
+            due &= idle;
+            if (!whole && idle)
+                cdm__track_protect_add(&run, range->start + i * page, page);
+        }
+        if (whole && due)
+            cdm__track_protect_add(&run, at, CDM_HUGE_BLOCK);
+        at = block_end;
+    }
+    cdm__track_protect_flush(&run);
+}
+
+static const struct cdm_track_ops wp_huge = {
+    .collect_range = wp_huge_collect_range,
+};
+
 const struct cdm_track_ops cdm__track_wp = {
     .registered = wp_registered,
+    .collect = wp_collect,
     .collect_range = wp_collect_range,
+    .huge = &wp_huge,
 };
 
 /* missing: the faults are all there is (tracker.c serves them). */

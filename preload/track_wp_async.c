@@ -25,14 +25,24 @@
  * 20 us: 1-2% at one call per span). */
 #define SPAN (2u << 20)
 #define SHARED_SPANS 16
+/* A span just made keeps its probe this many epochs at least (`idle` beyond): the pages a fill
+ * made first must still be watched through it when the program's first pass reaches them
+ * (three arrays of 250 MiB took four epochs to fill), or they are protected whole and that
+ * pass takes a fault a page. The price: a later write that misses the probe is seen only
+ * then (tests/guest_track.c, "made"). */
+#define MADE_EPOCHS 10
 
 enum span_watch { UNWATCHED, PROBED, WHOLE, SHARED };
 
 struct cdm_span {
-    uint32_t cohort; /* the epoch the span was last seen used; 0: not in use */
-    uint16_t probe;  /* PROBED: the page watched for the cohort, an index in the span */
-    uint8_t watch;   /* enum span_watch */
-    int8_t prober;   /* SHARED: where the span watching it is (PROBED; a huge range's: WHOLE) */
+    uint32_t cohort;   /* the epoch the span was last seen used; 0: not in use */
+    uint16_t probe;    /* PROBED: the page watched for the cohort, an index in the span */
+    uint8_t watch : 7; /* enum span_watch */
+    /* The cohort is the pages made in its epoch (every page seen), none used yet: the span
+     * was filled, and is probed at once, so that the program's first pass over what it filled
+     * costs a fault a span (or fewer, shared), not one a page (follow-cpu and profiles). */
+    bool made : 1;
+    int8_t prober; /* SHARED: where the span watching it is (PROBED; a huge range's: WHOLE) */
 };
 
 /* Each protected page the program writes is an in-kernel fault, some 1-2 us natively (more
@@ -77,6 +87,13 @@ static void span_pages_of(const struct cdm_tracked *range, size_t s, size_t *fir
     *last = *first + span_pages() < range->n_pages ? *first + span_pages() : range->n_pages;
 }
 
+/* Whether page i is in the cohort of `span` (its own). */
+static bool in_cohort(const struct cdm_tracked *range, const struct cdm_span *span, size_t i)
+{
+    return span->made ? cdm_pages_seen(&range->pages, i)
+                      : cdm_pages_used_in(&range->pages, i, span->cohort);
+}
+
 /* Marks the cohorts of the spans that span s watches (SHARED, on either side of it). */
 static void mark_shared(struct cdm_tracked *range, size_t s, uint32_t epoch)
 {
@@ -89,7 +106,7 @@ static void mark_shared(struct cdm_tracked *range, size_t s, uint32_t epoch)
             size_t first, last;
             span_pages_of(range, (size_t)t, &first, &last);
             for (size_t i = first; i < last; i++)
-                if (cdm_pages_used_in(&range->pages, i, other->cohort))
+                if (in_cohort(range, other, i))
                     cdm__track_mark(range, range->start + i * page, range->start + (i + 1) * page,
                                  epoch);
             *other = (struct cdm_span){.watch = UNWATCHED, .cohort = epoch};
@@ -107,7 +124,7 @@ static bool collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
 {
     struct cdm_span *span = &spans_of(range)[s];
     struct plat_page_region regions[256];
-    size_t page = plat_page_size(), first, last, used = 0;
+    size_t page = plat_page_size(), first, last, used = 0, made = 0;
     span_pages_of(range, s, &first, &last);
     uintptr_t from = range->start + first * page, to = range->start + last * page;
     uintptr_t probe = from + span->probe * page;
@@ -132,16 +149,18 @@ static bool collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
                 size_t marked = cdm__track_mark(range, regions[r].start, regions[r].end, epoch);
                 pressure.faults += marked;
                 used += marked;
+                made += (regions[r].end - regions[r].start) / page - marked;
                 continue;
             }
             probe_seen |= probe >= regions[r].start && probe < regions[r].end;
             for (uintptr_t at = regions[r].start; at < regions[r].end; at += page) {
-                if (cdm_pages_used_in(&range->pages, (at - range->start) / page, span->cohort))
+                if (in_cohort(range, span, (at - range->start) / page))
                     continue;
                 seen = true;
                 size_t marked = cdm__track_mark(range, at, at + page, epoch);
                 pressure.faults += marked;
                 used += marked;
+                made += 1 - marked;
             }
         }
         if (walk_end <= from)
@@ -149,13 +168,18 @@ static bool collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
         from = walk_end;
     }
     for (size_t i = first; probe_seen && i < last; i++)
-        if (cdm_pages_used_in(&range->pages, i, span->cohort))
+        if (in_cohort(range, span, i))
             used += cdm__track_mark(range, range->start + i * page, range->start + (i + 1) * page,
                                  epoch);
     if (seen || probe_seen)
         span->watch = UNWATCHED; /* what was seen written is unprotected now */
-    if (used)
+    if (used) {
         span->cohort = epoch;
+        span->made = false;
+    } else if (made && !span->cohort && !range->pages.heat) { /* tier ranks pages' own heat */
+        span->cohort = epoch;
+        span->made = true;
+    }
     if (probe_seen)
         mark_shared(range, s, epoch);
     return huge;
@@ -171,10 +195,9 @@ static size_t scattered(const struct cdm_tracked *range, size_t s)
 {
     size_t first, last, runs = 0;
     span_pages_of(range, s, &first, &last);
-    uint32_t cohort = spans_of(range)[s].cohort;
+    const struct cdm_span *span = &spans_of(range)[s];
     for (size_t i = first; i < last; i++)
-        runs += !cdm_pages_used_in(&range->pages, i, cohort) &&
-                (i == first || cdm_pages_used_in(&range->pages, i - 1, cohort));
+        runs += !in_cohort(range, span, i) && (i == first || in_cohort(range, span, i - 1));
     return runs;
 }
 
@@ -214,22 +237,24 @@ static long next_in_cohort(const struct cdm_tracked *range, size_t s)
     size_t pages = last - first, from = span->probe + (pages * 5 / 8 | 1);
     for (size_t k = 0; k < pages; k++) {
         size_t i = (from + k) % pages;
-        if (cdm_pages_used_in(&range->pages, first + i, span->cohort))
+        if (in_cohort(range, span, first + i))
             return (long)i;
     }
     return -1;
 }
 
-/* Whether span s is in use, due for a look, and written whole in its cohort's epoch. */
+/* Whether span s is in use and due for a look (a span just made is at once), and written
+ * (or made) whole in its cohort's epoch. */
 static bool due_whole(const struct cdm_tracked *range, size_t s, int32_t after, uint32_t epoch)
 {
     const struct cdm_span *span = &spans_of(range)[s];
-    if (span->watch != UNWATCHED || !span->cohort || (int32_t)(epoch - span->cohort) < after)
+    if (span->watch != UNWATCHED || !span->cohort ||
+        (!span->made && (int32_t)(epoch - span->cohort) < after))
         return false;
     size_t first, last;
     span_pages_of(range, s, &first, &last);
     for (size_t i = first; i < last; i++)
-        if (!cdm_pages_used_in(&range->pages, i, span->cohort))
+        if (!in_cohort(range, span, i))
             return false;
     return true;
 }
@@ -243,7 +268,8 @@ static size_t shared_run(const struct cdm_tracked *range, size_t s, int32_t afte
     if (after == 0)
         return 1;
     while (n < SHARED_SPANS && s + n < n_spans && due_whole(range, s + n, after, epoch) &&
-           spans_of(range)[s + n].cohort == spans_of(range)[s].cohort)
+           spans_of(range)[s + n].cohort == spans_of(range)[s].cohort &&
+           spans_of(range)[s + n].made == spans_of(range)[s].made)
         n++;
     return n ? n : 1;
 }
@@ -259,22 +285,34 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
 {
     size_t page = plat_page_size();
     int32_t idle = (int32_t)cdm__migrate_idle_epochs(range->rule), after = cdm__track_look_after(range);
+    /* Over the fault budget a probe is kept COARSE_EPOCHS at least: a loop that takes longer
+     * than `idle` over its buffers reaches a span after its probe expired, and protecting it
+     * whole made the loop fault on every page and slow down further (a profile, whose `idle`
+     * is one epoch, ran a triad over 250 MiB 10 times slower). */
+    int32_t probed_idle = (int32_t)(pressure.coarse_to - epoch) > 0 && idle < COARSE_EPOCHS
+                              ? COARSE_EPOCHS
+                              : idle;
+    int32_t made_idle = probed_idle > MADE_EPOCHS ? probed_idle : MADE_EPOCHS;
     struct cdm_protect_run run = {.range = range};
     for (size_t s = 0; s < range_spans(range->n_pages); s++) {
         struct cdm_span *span = &spans_of(range)[s];
         size_t first, last;
         span_pages_of(range, s, &first, &last);
-        bool in_use = span->watch == UNWATCHED && span->cohort;
+        bool made = span->watch == UNWATCHED && span->made;
+        bool in_use = span->watch == UNWATCHED && span->cohort && !made;
         int32_t age = (int32_t)(epoch - span->cohort);
         if (span->watch == WHOLE || (in_use && age < after) ||
-            ((span->watch == PROBED || span->watch == SHARED) && age < idle - 1))
+            ((span->watch == PROBED || span->watch == SHARED) &&
+             age < (span->made ? made_idle : probed_idle) - 1))
             continue;
         if (in_use && scattered(range, s) > PROBED_GAPS)
             join_cohort(range, s, epoch);
-        long next = in_use && scattered(range, s) <= PROBED_GAPS ? next_in_cohort(range, s) : -1;
+        long next = made || (in_use && scattered(range, s) <= PROBED_GAPS) ? next_in_cohort(range, s)
+                                                                           : -1;
         if (next < 0) {
             cdm__track_protect_add(&run, range->start + first * page, (last - first) * page);
             span->watch = WHOLE;
+            span->made = false;
             continue;
         }
         size_t sharing = shared_run(range, s, after, epoch), sharing_end = s + sharing;
@@ -284,6 +322,7 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
             long prober = (long)(s + (cohort * 2654435761u >> 16) % sharing);
             for (size_t t = s; t < sharing_end; t++)
                 spans_of(range)[t] = (struct cdm_span){.watch = SHARED, .cohort = cohort,
+                                                    .made = made,
                                                     .prober = (int8_t)(prober - (long)t)};
             s = (size_t)prober;
             span = &spans_of(range)[s];
@@ -294,7 +333,7 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
         span->probe = (uint16_t)next;
         span->watch = PROBED;
         for (size_t i = first; i < last; i++)
-            if (!cdm_pages_used_in(&range->pages, i, span->cohort) || i == first + span->probe)
+            if (!in_cohort(range, span, i) || i == first + span->probe)
                 cdm__track_protect_add(&run, range->start + i * page, page);
         s = sharing_end - 1; /* past the spans it watches */
     }
@@ -345,7 +384,7 @@ static bool block_used_in(const struct cdm_tracked *range, size_t k, uint32_t ep
  * written in the same epoch share one protected block, as SHARED spans share a probe: when
  * it is written they all count as written; when it is not by the epoch before they would be
  * idle, each is protected on its own. tier ranks each block's own heat: none share. */
-static void huge_collect_range(struct cdm_tracked *range, uint32_t epoch)
+static void wp_async_huge_collect_range(struct cdm_tracked *range, uint32_t epoch)
 {
     size_t page = plat_page_size(), n_spans = range_blocks(range);
     int32_t after = cdm__track_look_after(range);
@@ -445,11 +484,16 @@ static void wp_async_collect_range(struct cdm_tracked *range, uint32_t epoch)
         arm_spans(range, epoch);
         return;
     }
-    /* Its spans start again as blocks (huge_collect_range): used now, or not lately. */
+    /* Its spans start again as blocks (wp_async_huge_collect_range): used now, or not lately. */
     for (size_t k = 0; k < range_blocks(range); k++)
         spans_of(range)[k] = (struct cdm_span){
             .watch = UNWATCHED, .cohort = block_used_in(range, k, epoch) ? epoch : 0};
 }
+
+/* A huge range's: only its collection, in blocks. */
+static const struct cdm_track_ops wp_async_huge = {
+    .collect_range = wp_async_huge_collect_range,
+};
 
 const struct cdm_track_ops cdm__track_wp_async = {
     .state_size = wp_async_state_size,
@@ -458,8 +502,5 @@ const struct cdm_track_ops cdm__track_wp_async = {
     .collect = wp_async_collect,
     .collect_range = wp_async_collect_range,
     .cooled = wp_async_cooled,
-};
-
-const struct cdm_track_ops cdm__track_huge = {
-    .collect_range = huge_collect_range,
+    .huge = &wp_async_huge,
 };

@@ -76,6 +76,9 @@ static struct {
     uint32_t epoch;          /* the last epoch collected */
     uint32_t migrated_epoch; /* the last epoch reconciled */
     const struct cdm_track_ops *ops; /* the backend's (track.h) */
+    /* DAMON beside wp-async for the reads it cannot see (track = auto; NULL: none). Its
+     * aggregations pace the epochs then. */
+    const struct cdm_track_ops *reads;
     bool changed; /* ranges came or went since cdm__track_spans */
     bool sees_creation; /* the backend sees the write that makes a page (see is_creation) */
     size_t state_bytes, state_peak; /* what the ranges' pages and spans take, now and at most */
@@ -120,10 +123,10 @@ void cdm__tracker_setup(void)
 {
     const struct cdm_config *config = &cdm__rt.config;
     tracker.backend = CDM_TRACK_OFF;
-    bool needed = cdm__profiling();
+    bool migrating = false;
     for (int i = 0; i < config->n_rules; i++)
-        needed |= rule_tracks(i);
-    if (!needed || config->settings.track == CDM_TRACK_OFF)
+        migrating |= rule_tracks(i);
+    if (!(migrating || cdm__profiling()) || config->settings.track == CDM_TRACK_OFF)
         return;
     tracker.sockets = cdm__nodemask_count(&cdm__rt.topology.dram) > 1;
     struct cdm_backend_probe probe;
@@ -136,6 +139,10 @@ void cdm__tracker_setup(void)
     tracker.ops = tracker.backend < sizeof ops / sizeof ops[0] && ops[tracker.backend]
                       ? ops[tracker.backend]
                       : &cdm__track_missing;
+    /* Reads move pages only for migrating rules: a profile alone does not take the machine's
+     * one DAMON interface. */
+    if (migrating && cdm__backend_reads_too(&probe, config->settings.track, tracker.backend))
+        tracker.reads = &cdm__track_damon;
     if (tracker.backend == CDM_TRACK_OFF)
         cdm__warn_once(CDM_WARN_TRACKER, "no access tracker is allowed here (%s): %s", why,
                        cdm__profiling() ? "the profile records no accesses"
@@ -143,12 +150,23 @@ void cdm__tracker_setup(void)
     else if (why[0])
         cdm__warn_once(CDM_WARN_TRACKER, "track = %s: %s; tracking with %s (sees %s)",
                        cdm__track_name(config->settings.track), why,
-                       cdm__track_name(tracker.backend), cdm__backend_sees(tracker.backend));
+                       cdm__track_name(tracker.backend), cdm__tracker_sees());
 }
 
 enum cdm_track cdm__tracker_backend(void)
 {
     return tracker.backend;
+}
+
+const char *cdm__tracker_sees(void)
+{
+    return cdm__backend_sees(tracker.backend, tracker.reads != NULL);
+}
+
+/* The backend whose timing ends epochs: DAMON's aggregations where it runs. */
+static const struct cdm_track_ops *pacer(void)
+{
+    return tracker.reads ? tracker.reads : tracker.ops;
 }
 
 /* ------------------------------------------------------------------ ranges (lock held) */
@@ -231,7 +249,8 @@ static void range_remove_at(int i)
 static void range_leave(int i)
 {
     if (cdm__profiling())
-        cdm__profile_record(tracker.ranges[i], tracker.epoch, tracker.backend);
+        cdm__profile_record(tracker.ranges[i], tracker.epoch, tracker.backend,
+                            tracker.reads != NULL);
     range_remove_at(i);
 }
 
@@ -289,22 +308,38 @@ static bool is_creation(const struct cdm_tracked *range, size_t i, uint32_t epoc
     return epoch - range->added_epoch <= CREATION_GRACE;
 }
 
-/* As cdm__track_mark, the pages used by a thread on node `user` (-1: not known). */
+/* A page DAMON saw beside wp-async (tracker.reads). wp-async sees the making write and DAMON
+ * cannot tell it from a use: a page not made yet (its making write is the next scan's to see,
+ * or it is the zero page read) is left to wp-async, and so is a range's filling. */
+static bool read_counts(const struct cdm_tracked *range, size_t i, uint32_t epoch)
+{
+    return cdm_pages_seen(&range->pages, i) && range->reads_from &&
+           (int32_t)(epoch - range->reads_from) >= 0 &&
+           (range->rule < 0 || epoch - range->added_epoch > CREATION_GRACE);
+}
+
+/* As cdm__track_mark, the pages used by a thread on node `user` (-1: not known); `read`: seen
+ * by DAMON beside wp-async. */
 static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to, uint32_t epoch,
-                        int user)
+                        int user, bool read)
 {
     size_t page = plat_page_size(), used = 0;
     from = from > range->start ? from : range->start;
     to = to < range_end(range) ? to : range_end(range);
     for (uintptr_t at = from & ~(uintptr_t)(page - 1); at < to; at += page) {
         size_t i = (at - range->start) / page;
-        if (is_creation(range, i, epoch)) {
+        if (read && !read_counts(range, i, epoch))
+            continue;
+        if (!read && is_creation(range, i, epoch)) {
             cdm_pages_cool(&range->pages, i);
             continue;
         }
         range->page_epochs += cdm_pages_touch(&range->pages, i, epoch);
-        if (range->users && user >= 0)
-            range->users[i / CDM_USER_SPAN_PAGES] = (uint8_t)(user + 1);
+        /* DAMON's sighting may be of an aggregation that began before the epoch's threads
+         * ran: it names a user only where none is known. */
+        uint8_t *known = range->users ? &range->users[i / CDM_USER_SPAN_PAGES] : NULL;
+        if (known && user >= 0 && !(read && *known))
+            *known = (uint8_t)(user + 1);
         used++;
     }
     return used; /* the pages counted as used */
@@ -312,7 +347,7 @@ static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
 
 size_t cdm__track_mark(struct cdm_tracked *range, uintptr_t from, uintptr_t to, uint32_t epoch)
 {
-    return mark_used(range, from, to, epoch, tracker.epoch_user);
+    return mark_used(range, from, to, epoch, tracker.epoch_user, false);
 }
 
 /* The DRAM node of the CPU a faulting thread runs on, remembered for the epoch (a fault
@@ -352,7 +387,7 @@ static void drain_pending(void)
                                    .write_protect = tracker.backend == CDM_TRACK_WP || range->huge};
         uintptr_t at, end;
         fault_span(&fault, range->huge, &at, &end);
-        mark_used(range, at, end, tracker.epoch + 1, tracker.pending_user[head % PENDING]);
+        mark_used(range, at, end, tracker.epoch + 1, tracker.pending_user[head % PENDING], false);
     }
     __atomic_store_n(&tracker.pending_head, tail, __ATOMIC_RELEASE);
 }
@@ -363,7 +398,7 @@ static void drain_pending(void)
  * stays wp-async's, whose span table it keeps its blocks in). */
 static const struct cdm_track_ops *range_ops(const struct cdm_tracked *range)
 {
-    return range->huge ? &cdm__track_huge : tracker.ops;
+    return range->huge ? tracker.ops->huge : tracker.ops;
 }
 
 int cdm__track_uffd(const struct cdm_tracked *range)
@@ -382,7 +417,8 @@ void cdm__track_mark_regions(const uintptr_t *from, const uintptr_t *to, int n, 
     for (int r = 0; r < n; r++)
         for (int i = range_index(from[r]); i < tracker.n_ranges && tracker.ranges[i]->start < to[r];
              i++)
-            cdm__track_mark(tracker.ranges[i], from[r], to[r], epoch);
+            mark_used(tracker.ranges[i], from[r], to[r], epoch, tracker.epoch_user,
+                      tracker.reads != NULL);
     pthread_mutex_unlock(&tracker.lock);
 }
 
@@ -394,6 +430,11 @@ int cdm__track_spans(uintptr_t *starts, uintptr_t *ends, int max, bool *changed)
     /* Past `max`, neighbours are given as one (what lies between them is unmapped or
      * untracked, and shows no access). */
     int per = (tracker.n_ranges + max - 1) / max, n = 0;
+    /* DAMON watches a range given now from the next epoch on: its sightings count after one
+     * aggregation of it (read_counts). */
+    for (int i = 0; i < tracker.n_ranges; i++)
+        if (!tracker.ranges[i]->reads_from)
+            tracker.ranges[i]->reads_from = tracker.epoch + 3;
     for (int i = 0; i < tracker.n_ranges; i += per, n++) {
         int last = i + per < tracker.n_ranges ? i + per - 1 : tracker.n_ranges - 1;
         starts[n] = tracker.ranges[i]->start;
@@ -447,6 +488,9 @@ static void collect_epoch(uint32_t epoch, bool aggregated)
     pthread_mutex_unlock(&tracker.lock);
     if (tracker.ops->collect)
         tracker.ops->collect(epoch, aggregated);
+    /* DAMON's reads before the ranges' scans: a page the scan finds made is not one of them. */
+    if (tracker.reads)
+        tracker.reads->collect(epoch, aggregated);
     pthread_mutex_lock(&tracker.lock);
     drain_pending();
     for (int i = 0; i < tracker.n_ranges; i++) {
@@ -496,7 +540,7 @@ static void serve_fault(int uffd, const struct plat_fault *fault)
         if (range) {
             at = at > range->start ? at : range->start; /* clipped: one registered range */
             end = end < range_end(range) ? end : range_end(range);
-            mark_used(range, at, end, tracker.epoch + 1, user);
+            mark_used(range, at, end, tracker.epoch + 1, user, false);
             __atomic_fetch_add(&cdm__rule_stats[range->rule < 0 ? CDM_MAX_RULES : range->rule].faults,
                                1, __ATOMIC_RELAXED);
         }
@@ -569,13 +613,14 @@ static void *tracker_main(void *unused)
     uint64_t epoch_ns = cdm__rt.config.settings.epoch_ns;
     uint64_t next = cdm__now_ns() + epoch_ns;
     while (!stopping()) {
-        int traced = tracker.ops->event_fd ? tracker.ops->event_fd() : -1;
+        int traced = pacer()->event_fd ? pacer()->event_fd() : -1;
         uint64_t now = cdm__now_ns();
         int timeout_ms = now >= next ? 0 : (int)((next - now + 999999) / 1000000);
-        struct pollfd fds[3] = {{.fd = tracker.wake_fd, .events = POLLIN},
-                                {.fd = synchronous() ? tracker.uffd : traced, .events = POLLIN},
+        struct pollfd fds[4] = {{.fd = tracker.wake_fd, .events = POLLIN},
+                                {.fd = synchronous() ? tracker.uffd : -1, .events = POLLIN},
+                                {.fd = traced, .events = POLLIN},
                                 {.fd = tracker.huge_uffd, .events = POLLIN}};
-        if (poll(fds, 3, timeout_ms) > 0) { /* an error is a timeout: faults are read anyway */
+        if (poll(fds, 4, timeout_ms) > 0) { /* an error is a timeout: faults are read anyway */
             if (fds[0].revents & POLLIN)
                 drain(tracker.wake_fd);
         }
@@ -584,14 +629,14 @@ static void *tracker_main(void *unused)
         if (tracker.huge_uffd >= 0)
             serve_faults(tracker.huge_uffd);
         /* damon, traced: the end of an aggregation is the end of an epoch. */
-        bool aggregated = traced >= 0 && tracker.ops->epoch_ended();
+        bool aggregated = traced >= 0 && pacer()->epoch_ended();
         if (stopping() || (!aggregated && cdm__now_ns() < next))
             continue;
         uint64_t began = cdm__now_ns();
         collect_epoch(tracker.epoch + 1, aggregated);
         kick(tracker.migrate_fd);
-        if (tracker.ops->next_epoch) {
-            next = tracker.ops->next_epoch(began, epoch_ns);
+        if (pacer()->next_epoch) {
+            next = pacer()->next_epoch(began, epoch_ns);
         } else {
             next += epoch_ns;
             if (next < cdm__now_ns()) /* an epoch ran late: skip, do not catch up */
@@ -831,6 +876,54 @@ bool cdm__track_go_huge(struct cdm_tracked *range)
     }
     range->huge = true;
     return true;
+}
+
+/* A range wp may find in huge pages: a huge page's worth or more, in its first
+ * HUGE_LOOK_EPOCHS (when it is filled; a range wp protects and releases in parts splits its
+ * huge pages at the first fault, so it must be found before). */
+#define HUGE_LOOK_EPOCHS 10
+
+static bool huge_candidate(const struct cdm_tracked *range, uint32_t epoch)
+{
+    return !range->huge && range->registered && range->n_pages * plat_page_size() >= CDM_HUGE_BLOCK &&
+           epoch - range->added_epoch <= HUGE_LOOK_EPOCHS;
+}
+
+/* The mappings smaps found with huge pages. Tracker thread only. */
+static struct huge_mappings {
+    int n;
+    uintptr_t start[512], end[512];
+} huge_mappings;
+
+static bool note_huge_mapping(uintptr_t start, uintptr_t end, size_t huge_kib, void *arg)
+{
+    struct huge_mappings *found = arg;
+    if (huge_kib) {
+        found->start[found->n] = start;
+        found->end[found->n++] = end;
+    }
+    return found->n < (int)(sizeof found->start / sizeof found->start[0]);
+}
+
+void cdm__track_find_huge(uint32_t epoch)
+{
+    if (!cdm__rt.topology.thp)
+        return;
+    bool wanted = false;
+    pthread_mutex_lock(&tracker.lock);
+    for (int i = 0; i < tracker.n_ranges && !wanted; i++)
+        wanted = huge_candidate(tracker.ranges[i], epoch);
+    pthread_mutex_unlock(&tracker.lock);
+    huge_mappings.n = 0;
+    if (!wanted || plat_smaps_huge(note_huge_mapping, &huge_mappings) != 0)
+        return;
+    pthread_mutex_lock(&tracker.lock);
+    for (int m = 0; m < huge_mappings.n; m++)
+        for (int i = range_index(huge_mappings.start[m]);
+             i < tracker.n_ranges && tracker.ranges[i]->start < huge_mappings.end[m]; i++)
+            if (huge_candidate(tracker.ranges[i], epoch))
+                cdm__track_go_huge(tracker.ranges[i]);
+    pthread_mutex_unlock(&tracker.lock);
 }
 
 /* Every descriptor closed; the caller holds `lock` or is alone (a fork's child). */
@@ -1216,6 +1309,8 @@ void cdm__tracker_stop(void)
     tracker.failed = true; /* nothing is tracked after exit */
     if (tracker.ops && tracker.ops->stop)
         tracker.ops->stop();
+    if (tracker.reads)
+        tracker.reads->stop();
     pthread_mutex_lock(&tracker.lock);
     while (tracker.n_ranges)
         range_leave(tracker.n_ranges - 1);
@@ -1262,6 +1357,8 @@ void cdm__tracker_after_fork(bool child)
         close_descriptors();
         if (tracker.ops && tracker.ops->forget)
             tracker.ops->forget();
+        if (tracker.reads)
+            tracker.reads->forget();
         while (tracker.n_ranges)
             range_remove_at(tracker.n_ranges - 1);
         tracker.started = tracker.stopping = false;

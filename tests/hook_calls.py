@@ -28,7 +28,7 @@ ALLOWED = {
     "mbind", "move_pages",
     # strings and numbers; snprintf with integer and string conversions does not allocate
     "memchr", "memcmp", "memcpy", "memmove", "memrchr", "memset", "strchr", "strcmp", "strcspn",
-    "strlen", "strncmp", "strrchr", "strstr", "strtol", "snprintf", "vsnprintf",
+    "strlen", "strncmp", "strrchr", "strstr", "strtol", "strtoul", "snprintf", "vsnprintf",
     "strerrordesc_np", "strerrorname_np", "getauxval", "sysconf",
     # our own locks (never held across a call into the allocator)
     "pthread_mutex_lock", "pthread_mutex_unlock", "pthread_mutex_trylock", "pthread_mutex_init",

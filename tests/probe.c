@@ -100,6 +100,43 @@ static int random_writes(size_t mib, int seconds)
     return munmap(words, mib << 20);
 }
 
+/* Writes [buffer, buffer + size) once, page by page in 16 parts spread over `ms`
+ * milliseconds (0: at full speed). */
+static void paced_pass(char *buffer, size_t size, int ms, unsigned char value)
+{
+    size_t part = size / 16;
+    for (int k = 0; k < 16; k++) {
+        for (size_t i = (size_t)k * part; i < (size_t)(k + 1) * part; i += 4096)
+            buffer[i] = value;
+        if (ms)
+            usleep((useconds_t)ms * 1000 / 16);
+    }
+}
+
+/* A mapping of `mib` MiB filled over `fill_ms`, then written whole `passes` times, each pass
+ * over `pass_ms` (a loop streaming through its buffer, slower or faster than the tracker's
+ * epochs): whether a rule tracks it, and the minor faults each pass took. */
+static int stream_passes(size_t mib, int fill_ms, int passes, int pass_ms)
+{
+    size_t size = mib << 20;
+    char *buffer = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buffer == MAP_FAILED || passes > 30)
+        return 1;
+    long faults[30];
+    paced_pass(buffer, size, fill_ms, 1);
+    for (int p = 0; p < passes; p++) {
+        long before = thread_faults();
+        paced_pass(buffer, size, pass_ms, (unsigned char)(p + 2));
+        faults[p] = thread_faults() - before;
+    }
+    struct cdm_buffer_info info = {0};
+    printf("tracked=%d faults", query && query(buffer, &info) == 0 && info.tracked);
+    for (int p = 0; p < passes; p++)
+        printf(" %ld", faults[p]);
+    printf("\n");
+    return munmap(buffer, size);
+}
+
 /* `mib` MiB advised MADV_HUGEPAGE, filled, then written whole over and over for `seconds`
  * seconds: whether a rule tracks it, and how much of it was in huge pages after the fill and
  * at the end (a write to a huge page under asynchronous write-protection splits it). In a
@@ -228,6 +265,9 @@ int main(int argc, char **argv)
     if (!strcmp(command, "huge-writes") && argc > 3)
         return huge_writes(strtoul(argv[2], NULL, 10), atoi(argv[3]),
                            argc > 4 && !strcmp(argv[4], "heap"));
+    if (!strcmp(command, "stream") && argc > 5)
+        return stream_passes(strtoul(argv[2], NULL, 10), atoi(argv[3]), atoi(argv[4]),
+                             atoi(argv[5]));
     if (!strcmp(command, "random-writes") && argc > 3)
         return random_writes(strtoul(argv[2], NULL, 10), atoi(argv[3]));
     if (!strcmp(command, "own-userfaultfd"))

@@ -136,6 +136,7 @@ struct trackers {
     bool allowed[N_BACKENDS];
     char why[N_BACKENDS][256]; /* of those not allowed */
     enum cdm_track chosen;     /* by track = auto */
+    bool reads_too;            /* and DAMON beside it, for migrating rules */
 };
 
 static void probe_trackers(struct trackers *trackers)
@@ -148,6 +149,7 @@ static void probe_trackers(struct trackers *trackers)
                                                     sizeof trackers->why[i]);
     char why[256];
     trackers->chosen = cdm__backend_choose(&probe, CDM_TRACK_AUTO, why, sizeof why);
+    trackers->reads_too = cdm__backend_reads_too(&probe, CDM_TRACK_AUTO, trackers->chosen);
 }
 
 static void print_trackers(const struct trackers *trackers)
@@ -157,13 +159,16 @@ static void print_trackers(const struct trackers *trackers)
     for (size_t i = 0; i < N_BACKENDS; i++) {
         if (trackers->allowed[i])
             printf("tracker %s: available, sees %s\n", cdm__track_name(backends[i]),
-                   cdm__backend_sees(backends[i]));
+                   cdm__backend_sees(backends[i], false));
         else
             printf("tracker %s: not available (%s)\n", cdm__track_name(backends[i]),
                    trackers->why[i]);
     }
     printf("tracker (track = auto): %s, sees %s\n", cdm__track_name(trackers->chosen),
-           cdm__backend_sees(trackers->chosen));
+           cdm__backend_sees(trackers->chosen, false));
+    if (trackers->reads_too)
+        printf("tracker (track = auto, migrating rules): %s with damon, sees %s\n",
+               cdm__track_name(trackers->chosen), cdm__backend_sees(trackers->chosen, true));
 }
 
 /* The DRAM node a CDM node belongs with (where follow-cpu's pages come back from), or -1. */
@@ -275,7 +280,7 @@ static void json_trackers(FILE *out, const struct trackers *trackers)
         fprintf(out, "%s{\"tracker\":", i ? "," : "");
         cli_json_string(out, cdm__track_name(backends[i]));
         fprintf(out, ",\"available\":%s", trackers->allowed[i] ? "true" : "false");
-        cli_json_text(out, "sees", trackers->allowed[i] ? cdm__backend_sees(backends[i]) : NULL);
+        cli_json_text(out, "sees", trackers->allowed[i] ? cdm__backend_sees(backends[i], false) : NULL);
         cli_json_text(out, "reason", trackers->allowed[i] ? NULL : trackers->why[i]);
         fputc('}', out);
     }
@@ -283,7 +288,10 @@ static void json_trackers(FILE *out, const struct trackers *trackers)
     cli_json_text(out, "userfaultfd", trackers->userfaultfd);
     fputs(",\"auto\":{\"tracker\":", out);
     cli_json_string(out, cdm__track_name(trackers->chosen));
-    cli_json_text(out, "sees", cdm__backend_sees(trackers->chosen));
+    cli_json_text(out, "sees", cdm__backend_sees(trackers->chosen, false));
+    /* Migrating rules' (follow-cpu, tier): DAMON beside it for reads, where it runs. */
+    fprintf(out, ",\"reads_too\":%s", trackers->reads_too ? "true" : "false");
+    cli_json_text(out, "migrating_sees", cdm__backend_sees(trackers->chosen, trackers->reads_too));
     fputs("}}", out);
 }
 
