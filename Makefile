@@ -27,8 +27,9 @@
 #   make bench-own-node  two sockets: the share of a written buffer on its writer's DRAM node
 #   make demo            the demo of the README
 #   make install PREFIX=/usr/local [DESTDIR=...]   (also BINDIR, LIBDIR, INCLUDEDIR, MANDIR,
-#                        DOCDIR, PKGCONFIGDIR, BASHCOMPDIR; pass the same ones to the build: the CLI looks
-#                        for the library in LIBDIR)
+#                        DOCDIR, PKGCONFIGDIR, BASHCOMPDIR, SPANKDIR; pass the same ones to the build:
+#                        the CLI looks for the library in LIBDIR, the Slurm plugin for both in
+#                        LIBDIR and BINDIR)
 #   make uninstall       the same variables: removes what install put there
 
 PREFIX ?= /usr/local
@@ -39,6 +40,8 @@ MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/cdmplace
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# The Slurm SPANK plugin (tools/spank_cdmplace.c), named by its full path in plugstack.conf.
+SPANKDIR ?= $(LIBDIR)/slurm
 VERSION := 0.1.0
 
 CC ?= cc
@@ -55,7 +58,8 @@ ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fno-strict-aliasing
 # topology, node sets, rules.
 CORE_SRC := $(addprefix preload/,platform.c log.c env.c sysfs.c config.c topology.c nodeset.c rules.c backends.c damon.c)
 LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c callsite.c symtab.c placement.c buffer_table.c users.c pages.c decide.c tracker.c track_wp.c track_wp_async.c track_damon.c migrate.c profile.c trace.c report.c)
-CLI_SRC := $(wildcard tools/*.c)
+# tools/spank_cdmplace.c is the Slurm plugin, a module of srun and slurmstepd, not the CLI's.
+CLI_SRC := $(filter-out tools/spank_cdmplace.c,$(wildcard tools/*.c))
 # The trace reader is C++: simdjson's parser (tools/trace_read.cc).
 CLI_CXX_SRC := $(wildcard tools/*.cc)
 
@@ -68,6 +72,8 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 
 LIB := $(B)/libcdmplace.so
 CLI := $(B)/cdmplace
+# Built where <slurm/spank.h> is (Debian: libslurm-dev); make deps installs it.
+SPANK := $(if $(shell echo '\#include <slurm/spank.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo y),$(B)/spank_cdmplace.so)
 ASAN_CLI := $(B)/asan/cdmplace
 
 # Tests: tests/unit_*.c link the core objects (parser, rules, topology: pure code, also
@@ -98,7 +104,7 @@ ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra $(WERROR) -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
 .PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-own-node bench-redis bench-thp bench-stream bench-guest demo demo-host install clean
-all: $(LIB) $(CLI)
+all: $(LIB) $(CLI) $(SPANK)
 
 $(B)/lib/%.o: %.c Makefile
 	@mkdir -p $(@D)
@@ -121,13 +127,16 @@ $(LIB): $(LIB_OBJ) preload/exports.map
 	$(CC) -shared $(LDFLAGS) -o $@ $(LIB_OBJ) -Wl,--version-script=preload/exports.map -Wl,-z,now -Wl,-z,relro $(LIB_LDLIBS)
 $(CLI): $(CLI_OBJ) $(CORE_OBJ)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CLI_LDLIBS) $(CLI_CXX_LDLIBS)
+# Not linked to libslurm: srun and slurmstepd, which load it, define the spank_* functions.
+$(B)/spank_cdmplace.so: tools/spank_cdmplace.c Makefile $(B)/libdir
+	$(CC) $(ALL_CFLAGS) -D_GNU_SOURCE -DCDM_LIBDIR='"$(LIBDIR)"' -DCDM_BINDIR='"$(BINDIR)"' -fPIC -shared $(LDFLAGS) -o $@ $<
 # `cdmplace run` finds the library next to itself, else in LIBDIR (compiled in), else in
 # ../lib: tools/run.c is built again when LIBDIR changes.
 $(B)/core/tools/run.o $(B)/asan/tools/run.o: CPPFLAGS += -DCDM_LIBDIR='"$(LIBDIR)"'
 $(B)/core/tools/run.o $(B)/asan/tools/run.o: $(B)/libdir
 $(B)/libdir: FORCE
 	@mkdir -p $(@D)
-	@[ "$$(cat $@ 2>/dev/null)" = "$(LIBDIR)" ] || echo "$(LIBDIR)" >$@
+	@[ "$$(cat $@ 2>/dev/null)" = "$(LIBDIR) $(BINDIR)" ] || echo "$(LIBDIR) $(BINDIR)" >$@
 $(B)/cdmplace.pc: FORCE
 	@mkdir -p $(@D)
 	printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: cdmplace\nDescription: %s\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lcdmplace\n' \
@@ -313,12 +322,14 @@ install: all $(B)/cdmplace.pc
 	install -m 644 tools/completion.bash $(DESTDIR)$(BASHCOMPDIR)/cdmplace
 	install -m 644 config/*.conf $(DESTDIR)$(DOCDIR)/examples/
 	install -m 644 LICENSE $(DESTDIR)$(DOCDIR)/LICENSE
+	$(if $(SPANK),install -d $(DESTDIR)$(SPANKDIR) && install -m 755 $(SPANK) $(DESTDIR)$(SPANKDIR)/spank_cdmplace.so)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/cdmplace $(DESTDIR)$(LIBDIR)/libcdmplace.so \
 	    $(DESTDIR)$(INCLUDEDIR)/cdmplace.h $(DESTDIR)$(PKGCONFIGDIR)/cdmplace.pc \
 	    $(DESTDIR)$(MANDIR)/man1/cdmplace.1 $(DESTDIR)$(MANDIR)/man5/cdmplace.conf.5 \
-	    $(DESTDIR)$(BASHCOMPDIR)/cdmplace
+	    $(DESTDIR)$(BASHCOMPDIR)/cdmplace $(DESTDIR)$(SPANKDIR)/spank_cdmplace.so
+	-rmdir $(DESTDIR)$(SPANKDIR) 2>/dev/null
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
