@@ -75,8 +75,6 @@ size_of() { echo $(((2 + ($1 + 2) % 4) * MiB)); }
 # 4 ranks: 2, 3, 4, 1 buffers (max in rank 2) of 4, 5, 2, 3 MiB: 8, 15, 8, 3 MiB (max in rank 1).
 TOTAL=$((8 * MiB + 15 * MiB + 8 * MiB + 3 * MiB))
 
-start_of() { grep -m 1 '"ev":"start"' "$1"; }
-pid_of() { start_of "$1" | sed -n 's/^{"t":[0-9]*,"pid":\([0-9]*\),.*/\1/p'; }
 
 # placed_ok FILE RANK: FILE holds exactly the placements tests/mpi_ranks.c makes in RANK,
 # each through the rule and applied; says what is wrong, else nothing.
@@ -88,32 +86,6 @@ placed_ok() {
         echo "$1: $count placements by rule ranks, $sized of $(size_of "$2") bytes applied;" \
             "rank $2 makes $(buffers_of "$2");"
     fi
-}
-
-# row REPORT RULE FIGURE: "MIN|MEAN|MAX|MAX IN" of a row of the many-process table.
-row() {
-    awk -v rule="$2" -v figure="$3" '
-        /^  RULE / { table = 1; next }
-        /^top call sites/ { table = 0 }
-        table {
-            n = split($0, cell, /  +/)
-            first = 2
-            if ($0 ~ /^  [^ ]/) { current = cell[2]; first = 3 }
-            if (current == rule && cell[first] == figure) {
-                printf "%s|%s|%s|%s\n", cell[first + 1], cell[first + 2], cell[first + 3], cell[first + 4]
-                exit
-            }
-        }' "$1"
-}
-
-# expect_row CASE REPORT RULE FIGURE "MIN|MEAN|MAX|MAX IN prefix": a table row as expected;
-# prints nothing when it is, else what differs.
-expect_row() {
-    got=$(row "$1" "$2" "$3")
-    case $got in
-    "$4"*) ;;
-    *) echo "row $2/$3: got '$got', want '$4...';" ;;
-    esac
 }
 
 # ------------------------------------------------------------------ Open MPI

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # What the script suites share (sourced; POSIX sh): a scratch directory, the lines
-# `ok NAME`, `FAIL NAME (why)` and `skip NAME (why)`, and the closing `N passed, M failed`
-# that tests/run-all.sh counts.
+# `ok NAME`, `FAIL NAME (why)` and `skip NAME (why)`, the closing `N passed, M failed`
+# that tests/run-all.sh counts, and a trace's start event and the rows of a many-process report.
 passed=0 failed=0 skipped=0
 
 # scratch NAME [KEEP]: $TMP, a fresh directory, removed at exit unless KEEP is not empty.
@@ -27,6 +27,37 @@ selected() {
         done
         exit 1
     }
+}
+
+# start_of TRACE: its start event; pid_of TRACE: the pid that wrote it.
+start_of() { grep -m 1 '"ev":"start"' "$1"; }
+pid_of() { start_of "$1" | sed -n 's/^{"t":[0-9]*,"pid":\([0-9]*\),.*/\1/p'; }
+
+# row REPORT RULE FIGURE: "MIN|MEAN|MAX|MAX IN" of a row of the many-process table of
+# `cdmplace report` (tests/jobs.sh, tests/slurm.sh).
+row() {
+    awk -v rule="$2" -v figure="$3" '
+        /^  RULE / { table = 1; next }
+        /^top call sites/ { table = 0 }
+        table {
+            n = split($0, cell, /  +/)
+            first = 2
+            if ($0 ~ /^  [^ ]/) { current = cell[2]; first = 3 }
+            if (current == rule && cell[first] == figure) {
+                printf "%s|%s|%s|%s\n", cell[first + 1], cell[first + 2], cell[first + 3], cell[first + 4]
+                exit
+            }
+        }' "$1"
+}
+
+# expect_row REPORT RULE FIGURE "MIN|MEAN|MAX|MAX IN prefix": a table row as expected;
+# prints nothing when it is, else what differs.
+expect_row() {
+    got=$(row "$1" "$2" "$3")
+    case $got in
+    "$4"*) ;;
+    *) echo "row $2/$3: got '$got', want '$4...';" ;;
+    esac
 }
 
 pass() { echo "ok $1"; passed=$((passed + 1)); }

@@ -1,0 +1,323 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# tests/slurm.sh: the SPANK plugin (build/spank_cdmplace.so) in a real Slurm 22.05 (Debian 12)
+# of one node, this host, with its own munged, slurmctld and slurmd, all in a temporary
+# directory. The job: 2 tasks of `srun --multi-prog`, task 0 build/examples/buffers (heap
+# buffers of 64M and 16M and a 32M mapping, then a checksum), task 1 build/tests/probe alloc 96
+# (a 96M heap buffer, and whether the library placed it), under tests/slurm-job.conf's rule:
+#
+#   plain-step           without --cdmplace a task has no LD_PRELOAD and no CDMPLACE_ variable
+#   traces               srun --cdmplace=FILE: one trace per task, cdmplace.JOB.0.RANK.jsonl in
+#                        srun's directory, its start event naming the job, the rank and FILE
+#   placed               each task's heap buffers placed by the rule (bind 0, applied), task 1's
+#                        seen placed by the program itself (cdm_query)
+#   output               the program's output is that of the same step without --cdmplace
+#                        (but for probe's placed=0/1): the plugin adds nothing to stdout
+#   report               --cdmplace-report: when the step is over, one report over both
+#                        traces on srun's stderr and in cdmplace.JOB.0.report.txt: the job,
+#                        2 processes, rule big's rows with the rank holding each max (allocs
+#                        in rank 0, bytes in rank 1)
+#   bad-config           a config `cdmplace check` refuses: srun fails with FILE:LINE before
+#                        any allocation, and no task runs
+#   missing-config       a config that is not there: the same, naming the file
+#   report-alone         --cdmplace-report without --cdmplace: srun refuses
+#   daemons-stopped      at the end no munged, slurmctld (slurmscriptd), slurmd or slurmstepd
+#                        of ours is left
+#
+# Slurm as root in a container: proctrack/linuxproc and task/none need no cgroup (no
+# cgroup.conf, no systemd scope), select/cons_tres hands out the CPUs alone; SlurmUser and
+# SlurmdUser are root, the ports not Slurm's defaults, every state, spool, log and pid file and
+# munged's socket and key are in the temporary directory; SLURM_CONF names the config for every
+# command. Each wait and each srun is bounded.
+#
+# Usage: sh tests/slurm.sh   (as root, after `make tests`; Slurm from `make deps`)
+# Prints `ok NAME` or `FAIL NAME (why)` and at the end `N passed, M failed`; exits 1 if any
+# failed. Not root: one skip. SLURM_KEEP=1 keeps the temporary directory (configs, logs,
+# traces, outputs).
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CLI=$ROOT/build/cdmplace
+LIB=$ROOT/build/libcdmplace.so
+PLUGIN=$ROOT/build/spank_cdmplace.so
+BUFFERS=$ROOT/build/examples/buffers
+PROBE=$ROOT/build/tests/probe
+MiB=1048576
+
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export LC_ALL=C
+unset LD_PRELOAD CDMPLACE_CONFIG CDMPLACE_LOG CDMPLACE_REPORT CDMPLACE_DRY_RUN CDMPLACE_DEBUG
+keep=${SLURM_KEEP:-}
+# Inside someone else's allocation srun would take its job for ours.
+for var in $(env | sed -n 's/^\(SLURM_[A-Za-z0-9_]*\)=.*/\1/p'); do
+    unset "$var"
+done
+
+. "$ROOT/tests/suite.sh"
+if [ "$(id -u)" -ne 0 ]; then
+    skip slurm "slurmd and slurmctld run as root here (SlurmdUser=root); run as root"
+    finish
+    exit
+fi
+for file in "$CLI" "$LIB" "$BUFFERS" "$PROBE"; do
+    if [ ! -e "$file" ]; then
+        echo "slurm: $file is missing: run make tests" >&2
+        exit 1
+    fi
+done
+for program in munged slurmctld slurmd slurmstepd srun sinfo; do
+    if ! command -v "$program" >/dev/null 2>&1; then
+        echo "slurm: $program is not installed: run make deps (munge slurmctld slurmd" \
+            "slurm-client)" >&2
+        exit 1
+    fi
+done
+if [ ! -e "$PLUGIN" ]; then
+    echo "slurm: $PLUGIN is missing: make builds it where <slurm/spank.h> is (libslurm-dev)" >&2
+    exit 1
+fi
+
+scratch slurm "$keep"
+# munged wants every directory above its socket searchable by all.
+chmod 711 "$TMP"
+# What runs now of Slurm's and munge's, to tell ours apart at the end.
+daemons() {
+    ps -eo pid=,comm= | awk '$2 ~ /^(munged|slurm(ctld|scriptd|d|stepd))$/ { print $1 }' | sort
+}
+daemons >"$TMP/daemons.before"
+started=""
+# Stops the daemons we started, each by its pid, and waits for them: at exit, however we exit.
+stop_daemons() {
+    for pid in $started; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in $started; do
+        wait "$pid" 2>/dev/null
+    done
+    started=""
+}
+if [ -n "$keep" ]; then
+    trap 'stop_daemons' EXIT
+else
+    trap 'stop_daemons; rm -rf "$TMP"' EXIT
+fi
+# Killed, or our reader gone (`| head`): the EXIT trap still stops the daemons.
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
+
+# ------------------------------------------------------------------ the cluster
+HOST=$(hostname -s)
+# Ports of their own, so that a Slurm already on this host (default 6817, 6818) is not ours.
+PORT=$((20000 + $$ % 20000))
+mkdir -p "$TMP/state" "$TMP/spool" "$TMP/job"
+# munged checks its directories: the socket's must be searchable by all, the key only ours.
+mkdir -m 711 "$TMP/munge"
+head -c 1024 /dev/urandom >"$TMP/munge/munge.key"
+chmod 400 "$TMP/munge/munge.key"
+cat >"$TMP/slurm.conf" <<EOF
+ClusterName=cdmplace
+SlurmctldHost=$HOST
+SlurmUser=root
+SlurmdUser=root
+SlurmctldPort=$PORT
+SlurmdPort=$((PORT + 1))
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$TMP/munge/munge.socket
+StateSaveLocation=$TMP/state
+SlurmdSpoolDir=$TMP/spool
+SlurmctldPidFile=$TMP/slurmctld.pid
+SlurmdPidFile=$TMP/slurmd.pid
+SlurmctldLogFile=$TMP/slurmctld.log
+SlurmdLogFile=$TMP/slurmd.log
+PlugStackConfig=$TMP/plugstack.conf
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SwitchType=switch/none
+MpiDefault=none
+ReturnToService=2
+NodeName=$HOST CPUs=$(nproc) RealMemory=1024 State=UNKNOWN
+PartitionName=test Nodes=$HOST Default=YES MaxTime=10 State=UP
+EOF
+echo "required $PLUGIN library=$LIB cli=$CLI" >"$TMP/plugstack.conf"
+export SLURM_CONF=$TMP/slurm.conf
+
+# alive: whether every daemon we started still runs.
+alive() {
+    for pid in $started; do
+        kill -0 "$pid" 2>/dev/null || return 1
+    done
+}
+# up_by DEADLINE CONDITION...: waits for CONDITION until the time DEADLINE (date +%s) while
+# the daemons are alive.
+up_by() {
+    deadline=$1
+    shift
+    until "$@"; do
+        alive && [ "$(date +%s)" -lt "$deadline" ] || return 1
+        sleep 0.5
+    done
+}
+node_idle() { [ "$(timeout 10 sinfo -h -n "$HOST" -o %t 2>/dev/null)" = idle ]; }
+broken() {
+    fail cluster "$1: $(tail -n 5 "$TMP/munged.err" "$TMP/slurmctld.log" "$TMP/slurmd.log" \
+        2>&1 | tr '\n' ' ')"
+    finish
+    exit
+}
+
+munged --foreground --socket="$TMP/munge/munge.socket" --key-file="$TMP/munge/munge.key" \
+    --pid-file="$TMP/munge/munged.pid" --log-file="$TMP/munge/munged.log" \
+    --seed-file="$TMP/munge/munged.seed" 2>"$TMP/munged.err" &
+started="$started $!"
+up_by $(($(date +%s) + 30)) test -S "$TMP/munge/munge.socket" || broken "munged did not start"
+slurmctld -D -i >"$TMP/slurmctld.out" 2>&1 &
+started="$started $!"
+slurmd -D -N "$HOST" >"$TMP/slurmd.out" 2>&1 &
+started="$started $!"
+# The node idle: the daemons are up and have met. 60 s at most (a loaded 2-core machine).
+up_by $(($(date +%s) + 60)) node_idle || broken "node $HOST not idle within 60 s"
+
+# run_srun DIR SRUN-OPTIONS...: srun, in DIR, bounded; its status in $status, its output in
+# DIR/out and DIR/err.
+run_srun() {
+    dir=$1
+    shift
+    mkdir -p "$dir"
+    (cd "$dir" && timeout -k 10 120 srun "$@" >out 2>err </dev/null)
+    status=$?
+}
+
+cp "$ROOT/tests/slurm-job.conf" "$TMP/job/job.conf"
+printf '0 %s\n1 %s alloc 96\n' "$BUFFERS" "$PROBE" >"$TMP/job/tasks"
+
+# ------------------------------------------------------------------ without the option
+dir=$TMP/plain
+run_srun "$dir" -N1 -n1 sh -c 'echo "LD_PRELOAD=${LD_PRELOAD:-}"; env | grep ^CDMPLACE_; true'
+if [ "$status" -ne 0 ] || ! grep -qx 'LD_PRELOAD=' "$dir/out" ||
+    grep -q CDMPLACE_ "$dir/out"; then
+    fail plain-step "srun exited $status, the task saw: $(tr '\n' ' ' <"$dir/out")"
+else
+    pass plain-step
+fi
+# The same job as below without the plugin: its output, to compare with.
+dir=$TMP/plain-job
+run_srun "$dir" -N1 -n2 --label --multi-prog "$TMP/job/tasks"
+sort "$dir/out" >"$dir/out.sorted"
+
+# ------------------------------------------------------------------ the job under cdmplace
+dir=$TMP/job
+run_srun "$dir" -N1 -n2 --label --cdmplace=job.conf --cdmplace-report --multi-prog tasks
+job=$(start_of "$dir"/cdmplace.*.0.0.jsonl 2>/dev/null | sed -n 's/.*"job":"\([0-9]*\)".*/\1/p')
+traces=$(cd "$dir" && ls cdmplace.*.jsonl 2>/dev/null | tr '\n' ' ')
+why=""
+if [ "$status" -ne 0 ]; then
+    why="srun exited $status: $(head -c 600 "$dir/err");"
+elif [ -z "$job" ] || [ "$traces" != "cdmplace.$job.0.0.jsonl cdmplace.$job.0.1.jsonl " ]; then
+    why="traces '$traces' in $dir, not cdmplace.JOB.0.0.jsonl and cdmplace.JOB.0.1.jsonl;"
+else
+    for rank in 0 1; do
+        start=$(start_of "$dir/cdmplace.$job.0.$rank.jsonl")
+        case $start in
+        *"\"config\":\"$dir/job.conf\""*"\"job\":\"$job\",\"rank\":$rank}") ;;
+        *) why="$why rank $rank's start event: $start;" ;;
+        esac
+    done
+fi
+if [ -z "$why" ]; then pass traces; else fail traces "$why"; fi
+
+# placed_count FILE SIZE: the placements of SIZE bytes that rule big applied, bound to node 0.
+placed_count() {
+    grep '"ev":"place"' "$1" 2>/dev/null | grep "\"size\":$2," | grep '"rule":"big"' |
+        grep '"policy":"bind","nodes":"0"' | grep -c '"result":"applied"'
+}
+why=""
+for size in $((64 * MiB)) $((16 * MiB)); do
+    [ "$(placed_count "$dir/cdmplace.$job.0.0.jsonl" "$size")" -eq 1 ] ||
+        why="$why rank 0: no applied placement of $size bytes;"
+done
+[ "$(placed_count "$dir/cdmplace.$job.0.1.jsonl" $((96 * MiB)))" -eq 1 ] ||
+    why="$why rank 1: no applied placement of $((96 * MiB)) bytes;"
+grep -qx '1: placed=1' "$dir/out" || why="$why task 1 did not see its buffer placed;"
+if [ -z "$why" ]; then pass placed; else fail placed "$why"; fi
+
+# Under the plugin only probe's own answer to "is it placed" differs.
+sort "$dir/out" >"$dir/out.sorted"
+plain=$TMP/plain-job/out.sorted
+if grep -q '^0: checksum ' "$dir/out" &&
+    sed 's/^1: placed=0$/1: placed=1/' "$plain" | cmp -s - "$dir/out.sorted"; then
+    pass output
+else
+    with=$(tr '\n' ' ' <"$dir/out")
+    without=$(tr '\n' ' ' <"$TMP/plain-job/out")
+    fail output "with the plugin: $with; without: $without"
+fi
+
+report=$dir/cdmplace.$job.0.report.txt
+pid0=$(pid_of "$dir/cdmplace.$job.0.0.jsonl" 2>/dev/null)
+pid1=$(pid_of "$dir/cdmplace.$job.0.1.jsonl" 2>/dev/null)
+why=""
+if [ ! -s "$report" ]; then
+    why="no report $report;"
+else
+    grep -q "^2 processes from 2 traces, job $job," "$report" ||
+        why="$why header: $(head -n 1 "$report");"
+    why="$why$(expect_row "$report" big allocs "1|1.5|2|rank 0 (pid $pid0, $HOST)")"
+    why="$why$(expect_row "$report" big bytes "80M|88M|96M|rank 1 (pid $pid1, $HOST)")"
+    # srun's stderr holds the same report, and says where the file is.
+    grep -v '^cdmplace: this report is also in ' "$dir/err" | grep -v '^[01]: ' >"$dir/err.report"
+    cmp -s "$report" "$dir/err.report" ||
+        why="$why srun's stderr is not the report: $(head -c 400 "$dir/err");"
+    grep -qx "cdmplace: this report is also in $report" "$dir/err" ||
+        why="$why stderr does not name $report;"
+fi
+if [ -z "$why" ]; then pass report; else fail report "$why"; fi
+
+# ------------------------------------------------------------------ refused before any task
+# refused NAME DIR CONFIG MESSAGE: srun with CONFIG fails, says MESSAGE, and its task (which
+# would make DIR/ran) never runs.
+refused() {
+    run_srun "$2" -N1 -n1 --cdmplace="$3" touch "$2/ran"
+    if [ "$status" -eq 0 ] || [ -e "$2/ran" ] || ! grep -qF "$4" "$2/err"; then
+        ran=no
+        [ -e "$2/ran" ] && ran=yes
+        fail "$1" "srun exited $status, task ran: $ran, stderr: $(head -c 400 "$2/err")"
+    else
+        pass "$1"
+    fi
+}
+mkdir -p "$TMP/bad"
+printf '[settings]\nmin_size = 1M\n\n[rule big]\nsize = 1M-\npolicy = sideways 0\n' \
+    >"$TMP/bad/bad.conf"
+refused bad-config "$TMP/bad" bad.conf "cdmplace: bad.conf:6: "
+refused missing-config "$TMP/missing" nowhere.conf "cdmplace: nowhere.conf: cannot open"
+
+dir=$TMP/report-alone
+run_srun "$dir" -N1 -n1 --cdmplace-report touch "$dir/ran"
+if [ "$status" -eq 0 ] || [ -e "$dir/ran" ] ||
+    ! grep -q 'cdmplace: --cdmplace-report needs --cdmplace=FILE' "$dir/err"; then
+    fail report-alone "srun exited $status, stderr: $(head -c 400 "$dir/err")"
+else
+    pass report-alone
+fi
+
+# ------------------------------------------------------------------ nothing left behind
+stop_daemons
+# A slurmstepd outlives its step by a moment: 10 s for the last to go.
+for _ in $(seq 20); do
+    extra=$(daemons | comm -13 "$TMP/daemons.before" -)
+    [ -z "$extra" ] && break
+    sleep 0.5
+done
+if [ -n "$extra" ]; then
+    fail daemons-stopped "still running: $(ps -o pid=,comm= -p "$(echo $extra | tr ' ' ,)" |
+        tr '\n' ' ')"
+else
+    pass daemons-stopped
+fi
+finish
