@@ -9,7 +9,9 @@
 # (tests/process_lifecycle.c); mbw a third-party memory benchmark (bench/layout.sh);
 # redis-server, redis-tools, libjemalloc2, libgoogle-perftools4 (tcmalloc), libmimalloc2.0 and
 # gdb the programs with their own allocators and the stacks of a hung one
-# (tests/allocators.sh, bench/redis.sh).
+# (tests/allocators.sh, bench/redis.sh); libslurm-dev (<slurm/spank.h>) builds the Slurm
+# plugin, and slurmctld, slurmd, slurm-client (srun, sinfo) and munge are the single-node
+# Slurm it runs in (tests/slurm.sh starts daemons of its own, on its own socket and ports).
 # Packages already present are not fetched again; anything missing triggers apt-get update.
 set -eu
 packages="gcc g++ make libc6-dev pkg-config libnuma-dev libunwind-dev uthash-dev libbsd-dev libcriterion-dev
@@ -17,7 +19,8 @@ libsimdjson-dev libdw-dev clang libclang-rt-14-dev openmpi-bin libopenmpi-dev
 numactl libcap2-bin mbw man-db groff-base python3 perl sqlite3 xz-utils zstd gzip bzip2 tar gawk diffutils coreutils findutils
 qemu-system-x86 busybox-static cpio nodejs
 chromium-headless-shell python3-pil
-redis-server redis-tools libjemalloc2 libgoogle-perftools4 libmimalloc2.0 gdb"
+redis-server redis-tools libjemalloc2 libgoogle-perftools4 libmimalloc2.0 gdb
+libslurm-dev slurmctld slurmd slurm-client munge"
 missing=""
 for package in $packages; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||

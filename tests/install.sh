@@ -25,6 +25,14 @@ check "--version" "'$prefix/bin/cdmplace' --version | grep -q '[0-9]\.[0-9]'"
 check "the pkg-config file names the header's directory" \
     "PKG_CONFIG_PATH='$prefix/lib/pkgconfig' pkg-config --cflags cdmplace | grep -qx -- '-I$prefix/include *'"
 check "the licence is installed" "[ -f '$prefix/share/doc/cdmplace/LICENSE' ]"
+# The Slurm plugin, built where <slurm/spank.h> is: in LIBDIR/slurm, and by default it runs the
+# library and the CLI where they were installed.
+if [ -f build/spank_cdmplace.so ]; then
+    check "the SPANK plugin is installed and names the installed library and CLI" \
+        "[ -f '$prefix/lib/slurm/spank_cdmplace.so' ] &&
+         strings '$prefix/lib/slurm/spank_cdmplace.so' | grep -qx '$prefix/lib/libcdmplace.so' &&
+         strings '$prefix/lib/slurm/spank_cdmplace.so' | grep -qx '$prefix/bin/cdmplace'"
+fi
 # Completion: bash with the installed script, as bash-completion would load it.
 complete_line() {
     bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _cdmplace

@@ -140,6 +140,7 @@ host_suites() {
     suite allocators 900 sh tests/allocators.sh
     suite report-perfetto 600 sh tests/report-perfetto.sh
     suite jobs 300 sh tests/jobs.sh
+    suite slurm 300 sh tests/slurm.sh
     suite report-svg 300 sh tests/report-svg.sh
     sanitized_suites
 }
