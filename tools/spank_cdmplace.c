@@ -200,7 +200,20 @@ int slurm_spank_local_user_init(spank_t spank, int argc, char **argv)
     return 0;
 }
 
-/* LD_PRELOAD with the library first, keeping what was there (as `cdmplace run` does). */
+/* Whether an LD_PRELOAD list (colon or space separated, ld.so(8)) names the library. */
+static bool preloads_library(const char *list)
+{
+    size_t length = strlen(library_path);
+    for (const char *entry = list; *entry; entry += strcspn(entry, ": ")) {
+        entry += strspn(entry, ": ");
+        if (!strncmp(entry, library_path, length) && strchr(": ", entry[length]))
+            return true;
+    }
+    return false;
+}
+
+/* LD_PRELOAD with the library first, keeping what was there; unchanged if it is already in
+ * (as `cdmplace run` does). */
 static int add_to_preload(spank_t spank)
 {
     char old[4096] = "";
@@ -210,6 +223,8 @@ static int add_to_preload(spank_t spank)
         slurm_error("cdmplace: LD_PRELOAD is longer than %zu bytes", sizeof old - 1);
         return -1;
     }
+    if (found == ESPANK_SUCCESS && preloads_library(old))
+        return 0;
     if (found == ESPANK_SUCCESS && old[0])
         snprintf(value, sizeof value, "%s:%s", library_path, old);
     else
@@ -242,6 +257,8 @@ int slurm_spank_task_init(spank_t spank, int argc, char **argv)
     }
     spank_unsetenv(spank, CONFIG_VARIABLE);
     spank_unsetenv(spank, LOG_VARIABLE);
+    /* The library reads a config's text before any file: FILE is the config. */
+    spank_unsetenv(spank, "CDMPLACE_CONFIG_TEXT");
     if (spank_setenv(spank, "CDMPLACE_CONFIG", config, 1) != ESPANK_SUCCESS ||
         spank_setenv(spank, "CDMPLACE_LOG", log, 1) != ESPANK_SUCCESS ||
         (report_wanted && spank_setenv(spank, "CDMPLACE_REPORT", "off", 1) != ESPANK_SUCCESS) ||
