@@ -17,6 +17,8 @@
 #                        traces on srun's stderr and in cdmplace.JOB.0.report.txt: the job,
 #                        2 processes, rule big's rows with the rank holding each max (allocs
 #                        in rank 0, bytes in rank 1)
+#   task-environment     LD_PRELOAD=LIB:WHAT-WAS-THERE, CDMPLACE_CONFIG and CDMPLACE_LOG; srun's
+#                        SLURM_CDMPLACE_* and a CDMPLACE_CONFIG_TEXT gone
 #   bad-config           a config `cdmplace check` refuses: srun fails with FILE:LINE before
 #                        any allocation, and no task runs
 #   missing-config       a config that is not there: the same, naming the file
@@ -55,7 +57,7 @@ done
 
 . "$ROOT/tests/suite.sh"
 if [ "$(id -u)" -ne 0 ]; then
-    skip slurm "slurmd and slurmctld run as root here (SlurmdUser=root); run as root"
+    skip slurm "needs root: it starts munged, slurmctld and slurmd of its own"
     finish
     exit
 fi
@@ -80,11 +82,20 @@ fi
 scratch slurm "$keep"
 # munged wants every directory above its socket searchable by all.
 chmod 711 "$TMP"
-# What runs now of Slurm's and munge's, to tell ours apart at the end.
+# Our daemons: munged, slurmctld (and its slurmscriptd), slurmd and slurmstepd that name our
+# directory in their command line (munged) or their environment (SLURM_CONF, which the Slurm
+# daemons pass on), so that a Slurm of the host's, or another run of this test, is not ours.
 daemons() {
-    ps -eo pid=,comm= | awk '$2 ~ /^(munged|slurm(ctld|scriptd|d|stepd))$/ { print $1 }' | sort
+    for proc in /proc/[0-9]*; do
+        case $(cat "$proc/comm" 2>/dev/null) in
+        munged|slurmctld|slurmscriptd|slurmd|slurmstepd)
+            tr '\0' '\n' 2>/dev/null <"$proc/cmdline" | grep -qF "$TMP/" ||
+                tr '\0' '\n' 2>/dev/null <"$proc/environ" | grep -qx "SLURM_CONF=$TMP/slurm.conf" ||
+                continue
+            echo "${proc#/proc/}" ;;
+        esac
+    done
 }
-daemons >"$TMP/daemons.before"
 started=""
 # Stops the daemons we started, each by its pid, and waits for them: at exit, however we exit.
 stop_daemons() {
@@ -269,14 +280,35 @@ else
         why="$why header: $(head -n 1 "$report");"
     why="$why$(expect_row "$report" big allocs "1|1.5|2|rank 0 (pid $pid0, $HOST)")"
     why="$why$(expect_row "$report" big bytes "80M|88M|96M|rank 1 (pid $pid1, $HOST)")"
-    # srun's stderr holds the same report, and says where the file is.
-    grep -v '^cdmplace: this report is also in ' "$dir/err" | grep -v '^[01]: ' >"$dir/err.report"
+    # srun's stderr holds the same report, and says where the file is; besides, srun's own
+    # lines ("queued and waiting for resources" on a busy node) and the tasks' (labelled).
+    grep -v -e '^cdmplace: this report is also in ' -e '^srun: ' -e '^[01]: ' "$dir/err" \
+        >"$dir/err.report"
     cmp -s "$report" "$dir/err.report" ||
         why="$why srun's stderr is not the report: $(head -c 400 "$dir/err");"
     grep -qx "cdmplace: this report is also in $report" "$dir/err" ||
         why="$why stderr does not name $report;"
 fi
 if [ -z "$why" ]; then pass report; else fail report "$why"; fi
+
+# A task's environment under the plugin: the library put first in an LD_PRELOAD that was
+# there, the config's absolute path, the trace's template, and neither srun's hand-over
+# variables nor a config text (which the library would read before the file).
+dir=$TMP/env
+mkdir -p "$dir"
+cp "$ROOT/tests/slurm-job.conf" "$dir/job.conf"
+fixture=$ROOT/build/tests/libcallsite_fixture.so
+run_srun "$dir" -N1 -n1 --cdmplace=job.conf \
+    --export=ALL,LD_PRELOAD="$fixture",CDMPLACE_CONFIG_TEXT=x \
+    sh -c 'env | grep -e ^LD_PRELOAD= -e ^CDMPLACE_ -e ^SLURM_CDMPLACE_ | sort'
+step=$(sed -n 's/^CDMPLACE_LOG=.*\/cdmplace\.%j\.\([0-9]*\)\.%r\.jsonl$/\1/p' "$dir/out")
+printf '%s\n' "CDMPLACE_CONFIG=$dir/job.conf" "CDMPLACE_LOG=$dir/cdmplace.%j.$step.%r.jsonl" \
+    "LD_PRELOAD=$LIB:$fixture" >"$dir/expected"
+if [ "$status" -eq 0 ] && [ -n "$step" ] && cmp -s "$dir/expected" "$dir/out"; then
+    pass task-environment
+else
+    fail task-environment "srun exited $status, the task saw: $(tr '\n' ' ' <"$dir/out")"
+fi
 
 # ------------------------------------------------------------------ refused before any task
 # refused NAME DIR CONFIG MESSAGE: srun with CONFIG fails, says MESSAGE, and its task (which
@@ -310,7 +342,7 @@ fi
 stop_daemons
 # A slurmstepd outlives its step by a moment: 10 s for the last to go.
 for _ in $(seq 20); do
-    extra=$(daemons | comm -13 "$TMP/daemons.before" -)
+    extra=$(daemons)
     [ -z "$extra" ] && break
     sleep 0.5
 done
