@@ -73,7 +73,7 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 LIB := $(B)/libcdmplace.so
 CLI := $(B)/cdmplace
 # Built where <slurm/spank.h> is (Debian: libslurm-dev); make deps installs it.
-SPANK := $(if $(shell echo '\#include <slurm/spank.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo y),$(B)/spank_cdmplace.so)
+SPANK := $(if $(shell $(CC) -E -include slurm/spank.h -x c /dev/null >/dev/null 2>&1 && echo y),$(B)/spank_cdmplace.so)
 ASAN_CLI := $(B)/asan/cdmplace
 
 # Tests: tests/unit_*.c link the core objects (parser, rules, topology: pure code, also
