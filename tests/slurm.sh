@@ -19,6 +19,8 @@
 #                        in rank 0, bytes in rank 1)
 #   task-environment     LD_PRELOAD=LIB:WHAT-WAS-THERE, CDMPLACE_CONFIG and CDMPLACE_LOG; srun's
 #                        SLURM_CDMPLACE_* and a CDMPLACE_CONFIG_TEXT gone
+#   steps                two srun steps in one salloc, the second with --export=NONE: traces and
+#                        a report per step, the buffers of both placed
 #   bad-config           a config `cdmplace check` refuses: srun fails with FILE:LINE before
 #                        any allocation, and no task runs
 #   missing-config       a config that is not there: the same, naming the file
@@ -309,6 +311,36 @@ if [ "$status" -eq 0 ] && [ -n "$step" ] && cmp -s "$dir/expected" "$dir/out"; t
 else
     fail task-environment "srun exited $status, the task saw: $(tr '\n' ' ' <"$dir/out")"
 fi
+
+# Two steps of one allocation, the second under --export=NONE (srun's environment withheld
+# from the tasks but for SLURM_*): each step its own traces (the step id in their names) and
+# its own report of 2 processes, the second's buffers placed too.
+dir=$TMP/steps
+mkdir -p "$dir"
+cp "$ROOT/tests/slurm-job.conf" "$dir/job.conf"
+(cd "$dir" && timeout -k 10 120 salloc -N1 -n2 sh -c "
+    srun -n2 --cdmplace=job.conf --cdmplace-report '$PROBE' alloc 16 &&
+    srun -n2 --export=NONE --cdmplace=job.conf --cdmplace-report '$PROBE' alloc 24
+" >out 2>err </dev/null)
+status=$?
+job=$(start_of "$dir"/cdmplace.*.0.0.jsonl 2>/dev/null | sed -n 's/.*"job":"\([0-9]*\)".*/\1/p')
+why=""
+if [ "$status" -ne 0 ] || [ "$(grep -cx 'placed=1' "$dir/out")" -ne 4 ]; then
+    why="salloc exited $status, stdout $(tr '\n' ' ' <"$dir/out"), stderr $(head -c 400 "$dir/err")"
+else
+    for step in 0 1; do
+        size=$(((16 + 8 * step) * MiB))
+        for rank in 0 1; do
+            [ "$(placed_count "$dir/cdmplace.$job.$step.$rank.jsonl" "$size")" -eq 1 ] ||
+                why="$why step $step rank $rank: no applied placement of $size bytes;"
+        done
+        grep -q "^2 processes from 2 traces, job $job," "$dir/cdmplace.$job.$step.report.txt" ||
+            why="$why step $step: no report of 2 processes;"
+    done
+    [ "$(find "$dir" -name 'cdmplace.*.jsonl' | wc -l)" -eq 4 ] ||
+        why="$why traces: $(ls "$dir" | tr '\n' ' ');"
+fi
+if [ -z "$why" ]; then pass steps; else fail steps "$why"; fi
 
 # ------------------------------------------------------------------ refused before any task
 # refused NAME DIR CONFIG MESSAGE: srun with CONFIG fails, says MESSAGE, and its task (which
