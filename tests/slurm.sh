@@ -6,6 +6,7 @@
 # buffers of 64M and 16M and a 32M mapping, then a checksum), task 1 build/tests/probe alloc 96
 # (a 96M heap buffer, and whether the library placed it), under tests/slurm-job.conf's rule:
 #
+#   help                 srun --help lists --cdmplace=FILE and --cdmplace-report
 #   plain-step           without --cdmplace a task has no LD_PRELOAD and no CDMPLACE_ variable
 #   traces               srun --cdmplace=FILE: one trace per task, cdmplace.JOB.0.RANK.jsonl in
 #                        srun's directory, its start event naming the job, the rank and FILE
@@ -210,6 +211,13 @@ cp "$ROOT/tests/slurm-job.conf" "$TMP/job/job.conf"
 printf '0 %s\n1 %s alloc 96\n' "$BUFFERS" "$PROBE" >"$TMP/job/tasks"
 
 # ------------------------------------------------------------------ without the option
+if timeout 30 srun --help 2>&1 | grep -q '^ *--cdmplace=FILE  *Run every task under libcdmplace.so' &&
+    timeout 30 srun --help 2>&1 | grep -q '^ *--cdmplace-report  *With --cdmplace: '; then
+    pass help
+else
+    fail help "srun --help does not list --cdmplace=FILE and --cdmplace-report"
+fi
+
 dir=$TMP/plain
 run_srun "$dir" -N1 -n1 sh -c 'echo "LD_PRELOAD=${LD_PRELOAD:-}"; env | grep ^CDMPLACE_; true'
 if [ "$status" -ne 0 ] || ! grep -qx 'LD_PRELOAD=' "$dir/out" ||

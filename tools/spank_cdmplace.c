@@ -7,6 +7,7 @@
  * What runs where:
  *   srun, option callback   `cdmplace check FILE`: a config the CLI refuses stops srun before
  *                           it asks for an allocation, with the CLI's FILE:LINE message.
+ *   srun, init_post_opt     --cdmplace-report without --cdmplace is refused.
  *   srun, local_user_init   the first hook that knows the job and step ids: FILE's absolute
  *                           path and the trace template go into srun's environment, which srun
  *                           merges into the tasks' right after this hook. They are named
