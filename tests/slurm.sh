@@ -17,7 +17,7 @@
 #   report               --cdmplace-report: when the step is over, one report over both
 #                        traces on srun's stderr and in cdmplace.JOB.0.report.txt: the job,
 #                        2 processes, rule big's rows with the rank holding each max (allocs
-#                        in rank 0, bytes in rank 1)
+#                        in rank 0, bytes in rank 1), rank 0's weights on node 0 at exit
 #   task-environment     LD_PRELOAD=LIB:WHAT-WAS-THERE, CDMPLACE_CONFIG and CDMPLACE_LOG; srun's
 #                        SLURM_CDMPLACE_* and a CDMPLACE_CONFIG_TEXT gone
 #   steps                two srun steps in one salloc, the second with --export=NONE: traces and
@@ -290,6 +290,8 @@ else
         why="$why header: $(head -n 1 "$report");"
     why="$why$(expect_row "$report" big allocs "1|1.5|2|rank 0 (pid $pid0, $HOST)")"
     why="$why$(expect_row "$report" big bytes "80M|88M|96M|rank 1 (pid $pid1, $HOST)")"
+    # buffers leaves its 64M of weights for exit to free: 16384 pages, on the rule's node.
+    why="$why$(expect_row "$report" big "pages on node 0 at exit" "0|8192.0|16384|rank 0 (")"
     # srun's stderr holds the same report, and says where the file is; besides, srun's own
     # lines ("queued and waiting for resources" on a busy node) and the tasks' (labelled).
     grep -v -e '^cdmplace: this report is also in ' -e '^srun: ' -e '^[01]: ' "$dir/err" \
