@@ -85,8 +85,9 @@ ASAN_UNIT_BIN := $(patsubst tests/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
 PRELOAD_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(PRELOAD_SRC))
 # tests/guest_*.c run preloaded inside the multi-node guest (tests/guest/suites.txt).
 GUEST_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/guest_*.c))
-# tests/process_*.c spawn programs (tests/probe.c, the CLI) under the preload.
-PROCESS_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/process_*.c)) $(B)/tests/probe $(B)/tests/linked_probe
+# tests/process_*.c spawn programs (tests/probe.c, the CLI) under the preload, some under a
+# container's seccomp filter (tests/seccomp_launch.c).
+PROCESS_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/process_*.c)) $(B)/tests/probe $(B)/tests/linked_probe $(B)/tests/seccomp_launch
 TEST_LIBS := $(B)/tests/libcallsite_fixture.so $(B)/tests/liblate_fixture.so $(B)/tests/libatfork_fixture.so
 # The MPI job of tests/jobs.sh, built with Open MPI's mpicc (make deps installs it); the
 # library and the CLI never need MPI.
@@ -197,6 +198,9 @@ $(B)/tests/process_%: tests/process_%.c
 $(B)/tests/probe: tests/probe.c include/cdmplace.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lpthread -lnuma -ldl
+$(B)/tests/seccomp_launch: tests/seccomp_launch.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $<
 # The probe linked to the library itself: secure execution ignores LD_PRELOAD paths.
 $(B)/tests/linked_probe: tests/probe.c $(LIB)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -L$(B) -lcdmplace -Wl,-rpath,$(CURDIR)/$(B) -lpthread -ldl

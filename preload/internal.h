@@ -168,6 +168,10 @@ CDM_HIDDEN bool cdm__stderr_usable(void);
 /* Like cdm__log, but only the first time `cause` (a small integer below 64) is seen. */
 CDM_HIDDEN void cdm__warn_once(unsigned cause, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The same, and the trace records it (an `error` event) whether or not stderr shows it: for a
+ * cause that changes the whole run, which `cdmplace report` should name too. */
+CDM_HIDDEN void cdm__warn_once_recorded(unsigned cause, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 CDM_HIDDEN void cdm__debug(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 enum cdm_warning {
     CDM_WARN_CONFIG,
@@ -182,6 +186,7 @@ enum cdm_warning {
     CDM_WARN_HOOK,
     CDM_WARN_LIBNUMA,
     CDM_WARN_MIGRATE_FULL,
+    CDM_WARN_MBIND_REFUSED,
 };
 
 /* ---------------------------------------------------------------- env.c */
@@ -630,6 +635,9 @@ CDM_HIDDEN extern int cdm__placed_buffers;
  * with not-yet-touched pages in *absent. */
 CDM_HIDDEN uint64_t cdm__placement_pages(int rule, uint64_t *per_node, int max_node,
                                          uint64_t *absent);
+/* Why placing stopped (the kernel refused mbind outright; design.md, "In a container"), with
+ * the buffers and bytes left unplaced since; NULL while placing goes on. */
+CDM_HIDDEN const char *cdm__placement_refused(uint64_t *buffers, uint64_t *bytes);
 CDM_HIDDEN void cdm__placement_prepare_fork(void);
 CDM_HIDDEN void cdm__placement_after_fork(bool child);
 

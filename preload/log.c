@@ -85,16 +85,39 @@ void cdm__log(const char *fmt, ...)
     va_end(ap);
 }
 
-void cdm__warn_once(unsigned cause, const char *fmt, ...)
+/* Whether `cause` is seen for the first time (and from now on, that it was). */
+static bool first_time(unsigned cause)
 {
     static unsigned long long warned;
     unsigned long long bit = 1ull << (cause & 63);
-    if (__atomic_fetch_or(&warned, bit, __ATOMIC_RELAXED) & bit)
+    return !(__atomic_fetch_or(&warned, bit, __ATOMIC_RELAXED) & bit);
+}
+
+void cdm__warn_once(unsigned cause, const char *fmt, ...)
+{
+    if (!first_time(cause))
         return;
     va_list ap;
     va_start(ap, fmt);
     cdm__vlog(fmt, ap);
     va_end(ap);
+}
+
+void cdm__warn_once_recorded(unsigned cause, const char *fmt, ...)
+{
+    if (!first_time(cause))
+        return;
+    char message[512];
+    int saved_errno = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    if (cdm__stderr_usable())
+        cdm__log("%s", message);
+    if (stderr_use.divert)
+        stderr_use.divert(message);
+    errno = saved_errno;
 }
 
 void cdm__debug(int level, const char *fmt, ...)

@@ -8,7 +8,8 @@
  * by size class, from its own slab; nothing there calls the host's allocator), whose lookups
  * stay a few cache misses however many buffers are live; no lock is held across a call out of
  * the library but raw system calls. A refused policy is recorded with its errno and the
- * program keeps its buffer. */
+ * program keeps its buffer; a kernel that refuses every policy (EPERM from a container's
+ * seccomp filter, ENOSYS) stops placing for the rest of the run. */
 #include "internal.h"
 #include "buffer_table.h"
 
@@ -45,11 +46,13 @@ enum outcome {
     UNMAPPED,   /* no mapping of its own: the real allocator served it */
     NO_NODE,    /* the rule's node set names no node here */
     ERROR,      /* the kernel refused the policy */
+    REFUSED,    /* mbind is not permitted here: nothing is placed from the first one on */
 };
 static const char *const outcome_names[] = {
     [UNDECIDED] = "undecided", [UNPLACED] = "unplaced", [DRY_RUN] = "dry-run",
     [APPLIED] = "applied",     [FALLBACK] = "fallback", [FULL] = "full",
     [UNMAPPED] = "unmapped",   [NO_NODE] = "no-node",   [ERROR] = "error",
+    [REFUSED] = "not-permitted",
 };
 
 struct decision {
@@ -58,6 +61,49 @@ struct decision {
     int error;
     struct cdm_stack stack;
 };
+
+/* The errno of the first mbind refused as a whole (EPERM, ENOSYS), 0 while placing goes on,
+ * and what was left unplaced since. Every later mbind would be refused the same way, so once it
+ * is set none is tried: a matching heap buffer goes to the program's allocator, a mapping keeps
+ * the default policy (design.md, "In a container"). */
+static struct {
+    int err;
+    uint64_t buffers, bytes;
+} refusal;
+
+static bool refused_outright(int err)
+{
+    return err == EPERM || err == ENOSYS;
+}
+
+/* EPERM from mbind, which needs no privilege for the caller's own memory: a seccomp filter, as
+ * Docker's default profile is without CAP_SYS_NICE (moby/profiles, seccomp/default.json). */
+static const char *refusal_text(int err)
+{
+    if (err == EPERM)
+        return "mbind is not permitted here (EPERM): a container's seccomp profile refuses it "
+               "without CAP_SYS_NICE; run the container with --cap-add SYS_NICE (docker) or "
+               "without a seccomp filter";
+    return "mbind is missing here (ENOSYS): the kernel has no NUMA memory policy (CONFIG_NUMA), "
+           "or a seccomp filter hides it";
+}
+
+static void stop_placing(int err)
+{
+    int none = 0;
+    if (__atomic_compare_exchange_n(&refusal.err, &none, err, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED))
+        cdm__warn_once_recorded(CDM_WARN_MBIND_REFUSED, "%s; no buffer is placed from now on, "
+                                "and the program goes on", refusal_text(err));
+}
+
+const char *cdm__placement_refused(uint64_t *buffers, uint64_t *bytes)
+{
+    int err = __atomic_load_n(&refusal.err, __ATOMIC_RELAXED);
+    *buffers = __atomic_load_n(&refusal.buffers, __ATOMIC_RELAXED);
+    *bytes = __atomic_load_n(&refusal.bytes, __ATOMIC_RELAXED);
+    return err ? refusal_text(err) : NULL;
+}
 
 static bool stack_wanted(void)
 {
@@ -78,8 +124,15 @@ static void decide(size_t size, enum cdm_kind kind, struct decision *d)
         .n_frames = d->stack.n_texts,
     };
     d->rule = cdm__rules_match(&cdm__rt.config, &request);
-    d->error = 0;
-    d->result = d->rule < 0 ? UNPLACED : cdm__rt.config.settings.dry_run ? DRY_RUN : UNDECIDED;
+    d->error = d->rule < 0 ? 0 : __atomic_load_n(&refusal.err, __ATOMIC_RELAXED);
+    if (d->rule < 0)
+        d->result = UNPLACED;
+    else if (cdm__rt.config.settings.dry_run)
+        d->result = DRY_RUN;
+    else if (d->error)
+        d->result = REFUSED;
+    else
+        d->result = UNDECIDED;
 }
 
 /* Whether a buffer recorded and not placed is watched all the same: in a profiling run with a
@@ -161,8 +214,6 @@ static const char *errno_hint(int rule_index, int err)
         return "weighted-interleave needs Linux 6.9";
     if (err == EINVAL && rule->migrate == CDM_MIGRATE_KERNEL)
         return "migrate = kernel needs policy = bind: MPOL_F_NUMA_BALANCING, Linux 5.15";
-    if (err == ENOSYS)
-        return "the kernel has no NUMA memory policy (CONFIG_NUMA)";
     return cdm__errno_text(err);
 }
 
@@ -187,7 +238,9 @@ static int apply_policy(int rule_index, void *start, size_t len, unsigned flags)
     if (rule->migrate == CDM_MIGRATE_KERNEL)
         mode |= MPOL_F_NUMA_BALANCING;
     int err = plat_mbind(start, len, mode, nodes, flags);
-    if (err) {
+    if (refused_outright(err)) {
+        stop_placing(err);
+    } else if (err) {
         char set[128];
         cdm__warn_once(CDM_WARN_POLICY,
                        "rule '%s': the kernel refused %s %s (%s); its buffers keep the "
@@ -197,6 +250,12 @@ static int apply_policy(int rule_index, void *start, size_t len, unsigned flags)
                        errno_hint(rule_index, err));
     }
     return err;
+}
+
+/* What a policy's errno makes of a buffer. */
+static enum outcome outcome_of_error(int err)
+{
+    return err == ENODEV ? NO_NODE : refused_outright(err) ? REFUSED : ERROR;
 }
 
 /* ------------------------------------------------------------------ recording */
@@ -226,8 +285,12 @@ static void record_place(const struct decision *d, void *addr, size_t size, size
         __atomic_fetch_add(&stats->fallbacks, 1, __ATOMIC_RELAXED);
     else if (d->result == FULL)
         __atomic_fetch_add(&stats->failures, 1, __ATOMIC_RELAXED);
-    else if (d->result == ERROR || d->result == NO_NODE)
+    else if (d->result == ERROR || d->result == NO_NODE || d->result == REFUSED)
         __atomic_fetch_add(&stats->errors, 1, __ATOMIC_RELAXED);
+    if (d->result == REFUSED) {
+        __atomic_fetch_add(&refusal.buffers, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&refusal.bytes, size, __ATOMIC_RELAXED);
+    }
     struct cdm_callsite *caller = cdm__stack_caller(&d->stack);
     cdm__callsite_account(caller, size);
     if (!cdm__trace_enabled())
@@ -485,7 +548,7 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
         d.error = apply_policy(d.rule, buffer, mapped + heap_spare(), 0);
         applied = d.error == 0;
         if (d.error)
-            d.result = d.error == ENODEV ? NO_NODE : ERROR;
+            d.result = outcome_of_error(d.error);
     }
     struct cdm_placed entry = {.start = (uintptr_t)buffer, .size = size, .mapped = mapped,
                            .rule = d.rule, .kind = CDM_KIND_HEAP, .applied = applied,
@@ -728,7 +791,7 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
             d.error = apply_policy(d.rule, result, mapped, (flags & MAP_POPULATE) ? MPOL_MF_MOVE : 0);
             applied = d.error == 0;
             if (d.error)
-                d.result = d.error == ENODEV ? NO_NODE : ERROR;
+                d.result = outcome_of_error(d.error);
         }
         struct cdm_placed entry = {.start = (uintptr_t)result, .size = len, .mapped = mapped,
                                .rule = d.rule, .kind = kind, .applied = applied,
@@ -929,4 +992,5 @@ void cdm__placement_after_fork(bool child)
         uint64_t live = stats->live_bytes;
         *stats = (struct cdm_rule_stats){.live_bytes = live, .peak_bytes = live};
     }
+    refusal.buffers = refusal.bytes = 0; /* the refusal stands: the filter is inherited */
 }

@@ -97,9 +97,14 @@ static void write_report(struct output *out)
              (unsigned long long)stats->pages_to_dram,
              (unsigned long long)stats->pages_to_policy, (unsigned long long)stats->faults,
              (unsigned long long)stats->fallbacks,
-             /* refused (full) and not applied (error, no node): as `cdmplace report` */
+             /* refused (full), not applied (error, no node, not permitted): as `cdmplace report` */
              (unsigned long long)(stats->failures + stats->errors), pages);
     }
+    uint64_t refused_buffers, refused_bytes;
+    const char *refused = cdm__placement_refused(&refused_buffers, &refused_bytes);
+    if (refused)
+        emit(out, "not placed: %llu buffers, %s (counted as failed): %s",
+             (unsigned long long)refused_buffers, human(refused_bytes, a, sizeof a), refused);
     struct cdm_callsite *top[TOP_CALL_SITES];
     int n_top = cdm__callsites_top(top, TOP_CALL_SITES);
     if (n_top)

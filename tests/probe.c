@@ -205,6 +205,55 @@ static int own_userfaultfd(void)
     return munmap(buffer, size);
 }
 
+/* `count` buffers of `size` bytes, live at once, filled and read back: what they hold, which
+ * no placement changes. */
+static int sum_buffers(int count, size_t size)
+{
+    unsigned char *buffers[16];
+    unsigned long long sum = 0;
+    if (count > 16)
+        return 1;
+    for (int i = 0; i < count; i++) {
+        if (!(buffers[i] = malloc(size)))
+            return 1;
+        memset(buffers[i], i + 1, size);
+    }
+    for (int i = 0; i < count; i++) {
+        for (size_t k = 0; k < size; k += 4096)
+            sum += buffers[i][k];
+        free(buffers[i]);
+    }
+    printf("sum=%llu\n", sum);
+    return 0;
+}
+
+static const char *errno_name(long rc)
+{
+    return rc < 0 ? strerrorname_np(errno) : "0";
+}
+
+/* The library's NUMA and userfaultfd system calls on a page of the probe's own, each as its
+ * errno name or 0: what a seccomp filter lets through. */
+static int numa_calls(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    void *buffer = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int mode, status;
+    if (buffer == MAP_FAILED)
+        return 1;
+    memset(buffer, 1, page);
+    printf("mbind=%s", errno_name(syscall(SYS_mbind, buffer, page, 0 /* MPOL_DEFAULT */, NULL,
+                                          0, 0)));
+    printf(" set_mempolicy=%s", errno_name(syscall(SYS_set_mempolicy, 0, NULL, 0)));
+    printf(" get_mempolicy=%s", errno_name(syscall(SYS_get_mempolicy, &mode, NULL, 0, NULL, 0)));
+    printf(" move_pages=%s", errno_name(syscall(SYS_move_pages, 0, 1, &buffer, NULL, &status, 0)));
+    long uffd = syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+    printf(" userfaultfd=%s\n", errno_name(uffd));
+    if (uffd >= 0)
+        close((int)uffd);
+    return munmap(buffer, page);
+}
+
 /* Allocates, writes, prints whether the buffer was placed, frees. */
 static int alloc_and_report(const char *label, size_t size)
 {
@@ -260,6 +309,10 @@ int main(int argc, char **argv)
     size_t size = argc > 2 ? strtoul(argv[2], NULL, 0) * MiB : 9 * MiB;
     if (!strcmp(command, "alloc"))
         return alloc_and_report("", size);
+    if (!strcmp(command, "sum") && argc > 3)
+        return sum_buffers(atoi(argv[2]), strtoul(argv[3], NULL, 0) * MiB);
+    if (!strcmp(command, "numa-calls"))
+        return numa_calls();
     if (!strcmp(command, "track-start"))
         return track_start();
     if (!strcmp(command, "huge-writes") && argc > 3)
@@ -304,6 +357,6 @@ int main(int argc, char **argv)
         usleep(!strcmp(command, "loop") ? 100000000 : 50000);
         exit(0);
     }
-    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | track-start | random-writes MiB SECONDS | huge-writes MiB SECONDS [heap] | secure-alloc [MiB] | exec PROGRAM...\n");
+    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | sum COUNT MiB | numa-calls | track-start | random-writes MiB SECONDS | huge-writes MiB SECONDS [heap] | secure-alloc [MiB] | exec PROGRAM...\n");
     return 2;
 }

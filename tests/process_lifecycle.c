@@ -717,6 +717,68 @@ Test(process, end_of_run_report_and_cli_agree)
                          "small", 0);
 }
 
+/* ---------------------------------------------------------------- in a container */
+
+#define SECCOMP_LAUNCH "build/tests/seccomp_launch"
+
+/* Skips unless tests/seccomp_launch.c's `profile` refuses what it says here: the probe's
+ * NUMA and userfaultfd calls under it print `expected`. */
+static void require_filter(const char *profile, const char *expected)
+{
+    static struct run run;
+    const char *argv[] = {SECCOMP_LAUNCH, profile, PROBE, "numa-calls", NULL};
+    spawn(&run, argv, NULL, false, 0);
+    if (run.status == 125)
+        cr_skip_test("no seccomp filter here: %s", run.err);
+    cr_assert_eq(run.status, 0, "%s%s", run.out, run.err);
+    cr_assert(strstr(run.out, expected), "under %s: %s", profile, run.out);
+}
+
+/* Docker's default seccomp profile without CAP_SYS_NICE: every mbind is refused (EPERM).
+ * The program runs as it does without the library; one message names the cause and the fix,
+ * the trace records the refusal once and no buffer as an error, and both reports count the
+ * buffers left unplaced. */
+Test(process, container_refusing_mbind_runs_the_program_unplaced_with_one_message)
+{
+    static struct run plain, run;
+    require_filter("docker", "mbind=EPERM");
+    const char *probe[] = {PROBE, "sum", "6", "9", NULL};
+    spawn(&plain, probe, NULL, false, 0);
+    cr_assert_eq(plain.status, 0, "%s", plain.err);
+
+    char report_path[600], report_env[640], trace_path[600];
+    snprintf(report_path, sizeof report_path, "%s/refused.report", dir);
+    snprintf(report_env, sizeof report_env, "CDMPLACE_REPORT=%s", report_path);
+    snprintf(trace_path, sizeof trace_path, "%s/refused.jsonl", dir);
+    const char *argv[] = {SECCOMP_LAUNCH, "docker", PROBE, "sum", "6", "9", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, report_env, log_to("refused.jsonl"), NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_eq(run.status, plain.status);
+    cr_assert_str_eq(run.out, plain.out, "the program's output is unchanged");
+    cr_assert_eq(count(run.err, "cdmplace: "), 1, "one message: %s", run.err);
+    cr_assert(strstr(run.err, "seccomp") && strstr(run.err, "CAP_SYS_NICE") &&
+                  strstr(run.err, "--cap-add SYS_NICE"),
+              "the cause and the fix: %s", run.err);
+
+    static char trace[65536], report[8192];
+    read_file(trace_path, trace, sizeof trace);
+    assert_whole_lines(trace);
+    cr_assert_eq(count(trace, "\"ev\":\"place\""), 6, "every buffer recorded: %s", trace);
+    cr_assert_eq(count(trace, "\"result\":\"not-permitted\""), 6, "%s", trace);
+    cr_assert_leq(count(trace, "\"result\":\"error\""), 1, "no stream of errors: %s", trace);
+    cr_assert_eq(count(trace, "\"ev\":\"error\""), 1, "the cause, once: %s", trace);
+    read_file(report_path, report, sizeof report);
+    cr_assert(strstr(report, "cdmplace: not placed: 6 buffers, 54.0M") &&
+                  strstr(report, "CAP_SYS_NICE"),
+              "the report says what was not placed and why: %s", report);
+
+    const char *cli[] = {"build/cdmplace", "report", "--json", trace_path, NULL};
+    spawn(&run, cli, NULL, false, 0);
+    cr_assert_eq(run.status, 0, "%s", run.err);
+    cr_assert_eq(count(run.out, "\"messages\":[\"mbind is not permitted here"), 1, "%s", run.out);
+    cr_assert_eq(count(run.out, "\"failed\":6,"), 1, "counted as failed: %s", run.out);
+}
+
 /* A trace that cannot be written (a full disk, a path that cannot be created): the program
  * runs as it does without one, and one message names the cause. */
 Test(process, unwritable_trace_leaves_the_program_running_with_one_message)

@@ -465,7 +465,8 @@ static void on_place(struct trace_set *set, struct trace_process *process,
         rule->fallbacks++;
     else if (!strcmp(result, "full"))
         rule->failures++;
-    else if (!strcmp(result, "error") || !strcmp(result, "no-node"))
+    else if (!strcmp(result, "error") || !strcmp(result, "no-node") ||
+             !strcmp(result, "not-permitted"))
         rule->errors++;
     if (!rule->policy && event->policy.s) {
         rule->policy = dup_str(event->policy);
