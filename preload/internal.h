@@ -187,6 +187,7 @@ enum cdm_warning {
     CDM_WARN_LIBNUMA,
     CDM_WARN_MIGRATE_FULL,
     CDM_WARN_MBIND_REFUSED,
+    CDM_WARN_MOVE_REFUSED,
 };
 
 /* ---------------------------------------------------------------- env.c */
@@ -728,6 +729,9 @@ struct cdm_range_ref {
 /* ---------------------------------------------------------------- migrate.c */
 /* follow-cpu: epochs without a touch before a page counts as idle (at least 1); 1 for tier. */
 CDM_HIDDEN uint32_t cdm__migrate_idle_epochs(int rule);
+/* Why no page is moved any more (the kernel refused move_pages outright); NULL while moves go
+ * on. */
+CDM_HIDDEN const char *cdm__migrate_refused(void);
 /* The rest of migrate.c is the tracker's (track.h). */
 
 /* ---------------------------------------------------------------- profile.c */

@@ -18,7 +18,8 @@
  * the rule's nodes already stays there. Because the wanted side is recomputed each epoch
  * from state, a page that could not move (busy, a transparent huge page moving as a whole,
  * mapped by another process) is simply tried again: nothing is lost, and every move is
- * counted by what move_pages reports, page by page. */
+ * counted by what move_pages reports, page by page. A move_pages refused as a whole (a
+ * container's seccomp filter) would be refused every epoch: the first refusal stops moves. */
 #include "track.h"
 
 #include "decide.h"
@@ -47,6 +48,34 @@ static struct {
 static bool waiting_for_room(int rule, bool to_dram, uint32_t epoch)
 {
     return full[rule][to_dram].refused && (int32_t)(full[rule][to_dram].until - epoch) > 0;
+}
+
+/* The errno of the first move_pages refused as a whole (EPERM: a seccomp filter, as Docker's
+ * default profile refuses move_pages whatever the capabilities; ENOSYS), 0 while moves go on.
+ * Every later call would be refused the same way: from then on no page is moved. */
+static int moves_refused;
+
+static const char *moves_refused_text(int err)
+{
+    if (err == EPERM)
+        return "move_pages is not permitted here (EPERM): a container's seccomp profile refuses "
+               "it (Docker's default does, even with --cap-add SYS_NICE); run the container with "
+               "--security-opt seccomp=unconfined or a profile that allows move_pages";
+    return "move_pages is missing here (ENOSYS): the kernel has no page migration "
+           "(CONFIG_MIGRATION), or a seccomp filter hides it";
+}
+
+const char *cdm__migrate_refused(void)
+{
+    int err = __atomic_load_n(&moves_refused, __ATOMIC_RELAXED);
+    return err ? moves_refused_text(err) : NULL;
+}
+
+static void stop_moving(int err)
+{
+    __atomic_store_n(&moves_refused, err, __ATOMIC_RELAXED);
+    cdm__warn_once_recorded(CDM_WARN_MOVE_REFUSED, "%s; pages stay where they are from now on, "
+                            "and the program goes on", moves_refused_text(err));
 }
 
 /* The DRAM node a rule's pages go to when the CPU uses them: the one nearest its nodes. */
@@ -277,6 +306,8 @@ void cdm__migrate_settle(struct cdm_move_batch *b, int err, uint64_t spent)
         failed = (unsigned)b->n - busy;
     if (!b->n)
         return; /* every page's range went or was discarded meanwhile */
+    if (err == EPERM || err == ENOSYS)
+        stop_moving(err);
     if (no_room) {
         full[b->rule][b->to_dram].refused = true;
         full[b->rule][b->to_dram].until = b->epoch + FULL_WAIT_EPOCHS;
@@ -325,7 +356,7 @@ size_t cdm__migrate_plan(struct cdm_move_batch *b, struct cdm_tracked *range,
 {
     int rule = range->rule, dram = dram_node(rule);
     const cdm_nodemask *rule_nodes = &cdm__rt.config.rules[rule].nodes;
-    bool waiting = waiting_for_room(rule, b->to_dram, epoch);
+    bool waiting = moves_refused || waiting_for_room(rule, b->to_dram, epoch);
     for (size_t i = from; i < range->n_pages; i++) {
         enum cdm_side side = r->tier ? cdm_decide_tier(&range->pages, i, &r->cut)
                                      : cdm_decide_follow(&range->pages, i, epoch, r->idle);

@@ -105,6 +105,9 @@ static void write_report(struct output *out)
     if (refused)
         emit(out, "not placed: %llu buffers, %s (counted as failed): %s",
              (unsigned long long)refused_buffers, human(refused_bytes, a, sizeof a), refused);
+    const char *unmoved = cdm__migrate_refused();
+    if (unmoved)
+        emit(out, "not migrated: %s", unmoved);
     struct cdm_callsite *top[TOP_CALL_SITES];
     int n_top = cdm__callsites_top(top, TOP_CALL_SITES);
     if (n_top)

@@ -779,6 +779,40 @@ Test(process, container_refusing_mbind_runs_the_program_unplaced_with_one_messag
     cr_assert_eq(count(run.out, "\"failed\":6,"), 1, "counted as failed: %s", run.out);
 }
 
+/* A profile that lets mbind and userfaultfd through and refuses move_pages, as Docker's does
+ * for everyone: the tracker runs, the first refused move stops migration with one message,
+ * not one refused call an epoch. */
+Test(process, container_refusing_move_pages_stops_migrating_with_one_message)
+{
+    static struct run run;
+    require_filter("no-moves", "mbind=0 set_mempolicy=0 get_mempolicy=0 move_pages=EPERM");
+    char report_path[600], report_env[640], trace_path[600];
+    snprintf(report_path, sizeof report_path, "%s/unmoved.report", dir);
+    snprintf(report_env, sizeof report_env, "CDMPLACE_REPORT=%s", report_path);
+    snprintf(trace_path, sizeof trace_path, "%s/unmoved.jsonl", dir);
+    const char *argv[] = {SECCOMP_LAUNCH, "no-moves", PROBE, "random-writes", "64", "2", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=tests/process-track.conf", report_env,
+                         log_to("unmoved.jsonl"), NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_eq(run.status, 0, "%s%s", run.out, run.err);
+    if (strstr(run.err, "tracker"))
+        cr_skip_test("no access tracker runs here: %s", run.err);
+    cr_assert(!strncmp(run.out, "tracked=1 ", 10), "%s", run.out);
+    cr_assert_eq(count(run.err, "cdmplace: "), 1, "one message: %s", run.err);
+    cr_assert(strstr(run.err, "move_pages is not permitted here (EPERM)") &&
+                  strstr(run.err, "seccomp"),
+              "the cause and the fix: %s", run.err);
+
+    static char trace[262144], report[8192];
+    read_file(trace_path, trace, sizeof trace);
+    cr_assert_eq(count(trace, "\"result\":\"applied\""), 1, "placed: %s", trace);
+    cr_assert_leq(count(trace, "\"errno\":1,"), 1, "no stream of refused moves: %s", trace);
+    cr_assert_eq(count(trace, "\"ev\":\"error\""), 1, "the cause, once: %s", trace);
+    read_file(report_path, report, sizeof report);
+    cr_assert(strstr(report, "cdmplace: not migrated: move_pages is not permitted here"),
+              "the report says why nothing moved: %s", report);
+}
+
 /* A trace that cannot be written (a full disk, a path that cannot be created): the program
  * runs as it does without one, and one message names the cause. */
 Test(process, unwritable_trace_leaves_the_program_running_with_one_message)
