@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <numaif.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -242,9 +243,8 @@ static int numa_calls(void)
     if (buffer == MAP_FAILED)
         return 1;
     memset(buffer, 1, page);
-    printf("mbind=%s", errno_name(syscall(SYS_mbind, buffer, page, 0 /* MPOL_DEFAULT */, NULL,
-                                          0, 0)));
-    printf(" set_mempolicy=%s", errno_name(syscall(SYS_set_mempolicy, 0, NULL, 0)));
+    printf("mbind=%s", errno_name(syscall(SYS_mbind, buffer, page, MPOL_DEFAULT, NULL, 0, 0)));
+    printf(" set_mempolicy=%s", errno_name(syscall(SYS_set_mempolicy, MPOL_DEFAULT, NULL, 0)));
     printf(" get_mempolicy=%s", errno_name(syscall(SYS_get_mempolicy, &mode, NULL, 0, NULL, 0)));
     printf(" move_pages=%s", errno_name(syscall(SYS_move_pages, 0, 1, &buffer, NULL, &status, 0)));
     long uffd = syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
