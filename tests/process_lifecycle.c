@@ -795,10 +795,12 @@ Test(process, container_refusing_move_pages_stops_migrating_with_one_message)
                          log_to("unmoved.jsonl"), NULL};
     spawn(&run, argv, env, true, 0);
     cr_assert_eq(run.status, 0, "%s%s", run.out, run.err);
-    if (strstr(run.err, "tracker"))
+    if (strstr(run.err, "no access tracker is allowed here") || strstr(run.err, "could not start"))
         cr_skip_test("no access tracker runs here: %s", run.err);
     cr_assert(!strncmp(run.out, "tracked=1 ", 10), "%s", run.out);
-    cr_assert_eq(count(run.err, "cdmplace: "), 1, "one message: %s", run.err);
+    /* Besides the note an older kernel gives on the tracker `auto` fell back to. */
+    cr_assert_eq(count(run.err, "cdmplace: ") - count(run.err, "cdmplace: track = "), 1,
+                 "one message: %s", run.err);
     cr_assert(strstr(run.err, "move_pages is not permitted here (EPERM)") &&
                   strstr(run.err, "seccomp"),
               "the cause and the fix: %s", run.err);
