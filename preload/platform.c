@@ -127,13 +127,15 @@ int plat_mremap(void *old, size_t old_len, size_t new_len, int flags, void **out
 int plat_uffd_open(bool user_mode_only, int *out)
 {
 #ifdef SYS_userfaultfd
-    long fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK |
-                                           (user_mode_only ? UFFD_USER_MODE_ONLY : 0));
-    if (fd < 0 && errno == EPERM && !user_mode_only) {
-        /* /dev/userfaultfd (Linux 6.1) grants full userfaultfd to whoever may open it. */
+    int flags = O_CLOEXEC | O_NONBLOCK | (user_mode_only ? UFFD_USER_MODE_ONLY : 0);
+    long fd = syscall(SYS_userfaultfd, flags);
+    if (fd < 0 && errno == EPERM) {
+        /* /dev/userfaultfd (Linux 6.1) grants full userfaultfd to whoever may open it, and
+         * user mode too where a seccomp filter refuses the system call (a container given
+         * the device). */
         int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
         if (dev >= 0) {
-            fd = raw_ioctl(dev, USERFAULTFD_IOC_NEW, (void *)(long)(O_CLOEXEC | O_NONBLOCK));
+            fd = raw_ioctl(dev, USERFAULTFD_IOC_NEW, (void *)(long)flags);
             close(dev);
         }
         if (fd < 0)

@@ -307,8 +307,8 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
             continue;
         if (in_use && scattered(range, s) > PROBED_GAPS)
             join_cohort(range, s, epoch);
-        long next = made || (in_use && scattered(range, s) <= PROBED_GAPS) ? next_in_cohort(range, s)
-                                                                           : -1;
+        bool probed = made || (in_use && scattered(range, s) <= PROBED_GAPS);
+        long next = probed ? next_in_cohort(range, s) : -1;
         if (next < 0) {
             cdm__track_protect_add(&run, range->start + first * page, (last - first) * page);
             span->watch = WHOLE;

@@ -885,7 +885,8 @@ bool cdm__track_go_huge(struct cdm_tracked *range)
 
 static bool huge_candidate(const struct cdm_tracked *range, uint32_t epoch)
 {
-    return !range->huge && range->registered && range->n_pages * plat_page_size() >= CDM_HUGE_BLOCK &&
+    return !range->huge && range->registered &&
+           range->n_pages * plat_page_size() >= CDM_HUGE_BLOCK &&
            epoch - range->added_epoch <= HUGE_LOOK_EPOCHS;
 }
 

@@ -381,8 +381,8 @@ Test(process, random_writes_are_not_held_back_by_faults_in_a_profile)
     random_writes_not_held_back(NULL);
 }
 
-/* A loop streaming through 64 MiB (16,384 pages). Filled over half a second (five epochs),
- * its first pass after the fill took a write-protect fault on every page (the fill's spans
+/* A loop streaming through 64 MiB (16,384 pages). Filled over 0.4 s (four epochs, twice
+ * `idle`), its first pass after the fill took a write-protect fault on every page (the fill's spans
  * were protected whole the epoch after it), and a loop taking longer than `idle` over its
  * buffer (a profile's is one epoch) found them protected whole again at every pass, a fault
  * a page each time. Now a span just filled is watched through one page, as one in use is,
@@ -407,12 +407,12 @@ static void stream_passes(const char *config, const char *fill_ms, const char *p
 
 Test(process, first_pass_after_a_slow_fill_faults_once_a_span_under_follow_cpu)
 {
-    stream_passes("tests/process-track.conf", "500", "0", 0);
+    stream_passes("tests/process-track.conf", "400", "0", 0);
 }
 
 Test(process, first_pass_after_a_slow_fill_faults_once_a_span_in_a_profile)
 {
-    stream_passes(NULL, "500", "0", 0);
+    stream_passes(NULL, "400", "0", 0);
 }
 
 Test(process, loop_slower_than_idle_is_not_held_back_under_follow_cpu)
@@ -813,6 +813,30 @@ Test(process, container_refusing_move_pages_stops_migrating_with_one_message)
     read_file(report_path, report, sizeof report);
     cr_assert(strstr(report, "cdmplace: not migrated: move_pages is not permitted here"),
               "the report says why nothing moved: %s", report);
+}
+
+/* A container whose seccomp profile refuses the userfaultfd system call, given the device
+ * (docker run --device /dev/userfaultfd): the tracker opens its userfaultfd there, in user
+ * mode as well. The probe found full userfaultfd through the device, picked wp-async, whose
+ * user-mode descriptor then could not be opened ("the wp-async tracker could not start"). */
+Test(process, container_given_dev_userfaultfd_tracks_through_it)
+{
+    static struct run run;
+    require_filter("no-userfaultfd", "move_pages=0 userfaultfd=EPERM");
+    if (access("/dev/userfaultfd", R_OK | W_OK) != 0)
+        cr_skip_test("/dev/userfaultfd cannot be opened here: %s", strerror(errno));
+    const char *argv[] = {SECCOMP_LAUNCH, "no-userfaultfd", PROBE, "track-start", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=tests/process-track.conf", "CDMPLACE_REPORT=off",
+                         NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_eq(run.status, 0, "%s%s", run.out, run.err);
+    int tracked;
+    unsigned epochs;
+    cr_assert_eq(sscanf(run.out, "tracked=%d epochs-without-malloc=%u", &tracked, &epochs), 2,
+                 "%s%s", run.out, run.err);
+    cr_assert(tracked && epochs > 0, "the tracker ran: %s%s", run.out, run.err);
+    cr_assert_eq(count(run.err, "cdmplace: ") - count(run.err, "cdmplace: track = "), 0,
+                 "no message: %s", run.err);
 }
 
 /* A trace that cannot be written (a full disk, a path that cannot be created): the program

@@ -10,7 +10,9 @@
  *   docker           no CAP_SYS_NICE: the NUMA policy calls, page moves and userfaultfd;
  *   docker-sys-nice  --cap-add SYS_NICE: page moves and userfaultfd;
  *   no-moves         page moves only (a profile that allows userfaultfd), so that a tracker
- *                    runs and its migrations are refused.
+ *                    runs and its migrations are refused;
+ *   no-userfaultfd   the userfaultfd system call only (--cap-add SYS_NICE with a profile that
+ *                    allows page moves, and /dev/userfaultfd given with --device).
  * The filter is installed with no_new_privs, as an unprivileged process may, then the
  * program is exec'd: it and its children keep it. */
 #include <errno.h>
@@ -73,6 +75,7 @@ static const struct {
     {"docker", {PART(policy_calls), PART(moves), PART(uffd)}},
     {"docker-sys-nice", {PART(moves), PART(uffd)}},
     {"no-moves", {PART(moves)}},
+    {"no-userfaultfd", {PART(uffd)}},
 };
 
 static int install(const struct part *refused)
