@@ -52,11 +52,6 @@ track_runs=${TRACK_RUNS:-5}
 track_thp=${TRACK_THP:-madvise}
 parts=${BENCH_PARTS:-migrate track}
 
-# median: the median of the numbers on stdin, one a line.
-median() {
-    sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 # field NAME LINE: the value of NAME=VALUE in a track_loop line.
 field() {
     echo "$2" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"

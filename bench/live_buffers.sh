@@ -20,6 +20,7 @@
 # and put back after.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
 bin=$root/build/bench/live_buffers
 library=${LIVE_LIBRARY:-$root/build/libcdmplace.so}
 counts=${LIVE_COUNTS:-1000 10000 30000 100000}
@@ -57,15 +58,14 @@ for c in $configs; do : >"$tmp/$c"; done
 round=1
 while [ "$round" -le "$rounds" ]; do
     # shellcheck disable=SC2086 # one configuration a word
-    order=$(echo $configs | awk -v r="$round" '{ for (i = 0; i < NF; i++) printf "%s%s", (i ? " " : ""), $((i + r - 1) % NF + 1) }')
+    order=$(rotated "$round" $configs)
     for c in $order; do run "$c"; done
     round=$((round + 1))
 done
 
-# median CONFIG LIVE CALL: the median ns of that call at that count over the rounds.
-median() {
-    grep "^live=$2 " "$tmp/$1" | tr ' ' '\n' | sed -n "s/^$3=//p" | sort -n |
-        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+# call_median CONFIG LIVE CALL: the median ns of that call at that count over the rounds.
+call_median() {
+    grep "^live=$2 " "$tmp/$1" | tr ' ' '\n' | sed -n "s/^$3=//p" | median_of
 }
 
 first=$(echo $counts | awk '{ print $1 }')
@@ -73,7 +73,7 @@ printf '\n  %-8s %-8s %10s %10s %10s %10s %10s\n' call live "plain ns" "control"
 for call in $calls; do
     base=""
     for live in $counts; do
-        p=$(median plain "$live" "$call") c=$(median control "$live" "$call") l=$(median library "$live" "$call")
+        p=$(call_median plain "$live" "$call") c=$(call_median control "$live" "$call") l=$(call_median library "$live" "$call")
         cost=$(awk -v l="$l" -v p="$p" 'BEGIN { print l - p }')
         [ -z "$base" ] && base=$cost
         awk -v call="$call" -v live="$live" -v p="$p" -v c="$c" -v l="$l" -v cost="$cost" -v base="$base" 'BEGIN {

@@ -24,6 +24,7 @@
 # CDMPLACE_LIBRARY another libcdmplace.so (a build of an older commit), as `cdmplace run` reads.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
 cli=$root/build/cdmplace
 rounds=${REDIS_ROUNDS:-7}
 requests=${REDIS_REQUESTS:-200000}
@@ -49,12 +50,6 @@ trap 'exit 130' INT TERM
 conf() {
     printf '[settings]\nlog = %s/trace.%%p.jsonl\nreport = off\n\n[rule big]\nsize = 1M-\npolicy = bind 0\n' "$2"
     [ "$1" = follow-cpu ] && printf 'migrate = follow-cpu\n'
-}
-
-# median FILE COLUMN: the median of a column of numbers.
-median() {
-    awk -v c="$2" '{ print $c }' "$1" | sort -g |
-        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # run CONFIG ROUND: one server, one benchmark; appends "SET GET" rps to $tmp/CONFIG.
@@ -110,7 +105,7 @@ round=1
 while [ "$round" -le "$rounds" ]; do
     # This round's order: the list rotated by round - 1.
     # shellcheck disable=SC2086 # one configuration a word
-    order=$(echo $configs | awk -v r="$round" '{ for (i = 0; i < NF; i++) printf "%s%s", (i ? " " : ""), $((i + r - 1) % NF + 1) }')
+    order=$(rotated "$round" $configs)
     for c in $order; do
         run "$c" "$round" || status=1
     done

@@ -22,6 +22,7 @@
 # wrong (a missing trace, a wrong count of events, the report's figures not the traces').
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
 cli=${REPORT_CLI:-$root/build/cdmplace}
 generator=$root/build/bench/alloc_events
 traces=${REPORT_TRACES:-64}
@@ -110,12 +111,6 @@ cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 print(wall, int(cpu * 1e9))
 sys.exit(status)
 EOF
-}
-
-# median FILE COLUMN: the median of a column of numbers.
-median() {
-    awk -v c="$2" '{ print $c }' "$1" | sort -n |
-        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 echo "cdmplace report speed, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, kernel $(uname -r)"

@@ -15,6 +15,7 @@
 # fails only when a benchmark fails (a crash, a buffer not placed, differing checksums).
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
 bin=$root/build/bench
 lib=$root/build/libcdmplace.so
 runs=${BENCH_RUNS:-7}
@@ -61,12 +62,6 @@ policy = bind dram
 EOF
 
 now_ns() { date +%s%N; }
-
-# median FILE COLUMN: the median of a column of numbers.
-median() {
-    awk -v c="$2" '{ print $c }' "$1" | sort -n |
-        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 status=0
 echo "cdmplace benchmarks, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, kernel $(uname -r)"

@@ -22,6 +22,7 @@
 # (default 7) rounds; STREAM_LIBRARY another libcdmplace.so (a build of an older commit).
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
 cli=$root/build/cdmplace
 bin=$root/build/bench/track_loop
 mib=${STREAM_MIB:-250}
@@ -39,12 +40,6 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 printf '[settings]\nreport = off\n\n[rule arrays]\nsize = 1M-\npolicy = bind 0\nmigrate = follow-cpu\n' >"$tmp/follow-cpu.conf"
 printf '[settings]\nreport = off\n' >"$tmp/profile.conf"
-
-# median FILE COLUMN
-median() {
-    awk -v c="$2" '{ print $c }' "$1" | sort -g |
-        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 # field NAME LINE: the value of NAME=VALUE in a track_loop line.
 field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
@@ -76,7 +71,7 @@ done
 i=1
 while [ "$i" -le "$rounds" ]; do
     # shellcheck disable=SC2086 # one configuration a word
-    order=$(echo $configs | awk -v r="$i" '{ for (k = 0; k < NF; k++) printf "%s%s", (k ? " " : ""), $((k + r - 1) % NF + 1) }')
+    order=$(rotated "$i" $configs)
     for n in $passes; do
         for c in $order; do
             run "$c" "$n" || status=1

@@ -21,6 +21,7 @@
 # each configuration.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
 cli=$root/build/cdmplace
 bin=$root/build/bench/thp_random
 mib=${THP_MIB:-1024}
@@ -37,12 +38,6 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 printf '[settings]\nreport = off\n\n[rule big]\nsize = 64M-\npolicy = bind 0\nmigrate = follow-cpu\n' >"$tmp/follow-cpu.conf"
 printf '[settings]\nreport = off\n' >"$tmp/profile.conf"
-
-# median FILE COLUMN
-median() {
-    awk -v c="$2" '{ print $c }' "$1" | sort -g |
-        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 # run CONFIG: one run; appends "TOTAL_MS HUGE_FILLED HUGE_END" to $tmp/CONFIG.
 run() {
@@ -66,7 +61,7 @@ for c in $configs; do : >"$tmp/$c"; done
 i=1
 while [ "$i" -le "$runs" ]; do
     # shellcheck disable=SC2086 # one configuration a word
-    order=$(echo $configs | awk -v r="$i" '{ for (k = 0; k < NF; k++) printf "%s%s", (k ? " " : ""), $((k + r - 1) % NF + 1) }')
+    order=$(rotated "$i" $configs)
     for c in $order; do
         run "$c" || status=1
     done

@@ -260,12 +260,12 @@ static bool due_whole(const struct cdm_tracked *range, size_t s, int32_t after, 
 }
 
 /* Spans from s on that can share one probe: due, written whole in the same epoch; tier
- * rules (looked at every epoch, ranking each span's own heat) share none. */
+ * rules (ranking each span's own heat) share none. */
 static size_t shared_run(const struct cdm_tracked *range, size_t s, int32_t after,
                          uint32_t epoch)
 {
     size_t n = 0, n_spans = range_spans(range->n_pages);
-    if (after == 0)
+    if (range->pages.heat)
         return 1;
     while (n < SHARED_SPANS && s + n < n_spans && due_whole(range, s + n, after, epoch) &&
            spans_of(range)[s + n].cohort == spans_of(range)[s].cohort &&

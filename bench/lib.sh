@@ -1,0 +1,22 @@
+# SPDX-License-Identifier: MIT
+# What the benchmark scripts share (sourced; POSIX sh): medians, and the order of an
+# alternated round.
+
+# median_of: the median of the numbers on stdin, one a line.
+median_of() {
+    sort -g |
+        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# median FILE COLUMN: the median of a column of numbers.
+median() {
+    awk -v c="$2" '{ print $c }' "$1" | median_of
+}
+
+# rotated R WORD...: the words rotated left by R - 1, so that over the rounds of an
+# alternated run each configuration takes each place in turn.
+rotated() {
+    r=$1
+    shift
+    echo "$@" | awk -v r="$r" '{ for (k = 0; k < NF; k++) printf "%s%s", (k ? " " : ""), $((k + r - 1) % NF + 1) }'
+}
