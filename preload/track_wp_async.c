@@ -26,10 +26,10 @@
 #define SPAN (2u << 20)
 #define SHARED_SPANS 16
 /* A span just made keeps its probe this many epochs at least (`idle` beyond): the pages a fill
- * made first must still be watched through it when the program's first pass reaches them
- * (three arrays of 250 MiB took four epochs to fill), or they are protected whole and that
- * pass takes a fault a page. The price: a later write that misses the probe is seen only
- * then (tests/guest_track.c, "made"). */
+ * made first must still be watched through it when the program's first pass reaches them (a
+ * fill of three arrays of 250 MiB takes several epochs: bench/RESULTS.md, "A streaming loop's
+ * whole run"), or they are protected whole and that pass takes a fault a page. The price: a
+ * later write that misses the probe is seen only then. */
 #define MADE_EPOCHS 10
 
 enum span_watch { UNWATCHED, PROBED, WHOLE, SHARED };
@@ -287,8 +287,8 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
     int32_t idle = (int32_t)cdm__migrate_idle_epochs(range->rule), after = cdm__track_look_after(range);
     /* Over the fault budget a probe is kept COARSE_EPOCHS at least: a loop that takes longer
      * than `idle` over its buffers reaches a span after its probe expired, and protecting it
-     * whole made the loop fault on every page and slow down further (a profile, whose `idle`
-     * is one epoch, ran a triad over 250 MiB 10 times slower). */
+     * whole made the loop fault on every page and slow down further (a profile's `idle` is
+     * one epoch; process_lifecycle's `loop_slower_than_idle_*`). */
     int32_t probed_idle = (int32_t)(pressure.coarse_to - epoch) > 0 && idle < COARSE_EPOCHS
                               ? COARSE_EPOCHS
                               : idle;
