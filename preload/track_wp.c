@@ -68,29 +68,24 @@ static void wp_collect(uint32_t epoch, bool ended)
 }
 
 /* A huge range (tracker.c, "huge ranges"): a fault releases the aligned 2 MiB block around
- * it, and a block is protected again only whole, once all its pages are due (a write-protect
- * change over part of a huge page splits it). A block the range's ends cut holds no huge page
- * of the range's own: its due pages are protected as wp's. */
+ * it (cut at the range's ends), so its pages are used together, and the block is protected
+ * again only whole, once all its pages are due (a write-protect change over part of a huge
+ * page splits it). */
 static void wp_huge_collect_range(struct cdm_tracked *range, uint32_t epoch)
 {
     size_t page = plat_page_size();
     int32_t after = cdm__track_look_after(range);
-    struct cdm_protect_run run = {.range = range};
     uintptr_t end = range->start + range->n_pages * page;
-    for (uintptr_t at = range->start; at < end;) {
-        uintptr_t block_end = (at & ~(uintptr_t)(CDM_HUGE_BLOCK - 1)) + CDM_HUGE_BLOCK;
-        block_end = block_end < end ? block_end : end;
-        size_t first = (at - range->start) / page, last = (block_end - range->start) / page;
-        bool whole = block_end - at == CDM_HUGE_BLOCK, due = true;
-        for (size_t i = first; i < last && (due || !whole); i++) {
-            bool idle = cdm_pages_idle(&range->pages, i, epoch, after);
-            due &= idle;
-            if (!whole && idle)
-                cdm__track_protect_add(&run, range->start + i * page, page);
-        }
-        if (whole && due)
-            cdm__track_protect_add(&run, at, CDM_HUGE_BLOCK);
-        at = block_end;
+    struct cdm_protect_run run = {.range = range};
+    for (uintptr_t block = range->start & ~(uintptr_t)(CDM_HUGE_BLOCK - 1); block < end;
+         block += CDM_HUGE_BLOCK) {
+        uintptr_t from = block > range->start ? block : range->start;
+        uintptr_t to = block + CDM_HUGE_BLOCK < end ? block + CDM_HUGE_BLOCK : end;
+        bool due = true;
+        for (size_t i = (from - range->start) / page; due && i < (to - range->start) / page; i++)
+            due = cdm_pages_idle(&range->pages, i, epoch, after);
+        if (due)
+            cdm__track_protect_add(&run, from, to - from);
     }
     cdm__track_protect_flush(&run);
 }

@@ -20,8 +20,9 @@
  * Huge ranges: an asynchronous write-protect fault is served on 4 KiB pages, so wp-async
  * would split every huge page the program writes. A range it finds written in huge pages
  * moves to a second, synchronous userfaultfd, where a fault releases the whole aligned 2 MiB
- * block around it and blocks are protected again whole (track_wp_async.c): a huge page
- * stays one.
+ * block around it and blocks are protected again whole (the backends' `huge` operations):
+ * a huge page stays one. wp, which has no PAGEMAP_SCAN before 6.7, finds such ranges in
+ * /proc/self/smaps (cdm__track_find_huge).
  * What is known of each page is a byte (pages.c). The tracker thread then wakes the
  * migrator thread, which moves pages (migrate.c). Two threads, so that no
  * fault ever waits behind a migration: move_pages of a few hundred pages takes milliseconds.
@@ -394,8 +395,8 @@ static void drain_pending(void)
 
 /* ------------------------------------------------------------------ for the backends */
 
-/* The operations of a range's own: a huge range's are the synchronous blocks' (its state
- * stays wp-async's, whose span table it keeps its blocks in). */
+/* The operations of a range's own: a huge range's are its backend's `huge` ones (in
+ * synchronous blocks; wp-async's keep the blocks' state in the range's span table). */
 static const struct cdm_track_ops *range_ops(const struct cdm_tracked *range)
 {
     return range->huge ? tracker.ops->huge : tracker.ops;
