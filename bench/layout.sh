@@ -18,12 +18,11 @@
 # Run after `make bench` (or `make all build/bench/track_loop`); `make bench-layout`.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
 lib=${LAYOUT_LIBRARY:-$root/build/libcdmplace.so}
 loop=$root/build/bench/track_loop
 rounds=${LAYOUT_ROUNDS:-9}
-for need in "$lib" "$loop"; do
-    [ -e "$need" ] || { echo "layout: $need is missing: run make bench" >&2; exit 1; }
-done
+needs "$lib" "$loop"
 command -v mbw >/dev/null || { echo "layout: mbw is not installed: run make deps" >&2; exit 1; }
 unset LD_PRELOAD CDMPLACE_CONFIG CDMPLACE_LOG CDMPLACE_REPORT CDMPLACE_DRY_RUN CDMPLACE_DEBUG
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-layout.XXXXXX") || exit 1

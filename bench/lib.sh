@@ -20,3 +20,17 @@ rotated() {
     shift
     echo "$@" | awk -v r="$r" '{ for (k = 0; k < NF; k++) printf "%s%s", (k ? " " : ""), $((k + r - 1) % NF + 1) }'
 }
+
+# needs FILE...: stops, naming it, when a file the benchmark runs is missing.
+needs() {
+    for need in "$@"; do
+        [ -e "$need" ] || { echo "bench: $need is missing: run make bench" >&2; exit 1; }
+    done
+}
+
+# scratch NAME: $tmp, a fresh directory removed at exit (an interrupt exits with 130).
+scratch() {
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-$1.XXXXXX") || exit 1
+    trap 'rm -rf "$tmp"' EXIT
+    trap 'exit 130' INT TERM
+}

@@ -29,9 +29,7 @@ rounds=${LIVE_ROUNDS:-5}
 calls="mmap munmap malloc free madvise"
 unset LD_PRELOAD CDMPLACE_CONFIG CDMPLACE_LOG CDMPLACE_REPORT CDMPLACE_DRY_RUN CDMPLACE_DEBUG
 
-for need in "$bin" "$library"; do
-    [ -f "$need" ] || { echo "bench: $need is missing: run make bench" >&2; exit 1; }
-done
+needs "$bin" "$library"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-live.XXXXXX") || exit 1
 old_max=$(sysctl -n vm.max_map_count)
 trap '[ "$(sysctl -n vm.max_map_count)" != "$old_max" ] && sysctl -q -w vm.max_map_count="$old_max"; rm -rf "$tmp"' EXIT

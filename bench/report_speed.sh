@@ -40,9 +40,7 @@ for var in $(env | sed -n 's/^\(\(SLURM\|PBS\|OMPI\|PMI\)_[A-Za-z0-9_]*\)=.*/\1/
     unset "$var"
 done
 unset LD_PRELOAD CDMPLACE_CONFIG CDMPLACE_LOG CDMPLACE_REPORT CDMPLACE_DRY_RUN CDMPLACE_DEBUG
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-report-speed.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
+scratch report-speed
 dir=${REPORT_DIR:-$tmp/traces}
 mkdir -p "$dir" || exit 1
 

@@ -29,9 +29,7 @@ for program in small_alloc placed_alloc; do
     fi
 done
 unset LD_PRELOAD CDMPLACE_CONFIG CDMPLACE_LOG CDMPLACE_REPORT CDMPLACE_DRY_RUN CDMPLACE_DEBUG
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-bench.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
+scratch bench
 
 cat >"$tmp/small.conf" <<'EOF'
 [settings]

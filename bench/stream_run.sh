@@ -32,12 +32,8 @@ configs="plain plain-again follow-cpu profile"
 unset LD_PRELOAD CDMPLACE_CONFIG CDMPLACE_LOG CDMPLACE_REPORT CDMPLACE_DRY_RUN CDMPLACE_DEBUG
 export CDMPLACE_LIBRARY="${STREAM_LIBRARY:-$root/build/libcdmplace.so}"
 
-for need in "$cli" "$bin"; do
-    [ -x "$need" ] || { echo "bench: $need is missing: run make bench" >&2; exit 1; }
-done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-stream.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
+needs "$cli" "$bin"
+scratch stream
 printf '[settings]\nreport = off\n\n[rule arrays]\nsize = 1M-\npolicy = bind 0\nmigrate = follow-cpu\n' >"$tmp/follow-cpu.conf"
 printf '[settings]\nreport = off\n' >"$tmp/profile.conf"
 

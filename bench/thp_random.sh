@@ -30,12 +30,8 @@ runs=${THP_RUNS:-3}
 configs="plain plain-again follow-cpu profile"
 unset LD_PRELOAD CDMPLACE_CONFIG CDMPLACE_LOG CDMPLACE_REPORT CDMPLACE_DRY_RUN CDMPLACE_DEBUG
 
-for need in "$cli" "$bin"; do
-    [ -x "$need" ] || { echo "bench: $need is missing: run make bench" >&2; exit 1; }
-done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-thp.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
+needs "$cli" "$bin"
+scratch thp
 printf '[settings]\nreport = off\n\n[rule big]\nsize = 64M-\npolicy = bind 0\nmigrate = follow-cpu\n' >"$tmp/follow-cpu.conf"
 printf '[settings]\nreport = off\n' >"$tmp/profile.conf"
 

@@ -15,18 +15,15 @@
 # tracker the kernel or the permissions refuse is named and skipped.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
 bin=$root/build/bench/track_state
 library=$root/build/libcdmplace.so
 sizes=${STATE_GIB:-1 4 16 64}
 trackers=${STATE_TRACKERS:-wp-async wp missing damon}
 unset LD_PRELOAD CDMPLACE_CONFIG CDMPLACE_LOG CDMPLACE_REPORT CDMPLACE_DRY_RUN CDMPLACE_DEBUG
 
-for need in "$bin" "$library"; do
-    [ -f "$need" ] || { echo "bench: $need is missing: run make bench" >&2; exit 1; }
-done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cdmplace-state.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
+needs "$bin" "$library"
+scratch state
 
 echo "track_state: tracker state per GiB tracked ($(date -u +%Y-%m-%dT%H:%MZ), kernel $(uname -r))"
 printf '%-9s %-10s %5s %14s %12s %10s\n' tracker rule GiB track_bytes bytes/GiB bytes/page
