@@ -11,6 +11,15 @@
 # page on node 0 and no migration, must show no node 1 and no marks: the checks can fail.
 # Also: the SVG is well-formed XML, and a FILE that cannot be written fails the command.
 #
+# Traces made from it: three ranks of a job whose rule has a long name, with a second rule in
+# rank 0 whose node set was empty on its host (`bind cdm` where no node is CDM: the trace
+# records "nodes":"" and the result no-node) and that has no epochs; the same trace without
+# its epochs; and one process whose migrations are one range at 1 s and a burst of four
+# ranges just before 2 s. Their pictures must keep every text inside the canvas (measured in
+# the font Chromium uses, and seen in the screenshot), name an empty node set as such, have a
+# legend that names only what the panels draw, and draw migration bars as tall as the pages
+# they moved: the burst four times the single range.
+#
 # Usage: sh tests/report-svg.sh (from anywhere; the build must exist). Prints `ok NAME`,
 # `FAIL NAME (why)`, and at the end `N passed, M failed`; skips, saying why, without
 # Chromium (chromium-headless-shell) or python3-pil, which `make deps` installs.
@@ -34,7 +43,7 @@ fi
 [ -x "$CLI" ] || { echo "report-svg: $CLI is missing: run make first" >&2; exit 1; }
 
 . "$ROOT/tests/suite.sh"
-scratch svg
+scratch svg "${SVG_KEEP:-}"
 
 check() { # NAME WHY CONDITION...: CONDITION's status is the check's
     name=$1 why=$2
@@ -105,6 +114,94 @@ series_check node0 control-node0-shown plot "$node0" at_least
 series_check node0 control-no-node1 plot "$node1" none
 series_check node0 control-no-to-dram migrations "$to_dram" none
 series_check node0 control-no-to-cdm migrations "$to_cdm" none
+
+# texts NAME: the texts of NAME's picture, a line each; legend NAME: those above the first
+# panel (whose heading is the first line that starts with "rule "). has TEXT PATTERN and
+# lacks TEXT PATTERN: whether a line of TEXT matches PATTERN (grep -E), or none does.
+texts() { $PICTURE texts "$TMP/$1.svg"; }
+legend() { texts "$1" | sed '/^rule /,$d'; }
+has() { printf '%s\n' "$1" | grep -q -E "$2"; }
+lacks() { ! has "$@"; }
+# picture NAME TRACE...: NAME.svg and NAME.png from the traces, checked to exist.
+picture() {
+    picture=$1 # not `name`, which check sets
+    shift
+    "$CLI" report --svg "$TMP/$picture.svg" "$@" >"$TMP/report.out" 2>&1
+    check "$picture-report" "exit $?: $(tail -n 3 "$TMP/report.out")" [ -s "$TMP/$picture.svg" ]
+    check "$picture-screenshot" "$(tail -n 3 "$TMP/chromium.log" 2>/dev/null)" \
+        screenshot "$TMP/$picture.svg" "$TMP/$picture.png"
+}
+# inside NAME: no text of NAME's picture runs past its canvas, by the font's measure and in
+# the screenshot (where a text cut by the canvas leaves pixels in its last columns).
+fits() { $PICTURE outside "$1" 2>/dev/null; }
+inside() {
+    check "$1-texts-inside" "past the canvas: $($PICTURE outside "$TMP/$1.svg" 2>&1)" \
+        fits "$TMP/$1.svg"
+    n=$($PICTURE margin "$TMP/$1.png" "$MARGIN")
+    check "$1-margin-empty" "$n pixels drawn in the last $MARGIN columns" none "$n"
+}
+MARGIN=4
+
+inside seed
+check seed-legend-nodes "legend: $(legend seed)" has "$(legend seed)" "DRAM nodes in blues"
+check seed-legend-no-live "legend: $(legend seed)" lacks "$(legend seed)" live
+
+# Three ranks, a long rule name, a rule bound to an empty node set. The name is longer than the canvas is wide: cut, its policy kept.
+LONG=weights_of_the_model_read_once_by_every_rank_of_the_job_at_its_start_then_left_alone_on_the_cdm_node_until_the_job_ends
+for rank in 0 1 2; do
+    sed -e "s/\"pid\":167/\"pid\":$((200 + rank))/" -e "s/\"rank\":null/\"rank\":$rank/" \
+        -e 's/"job":null/"job":"4242"/' -e "s/\"seed\"/\"$LONG\"/g" "$TRACE" >"$TMP/rank$rank.jsonl"
+done
+awk '{ print }
+/"ev":"place"/ { print "{\"t\":120000000,\"pid\":200,\"tid\":200,\"ev\":\"place\",\"addr\":\"0x7fda70000000\",\"size\":8388608,\"mapped\":8388608,\"kind\":\"heap\",\"rule\":\"spill\",\"policy\":\"bind\",\"nodes\":\"\",\"caller\":\"seed_flow:main\",\"stack\":[],\"result\":\"no-node\",\"errno\":19}" }
+/"ev":"free"/ { print "{\"t\":5033000000,\"pid\":200,\"tid\":200,\"ev\":\"free\",\"addr\":\"0x7fda70000000\",\"size\":8388608,\"kind\":\"heap\",\"rule\":\"spill\"}" }' \
+    "$TMP/rank0.jsonl" >"$TMP/rank0-spill.jsonl"
+picture ranks "$TMP/rank0-spill.jsonl" "$TMP/rank1.jsonl" "$TMP/rank2.jsonl"
+inside ranks
+headings=$(texts ranks | grep -E '^(rule|allocations) ')
+check ranks-empty-node-set "headings: $headings" has "$headings" \
+    '^rule spill \(bind to an empty node set'
+check ranks-no-empty-policy "headings: $headings" lacks "$headings" '\([a-z-]+ \)'
+check ranks-long-name-cut "headings: $headings" has "$headings" \
+    "^rule weights_of_the_model_.*… \\(bind 1\\)\$"
+check ranks-legend-nodes "legend: $(legend ranks)" has "$(legend ranks)" "DRAM nodes in blues"
+check ranks-legend-live "legend: $(legend ranks)" has "$(legend ranks)" live
+
+# No epochs at all: no node is drawn, and the legend says so.
+cat "$TMP/rank0-spill.jsonl" "$TMP/rank1.jsonl" | grep -v '"ev":"epoch"' >"$TMP/untracked.jsonl"
+picture untracked "$TMP/untracked.jsonl"
+check untracked-legend-live "legend: $(legend untracked)" has "$(legend untracked)" live
+check untracked-legend-no-nodes "legend: $(legend untracked)" lacks "$(legend untracked)" node
+
+# Bars: one range of 1000 pages at 1 s; four of 1000 at 1.98, 1.99, 2.00 and 2.01 s, in
+# columns of their own but, for this trace's 5.039 s, inside one bar of eight columns (288
+# to 295); to CDM, one range of 1000 pages at 3 s.
+migrate() { # T FROM TO
+    printf '{"t":%s,"pid":167,"tid":169,"ev":"migrate","addr":"0x7fda62000000","end":"0x7fda62400000","from":%s,"to":%s,"pages":1000,"busy":0,"failed":0,"errno":0,"ns":1000000,"reason":"touched","rule":"seed"}\n' "$@"
+}
+{
+    grep -v -e '"ev":"migrate"' -e '"ev":"free"' -e '"ev":"totals"' -e '"ev":"exit"' "$TRACE"
+    migrate 1000000000 1 0
+    for t in 1980000000 1990000000 2000000000 2010000000; do migrate $t 1 0; done
+    migrate 3000000000 0 1
+    grep -e '"ev":"free"' -e '"ev":"totals"' -e '"ev":"exit"' "$TRACE"
+} >"$TMP/bars.jsonl"
+picture bars "$TMP/bars.jsonl"
+inside bars
+drawn_up=$($PICTURE bars "$TMP/bars.svg" "$to_dram")
+drawn_down=$($PICTURE bars "$TMP/bars.svg" "$to_cdm")
+# proportional "SINGLE BURST" DOWN SLACK: the burst four times the single range, and the range
+# to CDM as tall as the single one, within SLACK.
+proportional() {
+    echo "$1 $2 $3" | awk '{ exit !(NF == 4 && $2 >= 20 && ($1 * 4 - $2) ^ 2 <= $4 ^ 2 &&
+                                     ($1 - $3) ^ 2 <= $4 ^ 2) }'
+}
+check bars-drawn-proportional "heights of bars up: $drawn_up, down: $drawn_down" \
+    proportional "$drawn_up" "$drawn_down" 0.1
+seen_up=$($PICTURE bars "$TMP/bars.svg" "$TMP/bars.png" "$to_dram")
+seen_down=$($PICTURE bars "$TMP/bars.svg" "$TMP/bars.png" "$to_cdm")
+check bars-seen-proportional "pixel rows of bars up: $seen_up, down: $seen_down" \
+    proportional "$seen_up" "$seen_down" 5 # an edge row may blend away: four of the single bar's
 
 # A FILE that cannot be written: exit 1 and why.
 "$CLI" report --svg "$TMP/no/such/dir.svg" "$TRACE" >/dev/null 2>"$TMP/err"

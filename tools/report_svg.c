@@ -8,10 +8,15 @@
  * ranks at the extremes.
  *
  * Each node keeps one color in every panel, blues for DRAM and warm colors for CDM, and its
- * name is written where its line ends: no legend to look up. A rule without epochs (not
- * tracked) shows its live bytes from placements and frees instead, so that its panel still
- * says something. Values are gathered per pixel column (first, lowest, highest, last), so the
- * file stays small however long the run. Plain SVG 1.1, written with stdio. */
+ * name is written where its line ends. A rule without epochs (not tracked) shows its live
+ * bytes from placements and frees instead, so that its panel still says something; the
+ * legend under the title names only what the panels draw. Values are gathered per pixel
+ * column (first, lowest, highest, last), so the file stays small however long the run.
+ * Migrations are summed over a few columns, a bar each, whose height is in proportion to the
+ * pages it moved: an epoch's moves come as one `migrate` event per range moved (the seed
+ * flow's 16 MiB buffer moves as four of 1022 pages), so a bar per event, or per column, would
+ * give every burst one height whatever it moved.
+ * Plain SVG 1.1, written with stdio. */
 #include "report.h"
 
 #include <errno.h>
@@ -25,9 +30,13 @@
 #define PLOT_LEFT 84
 #define PLOT_WIDTH 736 /* one column per pixel; the right margin holds the line labels */
 #define PLOT_HEIGHT 170
-#define HEADER_HEIGHT 64
-#define PANEL_HEIGHT 290 /* heading, plot, time labels, the migration strip, a gap */
-#define STRIP_HEIGHT 44
+#define LINE_HEIGHT 16 /* of the header's and the headings' lines of 12 pixels */
+#define RIGHT_MARGIN 8
+#define PANEL_HEIGHT 340 /* heading, plot, time labels, the migration strip and its scale, a gap */
+#define PANEL_HEADING 44 /* the rule's line, what the plot shows, a gap */
+#define STRIP_HEIGHT 60
+#define BAR_COLUMNS 8 /* plot columns summed into one migration bar */
+#define N_BARS (PLOT_WIDTH / BAR_COLUMNS)
 #define MAX_LINES 64 /* nodes drawn; a node past these is left out of the picture */
 #define LABEL_SPACING 13
 
@@ -96,10 +105,11 @@ struct panel {
     const struct trace_rule *rule; /* the first process's: its policy and nodes */
     size_t processes;              /* that have the rule */
     bool tracked;                  /* epochs: pages per node; else live MiB */
+    bool no_node;                  /* a placement found its node set empty on its host */
     int n_lines;                   /* nodes->n when tracked, else 1 */
     struct column *columns;        /* n_lines * PLOT_WIDTH */
     double top;
-    uint64_t moved[2][PLOT_WIDTH]; /* pages migrated per column, by direction */
+    uint64_t moved[2][N_BARS]; /* pages migrated per bar, by direction */
     uint64_t moved_total[2];
 };
 
@@ -230,7 +240,7 @@ static void gather_migrations(struct panel *panel, const struct trace_rule **rul
             const struct trace_migration *migration = &rules[h]->migrations[m];
             enum direction way =
                 trace_node_listed(holders[h]->dram_nodes, migration->to) ? TO_DRAM : TO_CDM;
-            panel->moved[way][column_of(migration->t, t_max)] += migration->pages;
+            panel->moved[way][column_of(migration->t, t_max) / BAR_COLUMNS] += migration->pages;
             panel->moved_total[way] += migration->pages;
         }
 }
@@ -247,6 +257,8 @@ static void gather(struct panel *panel, const struct trace_set *set, const struc
         if (!panel->rule)
             panel->rule = rule;
         panel->tracked |= rule->n_samples != 0;
+        for (size_t p = 0; p < rule->n_placements && !panel->no_node; p++)
+            panel->no_node = !strcmp(rule->placements[p].result, "no-node");
         rules[panel->processes] = rule;
         holders[panel->processes++] = set->processes[i];
     }
@@ -282,6 +294,13 @@ static void put_escaped(FILE *out, const char *s)
     }
 }
 
+static void put_text(FILE *out, double x, double y, const char *attributes, const char *content)
+{
+    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" %s>", x, y, attributes);
+    put_escaped(out, content);
+    fputs("</text>\n", out);
+}
+
 /* <text> at (x, y) with `attributes` (trusted markup), its content formatted and escaped. */
 static void __attribute__((format(printf, 5, 6)))
 text(FILE *out, double x, double y, const char *attributes, const char *fmt, ...)
@@ -291,9 +310,67 @@ text(FILE *out, double x, double y, const char *attributes, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(content, sizeof content, fmt, ap);
     va_end(ap);
-    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" %s>", x, y, attributes);
-    put_escaped(out, content);
-    fputs("</text>\n", out);
+    put_text(out, x, y, attributes, content);
+}
+
+/* The width of s in pixels at `size`, never less than DejaVu Sans (the font asked for, and
+ * wider than the fallbacks) draws it: its advances, in em, are at most 0.40 for the narrow
+ * characters below, 1.0 for the wide ones and any other script, 0.80 for the other capitals
+ * and 0.66 for the rest; bold adds at most a tenth. SVG 1.1 breaks no lines, and the file is
+ * written without a font to measure with, so a line is fitted by this estimate. */
+static double text_width(const char *s, double size, bool bold)
+{
+    double em = 0;
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c >= 0x80) {
+            em += (*c & 0xc0) != 0x80; /* a code point's first byte */
+        } else if (strchr(" !'(),-./:;I[\\]fijlrt|", *c)) {
+            em += 0.40;
+        } else if (strchr("%&@#+<=>^~MWmw", *c)) {
+            em += 1.0;
+        } else {
+            em += *c >= 'A' && *c <= 'Z' ? 0.80 : 0.66;
+        }
+    }
+    return em * size * (bold ? 1.1 : 1.0);
+}
+
+/* Cuts s (in a buffer of size bytes) at a character so that, with an ellipsis, it is at most
+ * `room` pixels wide; s as it is when it fits. Returns s. */
+static char *fit(char *s, size_t size, double room, int font_size, bool bold)
+{
+    static const char ellipsis[] = "\xe2\x80\xa6";
+    if (text_width(s, font_size, bold) <= room)
+        return s;
+    double left = room - text_width(ellipsis, font_size, bold);
+    size_t cut = strlen(s);
+    while (cut > 0 && text_width(s, font_size, bold) > left) {
+        do
+            cut--;
+        while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80);
+        s[cut] = '\0';
+    }
+    if (cut + sizeof ellipsis <= size)
+        memcpy(s + cut, ellipsis, sizeof ellipsis);
+    return s;
+}
+
+/* A line of text from x to at most the canvas's right margin, its content formatted, escaped
+ * and, where it would run past the margin, cut with an ellipsis. */
+static void __attribute__((format(printf, 7, 8)))
+text_line(FILE *out, double x, double y, int size, bool bold, const char *fill, const char *fmt,
+          ...)
+{
+    char content[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(content, sizeof content, fmt, ap);
+    va_end(ap);
+    char attributes[96];
+    snprintf(attributes, sizeof attributes, "font-size=\"%d\"%s fill=\"%s\"", size,
+             bold ? " font-weight=\"bold\"" : "", fill);
+    put_text(out, x, y, attributes,
+             fit(content, sizeof content, WIDTH - RIGHT_MARGIN - x, size, bold));
 }
 
 /* ---------------------------------------------------------------- axes */
@@ -419,8 +496,9 @@ static void draw_axes(FILE *out, double plot_top, double y_top, double y_step, u
     }
 }
 
-/* Pages migrated per column: bars up for those to DRAM, down for those to CDM. */
-static void draw_migrations(FILE *out, const struct panel *panel, double top)
+/* Pages migrated per bar: up for those to DRAM, down for those to CDM, each in proportion to
+ * the tallest, whose pages and time span are written under the strip. */
+static void draw_migrations(FILE *out, const struct panel *panel, double top, uint64_t t_max)
 {
     double middle = top + STRIP_HEIGHT / 2.0, reach = STRIP_HEIGHT / 2.0 - 3;
     fprintf(out, "<rect class=\"migrations\" x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%d\" "
@@ -432,18 +510,20 @@ static void draw_migrations(FILE *out, const struct panel *panel, double top)
              "text-anchor=\"middle\" fill=\"#888888\"", "no migrations");
         return;
     }
-    uint64_t most = 1;
+    uint64_t most = 0;
     for (int way = TO_DRAM; way <= TO_CDM; way++)
-        for (int column = 0; column < PLOT_WIDTH; column++)
-            most = panel->moved[way][column] > most ? panel->moved[way][column] : most;
+        for (int bar = 0; bar < N_BARS; bar++)
+            most = panel->moved[way][bar] > most ? panel->moved[way][bar] : most;
     for (int way = TO_DRAM; way <= TO_CDM; way++) {
-        for (int column = 0; column < PLOT_WIDTH; column++) {
-            if (!panel->moved[way][column])
+        for (int bar = 0; bar < N_BARS; bar++) {
+            if (!panel->moved[way][bar])
                 continue;
-            double height = 2 + (reach - 2) * (double)panel->moved[way][column] / (double)most;
-            fprintf(out, "<rect x=\"%d\" y=\"%.1f\" width=\"3\" height=\"%.1f\" fill=\"%s\"/>\n",
-                    PLOT_LEFT + column - 1, way == TO_DRAM ? middle - height : middle, height,
-                    moved_color[way]);
+            /* A pixel at least: a few pages moved are still seen to have moved. */
+            double height = fmax(1, reach * (double)panel->moved[way][bar] / (double)most);
+            fprintf(out, "<rect class=\"moved\" x=\"%d\" y=\"%.2f\" width=\"%d\" "
+                         "height=\"%.2f\" fill=\"%s\"/>\n",
+                    PLOT_LEFT + bar * BAR_COLUMNS + 1, way == TO_DRAM ? middle - height : middle,
+                    BAR_COLUMNS - 2, height, moved_color[way]);
         }
         char attributes[96];
         double y = way == TO_DRAM ? middle - 6 : middle + 14;
@@ -454,24 +534,53 @@ static void draw_migrations(FILE *out, const struct panel *panel, double top)
         text(out, PLOT_LEFT - 6, y, strcat(attributes, " text-anchor=\"end\""), "%s",
              moved_label[way]);
     }
+    double bar_seconds = (double)t_max / 1e9 * BAR_COLUMNS / (PLOT_WIDTH - 1);
+    text(out, PLOT_LEFT + PLOT_WIDTH, top + STRIP_HEIGHT + 14,
+         "class=\"bar-scale\" text-anchor=\"end\" font-size=\"11\" fill=\"#666666\"",
+         "a bar: the pages migrated in %.3g %s; the tallest, %llu pages",
+         bar_seconds < 1 ? bar_seconds * 1e3 : bar_seconds, bar_seconds < 1 ? "ms" : "s",
+         (unsigned long long)most);
+}
+
+/* The rule's line: its name, cut to leave room for its policy, and the policy with its nodes,
+ * or that its node set was empty where it ran (the trace records no nodes then, as for
+ * `local`, whose placements apply). */
+static void draw_rule_line(FILE *out, const struct panel *panel, double y)
+{
+    const struct trace_rule *rule = panel->rule;
+    char policy[256] = "";
+    if (rule->no_rule) {
+        text_line(out, PLOT_LEFT, y, 14, true, "#000000", "allocations no rule matched");
+        return;
+    }
+    if (rule->policy && rule->nodes && *rule->nodes)
+        snprintf(policy, sizeof policy, " (%s %s)", rule->policy, rule->nodes);
+    else if (rule->policy && panel->no_node)
+        snprintf(policy, sizeof policy, " (%s to an empty node set)", rule->policy);
+    else if (rule->policy)
+        snprintf(policy, sizeof policy, " (%s)", rule->policy);
+    char name[256];
+    snprintf(name, sizeof name, "%s", panel->name);
+    double room = WIDTH - RIGHT_MARGIN - PLOT_LEFT - text_width("rule ", 14, true) -
+                  text_width(policy, 14, true);
+    text_line(out, PLOT_LEFT, y, 14, true, "#000000", "rule %s%s",
+              fit(name, sizeof name, room, 14, true), policy);
 }
 
 static void draw_panel(FILE *out, const struct panel *panel, const struct nodes *nodes,
                        size_t n_processes, double top, uint64_t t_max)
 {
-    char policy[256] = "";
-    if (panel->rule->policy)
-        snprintf(policy, sizeof policy, " (%s %s)", panel->rule->policy,
-                 panel->rule->nodes ? panel->rule->nodes : "");
+    draw_rule_line(out, panel, top + 18);
     char in[96] = "";
     if (n_processes > 1)
-        snprintf(in, sizeof in, ", summed over the %zu processes (of %zu) that have it",
-                 panel->processes, n_processes);
-    text(out, PLOT_LEFT, top + 18, "font-size=\"14\"", "rule %s%s: %s%s", panel->name, policy,
-         panel->tracked ? "pages per node, after each epoch"
-                        : "live MiB from placements and frees (no epochs: not tracked)",
-         in);
-    double plot_top = top + 28;
+        snprintf(in, sizeof in, ", summed over the %zu process%s (of %zu) that ha%s it",
+                 panel->processes, panel->processes == 1 ? "" : "es", n_processes,
+                 panel->processes == 1 ? "s" : "ve");
+    text_line(out, PLOT_LEFT, top + 18 + LINE_HEIGHT, 12, false, "#444444", "%s%s",
+              panel->tracked ? "pages per node, after each epoch"
+                             : "live MiB from placements and frees (no epochs: not tracked)",
+              in);
+    double plot_top = top + PANEL_HEADING;
     if (panel->top <= 0) {
         draw_axes(out, plot_top, 1, 1, t_max);
         text(out, PLOT_LEFT + PLOT_WIDTH / 2.0, plot_top + PLOT_HEIGHT / 2.0,
@@ -502,11 +611,24 @@ static void draw_panel(FILE *out, const struct panel *panel, const struct nodes 
         }
         draw_labels(out, labels, n_labels, plot_top + PLOT_HEIGHT);
     }
-    draw_migrations(out, panel, plot_top + PLOT_HEIGHT + 24);
+    draw_migrations(out, panel, plot_top + PLOT_HEIGHT + 24, t_max);
 }
 
-/* The title: which process (or how many), the tracker, the run's length, how to read it. */
-static void draw_header(FILE *out, const struct trace_set *set, uint64_t t_max)
+/* What the panels draw, which the legend names and no more. */
+struct drawn {
+    bool nodes, live, migrations;
+};
+
+/* The header's height: two lines of title, a line of legend for each kind of thing drawn. */
+static int header_height(const struct drawn *drawn)
+{
+    return 42 + LINE_HEIGHT * (drawn->nodes + drawn->live + 1) + 10;
+}
+
+/* The title: which process (or how many), the tracker, the run's length, how to read what the
+ * panels draw. */
+static void draw_header(FILE *out, const struct trace_set *set, const struct drawn *drawn,
+                       uint64_t t_max)
 {
     const struct trace_process *first = set->processes[0];
     bool one_program = true, one_tracker = true;
@@ -521,22 +643,31 @@ static void draw_header(FILE *out, const struct trace_set *set, uint64_t t_max)
     const char *tracker = first->tracker ? first->tracker : "?";
     if (set->n_processes == 1) {
         char name[128];
-        text(out, 16, 24, "font-size=\"17\" font-weight=\"bold\"", "cdmplace report: %s, %s",
-             program, trace_process_name(first, name, sizeof name));
-        text(out, 16, 42, "fill=\"#444444\"", "tracker %s (sees %s), config %s, %.3f s", tracker,
-             first->sees ? first->sees : "?", first->config ? first->config : "?",
-             (double)t_max / 1e9);
+        text_line(out, 16, 24, 17, true, "#000000", "cdmplace report: %s, %s", program,
+                  trace_process_name(first, name, sizeof name));
+        text_line(out, 16, 42, 12, false, "#444444", "tracker %s (sees %s), config %s, %.3f s",
+                  tracker, first->sees ? first->sees : "?", first->config ? first->config : "?",
+                  (double)t_max / 1e9);
     } else {
-        text(out, 16, 24, "font-size=\"17\" font-weight=\"bold\"",
-             "cdmplace report: %s%s, %zu processes%s%s", program, one_program ? "" : " and others",
-             set->n_processes, first->job ? ", job " : "", first->job ? first->job : "");
-        text(out, 16, 42, "fill=\"#444444\"",
-             "tracker %s%s, longest %.3f s; time since each process's start", tracker,
-             one_tracker ? "" : " and others", (double)t_max / 1e9);
+        text_line(out, 16, 24, 17, true, "#000000", "cdmplace report: %s%s, %zu processes%s%s",
+                  program, one_program ? "" : " and others", set->n_processes,
+                  first->job ? ", job " : "", first->job ? first->job : "");
+        text_line(out, 16, 42, 12, false, "#444444",
+                  "tracker %s%s, longest %.3f s; time since each process's start", tracker,
+                  one_tracker ? "" : " and others", (double)t_max / 1e9);
     }
-    text(out, 16, 58, "fill=\"#444444\"",
-         "Lines: DRAM nodes in blues, CDM nodes in warm colors, named at their ends. Under each "
-         "plot: pages migrated, up to DRAM, down to CDM.");
+    double y = 42;
+    if (drawn->nodes)
+        text_line(out, 16, y += LINE_HEIGHT, 12, false, "#444444",
+                  "Lines: pages per node, DRAM nodes in blues, CDM nodes in warm colors, each "
+                  "named at its end.");
+    if (drawn->live)
+        text_line(out, 16, y += LINE_HEIGHT, 12, false, "#444444",
+                  "Gray line \"live\": MiB placed and not yet freed, where a rule had no epochs.");
+    text_line(out, 16, y += LINE_HEIGHT, 12, false, "#444444", "%s",
+              drawn->migrations ? "Under each plot: pages migrated, bars up to DRAM, down to CDM, "
+                                  "as tall as the pages they moved."
+                                : "Under each plot: pages migrated (none in these traces).");
 }
 
 int report_svg(const struct trace_set *set, const char *path)
@@ -550,23 +681,32 @@ int report_svg(const struct trace_set *set, const char *path)
     const char **names;
     int n_names = report_rule_names(set, &names), n_panels = 0;
     /* As the table: the allocations no rule matched only when there are some. */
-    bool *drawn = cli_checked(calloc((size_t)n_names + 1, sizeof *drawn));
+    struct panel **panels = cli_checked(calloc((size_t)n_names + 1, sizeof *panels));
+    struct drawn drawn = {false, false, false};
     for (int r = 0; r < n_names; r++) {
-        for (size_t i = 0; i < set->n_processes && !drawn[r]; i++) {
+        bool shown = false;
+        for (size_t i = 0; i < set->n_processes && !shown; i++) {
             const struct trace_rule *rule = trace_process_rule(set->processes[i], names[r]);
-            drawn[r] = rule && (!rule->no_rule || rule->allocations);
+            shown = rule && (!rule->no_rule || rule->allocations);
         }
-        n_panels += drawn[r];
+        if (!shown)
+            continue;
+        struct panel *panel = cli_checked(calloc(1, sizeof *panel));
+        panel->name = names[r];
+        gather(panel, set, &nodes, t_max);
+        drawn.nodes |= panel->tracked;
+        drawn.live |= !panel->tracked;
+        drawn.migrations |= panel->moved_total[TO_DRAM] || panel->moved_total[TO_CDM];
+        panels[n_panels++] = panel;
     }
 
+    int err = 0;
     FILE *out = fopen(path, "w");
     if (!out) {
-        int err = errno;
-        free(drawn);
-        free(names);
-        return err;
+        err = errno;
+        goto done;
     }
-    int height = HEADER_HEIGHT + n_panels * PANEL_HEIGHT;
+    int top = header_height(&drawn), height = top + n_panels * PANEL_HEIGHT;
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                  "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" "
                  "height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"DejaVu Sans, Helvetica, "
@@ -574,24 +714,19 @@ int report_svg(const struct trace_set *set, const char *path)
             WIDTH, height, WIDTH, height);
     fputs("<title>cdmplace report: pages per node over time</title>\n", out);
     fprintf(out, "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", WIDTH, height);
-    draw_header(out, set, t_max);
-    double top = HEADER_HEIGHT;
-    for (int r = 0; r < n_names; r++) {
-        if (!drawn[r])
-            continue;
-        struct panel *panel = cli_checked(calloc(1, sizeof *panel));
-        panel->name = names[r];
-        gather(panel, set, &nodes, t_max);
-        draw_panel(out, panel, &nodes, set->n_processes, top, t_max);
-        free(panel->columns);
-        free(panel);
-        top += PANEL_HEIGHT;
-    }
+    draw_header(out, set, &drawn, t_max);
+    for (int p = 0; p < n_panels; p++)
+        draw_panel(out, panels[p], &nodes, set->n_processes, top + p * PANEL_HEIGHT, t_max);
     fputs("</svg>\n", out);
-    free(drawn);
-    free(names);
-    int err = ferror(out) ? (errno ? errno : EIO) : 0;
+    err = ferror(out) ? (errno ? errno : EIO) : 0;
     if (fclose(out) != 0 && !err)
         err = errno;
+done:
+    for (int p = 0; p < n_panels; p++) {
+        free(panels[p]->columns);
+        free(panels[p]);
+    }
+    free(panels);
+    free(names);
     return err;
 }
