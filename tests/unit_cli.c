@@ -1532,16 +1532,21 @@ Test(cli, report_folded_gives_the_bytes_placed_per_stack)
     outcome_free(&result);
 }
 
-/* hot_cold allocates two buffers of its argument's MiB: 2 in A, 4 in B, whose config has
- * a rule more that places nothing. */
-Test(cli, report_diff_sets_two_runs_side_by_side)
+/* Two runs of hot_cold, which allocates two buffers of its argument's MiB: 2 in A, 4 in B,
+ * whose config has a rule more that places nothing. */
+static void diff_runs(char *a, char *b, size_t size)
 {
-    char a[PATH_BUF], b[PATH_BUF];
-    run_traced("[rule big]\nsize = 1M-\npolicy = bind 0\n", "a.jsonl", a, sizeof a, "hot_cold",
+    run_traced("[rule big]\nsize = 1M-\npolicy = bind 0\n", "a.jsonl", a, size, "hot_cold",
                ARGS("2", "0.05"));
     run_traced("[rule huge]\nsize = 1G-\npolicy = bind 0\n\n[rule big]\nsize = 1M-\n"
                "policy = bind 0\n",
-               "b.jsonl", b, sizeof b, "hot_cold", ARGS("4", "0.05"));
+               "b.jsonl", b, size, "hot_cold", ARGS("4", "0.05"));
+}
+
+Test(cli, report_diff_sets_two_runs_side_by_side)
+{
+    char a[PATH_BUF], b[PATH_BUF];
+    diff_runs(a, b, sizeof a);
     struct outcome result = cli(ARGS("report", "--diff", a, b));
     cr_assert_eq(result.status, 0, "%s", result.err);
     cr_assert(strstr(result.out, "A  ") == result.out, "%s", result.out);
@@ -1559,7 +1564,7 @@ Test(cli, report_diff_sets_two_runs_side_by_side)
     outcome_free(&result);
 
     const char *const *bad[] = {ARGS("report", "--diff", a), ARGS("report", "--diff", a, b, b),
-                                ARGS("report", "--diff", "--json", a, b),
+                                ARGS("report", "--diff", "--svg", "diff.svg", a, b),
                                 ARGS("report", "--diff", "--pid", "1", a, b),
                                 ARGS("report", "--diff", "--rule", "none", a, b)};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1568,4 +1573,53 @@ Test(cli, report_diff_sets_two_runs_side_by_side)
         cr_assert_str_empty(result.out, "case %zu", i);
         outcome_free(&result);
     }
+}
+
+/* report --diff --json: valid JSON (Python's reader) with the table's rows, the figures as
+ * plain numbers, the change signed, null where the table says "-" or "only in". */
+Test(cli, report_diff_json_has_the_tables_rows)
+{
+    char a[PATH_BUF], b[PATH_BUF];
+    diff_runs(a, b, sizeof a);
+    struct outcome table = cli(ARGS("report", "--diff", a, b));
+    cr_assert_eq(table.status, 0, "%s", table.err);
+    struct outcome result = cli(ARGS("report", "--diff", "--json", a, b));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    char fields[1024];
+    json_query(result.out,
+               "\" \".join(\"%s:%s:%s:%s:%s:%s\" % (r[\"rule\"], f[\"figure\"], f[\"a\"], "
+               "f[\"b\"], f[\"change\"], f[\"ratio\"]) for r in j[\"rules\"] "
+               "for f in r[\"figures\"] "
+               "if f[\"figure\"] in (\"allocations\", \"bytes\", \"peak_bytes\"))",
+               fields, sizeof fields);
+    cr_assert_str_eq(fields,
+                     "big:allocations:2:2:0:1 big:bytes:4194304:8388608:4194304:2 "
+                     "big:peak_bytes:4194304:8388608:4194304:2 huge:allocations:None:0:None:None "
+                     "huge:bytes:None:0:None:None huge:peak_bytes:None:0:None:None",
+                     "the table:\n%s", table.out);
+    /* As many rows as the table (less its run lines and column names), and the library's. */
+    json_query(result.out,
+               "sum(len(r[\"figures\"]) for r in j[\"rules\"]) + (j[\"library_us\"] is not None), "
+               "j[\"library_us\"][\"change\"] == "
+               "j[\"library_us\"][\"b\"] - j[\"library_us\"][\"a\"], "
+               "j[\"a\"][\"processes\"], j[\"b\"][\"program\"], j[\"rules\"][1][\"in_a\"]",
+               fields, sizeof fields);
+    char expected[64];
+    snprintf(expected, sizeof expected, "%d True 1 hot_cold False",
+             occurrences(table.out, "\n") - 3);
+    cr_assert_str_eq(fields, expected, "the table:\n%s", table.out);
+    outcome_free(&result);
+    outcome_free(&table);
+
+    result = cli(ARGS("report", "--diff", "--json", "--rule", "big", b, a));
+    cr_assert_eq(result.status, 0, "%s", result.err);
+    json_query(result.out,
+               "len(j[\"rules\"]), [f for f in j[\"rules\"][0][\"figures\"] "
+               "if f[\"figure\"] == \"bytes\"][0]",
+               fields, sizeof fields);
+    cr_assert_str_eq(fields,
+                     "1 {'figure': 'bytes', 'a': 8388608, 'b': 4194304, 'change': -4194304, "
+                     "'ratio': 0.5}",
+                     "B before A: %s", result.out);
+    outcome_free(&result);
 }

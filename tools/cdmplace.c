@@ -95,7 +95,7 @@ static const struct cli_command commands[] = {
         "options:\n"
         "      --json           print the report as one JSON object instead: per process its\n"
         "                       rules' figures (bytes and pages as numbers), call sites (most\n"
-        "                       bytes first) and messages, for scripts\n"
+        "                       bytes first) and messages, for scripts; with --diff, its rows\n"
         "      --folded         print instead the bytes placed (policy applied) per allocating\n"
         "                       stack, one 'outer;...;inner BYTES' line each, for flamegraph.pl\n"
         "                       or speedscope; frames are functions, else OBJECT+0xOFFSET\n"
@@ -118,7 +118,8 @@ static const struct cli_command commands[] = {
         "      --diff           compare two runs: the two LOGs are A and B, one trace each\n"
         "                       (catenate a job's traces: <(cat a.*.jsonl)); per rule, each\n"
         "                       figure summed over the run's processes in A and in B, B-A and\n"
-        "                       B/A; a rule in one run only says so. Takes --rule and --rank\n"
+        "                       B/A; a rule in one run only says so. Takes --rule, --rank\n"
+        "                       and --json\n"
         "  -h, --help           print this help\n",
     },
     {

@@ -33,10 +33,14 @@ static uint64_t fallbacks_of(const struct trace_rule *r) { return r->fallbacks; 
 static uint64_t failed_of(const struct trace_rule *r) { return r->failures + r->errors; }
 
 const struct report_figure report_figures[] = {
-    {"ALLOCS", false, true, allocations_of},  {"BYTES", true, true, bytes_of},
-    {"PEAK", true, true, peak_of},            {"TO-DRAM", false, false, to_dram_of},
-    {"TO-CDM", false, false, to_policy_of},   {"FAULTS", false, false, faults_of},
-    {"FALLBACKS", false, false, fallbacks_of}, {"FAILED", false, false, failed_of},
+    {"ALLOCS", "allocations", false, true, allocations_of},
+    {"BYTES", "bytes", true, true, bytes_of},
+    {"PEAK", "peak_bytes", true, true, peak_of},
+    {"TO-DRAM", "to_dram", false, false, to_dram_of},
+    {"TO-CDM", "to_policy", false, false, to_policy_of},
+    {"FAULTS", "faults", false, false, faults_of},
+    {"FALLBACKS", "fallbacks", false, false, fallbacks_of},
+    {"FAILED", "failed", false, false, failed_of},
 };
 #define N_FIGURES (sizeof report_figures / sizeof report_figures[0])
 const size_t report_n_figures = N_FIGURES;
@@ -539,11 +543,9 @@ static void json_rule(FILE *out, const struct trace_rule *rule)
         cli_json_string(out, rule->name);
     cli_json_text(out, "policy", rule->policy);
     cli_json_text(out, "nodes", rule->nodes);
-    static const char *const keys[] = {"allocations", "bytes", "peak_bytes", "to_dram",
-                                       "to_policy", "faults", "fallbacks", "failed"};
-    _Static_assert(sizeof keys / sizeof keys[0] == N_FIGURES, "a key for every figure");
     for (size_t f = 0; f < N_FIGURES; f++)
-        fprintf(out, ",\"%s\":%llu", keys[f], (unsigned long long)report_figures[f].of(rule));
+        fprintf(out, ",\"%s\":%llu", report_figures[f].key,
+                (unsigned long long)report_figures[f].of(rule));
     const struct trace_node_count *counts;
     size_t n = report_pages_at_peak(rule, &counts);
     json_counts(out, "pages_at_peak", counts, n);
@@ -712,8 +714,7 @@ static bool parse_top(const char *text, size_t *top)
 static const char *not_with_diff(const struct report_filter *filter,
                                  const struct report_outputs *outputs)
 {
-    return outputs->json       ? "--json"
-           : outputs->folded   ? "--folded"
+    return outputs->folded     ? "--folded"
            : outputs->svg      ? "--svg"
            : outputs->perfetto ? "--perfetto"
            : outputs->top      ? "--top"
@@ -736,7 +737,7 @@ static int report_operands(const struct cli_command *command, const struct repor
     if (left_out)
         return cli_bad_usage(command, "%s does not apply to --diff", left_out);
     if (diff)
-        return report_diff(paths, filter);
+        return report_diff(paths, filter, outputs->json);
     return report_one(filter, outputs, paths, n_paths);
 }
 

@@ -17,9 +17,10 @@ void symbols_demangle(const char *name, char *out, size_t size);
 void symbols_free(void);
 
 /* report.c: a figure of a rule, as the table shows it (a column for one process, a row for
- * many, a row of --diff). */
+ * many, a row of --diff) and as --json names it. */
 struct report_figure {
     const char *label; /* "BYTES" */
+    const char *key;   /* "bytes" */
     bool bytes;        /* printed as a size */
     bool always;       /* a row even when zero everywhere */
     uint64_t (*of)(const struct trace_rule *rule);
@@ -61,9 +62,9 @@ void report_filter_free(struct report_filter *filter);
 void report_folded(const struct trace_set *set, size_t top);
 
 /* report_diff.c: two runs, A and B, each read from one trace and filtered, rule by rule: the
- * table's figures of each (summed over its processes) and the change. Returns an exit
- * status. */
-int report_diff(char *const paths[2], const struct report_filter *filter);
+ * table's figures of each (summed over its processes) and the change, as a table or as one
+ * JSON object (`json`). Returns an exit status. */
+int report_diff(char *const paths[2], const struct report_filter *filter, bool json);
 
 /* report.c: a rule's pages per node at its peak (the epoch with the most pages) and at exit
  * (the `totals` event; the last epoch when the process was killed). Return the number of
