@@ -146,15 +146,21 @@ inside seed
 check seed-legend-nodes "legend: $(legend seed)" has "$(legend seed)" "DRAM nodes in blues"
 check seed-legend-no-live "legend: $(legend seed)" lacks "$(legend seed)" live
 
-# Three ranks, a long rule name, a rule bound to an empty node set. The name is longer than the canvas is wide: cut, its policy kept.
-LONG=weights_of_the_model_read_once_by_every_rank_of_the_job_at_its_start_then_left_alone_on_the_cdm_node_until_the_job_ends
+# Three ranks, a long rule name, a rule bound to an empty node set. The name is longer than
+# the canvas is wide: cut, its policy kept.
+LONG=weights_of_the_model_read_once_by_every_rank_of_the_job_at_its_start
+LONG=${LONG}_then_left_alone_on_the_cdm_node_until_the_job_ends
 for rank in 0 1 2; do
     sed -e "s/\"pid\":167/\"pid\":$((200 + rank))/" -e "s/\"rank\":null/\"rank\":$rank/" \
         -e 's/"job":null/"job":"4242"/' -e "s/\"seed\"/\"$LONG\"/g" "$TRACE" >"$TMP/rank$rank.jsonl"
 done
-awk '{ print }
-/"ev":"place"/ { print "{\"t\":120000000,\"pid\":200,\"tid\":200,\"ev\":\"place\",\"addr\":\"0x7fda70000000\",\"size\":8388608,\"mapped\":8388608,\"kind\":\"heap\",\"rule\":\"spill\",\"policy\":\"bind\",\"nodes\":\"\",\"caller\":\"seed_flow:main\",\"stack\":[],\"result\":\"no-node\",\"errno\":19}" }
-/"ev":"free"/ { print "{\"t\":5033000000,\"pid\":200,\"tid\":200,\"ev\":\"free\",\"addr\":\"0x7fda70000000\",\"size\":8388608,\"kind\":\"heap\",\"rule\":\"spill\"}" }' \
+spill_place='{"t":120000000,"pid":200,"tid":200,"ev":"place","addr":"0x7fda70000000",'\
+'"size":8388608,"mapped":8388608,"kind":"heap","rule":"spill","policy":"bind","nodes":"",'\
+'"caller":"seed_flow:main","stack":[],"result":"no-node","errno":19}'
+spill_free='{"t":5033000000,"pid":200,"tid":200,"ev":"free","addr":"0x7fda70000000",'\
+'"size":8388608,"kind":"heap","rule":"spill"}'
+awk -v place="$spill_place" -v free="$spill_free" \
+    '{ print } /"ev":"place"/ { print place } /"ev":"free"/ { print free }' \
     "$TMP/rank0.jsonl" >"$TMP/rank0-spill.jsonl"
 picture ranks "$TMP/rank0-spill.jsonl" "$TMP/rank1.jsonl" "$TMP/rank2.jsonl"
 inside ranks
@@ -176,8 +182,9 @@ check untracked-legend-no-nodes "legend: $(legend untracked)" lacks "$(legend un
 # Bars: one range of 1000 pages at 1 s; four of 1000 at 1.98, 1.99, 2.00 and 2.01 s, in
 # columns of their own but, for this trace's 5.039 s, inside one bar of eight columns (288
 # to 295); to CDM, one range of 1000 pages at 3 s.
-migrate() { # T FROM TO
-    printf '{"t":%s,"pid":167,"tid":169,"ev":"migrate","addr":"0x7fda62000000","end":"0x7fda62400000","from":%s,"to":%s,"pages":1000,"busy":0,"failed":0,"errno":0,"ns":1000000,"reason":"touched","rule":"seed"}\n' "$@"
+migrate() { # T FROM TO: the fields the reader needs
+    printf '{"t":%s,"pid":167,"tid":169,"ev":"migrate","from":%s,"to":%s,' "$@"
+    echo '"pages":1000,"rule":"seed"}'
 }
 {
     grep -v -e '"ev":"migrate"' -e '"ev":"free"' -e '"ev":"totals"' -e '"ev":"exit"' "$TRACE"
