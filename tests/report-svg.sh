@@ -11,9 +11,10 @@
 # page on node 0 and no migration, must show no node 1 and no marks: the checks can fail.
 # Also: the SVG is well-formed XML, and a FILE that cannot be written fails the command.
 #
-# Traces made from it: three ranks of a job whose rule has a long name, with a second rule in
-# rank 0 whose node set was empty on its host (`bind cdm` where no node is CDM: the trace
-# records "nodes":"" and the result no-node) and that has no epochs; the same trace without
+# Traces made from it: three ranks of a job whose rule has a long name, with a second rule,
+# placing in rank 1 only, whose node set was empty on its host (`bind cdm` where no node is
+# CDM: the trace records "nodes":"" and the result no-node) and that has no epochs; the same
+# ranks without
 # its epochs; and one process whose migrations are one range at 1 s and a burst of four
 # ranges just before 2 s. Their pictures must keep every text inside the canvas (measured in
 # the font Chromium uses, and seen in the screenshot), name an empty node set as such, have a
@@ -146,35 +147,44 @@ inside seed
 check seed-legend-nodes "legend: $(legend seed)" has "$(legend seed)" "DRAM nodes in blues"
 check seed-legend-no-live "legend: $(legend seed)" lacks "$(legend seed)" live
 
-# Three ranks, a long rule name, a rule bound to an empty node set. The name is longer than
-# the canvas is wide: cut, its policy kept.
+# Three ranks, a long rule name, a rule bound to an empty node set that only rank 1 placed
+# with (its heading takes the policy from there). The name is longer than the canvas is wide:
+# cut, its policy kept.
 LONG=weights_of_the_model_read_once_by_every_rank_of_the_job_at_its_start
 LONG=${LONG}_then_left_alone_on_the_cdm_node_until_the_job_ends
 for rank in 0 1 2; do
     sed -e "s/\"pid\":167/\"pid\":$((200 + rank))/" -e "s/\"rank\":null/\"rank\":$rank/" \
-        -e 's/"job":null/"job":"4242"/' -e "s/\"seed\"/\"$LONG\"/g" "$TRACE" >"$TMP/rank$rank.jsonl"
+        -e 's/"job":null/"job":"4242"/' -e "s/\"seed\"/\"$LONG\"/g" \
+        -e "s/\"rules\":\[\"$LONG\"\]/\"rules\":[\"$LONG\",\"spill\"]/" \
+        "$TRACE" >"$TMP/rank$rank.jsonl"
 done
-spill_place='{"t":120000000,"pid":200,"tid":200,"ev":"place","addr":"0x7fda70000000",'\
+spill_place='{"t":120000000,"pid":201,"tid":201,"ev":"place","addr":"0x7fda70000000",'\
 '"size":8388608,"mapped":8388608,"kind":"heap","rule":"spill","policy":"bind","nodes":"",'\
 '"caller":"seed_flow:main","stack":[],"result":"no-node","errno":19}'
-spill_free='{"t":5033000000,"pid":200,"tid":200,"ev":"free","addr":"0x7fda70000000",'\
+spill_free='{"t":5033000000,"pid":201,"tid":201,"ev":"free","addr":"0x7fda70000000",'\
 '"size":8388608,"kind":"heap","rule":"spill"}'
 awk -v place="$spill_place" -v free="$spill_free" \
     '{ print } /"ev":"place"/ { print place } /"ev":"free"/ { print free }' \
-    "$TMP/rank0.jsonl" >"$TMP/rank0-spill.jsonl"
-picture ranks "$TMP/rank0-spill.jsonl" "$TMP/rank1.jsonl" "$TMP/rank2.jsonl"
+    "$TMP/rank1.jsonl" >"$TMP/rank1-spill.jsonl"
+picture ranks "$TMP/rank0.jsonl" "$TMP/rank1-spill.jsonl" "$TMP/rank2.jsonl"
 inside ranks
 headings=$(texts ranks | grep -E '^(rule|allocations) ')
 check ranks-empty-node-set "headings: $headings" has "$headings" \
     '^rule spill \(bind to an empty node set'
-check ranks-no-empty-policy "headings: $headings" lacks "$headings" '\([a-z-]+ \)'
 check ranks-long-name-cut "headings: $headings" has "$headings" \
     "^rule weights_of_the_model_.*… \\(bind 1\\)\$"
 check ranks-legend-nodes "legend: $(legend ranks)" has "$(legend ranks)" "DRAM nodes in blues"
 check ranks-legend-live "legend: $(legend ranks)" has "$(legend ranks)" live
 
+# Rank 1 alone: its heading from its own placement.
+picture spill "$TMP/rank1-spill.jsonl"
+headings=$(texts spill | grep -E '^(rule|allocations) ')
+check spill-empty-node-set "headings: $headings" has "$headings" \
+    '^rule spill \(bind to an empty node set'
+check spill-no-empty-policy "headings: $headings" lacks "$headings" '\([a-z-]+ \)'
+
 # No epochs at all: no node is drawn, and the legend says so.
-cat "$TMP/rank0-spill.jsonl" "$TMP/rank1.jsonl" | grep -v '"ev":"epoch"' >"$TMP/untracked.jsonl"
+cat "$TMP/rank0.jsonl" "$TMP/rank1-spill.jsonl" | grep -v '"ev":"epoch"' >"$TMP/untracked.jsonl"
 picture untracked "$TMP/untracked.jsonl"
 check untracked-legend-live "legend: $(legend untracked)" has "$(legend untracked)" live
 check untracked-legend-no-nodes "legend: $(legend untracked)" lacks "$(legend untracked)" node

@@ -102,7 +102,7 @@ struct column {
 
 struct panel {
     const char *name;
-    const struct trace_rule *rule; /* the first process's: its policy and nodes */
+    const struct trace_rule *rule; /* the first process's that placed: its policy, nodes */
     size_t processes;              /* that have the rule */
     bool tracked;                  /* epochs: pages per node; else live MiB */
     bool no_node;                  /* a placement found its node set empty on its host */
@@ -254,7 +254,7 @@ static void gather(struct panel *panel, const struct trace_set *set, const struc
         const struct trace_rule *rule = trace_process_rule(set->processes[i], panel->name);
         if (!rule)
             continue;
-        if (!panel->rule)
+        if (!panel->rule || (!panel->rule->policy && rule->policy))
             panel->rule = rule;
         panel->tracked |= rule->n_samples != 0;
         for (size_t p = 0; p < rule->n_placements && !panel->no_node; p++)
