@@ -250,14 +250,15 @@ static void print_table(char *const paths[2], const struct trace_set *const runs
 
 /* ---------------------------------------------------------------- --json */
 
-/* "a":..,"b":..,"change":..,"ratio":.., each null where the table has "-" or "only in". */
-static void json_values(FILE *out, const struct row *row)
+/* {"figure":..,"node":..,"a":..,"b":..,"change":..,"ratio":..}, each null where the table
+ * has "-" or "only in"; node only for pages on a node. */
+static void json_row(FILE *out, const struct row *row)
 {
-    fprintf(out, "\"a\":");
-    if (row->in[0])
-        fprintf(out, "%llu", (unsigned long long)row->value[0]);
-    else
-        fputs("null", out);
+    fputs("{\"figure\":", out);
+    cli_json_string(out, row->key);
+    if (row->node >= 0)
+        fprintf(out, ",\"node\":%d", row->node);
+    cli_json_number(out, "a", row->value[0], row->in[0]);
     cli_json_number(out, "b", row->value[1], row->in[1]);
     uint64_t a = row->value[0], b = row->value[1];
     if (row->in[0] && row->in[1])
@@ -269,6 +270,7 @@ static void json_values(FILE *out, const struct row *row)
         fprintf(out, ",\"ratio\":%.6g", (double)b / (double)a);
     else
         fputs(",\"ratio\":null", out);
+    fputc('}', out);
 }
 
 static void json_run(FILE *out, const char *path, const struct trace_set *run)
@@ -310,23 +312,14 @@ static void print_json(char *const paths[2], const struct trace_set *const runs[
         } else {
             fputc(',', out);
         }
-        fputs("{\"figure\":", out);
-        cli_json_string(out, row->key);
-        if (row->node >= 0)
-            fprintf(out, ",\"node\":%d", row->node);
-        fputc(',', out);
-        json_values(out, row);
-        fputc('}', out);
+        json_row(out, row);
     }
     fputs(in_rule ? "]}\n]" : "\n]", out);
     fputs(",\"library_us\":", out);
-    if (library) {
-        fputc('{', out);
-        json_values(out, library);
-        fputc('}', out);
-    } else {
+    if (library)
+        json_row(out, library);
+    else
         fputs("null", out);
-    }
     fputs("}\n", out);
 }
 
