@@ -6,7 +6,7 @@
 # buffers of 64M and 16M and a 32M mapping, then a checksum), task 1 build/tests/probe alloc 96
 # (a 96M heap buffer, and whether the library placed it), under tests/slurm-job.conf's rule:
 #
-#   help                 srun --help lists --cdmplace=FILE and --cdmplace-report
+#   help-srun, -sbatch, -salloc  COMMAND --help lists --cdmplace=FILE and --cdmplace-report
 #   plain-step           without --cdmplace a task has no LD_PRELOAD and no CDMPLACE_ variable
 #   traces               srun --cdmplace=FILE: one trace per task, cdmplace.JOB.0.RANK.jsonl in
 #                        srun's directory, its start event naming the job, the rank and FILE
@@ -22,8 +22,13 @@
 #                        SLURM_CDMPLACE_* and a CDMPLACE_CONFIG_TEXT gone
 #   steps                two srun steps in one salloc, the second with --export=NONE: traces and
 #                        a report per step, the buffers of both placed
+#   sbatch               sbatch --cdmplace=FILE --cdmplace-report: the script's srun places
+#                        its tasks, traces and a report as srun's own options give, and the
+#                        script itself runs without the library
+#   salloc               salloc --cdmplace=FILE: the same for the srun of salloc's command
 #   bad-config           a config `cdmplace check` refuses: srun fails with FILE:LINE before
 #                        any allocation, and no task runs
+#   sbatch-bad-config    the same config: sbatch fails with FILE:LINE and submits no job
 #   missing-config       a config that is not there: the same, naming the file
 #   report-alone         --cdmplace-report without --cdmplace: srun refuses
 #   daemons-stopped      at the end no munged, slurmctld (slurmscriptd), slurmd or slurmstepd
@@ -211,12 +216,15 @@ cp "$ROOT/tests/slurm-job.conf" "$TMP/job/job.conf"
 printf '0 %s\n1 %s alloc 96\n' "$BUFFERS" "$PROBE" >"$TMP/job/tasks"
 
 # ------------------------------------------------------------------ without the option
-if timeout 30 srun --help 2>&1 | grep -q '^ *--cdmplace=FILE  *Run every task under libcdmplace.so' &&
-    timeout 30 srun --help 2>&1 | grep -q '^ *--cdmplace-report  *With --cdmplace: '; then
-    pass help
-else
-    fail help "srun --help does not list --cdmplace=FILE and --cdmplace-report"
-fi
+for command in srun sbatch salloc; do
+    if timeout 30 $command --help 2>&1 |
+        grep -q '^ *--cdmplace=FILE  *Run every task under libcdmplace.so' &&
+        timeout 30 $command --help 2>&1 | grep -q '^ *--cdmplace-report  *With --cdmplace: '; then
+        pass "help-$command"
+    else
+        fail "help-$command" "$command --help does not list --cdmplace=FILE and --cdmplace-report"
+    fi
+done
 
 dir=$TMP/plain
 run_srun "$dir" -N1 -n1 sh -c 'echo "LD_PRELOAD=${LD_PRELOAD:-}"; env | grep ^CDMPLACE_; true'
@@ -352,6 +360,53 @@ else
 fi
 if [ -z "$why" ]; then pass steps; else fail steps "$why"; fi
 
+# sbatch and salloc take the options for every srun of their job (srun reads them from the
+# job's environment), and leave the script or shell itself unplaced.
+dir=$TMP/batch
+mkdir -p "$dir"
+cp "$ROOT/tests/slurm-job.conf" "$dir/job.conf"
+printf '#!/bin/sh
+echo "script LD_PRELOAD=${LD_PRELOAD:-}"
+srun -n2 %s alloc 16
+' "$PROBE" \
+    >"$dir/job.sh"
+(cd "$dir" && timeout -k 10 120 sbatch --wait -N1 -n2 --output=out --cdmplace=job.conf \
+    --cdmplace-report job.sh >submitted 2>err </dev/null)
+status=$?
+job=$(sed -n 's/^Submitted batch job \([0-9]*\)$/\1/p' "$dir/submitted")
+why=""
+if [ "$status" -ne 0 ] || [ -z "$job" ]; then
+    why="sbatch exited $status: $(cat "$dir/submitted") $(head -c 400 "$dir/err")"
+else
+    grep -qx 'script LD_PRELOAD=' "$dir/out" || why="$why the script was preloaded;"
+    [ "$(grep -cx 'placed=1' "$dir/out")" -eq 2 ] || why="$why output: $(tr '\n' ' ' <"$dir/out");"
+    for rank in 0 1; do
+        [ "$(placed_count "$dir/cdmplace.$job.0.$rank.jsonl" $((16 * MiB)))" -eq 1 ] ||
+            why="$why rank $rank: no applied placement of $((16 * MiB)) bytes;"
+    done
+    grep -q "^2 processes from 2 traces, job $job," "$dir/cdmplace.$job.0.report.txt" ||
+        why="$why no report of 2 processes;"
+    [ "$(find "$dir" -name 'cdmplace.*.jsonl' | wc -l)" -eq 2 ] ||
+        why="$why traces: $(ls "$dir" | tr '\n' ' ');"
+fi
+if [ -z "$why" ]; then pass sbatch; else fail sbatch "$why"; fi
+
+dir=$TMP/salloc
+mkdir -p "$dir"
+cp "$ROOT/tests/slurm-job.conf" "$dir/job.conf"
+(cd "$dir" && timeout -k 10 120 salloc -N1 -n1 --cdmplace=job.conf \
+    sh -c "echo \"shell LD_PRELOAD=\${LD_PRELOAD:-}\"; srun -n1 '$PROBE' alloc 8" \
+    >out 2>err </dev/null)
+status=$?
+traces=$(find "$dir" -name 'cdmplace.*.0.0.jsonl' | wc -l)
+if [ "$status" -eq 0 ] && grep -qx 'shell LD_PRELOAD=' "$dir/out" &&
+    grep -qx 'placed=1' "$dir/out" && [ "$traces" -eq 1 ]; then
+    pass salloc
+else
+    why="salloc exited $status, stdout $(tr '\n' ' ' <"$dir/out"),"
+    fail salloc "$why files $(ls "$dir" | tr '\n' ' ')"
+fi
+
 # ------------------------------------------------------------------ refused before any task
 # refused NAME DIR CONFIG MESSAGE: srun with CONFIG fails, says MESSAGE, and its task (which
 # would make DIR/ran) never runs.
@@ -370,6 +425,21 @@ printf '[settings]\nmin_size = 1M\n\n[rule big]\nsize = 1M-\npolicy = sideways 0
     >"$TMP/bad/bad.conf"
 refused bad-config "$TMP/bad" bad.conf "cdmplace: bad.conf:6: "
 refused missing-config "$TMP/missing" nowhere.conf "cdmplace: nowhere.conf: cannot open"
+
+# sbatch refuses a config the CLI refuses before it submits a job.
+dir=$TMP/batch-bad
+mkdir -p "$dir"
+printf '#!/bin/sh\ntouch "%s/ran"\n' "$dir" >"$dir/job.sh"
+(cd "$dir" && timeout -k 10 60 sbatch --wait --cdmplace="$TMP/bad/bad.conf" job.sh \
+    >submitted 2>err </dev/null)
+status=$?
+if [ "$status" -eq 0 ] || [ -s "$dir/submitted" ] || [ -e "$dir/ran" ] ||
+    ! grep -qF "cdmplace: $TMP/bad/bad.conf:6: " "$dir/err"; then
+    why="sbatch exited $status: $(cat "$dir/submitted")"
+    fail sbatch-bad-config "$why $(head -c 400 "$dir/err")"
+else
+    pass sbatch-bad-config
+fi
 
 dir=$TMP/report-alone
 run_srun "$dir" -N1 -n1 --cdmplace-report touch "$dir/ran"

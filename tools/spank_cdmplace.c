@@ -3,20 +3,26 @@
  * preloads libcdmplace.so into every task of the step with FILE as its config and a trace per
  * task, DIR/cdmplace.JOB.STEP.RANK.jsonl, DIR being srun's working directory; with
  * `--cdmplace-report`, srun merges the step's traces into one report when the step is over.
+ * Given to sbatch or salloc, the options are checked there and Slurm puts them in the job's
+ * environment, where each srun of the job reads them as its own; the batch script (salloc's
+ * command) is no step of tasks and runs without the library.
  *
  * What runs where:
- *   srun, option callback   `cdmplace check FILE`: a config the CLI refuses stops srun before
- *                           it asks for an allocation, with the CLI's FILE:LINE message.
- *   srun, init_post_opt     --cdmplace-report without --cdmplace is refused.
+ *   srun, sbatch, salloc,   `cdmplace check FILE`: a config the CLI refuses stops srun before
+ *   option callback         it asks for an allocation (sbatch before it submits), with the
+ *                           CLI's FILE:LINE message.
+ *   srun, sbatch, salloc,   --cdmplace-report without --cdmplace is refused.
+ *   init_post_opt
  *   srun, local_user_init   the first hook that knows the job and step ids: FILE's absolute
  *                           path and the trace template go into srun's environment, which srun
  *                           merges into the tasks' right after this hook. They are named
  *                           SLURM_CDMPLACE_* because srun passes SLURM_* variables even under
  *                           --export=NONE.
- *   slurmstepd, task_init   in each task, as its user, just before exec: LD_PRELOAD,
- *                           CDMPLACE_CONFIG and CDMPLACE_LOG (%j and %r, which the library reads
- *                           from SLURM_JOB_ID and SLURM_PROCID), CDMPLACE_REPORT=off when the
- *                           merged report replaces the per-task ones.
+ *   slurmstepd, task_init   in each task (not the batch script), as its user, just before
+ *                           exec: LD_PRELOAD, CDMPLACE_CONFIG and CDMPLACE_LOG (%j and %r,
+ *                           which the library reads from SLURM_JOB_ID and SLURM_PROCID),
+ *                           CDMPLACE_REPORT=off when the merged report replaces the per-task
+ *                           ones.
  *   srun, exit              srun's atexit, after every task of the step has ended on every
  *                           node: `cdmplace report` over the traces, to
  *                           DIR/cdmplace.JOB.STEP.report.txt and srun's stderr, as the user.
@@ -35,6 +41,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <slurm/slurm.h>
 #include <slurm/spank.h>
 
 SPANK_PLUGIN(cdmplace, 1);
@@ -64,7 +71,8 @@ static char trace_prefix[64];
 static int config_option(int val, const char *optarg, int remote);
 static int report_option(int val, const char *optarg, int remote);
 
-struct spank_option spank_options[] = {
+/* Registered by slurm_spank_init: sbatch and salloc see no spank_options table (spank(8)). */
+static struct spank_option options[] = {
     {"cdmplace", "FILE",
      "Run every task under libcdmplace.so with config FILE (checked first, as `cdmplace check "
      "FILE`), one trace per task: cdmplace.JOB.STEP.RANK.jsonl in the working directory.",
@@ -102,7 +110,17 @@ static int read_arguments(int argc, char **argv)
 
 int slurm_spank_init(spank_t spank, int argc, char **argv)
 {
-    return read_arguments(argc, argv);
+    if (read_arguments(argc, argv) != 0)
+        return -1;
+    spank_context_t context = spank_context();
+    if (context != S_CTX_LOCAL && context != S_CTX_REMOTE && context != S_CTX_ALLOCATOR)
+        return 0;
+    for (struct spank_option *option = options; option->name; option++)
+        if (spank_option_register(spank, option) != ESPANK_SUCCESS) {
+            slurm_error("cdmplace: cannot register --%s", option->name);
+            return -1;
+        }
+    return 0;
 }
 
 /* Runs the CLI with `arguments` (argv[0] included) and waits for it; its stdout goes to
@@ -160,10 +178,12 @@ static int report_option(int val, const char *optarg, int remote)
     return 0;
 }
 
-/* srun, once its options are read: the report is of traces that only --cdmplace makes. */
+/* srun, sbatch or salloc, once its options are read: the report is of traces that only
+ * --cdmplace makes. */
 int slurm_spank_init_post_opt(spank_t spank, int argc, char **argv)
 {
-    if (spank_context() == S_CTX_LOCAL && report_wanted && !placing) {
+    spank_context_t context = spank_context();
+    if ((context == S_CTX_LOCAL || context == S_CTX_ALLOCATOR) && report_wanted && !placing) {
         slurm_error("cdmplace: --cdmplace-report needs --cdmplace=FILE");
         return -1;
     }
@@ -233,11 +253,21 @@ static int add_to_preload(spank_t spank)
     return spank_setenv(spank, "LD_PRELOAD", value, 1) == ESPANK_SUCCESS ? 0 : -1;
 }
 
+/* Whether the step is sbatch's script or salloc's shell, which carry the job's options but
+ * run no tasks of their own: the script's sruns place theirs. Preloading the script would
+ * trace every command in it, srun included. */
+static bool job_shell(spank_t spank)
+{
+    uint32_t step;
+    return spank_get_item(spank, S_JOB_STEPID, &step) == ESPANK_SUCCESS &&
+           (step == SLURM_BATCH_SCRIPT || step == SLURM_INTERACTIVE_STEP);
+}
+
 /* In the task, as its user: a config or library this node cannot read fails the task rather
  * than letting it run unplaced. */
 int slurm_spank_task_init(spank_t spank, int argc, char **argv)
 {
-    if (!placing || spank_remote(spank) != 1)
+    if (!placing || spank_remote(spank) != 1 || job_shell(spank))
         return 0;
     char config[PATH_MAX], log[PATH_MAX + 64];
     if (spank_getenv(spank, CONFIG_VARIABLE, config, sizeof config) != ESPANK_SUCCESS ||
