@@ -330,6 +330,17 @@ else
     fail task-environment "srun exited $status, the task saw: $(tr '\n' ' ' <"$dir/out")"
 fi
 
+# step_placed DIR JOB STEP SIZE: adds to $why unless both ranks of the step placed a buffer of
+# SIZE bytes and the step's report in DIR is of 2 processes.
+step_placed() {
+    for rank in 0 1; do
+        [ "$(placed_count "$1/cdmplace.$2.$3.$rank.jsonl" "$4")" -eq 1 ] ||
+            why="$why step $3 rank $rank: no applied placement of $4 bytes;"
+    done
+    grep -q "^2 processes from 2 traces, job $2," "$1/cdmplace.$2.$3.report.txt" ||
+        why="$why step $3: no report of 2 processes;"
+}
+
 # Two steps of one allocation, the second under --export=NONE (srun's environment withheld
 # from the tasks but for SLURM_*): each step its own traces (the step id in their names) and
 # its own report of 2 processes, the second's buffers placed too.
@@ -347,13 +358,7 @@ if [ "$status" -ne 0 ] || [ "$(grep -cx 'placed=1' "$dir/out")" -ne 4 ]; then
     why="salloc exited $status, stdout $(tr '\n' ' ' <"$dir/out"), stderr $(head -c 400 "$dir/err")"
 else
     for step in 0 1; do
-        size=$(((16 + 8 * step) * MiB))
-        for rank in 0 1; do
-            [ "$(placed_count "$dir/cdmplace.$job.$step.$rank.jsonl" "$size")" -eq 1 ] ||
-                why="$why step $step rank $rank: no applied placement of $size bytes;"
-        done
-        grep -q "^2 processes from 2 traces, job $job," "$dir/cdmplace.$job.$step.report.txt" ||
-            why="$why step $step: no report of 2 processes;"
+        step_placed "$dir" "$job" "$step" $(((16 + 8 * step) * MiB))
     done
     [ "$(find "$dir" -name 'cdmplace.*.jsonl' | wc -l)" -eq 4 ] ||
         why="$why traces: $(ls "$dir" | tr '\n' ' ');"
@@ -365,11 +370,8 @@ if [ -z "$why" ]; then pass steps; else fail steps "$why"; fi
 dir=$TMP/batch
 mkdir -p "$dir"
 cp "$ROOT/tests/slurm-job.conf" "$dir/job.conf"
-printf '#!/bin/sh
-echo "script LD_PRELOAD=${LD_PRELOAD:-}"
-srun -n2 %s alloc 16
-' "$PROBE" \
-    >"$dir/job.sh"
+printf '#!/bin/sh\necho "script LD_PRELOAD=${LD_PRELOAD:-}"\nsrun -n2 %s alloc 16\n' \
+    "$PROBE" >"$dir/job.sh"
 (cd "$dir" && timeout -k 10 120 sbatch --wait -N1 -n2 --output=out --cdmplace=job.conf \
     --cdmplace-report job.sh >submitted 2>err </dev/null)
 status=$?
@@ -380,12 +382,7 @@ if [ "$status" -ne 0 ] || [ -z "$job" ]; then
 else
     grep -qx 'script LD_PRELOAD=' "$dir/out" || why="$why the script was preloaded;"
     [ "$(grep -cx 'placed=1' "$dir/out")" -eq 2 ] || why="$why output: $(tr '\n' ' ' <"$dir/out");"
-    for rank in 0 1; do
-        [ "$(placed_count "$dir/cdmplace.$job.0.$rank.jsonl" $((16 * MiB)))" -eq 1 ] ||
-            why="$why rank $rank: no applied placement of $((16 * MiB)) bytes;"
-    done
-    grep -q "^2 processes from 2 traces, job $job," "$dir/cdmplace.$job.0.report.txt" ||
-        why="$why no report of 2 processes;"
+    step_placed "$dir" "$job" 0 $((16 * MiB))
     [ "$(find "$dir" -name 'cdmplace.*.jsonl' | wc -l)" -eq 2 ] ||
         why="$why traces: $(ls "$dir" | tr '\n' ' ');"
 fi
