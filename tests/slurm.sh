@@ -340,6 +340,11 @@ step_placed() {
     grep -q "^2 processes from 2 traces, job $2," "$1/cdmplace.$2.$3.report.txt" ||
         why="$why step $3: no report of 2 processes;"
 }
+# traces_in DIR N: adds to $why unless DIR holds N traces.
+traces_in() {
+    [ "$(find "$1" -name 'cdmplace.*.jsonl' | wc -l)" -eq "$2" ] ||
+        why="$why traces: $(ls "$1" | tr '\n' ' ');"
+}
 
 # Two steps of one allocation, the second under --export=NONE (srun's environment withheld
 # from the tasks but for SLURM_*): each step its own traces (the step id in their names) and
@@ -360,8 +365,7 @@ else
     for step in 0 1; do
         step_placed "$dir" "$job" "$step" $(((16 + 8 * step) * MiB))
     done
-    [ "$(find "$dir" -name 'cdmplace.*.jsonl' | wc -l)" -eq 4 ] ||
-        why="$why traces: $(ls "$dir" | tr '\n' ' ');"
+    traces_in "$dir" 4
 fi
 if [ -z "$why" ]; then pass steps; else fail steps "$why"; fi
 
@@ -383,8 +387,7 @@ else
     grep -qx 'script LD_PRELOAD=' "$dir/out" || why="$why the script was preloaded;"
     [ "$(grep -cx 'placed=1' "$dir/out")" -eq 2 ] || why="$why output: $(tr '\n' ' ' <"$dir/out");"
     step_placed "$dir" "$job" 0 $((16 * MiB))
-    [ "$(find "$dir" -name 'cdmplace.*.jsonl' | wc -l)" -eq 2 ] ||
-        why="$why traces: $(ls "$dir" | tr '\n' ' ');"
+    traces_in "$dir" 2
 fi
 if [ -z "$why" ]; then pass sbatch; else fail sbatch "$why"; fi
 
@@ -395,14 +398,12 @@ cp "$ROOT/tests/slurm-job.conf" "$dir/job.conf"
     sh -c "echo \"shell LD_PRELOAD=\${LD_PRELOAD:-}\"; srun -n1 '$PROBE' alloc 8" \
     >out 2>err </dev/null)
 status=$?
-traces=$(find "$dir" -name 'cdmplace.*.0.0.jsonl' | wc -l)
-if [ "$status" -eq 0 ] && grep -qx 'shell LD_PRELOAD=' "$dir/out" &&
-    grep -qx 'placed=1' "$dir/out" && [ "$traces" -eq 1 ]; then
-    pass salloc
-else
-    why="salloc exited $status, stdout $(tr '\n' ' ' <"$dir/out"),"
-    fail salloc "$why files $(ls "$dir" | tr '\n' ' ')"
-fi
+why=""
+[ "$status" -eq 0 ] || why="salloc exited $status: $(head -c 400 "$dir/err");"
+grep -qx 'shell LD_PRELOAD=' "$dir/out" || why="$why the shell was preloaded;"
+grep -qx 'placed=1' "$dir/out" || why="$why output: $(tr '\n' ' ' <"$dir/out");"
+traces_in "$dir" 1
+if [ -z "$why" ]; then pass salloc; else fail salloc "$why"; fi
 
 # ------------------------------------------------------------------ refused before any task
 # refused NAME DIR CONFIG MESSAGE: srun with CONFIG fails, says MESSAGE, and its task (which
