@@ -37,6 +37,7 @@
 #include <sys/types.h>
 
 #include "pages.h"
+#include "trace_schema.h"
 
 #define CDM_HIDDEN __attribute__((visibility("hidden")))
 #define CDM_EXPORT __attribute__((visibility("default")))
@@ -749,9 +750,13 @@ CDM_HIDDEN void cdm__profile_record(const struct cdm_tracked *range, uint32_t ep
 CDM_HIDDEN bool cdm__expand_template(const char *tpl, char *out, size_t size);
 CDM_HIDDEN void cdm__trace_open(void);
 CDM_HIDDEN bool cdm__trace_enabled(void);
-/* One event: `fields` is the JSON members after "ev" (printf format), without braces. */
+/* One event: `fields` is the JSON members after "ev" (printf format), each followed by a
+ * comma, without braces. */
 CDM_HIDDEN void cdm__trace_event(const char *ev, const char *fields, ...)
     __attribute__((format(printf, 2, 3)));
+/* The event `ev` of trace_schema.h with its fields' values, in the schema's order. */
+#define cdm__trace(ev, ...)                                                                  \
+    cdm__trace_event(#ev, CDM_TRACE_FIELDS_##ev(CDM_TRACE_FIELD_FORMAT), __VA_ARGS__)
 /* A rule as a JSON value: its name quoted, or null for -1 (no rule); returns buf. */
 CDM_HIDDEN char *cdm__rule_json(int rule, char *buf, size_t size);
 /* JSON string contents of s (escaped, no quotes) into buf; returns buf. */

@@ -323,13 +323,9 @@ void cdm__migrate_settle(struct cdm_move_batch *b, int err, uint64_t spent)
     __atomic_fetch_add(b->to_dram ? &stats->pages_to_dram : &stats->pages_to_policy, moved,
                        __ATOMIC_RELAXED);
     __atomic_fetch_add(&cdm__time_in_library_ns, spent, __ATOMIC_RELAXED);
-    cdm__trace_event("migrate",
-                     "\"addr\":\"%p\",\"end\":\"%p\",\"from\":%d,\"to\":%d,\"pages\":%u,"
-                     "\"busy\":%u,\"failed\":%u,\"errno\":%d,\"ns\":%llu,\"reason\":\"%s\","
-                     "\"rule\":\"%s\"",
-                     b->pages[0], (char *)b->pages[b->n - 1] + plat_page_size(), from, to, moved,
-                     busy, failed, err, (unsigned long long)spent, b->reason,
-                     cdm__rt.config.rules[b->rule].name);
+    cdm__trace(migrate, b->pages[0], (char *)b->pages[b->n - 1] + plat_page_size(), from, to, moved,
+               busy, failed, err, (unsigned long long)spent, b->reason,
+               cdm__rt.config.rules[b->rule].name);
 }
 
 /* ------------------------------------------------------------------ deciding */
@@ -418,10 +414,7 @@ void cdm__migrate_rule_end(const struct cdm_rule_epoch *r, int rule, uint32_t ep
             break;
         used += (size_t)n;
     }
-    cdm__trace_event("epoch",
-                     "\"rule\":\"%s\",\"epoch\":%u,\"nodes\":{%s},\"unknown\":%llu,\"hot\":%llu,"
-                     "\"cold\":%llu",
-                     cdm__rt.config.rules[rule].name, epoch - CDM_EPOCH_FIRST, nodes,
-                     (unsigned long long)r->unknown, (unsigned long long)r->hot,
-                     (unsigned long long)r->cold);
+    cdm__trace(epoch, cdm__rt.config.rules[rule].name, epoch - CDM_EPOCH_FIRST, nodes,
+               (unsigned long long)r->unknown, (unsigned long long)r->hot,
+               (unsigned long long)r->cold);
 }

@@ -311,7 +311,7 @@ static void record_place(const struct decision *d, void *addr, size_t size, size
     stack[used++] = '[';
     for (int i = 0; i < d->stack.depth && i < 8; i++) {
         char text[400];
-        int n = snprintf(stack + used, sizeof stack - used, "%s{\"at\":\"%s\",\"off\":\"0x%lx\"}",
+        int n = snprintf(stack + used, sizeof stack - used, "%s" CDM_TRACE_FRAME_FORMAT,
                          i ? "," : "", cdm__json_escape(d->stack.frames[i]->text, text, sizeof text),
                          (unsigned long)d->stack.frames[i]->offset);
         if (n < 0 || (size_t)n >= sizeof stack - used - 1)
@@ -320,13 +320,9 @@ static void record_place(const struct decision *d, void *addr, size_t size, size
     }
     stack[used++] = ']';
     stack[used] = '\0';
-    cdm__trace_event("place",
-                     "\"addr\":%s,\"size\":%zu,\"mapped\":%zu,\"kind\":\"%s\",\"rule\":%s,"
-                     "\"policy\":\"%s\",\"nodes\":\"%s\",\"caller\":\"%s\",\"stack\":%s,"
-                     "\"result\":\"%s\",\"errno\":%d",
-                     where, size, mapped, cdm__kind_name(kind), rule,
-                     r ? cdm__policy_name(r->policy) : "none", nodes, caller_text, stack,
-                     outcome_names[d->result], d->error);
+    cdm__trace(place, where, size, mapped, cdm__kind_name(kind), rule,
+               r ? cdm__policy_name(r->policy) : "none", nodes, caller_text, stack,
+               outcome_names[d->result], d->error);
 }
 
 /* Gives back what `bytes` of a buffer took of its rule's live bytes, budget and room. */
@@ -357,19 +353,16 @@ static void take_part(const struct cdm_placed *p, size_t bytes)
 static void trace_free(const struct cdm_placed *p)
 {
     char rule[CDM_NAME_MAX + 3];
-    cdm__trace_event("free", "\"addr\":\"0x%lx\",\"size\":%zu,\"kind\":\"%s\",\"rule\":%s",
-                     (unsigned long)p->start, p->mapped, cdm__kind_name(p->kind),
-                     cdm__rule_json(p->rule, rule, sizeof rule));
+    cdm__trace(free, (unsigned long)p->start, p->mapped, cdm__kind_name(p->kind),
+               cdm__rule_json(p->rule, rule, sizeof rule));
 }
 
 /* A `remap` event: the buffer `before` (old_size bytes) is now `size` bytes at `to`. */
 static void trace_remap(const struct cdm_placed *before, size_t old_size, const void *to, size_t size)
 {
     char rule[CDM_NAME_MAX + 3];
-    cdm__trace_event("remap", "\"from\":\"0x%lx\",\"to\":\"%p\",\"old_size\":%zu,\"size\":%zu,"
-                              "\"kind\":\"%s\",\"rule\":%s",
-                     (unsigned long)before->start, to, old_size, size,
-                     cdm__kind_name(before->kind), cdm__rule_json(before->rule, rule, sizeof rule));
+    cdm__trace(remap, (unsigned long)before->start, to, old_size, size,
+               cdm__kind_name(before->kind), cdm__rule_json(before->rule, rule, sizeof rule));
 }
 
 /* ------------------------------------------------------------------ the table */
@@ -905,9 +898,8 @@ int cdm__madvise_slow(void *addr, size_t len, int advice)
         (advice == MADV_COLD || advice == MADV_PAGEOUT || advice == MADV_WILLNEED))
         cdm__tracker_hint(start, plat_page_round(len), advice == MADV_WILLNEED);
     if (rule >= 0)
-        cdm__trace_event("advise", "\"addr\":\"%p\",\"size\":%zu,\"advice\":%d,\"rule\":\"%s\","
-                                   "\"result\":%d",
-                         addr, len, advice, cdm__rt.config.rules[rule].name, rc ? saved_errno : 0);
+        cdm__trace(advise, addr, len, advice, cdm__rt.config.rules[rule].name,
+                   rc ? saved_errno : 0);
     cdm__guard--;
     errno = saved_errno;
     return rc;

@@ -28,11 +28,8 @@ void cdm__profile_record(const struct cdm_tracked *range, uint32_t epoch, enum c
     for (size_t i = 0; i < range->n_pages; i++)
         touched += cdm_pages_seen(&range->pages, i);
     char rule[CDM_NAME_MAX + 3];
-    cdm__trace_event("access",
-                     "\"addr\":\"0x%lx\",\"size\":%zu,\"pages\":%zu,\"rule\":%s,\"epochs\":%u,"
-                     "\"page_epochs\":%llu,\"touched\":%zu,\"tracker\":\"%s\",\"sees\":\"%s\"",
-                     (unsigned long)range->start, range->n_pages * plat_page_size(),
-                     range->n_pages, cdm__rule_json(range->rule, rule, sizeof rule),
-                     epoch - range->added_epoch, (unsigned long long)range->page_epochs, touched,
-                     cdm__track_name(backend), cdm__backend_sees(backend, reads_too));
+    cdm__trace(access, (unsigned long)range->start, range->n_pages * plat_page_size(),
+               range->n_pages, cdm__rule_json(range->rule, rule, sizeof rule),
+               epoch - range->added_epoch, (unsigned long long)range->page_epochs, touched,
+               cdm__track_name(backend), cdm__backend_sees(backend, reads_too));
 }

@@ -182,18 +182,20 @@ static void write_failed(int err)
                    trace_path, cdm__errno_text(err));
 }
 
+/* "{" and the fields, each followed by a comma (trace_schema.h): the last comma becomes the
+ * closing brace, and room is left for the newline. */
 static void write_event(const char *ev, const char *fields, va_list ap)
 {
     char line[4096];
-    int head = snprintf(line, sizeof line, "{\"t\":%llu,\"pid\":%d,\"tid\":%d,\"ev\":\"%s\"%s",
+    int head = snprintf(line, sizeof line, "{" CDM_TRACE_FORMAT(common),
                         (unsigned long long)(cdm__now_ns() - cdm__rt.start_ns), (int)cdm__rt.pid,
-                        (int)cdm__tid(), ev, *fields ? "," : "");
-    int body = vsnprintf(line + head, sizeof line - (size_t)head - 2, fields, ap);
-    if (body < 0 || (size_t)(head + body) >= sizeof line - 2)
-        body = snprintf(line + head, sizeof line - (size_t)head - 2, "%s\"truncated\":true",
-                        *fields ? "" : ",");
+                        (int)cdm__tid(), ev);
+    int body = vsnprintf(line + head, sizeof line - (size_t)head - 1, fields, ap);
+    if (body < 0 || (size_t)(head + body) >= sizeof line - 1)
+        body = snprintf(line + head, sizeof line - (size_t)head - 1,
+                        "\"" CDM_TRACE_TRUNCATED "\":true,");
     size_t len = (size_t)(head + body);
-    line[len++] = '}';
+    line[len - 1] = '}';
     if (!own_file) {
         line[len++] = '\n';
         int err = plat_write_all(trace_fd, line, len);
@@ -235,7 +237,7 @@ static void write_event(const char *ev, const char *fields, va_list ap)
         write_failed(err);
 }
 
-static void event(const char *ev, const char *fields, ...)
+static __attribute__((format(printf, 2, 3))) void event(const char *ev, const char *fields, ...)
 {
     va_list ap;
     va_start(ap, fields);
@@ -262,11 +264,7 @@ static void write_start(void)
         snprintf(quoted, sizeof quoted, "%s\"%s\"", i ? "," : "", config->rules[i].name);
         append(rules, sizeof rules, &used, quoted);
     }
-    event("start",
-          "\"version\":\"%s\",\"program\":\"%s\",\"exe\":\"%s\",\"ppid\":%d,\"config\":\"%s\","
-          "\"min_size\":%llu,\"dry_run\":%s,\"nodes\":{\"cdm\":\"%s\",\"dram\":\"%s\"},"
-          "\"tracker\":\"%s\",\"sees\":\"%s\",\"epoch_ns\":%llu,\"rules\":[%s],"
-          "\"host\":\"%s\",\"job\":%s,\"rank\":%s",
+    event("start", CDM_TRACE_FORMAT(start),
           CDM_VERSION, cdm__json_escape(cdm__rt.program, program, sizeof program),
           cdm__json_escape(cdm__rt.exe, exe, sizeof exe),
           (int)getppid(), cdm__json_escape(config->path[0] ? config->path : "(built-in)", path, sizeof path),
@@ -340,7 +338,7 @@ void cdm__trace_event(const char *ev, const char *fields, ...)
 void cdm__trace_message(const char *message)
 {
     char text[600];
-    cdm__trace_event("error", "\"message\":\"%s\"", cdm__json_escape(message, text, sizeof text));
+    cdm__trace(error, cdm__json_escape(message, text, sizeof text));
 }
 
 /* One rule's totals at exit (what the end-of-run report prints for it), so that
@@ -369,18 +367,13 @@ static void write_totals(int rule)
     }
     char name[CDM_NAME_MAX + 3];
     cdm__rule_json(rule, name, sizeof name);
-    cdm__trace_event("totals",
-                     "\"rule\":%s,\"allocations\":%llu,\"bytes\":%llu,\"peak_bytes\":%llu,"
-                     "\"live_bytes\":%llu,\"fallbacks\":%llu,\"failures\":%llu,\"errors\":%llu,"
-                     "\"to_dram\":%llu,\"to_policy\":%llu,\"faults\":%llu,\"nodes\":{%s},"
-                     "\"absent\":%llu",
-                     name, (unsigned long long)stats->allocations,
-                     (unsigned long long)stats->bytes, (unsigned long long)stats->peak_bytes,
-                     (unsigned long long)stats->live_bytes, (unsigned long long)stats->fallbacks,
-                     (unsigned long long)stats->failures, (unsigned long long)stats->errors,
-                     (unsigned long long)stats->pages_to_dram,
-                     (unsigned long long)stats->pages_to_policy, (unsigned long long)stats->faults,
-                     nodes, (unsigned long long)absent);
+    cdm__trace(totals, name, (unsigned long long)stats->allocations,
+               (unsigned long long)stats->bytes, (unsigned long long)stats->peak_bytes,
+               (unsigned long long)stats->live_bytes, (unsigned long long)stats->fallbacks,
+               (unsigned long long)stats->failures, (unsigned long long)stats->errors,
+               (unsigned long long)stats->pages_to_dram,
+               (unsigned long long)stats->pages_to_policy, (unsigned long long)stats->faults,
+               nodes, (unsigned long long)absent);
 }
 
 void cdm__trace_close(void)
@@ -399,14 +392,11 @@ void cdm__trace_close(void)
         failures += cdm__rule_stats[i].failures;
         errors += cdm__rule_stats[i].errors;
     }
-    cdm__trace_event("exit",
-                     "\"allocations\":%llu,\"bytes\":%llu,\"fallbacks\":%llu,\"failures\":%llu,"
-                     "\"errors\":%llu,\"library_ns\":%llu,\"track_bytes\":%zu",
-                     (unsigned long long)allocations, (unsigned long long)bytes,
-                     (unsigned long long)fallbacks, (unsigned long long)failures,
-                     (unsigned long long)errors,
-                     (unsigned long long)__atomic_load_n(&cdm__time_in_library_ns, __ATOMIC_RELAXED),
-                     cdm__tracker_state_peak());
+    cdm__trace(exit, (unsigned long long)allocations, (unsigned long long)bytes,
+               (unsigned long long)fallbacks, (unsigned long long)failures,
+               (unsigned long long)errors,
+               (unsigned long long)__atomic_load_n(&cdm__time_in_library_ns, __ATOMIC_RELAXED),
+               cdm__tracker_state_peak());
     close(trace_fd);
     trace_fd = -1;
 }
