@@ -175,6 +175,10 @@
     NAME(absent) NAME(message) NAME(library_ns) NAME(track_bytes) NAME(epochs)               \
     NAME(page_epochs) NAME(touched)
 
+/* A field's `need`, as a value. */
+#define CDM_TRACE_NEEDED 1
+#define CDM_TRACE_OPTIONAL 0
+
 /* The writer's printf format of an event's fields: "name":value, each followed by a comma
  * (trace.c turns the line's last one into its closing brace). */
 #define CDM_TRACE_FIELD_FORMAT(name, format, type, need) "\"" #name "\":" format ","

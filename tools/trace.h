@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trace_schema.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -23,10 +25,10 @@ extern "C" {
 
 /* ---------------------------------------------------------------- one line */
 
-enum trace_kind {
-    TRACE_START, TRACE_PLACE, TRACE_FREE, TRACE_REMAP, TRACE_ADVISE, TRACE_MIGRATE,
-    TRACE_EPOCH, TRACE_TOTALS, TRACE_ERROR, TRACE_EXIT, TRACE_ACCESS, TRACE_N_KINDS
-};
+/* TRACE_START, TRACE_PLACE, ...: the events of the schema, in its order. */
+#define TRACE_KIND(KIND, name, when) TRACE_##KIND,
+enum trace_kind { CDM_TRACE_EVENTS(TRACE_KIND) TRACE_N_KINDS };
+#undef TRACE_KIND
 
 /* A string inside the line being read: valid until the next line. */
 struct trace_str {

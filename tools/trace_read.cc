@@ -6,10 +6,13 @@
 // would build a tree of allocated values per line, several times slower over the millions
 // of lines of a job's traces. Fields are read in one pass over each object, whatever their
 // order; a field's meaning may depend on its JSON type ("from" is an address in `remap`, a
-// node in `migrate`), never on the event, so unknown events and fields cost nothing.
+// node in `migrate`), never on the event, so unknown events and fields cost nothing. Event
+// and field names, and the fields each event needs, are the schema's (trace_schema.h).
 #include <simdjson.h>
 
+#include <bitset>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 #include "trace.h"
@@ -60,8 +63,9 @@ int counts_of(element value, trace_event *event)
         std::string_view key = field.key;
         uint64_t pages;
         std::string_view list;
-        if ((key == "cdm" || key == "dram") && !field.value.get_string().get(list)) {
-            *(key == "cdm" ? &event->cdm_nodes : &event->dram_nodes) = str_of(list);
+        bool cdm = key == CDM_TRACE_CDM;
+        if ((cdm || key == CDM_TRACE_DRAM) && !field.value.get_string().get(list)) {
+            *(cdm ? &event->cdm_nodes : &event->dram_nodes) = str_of(list);
             continue;
         }
         if (key.empty() || key.size() > 4 || key.find_first_not_of("0123456789") != key.npos)
@@ -77,45 +81,142 @@ int counts_of(element value, trace_event *event)
     return dropped;
 }
 
-// Fields that some event needs; a missing one skips the line with a warning.
-enum field_bit : unsigned {
-    F_T = 1u << 0, F_PID = 1u << 1, F_ADDR = 1u << 2, F_SIZE = 1u << 3, F_RULE = 1u << 4,
-    F_RESULT = 1u << 5, F_FROM = 1u << 6, F_TO = 1u << 7, F_OLD_SIZE = 1u << 8,
-    F_PAGES = 1u << 9, F_NODES = 1u << 10,
+// ---------------------------------------------------------------- the schema
+
+// FIELD_t, FIELD_pid, ...: every field name of the schema.
+#define FIELD_ENUM(name) FIELD_##name,
+enum trace_field : uint8_t { CDM_TRACE_NAMES(FIELD_ENUM) N_FIELDS };
+#define FIELD_NAME(name) #name,
+constexpr std::string_view field_names[N_FIELDS] = {CDM_TRACE_NAMES(FIELD_NAME)};
+
+// A field's name to its enumerator: a hash table built at compile time, one probe or two.
+constexpr size_t FIELD_SLOTS = 128; // a power of two, at least twice the names
+static_assert(N_FIELDS * 2 <= FIELD_SLOTS, "more field names: a larger FIELD_SLOTS");
+
+// Length, first two and last characters: cheap, and 1.2 probes a name on average.
+constexpr uint32_t name_hash(std::string_view name)
+{
+    auto at = [&](size_t i) { return (uint32_t)(unsigned char)name[i]; };
+    return at(0) + at(name.size() > 1) * 3 + at(name.size() - 1) * 9 + (uint32_t)name.size() * 27;
+}
+
+struct field_table {
+    uint8_t slots[FIELD_SLOTS]; // the field + 1, 0 where empty
 };
 
-struct required_fields {
-    unsigned bits;
-    const char *names; // said in the warning
-};
+constexpr field_table index_fields()
+{
+    field_table table{};
+    for (size_t field = 0; field < N_FIELDS; field++) {
+        size_t slot = name_hash(field_names[field]) & (FIELD_SLOTS - 1);
+        while (table.slots[slot])
+            slot = (slot + 1) & (FIELD_SLOTS - 1);
+        table.slots[slot] = (uint8_t)(field + 1);
+    }
+    return table;
+}
 
-const required_fields required[TRACE_N_KINDS] = {
-    /* start */ {F_T | F_PID, "t, pid"},
-    /* place */ {F_T | F_PID | F_SIZE | F_RULE | F_RESULT, "t, pid, size, rule, result"},
-    /* free */ {F_T | F_PID | F_ADDR | F_SIZE | F_RULE, "t, pid, addr, size, rule"},
-    /* remap */ {F_T | F_PID | F_FROM | F_TO | F_OLD_SIZE | F_SIZE | F_RULE,
-                 "t, pid, from, to, old_size, size, rule"},
-    /* advise */ {F_T | F_PID, "t, pid"},
-    /* migrate */ {F_T | F_PID | F_FROM | F_TO | F_PAGES | F_RULE, "t, pid, from, to, pages, rule"},
-    /* epoch */ {F_T | F_PID | F_RULE | F_NODES, "t, pid, rule, nodes"},
-    /* totals */ {F_T | F_PID | F_RULE, "t, pid, rule"},
-    /* error */ {F_T | F_PID, "t, pid"},
-    /* exit */ {F_T | F_PID, "t, pid"},
-    /* access */ {F_T | F_PID | F_ADDR | F_PAGES | F_RULE, "t, pid, addr, pages, rule"},
-};
+constexpr field_table fields_by_name = index_fields();
 
-const char *const kind_names[TRACE_N_KINDS] = {
-    "start", "place", "free", "remap", "advise", "migrate", "epoch", "totals", "error", "exit",
-    "access",
+// Names are short: comparing in line costs less than a call to memcmp.
+bool same_name(std::string_view name, std::string_view key)
+{
+    if (name.size() != key.size())
+        return false;
+    for (size_t i = 0; i < name.size(); i++)
+        if (name[i] != key[i])
+            return false;
+    return true;
+}
+
+// N_FIELDS: a name the schema does not know.
+trace_field field_of(std::string_view key)
+{
+    if (key.empty())
+        return N_FIELDS;
+    for (size_t slot = name_hash(key) & (FIELD_SLOTS - 1);; slot = (slot + 1) & (FIELD_SLOTS - 1)) {
+        uint8_t entry = fields_by_name.slots[slot];
+        if (!entry)
+            return N_FIELDS;
+        if (same_name(field_names[entry - 1], key))
+            return (trace_field)(entry - 1);
+    }
+}
+
+// Each event's fields and which of them it needs (a line without one is skipped with a
+// warning). A field in an event and not in CDM_TRACE_NAMES does not compile.
+struct schema_field {
+    trace_field field;
+    bool needed;
 };
+#define SCHEMA_FIELD(name, format, type, need) {FIELD_##name, CDM_TRACE_##need},
+#define EVENT_FIELDS(KIND, name, when)                                                      \
+    constexpr schema_field name##_fields[] = {CDM_TRACE_FIELDS_##name(SCHEMA_FIELD)};
+CDM_TRACE_EVENTS(EVENT_FIELDS)
+constexpr schema_field common_fields[] = {CDM_TRACE_FIELDS_common(SCHEMA_FIELD)};
+
+struct event_schema {
+    std::string_view name;
+    const schema_field *fields;
+    size_t n_fields;
+};
+#define EVENT_SCHEMA(KIND, name, when) {#name, name##_fields, std::size(name##_fields)},
+constexpr event_schema events[TRACE_N_KINDS] = {CDM_TRACE_EVENTS(EVENT_SCHEMA)};
+
+// CDM_TRACE_NAMES lists the names of the events' fields, and no other.
+constexpr bool every_name_used()
+{
+    for (size_t field = 0; field < N_FIELDS; field++) {
+        bool used = false;
+        for (const schema_field &common : common_fields)
+            used |= common.field == field;
+        for (const event_schema &event : events)
+            for (size_t i = 0; i < event.n_fields; i++)
+                used |= event.fields[i].field == field;
+        if (!used)
+            return false;
+    }
+    return true;
+}
+static_assert(every_name_used(), "a name in CDM_TRACE_NAMES that no event has");
+
+using field_set = std::bitset<N_FIELDS>;
 
 enum trace_kind kind_of(std::string_view name)
 {
     for (int k = 0; k < TRACE_N_KINDS; k++)
-        if (name == kind_names[k])
+        if (name == events[k].name)
             return (enum trace_kind)k;
     return TRACE_N_KINDS;
 }
+
+// The fields needed among `fields`; "ev" is left out: a line without it is a pad line, not
+// an event. With `names`, their names as a warning lists them.
+field_set needed_of(const schema_field *fields, size_t n, std::string *names = nullptr)
+{
+    field_set needed;
+    for (size_t i = 0; i < n; i++) {
+        if (!fields[i].needed || fields[i].field == FIELD_ev)
+            continue;
+        needed.set(fields[i].field);
+        if (names)
+            *names += (names->empty() ? "" : ", ") + std::string(field_names[fields[i].field]);
+    }
+    return needed;
+}
+
+// Every event's needed fields, the common ones included; [TRACE_N_KINDS]: an unknown event's.
+struct needed_sets {
+    field_set of[TRACE_N_KINDS + 1];
+    needed_sets()
+    {
+        field_set common = needed_of(common_fields, std::size(common_fields));
+        for (int k = 0; k < TRACE_N_KINDS; k++)
+            of[k] = common | needed_of(events[k].fields, events[k].n_fields);
+        of[TRACE_N_KINDS] = common;
+    }
+};
+const needed_sets needed;
 
 // "stack": [{"at":"object:function","off":"0x1234"}, ...], innermost first: the offset of
 // the caller's frame (the first named as "caller"), and every frame when the model keeps
@@ -131,8 +232,8 @@ void frames_of(element stack, trace_event *event, bool every_frame)
     for (element frame : frames) {
         std::string_view at, off;
         uint64_t offset;
-        if (frame["at"].get_string().get(at) || frame["off"].get_string().get(off) ||
-            !address_of(off, &offset))
+        if (frame[CDM_TRACE_AT].get_string().get(at) ||
+            frame[CDM_TRACE_OFF].get_string().get(off) || !address_of(off, &offset))
             continue;
         if (!caller_found && event->caller.s && at == caller) {
             event->caller_offset = offset;
@@ -145,18 +246,58 @@ void frames_of(element stack, trace_event *event, bool every_frame)
     }
 }
 
+// The fields kept as they are, a string or a number: the member of the event each fills.
+trace_str trace_event::*string_member(trace_field name)
+{
+    switch (name) {
+    case FIELD_caller: return &trace_event::caller;
+    case FIELD_config: return &trace_event::config;
+    case FIELD_exe: return &trace_event::exe;
+    case FIELD_host: return &trace_event::host;
+    case FIELD_job: return &trace_event::job;
+    case FIELD_kind: return &trace_event::kind_name;
+    case FIELD_message: return &trace_event::message;
+    case FIELD_policy: return &trace_event::policy;
+    case FIELD_program: return &trace_event::program;
+    case FIELD_reason: return &trace_event::reason;
+    case FIELD_sees: return &trace_event::sees;
+    case FIELD_tracker: return &trace_event::tracker;
+    case FIELD_version: return &trace_event::version;
+    default: return nullptr;
+    }
+}
+
+uint64_t trace_event::*number_member(trace_field name)
+{
+    switch (name) {
+    case FIELD_absent: return &trace_event::absent;
+    case FIELD_busy: return &trace_event::busy;
+    case FIELD_epoch_ns: return &trace_event::epoch_ns;
+    case FIELD_epochs: return &trace_event::epochs;
+    case FIELD_failed: return &trace_event::failed;
+    case FIELD_faults: return &trace_event::faults;
+    case FIELD_library_ns: return &trace_event::library_ns;
+    case FIELD_mapped: return &trace_event::mapped;
+    case FIELD_min_size: return &trace_event::min_size;
+    case FIELD_ns: return &trace_event::ns;
+    case FIELD_page_epochs: return &trace_event::page_epochs;
+    case FIELD_touched: return &trace_event::touched;
+    default: return nullptr;
+    }
+}
+
 class line_reader {
 public:
     explicit line_reader(trace_reader *reader) : reader_(reader) {}
     void read(const char *line, size_t len, int number, bool last_unterminated);
 
 private:
-    bool fill(simdjson::dom::object object, trace_event *event, unsigned *seen, int number);
+    bool fill(simdjson::dom::object object, trace_event *event, field_set *seen, int number);
     trace_reader *reader_;
     simdjson::dom::parser parser_;
 };
 
-bool line_reader::fill(simdjson::dom::object object, trace_event *event, unsigned *seen,
+bool line_reader::fill(simdjson::dom::object object, trace_event *event, field_set *seen,
                        int number)
 {
     element stack;
@@ -168,150 +309,93 @@ bool line_reader::fill(simdjson::dom::object object, trace_event *event, unsigne
         bool is_string = value.get_string().get(text) == simdjson::SUCCESS;
         uint64_t n = 0;
         bool is_number = !is_string && number_of(value, &n);
-        switch (key.size() ? key[0] : 0) { // a cheap first cut before comparing names
-        case 'a':
-            if (key == "addr" && is_string && address_of(text, &event->addr))
-                *seen |= F_ADDR;
-            else if (key == "absent" && is_number)
-                event->absent = n;
+        trace_field name = field_of(key);
+        switch (name) {
+        case FIELD_t:
+        case FIELD_pid:
+            if (!is_number)
+                break;
+            if (name == FIELD_t)
+                event->t = n;
+            else
+                event->pid = (int)n;
+            seen->set(name);
             break;
-        case 'b':
-            if (key == "busy" && is_number)
-                event->busy = n;
-            break;
-        case 'c':
-            if (key == "caller" && is_string)
-                event->caller = str_of(text);
-            else if (key == "config" && is_string)
-                event->config = str_of(text);
-            break;
-        case 'd':
-            if (key == "dry_run")
-                event->dry_run = value.is_bool() && value.get_bool().value_unsafe();
-            break;
-        case 'e':
-            if (key == "ev" && is_string) {
+        case FIELD_ev:
+            if (is_string) {
                 event->ev = str_of(text);
                 event->kind = kind_of(text);
-            } else if (key == "exe" && is_string) {
-                event->exe = str_of(text);
-            } else if (key == "epoch_ns" && is_number) {
-                event->epoch_ns = n;
-            } else if (key == "epochs" && is_number) {
-                event->epochs = n;
             }
             break;
-        case 'f':
-            if (key == "from" && is_string && address_of(text, &event->old_addr))
-                *seen |= F_FROM;
-            else if (key == "from" && value.is_int64())
-                event->from = (int)value.get_int64().value_unsafe(), *seen |= F_FROM;
-            else if (key == "failed" && is_number)
-                event->failed = n;
-            else if (key == "faults" && is_number)
-                event->faults = n;
+        case FIELD_addr:
+            if (is_string && address_of(text, &event->addr))
+                seen->set(name);
             break;
-        case 'h':
-            if (key == "host" && is_string)
-                event->host = str_of(text);
+        case FIELD_from:
+        case FIELD_to:
+            // An address in `remap` (from: old_addr, to: addr), a node in `migrate`.
+            if (is_string && address_of(text, name == FIELD_from ? &event->old_addr : &event->addr))
+                seen->set(name);
+            else if (value.is_int64())
+                *(name == FIELD_from ? &event->from : &event->to) =
+                    (int)value.get_int64().value_unsafe(), seen->set(name);
             break;
-        case 'j':
-            if (key == "job" && is_string)
-                event->job = str_of(text);
+        case FIELD_size:
+        case FIELD_old_size:
+        case FIELD_pages:
+            if (is_number) {
+                *(name == FIELD_size ? &event->size
+                  : name == FIELD_old_size ? &event->old_size : &event->pages) = n;
+                seen->set(name);
+            }
             break;
-        case 'k':
-            if (key == "kind" && is_string)
-                event->kind_name = str_of(text);
+        case FIELD_rule:
+            if (is_string || value.is_null()) {
+                event->rule = is_string ? str_of(text) : trace_str{nullptr, 0};
+                seen->set(name);
+            }
             break;
-        case 'l':
-            if (key == "library_ns" && is_number)
-                event->library_ns = n;
+        case FIELD_result:
+            if (is_string)
+                event->result = str_of(text), seen->set(name);
             break;
-        case 'm':
-            if (key == "mapped" && is_number)
-                event->mapped = n;
-            else if (key == "message" && is_string)
-                event->message = str_of(text);
-            else if (key == "min_size" && is_number)
-                event->min_size = n;
-            break;
-        case 'n':
-            if (key == "ns" && is_number) {
-                event->ns = n;
-            } else if (key == "nodes" && is_string) {
+        case FIELD_nodes:
+            if (is_string) {
                 event->nodes = str_of(text);
-            } else if (key == "nodes" && value.is_object()) {
-                *seen |= F_NODES;
+            } else if (value.is_object()) {
+                seen->set(name);
                 if (counts_of(value, event))
                     trace_warn(reader_, number, "more than %d nodes in one event: the rest are "
                                                 "not counted", TRACE_EVENT_NODES);
             }
             break;
-        case 'o':
-            if (key == "old_size" && is_number)
-                event->old_size = n, *seen |= F_OLD_SIZE;
+        case FIELD_dry_run:
+            event->dry_run = value.is_bool() && value.get_bool().value_unsafe();
             break;
-        case 'p':
-            if (key == "pid" && is_number)
-                event->pid = (int)n, *seen |= F_PID;
-            else if (key == "pages" && is_number)
-                event->pages = n, *seen |= F_PAGES;
-            else if (key == "policy" && is_string)
-                event->policy = str_of(text);
-            else if (key == "program" && is_string)
-                event->program = str_of(text);
-            else if (key == "page_epochs" && is_number)
-                event->page_epochs = n;
-            break;
-        case 'r':
-            if (key == "rule" && (is_string || value.is_null())) {
-                event->rule = is_string ? str_of(text) : trace_str{nullptr, 0};
-                *seen |= F_RULE;
-            } else if (key == "result" && is_string) {
-                event->result = str_of(text);
-                *seen |= F_RESULT;
-            } else if (key == "reason" && is_string) {
-                event->reason = str_of(text);
-            } else if (key == "rank" && is_number) {
+        case FIELD_rank:
+            if (is_number)
                 event->rank = (int)n;
-            } else if (key == "rules") {
-                simdjson::dom::array names;
-                if (value.get_array().get(names))
-                    break;
-                for (element name : names) {
-                    std::string_view rule;
-                    if (event->n_rules < TRACE_EVENT_RULES && !name.get_string().get(rule))
-                        event->rules[event->n_rules++] = str_of(rule);
-                }
+            break;
+        case FIELD_rules: {
+            simdjson::dom::array names;
+            if (value.get_array().get(names))
+                break;
+            for (element rule_name : names) {
+                std::string_view rule;
+                if (event->n_rules < TRACE_EVENT_RULES && !rule_name.get_string().get(rule))
+                    event->rules[event->n_rules++] = str_of(rule);
             }
             break;
-        case 's':
-            if (key == "size" && is_number) {
-                event->size = n, *seen |= F_SIZE;
-            } else if (key == "sees" && is_string) {
-                event->sees = str_of(text);
-            } else if (key == "stack") {
-                stack = value;
-                have_stack = true;
-            }
-            break;
-        case 't':
-            if (key == "t" && is_number)
-                event->t = n, *seen |= F_T;
-            else if (key == "to" && is_string && address_of(text, &event->addr))
-                *seen |= F_TO;
-            else if (key == "to" && value.is_int64())
-                event->to = (int)value.get_int64().value_unsafe(), *seen |= F_TO;
-            else if (key == "tracker" && is_string)
-                event->tracker = str_of(text);
-            else if (key == "touched" && is_number)
-                event->touched = n;
-            break;
-        case 'v':
-            if (key == "version" && is_string)
-                event->version = str_of(text);
+        }
+        case FIELD_stack:
+            stack = value;
+            have_stack = true;
             break;
         default:
+            if (trace_str trace_event::*member = is_string ? string_member(name) : nullptr)
+                event->*member = str_of(text);
+            else if (uint64_t trace_event::*count = is_number ? number_member(name) : nullptr)
+                event->*count = n;
             break;
         }
     }
@@ -345,16 +429,21 @@ void line_reader::read(const char *line, size_t len, int number, bool last_unter
     memset(&event, 0, sizeof event);
     event.rank = -1;
     event.line = number;
-    unsigned seen = 0;
+    field_set seen;
     if (!fill(object, &event, &seen, number))
         return; // no "ev": a pad line, written to keep lines within pages
-    if (event.kind != TRACE_N_KINDS && (seen & required[event.kind].bits) != required[event.kind].bits) {
+    const field_set &needs = needed.of[event.kind];
+    if ((seen & needs) != needs) {
+        std::string names;
+        needed_of(common_fields, std::size(common_fields), &names);
+        if (event.kind == TRACE_N_KINDS) {
+            trace_warn(reader_, number, "an event without %s: line skipped", names.c_str());
+            return;
+        }
+        const event_schema &schema = events[event.kind];
+        needed_of(schema.fields, schema.n_fields, &names);
         trace_warn(reader_, number, "a '%s' event without %s: line skipped",
-                   kind_names[event.kind], required[event.kind].names);
-        return;
-    }
-    if (event.kind == TRACE_N_KINDS && (seen & (F_T | F_PID)) != (F_T | F_PID)) {
-        trace_warn(reader_, number, "an event without t, pid: line skipped");
+                   std::string(schema.name).c_str(), names.c_str());
         return;
     }
     trace_model_event(reader_, &event);
