@@ -176,9 +176,13 @@ $(B)/tests/unit_trace: tests/unit_trace.c $(addprefix $(B)/core/,$(TRACE_READER)
 $(B)/asan/tests/unit_trace: tests/unit_trace.c $(addprefix $(B)/asan/,$(TRACE_READER)) tests/testutil.h
 	@mkdir -p $(@D)
 	$(CXX) -x c $(CPPFLAGS) -Itools $(ALL_CFLAGS) $(SANITIZE) -o $@ $< -x none $(addprefix $(B)/asan/,$(TRACE_READER)) -lcriterion $(CLI_CXX_LDLIBS)
+# The trace schema as doc/design.md shows it (tests/trace-schema.sh compares the two).
+$(B)/tests/trace_schema: tests/trace_schema.c preload/trace_schema.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $<
 # The reader's fuzz target (tests/fuzz-trace.sh runs it): clang's libFuzzer, ASan, UBSan.
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1
-$(B)/fuzz/trace_reader: tests/fuzz/trace_reader.c tools/trace_model.c tools/trace_read.cc tools/trace.h
+$(B)/fuzz/trace_reader: tests/fuzz/trace_reader.c tools/trace_model.c tools/trace_read.cc tools/trace.h preload/trace_schema.h
 	@mkdir -p $(@D)
 	clang $(CPPFLAGS) -Itools $(FUZZ_FLAGS) -std=gnu11 -c tests/fuzz/trace_reader.c -o $(@D)/target.o
 	clang $(CPPFLAGS) -Itools $(FUZZ_FLAGS) -std=gnu11 -c tools/trace_model.c -o $(@D)/trace_model.o
@@ -233,7 +237,7 @@ $(B)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lnuma -lpthread -ldl
 
-tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader $(B)/fuzz/config_parser $(B)/tests/alloc_churn $(B)/tests/cxx_sites $(B)/tests/cxx_sites_stripped $(B)/ubsan/libcdmplace.so
+tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader $(B)/fuzz/config_parser $(B)/tests/trace_schema $(B)/tests/alloc_churn $(B)/tests/cxx_sites $(B)/tests/cxx_sites_stripped $(B)/ubsan/libcdmplace.so
 
 deps:
 	sh tests/install-deps.sh

@@ -32,7 +32,7 @@
     EVENT(MIGRATE, migrate, "one move_pages call of the migrator")                          \
     EVENT(EPOCH, epoch, "a rule's pages per node changed over an epoch")                    \
     EVENT(TOTALS, totals, "at exit, once per rule (and once for no rule)")                  \
-    EVENT(ERROR, error, "a message the library said, or could not say, on stderr")          \
+    EVENT(ERROR, error, "a message of the library's, whether or not stderr showed it")     \
     EVENT(EXIT, exit, "at exit, last")                                                      \
     EVENT(ACCESS, access, "a profiling run's buffer leaves the tracker: how much it was used")
 

@@ -133,6 +133,7 @@ host_suites() {
         [ -x "$test" ] && suite "$(basename "$test")" 300 "$test"
     done
     suite hook-calls 120 python3 tests/hook_calls.py
+    suite trace-schema 120 sh tests/trace-schema.sh
     suite fuzz-trace 300 sh tests/fuzz-trace.sh
     suite fuzz-config 300 sh tests/fuzz-config.sh
     suite install 120 sh tests/install.sh

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* The trace schema (preload/trace_schema.h) as doc/design.md shows it, so that the document
+ * is checked against the table rather than kept beside it (tests/trace-schema.sh).
+ *   trace_schema           the Markdown of design.md's "The trace schema" table
+ *   trace_schema --fields  one line per event, "EVENT FIELD...", the common fields first as
+ *                          "common t pid tid ev": what tests/trace_schema_check.py holds
+ *                          traces to */
+#include <stdio.h>
+#include <string.h>
+
+#include "trace_schema.h"
+
+#define NEEDED_MARK_NEEDED "**"
+#define NEEDED_MARK_OPTIONAL ""
+
+/* "`name` type" or, for a needed field, "**`name`** type"; a comma before all but the first. */
+#define MARKDOWN_FIELD(name, format, type, need)                                             \
+    printf("%s" NEEDED_MARK_##need "`" #name "`" NEEDED_MARK_##need " %s", first ? "" : ", ",  \
+           type),                                                                            \
+        first = 0;
+#define MARKDOWN_EVENT(KIND, name, when)                                                     \
+    first = 1;                                                                               \
+    printf("| `%s` | %s | ", #name, when);                                                   \
+    CDM_TRACE_FIELDS_##name(MARKDOWN_FIELD) printf(" |\n");
+
+#define LISTED_FIELD(name, format, type, need) printf(" %s", #name);
+#define LISTED_EVENT(KIND, name, when)                                                       \
+    printf("%s", #name);                                                                     \
+    CDM_TRACE_FIELDS_##name(LISTED_FIELD) printf("\n");
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && !strcmp(argv[1], "--fields")) {
+        printf("common");
+        CDM_TRACE_FIELDS_common(LISTED_FIELD) printf("\n");
+        CDM_TRACE_EVENTS(LISTED_EVENT)
+        return 0;
+    }
+    if (argc != 1) {
+        fprintf(stderr, "usage: trace_schema [--fields]\n");
+        return 2;
+    }
+    int first = 1;
+    printf("Every event begins with ");
+    CDM_TRACE_FIELDS_common(MARKDOWN_FIELD) printf(".\n");
+    printf("A field in bold is needed: a reader skips an event without it, with a warning (a\n"
+           "line without `ev` is a pad line, skipped quietly).\n"
+           "An event whose fields do not fit in a line has `\"%s\":true` in their place.\n\n",
+           CDM_TRACE_TRUNCATED);
+    printf("| `ev` | written when | its fields after `ev`, in this order |\n|---|---|---|\n");
+    CDM_TRACE_EVENTS(MARKDOWN_EVENT)
+    return 0;
+}
