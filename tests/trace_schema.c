@@ -4,7 +4,9 @@
  *   trace_schema           the Markdown of design.md's "The trace schema" table
  *   trace_schema --fields  one line per event, "EVENT FIELD...", the common fields first as
  *                          "common t pid tid ev": what tests/trace_schema_check.py holds
- *                          traces to */
+ *                          traces to
+ *   trace_schema --dict    the schema's tokens for libFuzzer's dictionary (tests/fuzz-trace.sh
+ *                          adds tests/fuzz/trace.dict's): every "ev" value and "name": */
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +30,13 @@
     printf("%s", #name);                                                                     \
     CDM_TRACE_FIELDS_##name(LISTED_FIELD) printf("\n");
 
+/* libFuzzer's dictionary syntax: a token in quotes, its own quotes escaped. */
+#define DICT_VALUE "\"\\\"%s\\\"\"\n"
+#define DICT_KEY "\"\\\"%s\\\":\"\n"
+#define DICT_EVENT(KIND, name, when) printf(DICT_VALUE, #name);
+#define DICT_NAME(name) printf(DICT_KEY, #name);
+static const char *const members[] = {CDM_TRACE_CDM, CDM_TRACE_DRAM, CDM_TRACE_AT, CDM_TRACE_OFF};
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && !strcmp(argv[1], "--fields")) {
@@ -36,8 +45,15 @@ int main(int argc, char **argv)
         CDM_TRACE_EVENTS(LISTED_EVENT)
         return 0;
     }
+    if (argc == 2 && !strcmp(argv[1], "--dict")) {
+        CDM_TRACE_EVENTS(DICT_EVENT)
+        CDM_TRACE_NAMES(DICT_NAME)
+        for (size_t i = 0; i < sizeof members / sizeof *members; i++)
+            printf(DICT_KEY, members[i]);
+        return 0;
+    }
     if (argc != 1) {
-        fprintf(stderr, "usage: trace_schema [--fields]\n");
+        fprintf(stderr, "usage: trace_schema [--fields | --dict]\n");
         return 2;
     }
     int first = 1;
