@@ -7,28 +7,33 @@
  *                          traces to
  *   trace_schema --dict    the schema's tokens for libFuzzer's dictionary (tests/fuzz-trace.sh
  *                          adds tests/fuzz/trace.dict's): every "ev" value and "name": */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "trace_schema.h"
 
-#define NEEDED_MARK_NEEDED "**"
-#define NEEDED_MARK_OPTIONAL ""
+/* "`name` type", bold when needed, after a comma but for the first of a list. */
+static void markdown_field(const char *name, const char *type, bool needed, bool *first)
+{
+    const char *bold = needed ? "**" : "";
+    printf("%s%s`%s`%s %s", *first ? "" : ", ", bold, name, bold, type);
+    *first = false;
+}
 
-/* "`name` type" or, for a needed field, "**`name`** type"; a comma before all but the first. */
 #define MARKDOWN_FIELD(name, format, type, need)                                             \
-    printf("%s" NEEDED_MARK_##need "`" #name "`" NEEDED_MARK_##need " %s", first ? "" : ", ",  \
-           type),                                                                            \
-        first = 0;
+    markdown_field(#name, type, CDM_TRACE_##need, &first);
 #define MARKDOWN_EVENT(KIND, name, when)                                                     \
-    first = 1;                                                                               \
+    first = true;                                                                            \
     printf("| `%s` | %s | ", #name, when);                                                   \
-    CDM_TRACE_FIELDS_##name(MARKDOWN_FIELD) printf(" |\n");
+    CDM_TRACE_FIELDS_##name(MARKDOWN_FIELD)                                                  \
+    printf(" |\n");
 
 #define LISTED_FIELD(name, format, type, need) printf(" %s", #name);
 #define LISTED_EVENT(KIND, name, when)                                                       \
     printf("%s", #name);                                                                     \
-    CDM_TRACE_FIELDS_##name(LISTED_FIELD) printf("\n");
+    CDM_TRACE_FIELDS_##name(LISTED_FIELD)                                                    \
+    printf("\n");
 
 /* libFuzzer's dictionary syntax: a token in quotes, its own quotes escaped. */
 #define DICT_VALUE "\"\\\"%s\\\"\"\n"
@@ -41,7 +46,8 @@ int main(int argc, char **argv)
 {
     if (argc == 2 && !strcmp(argv[1], "--fields")) {
         printf("common");
-        CDM_TRACE_FIELDS_common(LISTED_FIELD) printf("\n");
+        CDM_TRACE_FIELDS_common(LISTED_FIELD)
+        printf("\n");
         CDM_TRACE_EVENTS(LISTED_EVENT)
         return 0;
     }
@@ -56,9 +62,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: trace_schema [--fields | --dict]\n");
         return 2;
     }
-    int first = 1;
+    bool first = true;
     printf("Every event begins with ");
-    CDM_TRACE_FIELDS_common(MARKDOWN_FIELD) printf(".\n");
+    CDM_TRACE_FIELDS_common(MARKDOWN_FIELD)
+    printf(".\n");
     printf("A field in bold is needed: a reader skips an event without it, with a warning (a\n"
            "line without `ev` is a pad line, skipped quietly).\n"
            "An event whose fields do not fit in a line has `\"%s\":true` in their place.\n\n",
