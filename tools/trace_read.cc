@@ -150,7 +150,7 @@ struct schema_field {
     bool needed;
 };
 #define SCHEMA_FIELD(name, format, type, need) {FIELD_##name, CDM_TRACE_##need},
-#define EVENT_FIELDS(KIND, name, when)                                                      \
+#define EVENT_FIELDS(KIND, name, when)                                                       \
     constexpr schema_field name##_fields[] = {CDM_TRACE_FIELDS_##name(SCHEMA_FIELD)};
 CDM_TRACE_EVENTS(EVENT_FIELDS)
 constexpr schema_field common_fields[] = {CDM_TRACE_FIELDS_common(SCHEMA_FIELD)};
