@@ -189,7 +189,7 @@ $(B)/fuzz/trace_reader: tests/fuzz/trace_reader.c tools/trace_model.c tools/trac
 	clang++ $(CPPFLAGS) -Itools $(FUZZ_FLAGS) -std=gnu++17 -c tools/trace_read.cc -o $(@D)/trace_read.o
 	clang++ $(FUZZ_FLAGS) -o $@ $(@D)/target.o $(@D)/trace_model.o $(@D)/trace_read.o -lsimdjson
 # The config parser's fuzz target (tests/fuzz-config.sh): the core, built the same way.
-$(B)/fuzz/config_parser: tests/fuzz/config_parser.c $(CORE_SRC) preload/internal.h preload/pages.h
+$(B)/fuzz/config_parser: tests/fuzz/config_parser.c $(CORE_SRC)
 	@mkdir -p $(@D)
 	clang $(CPPFLAGS) $(FUZZ_FLAGS) -std=gnu11 -o $@ tests/fuzz/config_parser.c $(CORE_SRC) -lnuma
 $(B)/tests/guest_%: tests/guest_%.c $(TEST_LIBS) tests/preload_util.h include/cdmplace.h

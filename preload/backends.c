@@ -10,7 +10,7 @@
  * Linux 6.2) is one per machine: usable only while nobody else has a kdamond. Where it is,
  * `auto` runs it beside wp-async for the reads that write-protection cannot see
  * (doc/design.md, "Reads beside writes"). */
-#include "internal.h"
+#include "core.h"
 
 #include <errno.h>
 #include <linux/userfaultfd.h>

@@ -9,7 +9,7 @@
  *
  * Every error names the file, the line and what was expected, and parsing goes on after
  * one so that a single run reports all of them (the first CDM_MAX_ERRORS are kept). */
-#include "internal.h"
+#include "core.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -40,7 +40,7 @@
  * changing it throws away every kdamond's settings. So this uses DAMON only when nobody has a
  * kdamond configured, creates kdamonds/0 for itself and removes it at stop. A process that
  * forks keeps it in the parent: the child never stops what it did not start. */
-#include "internal.h"
+#include "core.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
 /* The environment, read by scanning `environ`: getenv may run before libc is fully set up in
  * a preloaded constructor, and nothing here may allocate. Under secure execution (setuid,
  * file capabilities: AT_SECURE) no variable is read at all. */
-#include "internal.h"
+#include "core.h"
 
 #include <string.h>
 #include <sys/auxv.h>

@@ -3,7 +3,7 @@
  * (integer and string conversions only, which glibc formats without malloc) and written
  * with one write(2), so lines from several threads never interleave.
  * Each warning cause is reported once (cdm__warn_once), as libnuma's numa_warn does. */
-#include "internal.h"
+#include "core.h"
 
 #include <errno.h>
 #include <stdio.h>

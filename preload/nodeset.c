@@ -5,7 +5,7 @@
  * A node is usable when it is online and has memory: the kernel refuses a bind to nodes
  * without memory (mbind(2): EINVAL when no node of the mask has memory), so naming one
  * places nothing there. Nodes named but not usable are reported, never silently dropped. */
-#include "internal.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <string.h>

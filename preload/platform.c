@@ -5,7 +5,7 @@
  * where the kernel lacks a call. The memory-policy calls go through libnuma's numaif.h
  * wrappers (plain syscalls, as numactl's syscall.c); mmap and munmap go straight to the
  * kernel so that the library's own mappings never pass through its own hooks. */
-#include "internal.h"
+#include "platform.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
 /* Which rule places an allocation: the first, in file order, whose size window, kinds,
  * program glob and caller glob all match. Called on every allocation at or above min_size,
  * so it only compares: no allocation, no lock, no system call. */
-#include "internal.h"
+#include "core.h"
 
 static bool caller_matches(const char *glob, const struct cdm_request *req)
 {

@@ -2,7 +2,7 @@
 /* Small kernel files (sysfs, procfs) read whole into a buffer of the caller's, and the numbers
  * in them: shared by the topology, DAMON and the CLI. Only open/read/close, no stdio and no
  * allocation: the preload reads these in its constructor and on the tracker's thread. */
-#include "internal.h"
+#include "core.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -17,7 +17,7 @@
  *   /sys/kernel/mm/mempolicy/weighted_interleave        (Linux 6.9)
  *   /proc/sys/kernel/numa_balancing                     1 normal, 2 memory tiering, 3 both
  */
-#include "internal.h"
+#include "core.h"
 
 #include <dirent.h>
 #include <errno.h>

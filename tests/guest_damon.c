@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core.h"
 
 #define MiB (1024ul * 1024)
 /* The kernel's ABI, spelt out here so the test checks it independently of damon.c. */

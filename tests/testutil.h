@@ -44,9 +44,9 @@ static inline bool test_source_path(const char *relative, char *path, size_t siz
     return false;
 }
 
-#ifdef CDMPLACE_INTERNAL_H
+#ifdef CDMPLACE_CORE_H
 /* The kept errors of a config, one "FILE:LINE: message" a line, for assertion messages.
- * Available when internal.h is included before this header. */
+ * Available when core.h is included before this header. */
 static inline const char *test_config_errors(const struct cdm_config *config)
 {
     static char text[CDM_MAX_ERRORS * 300];

@@ -5,7 +5,7 @@
  * The CLI is $CDMPLACE_CLI when set (the test runner points it at the sanitized build,
  * build/asan/cdmplace), else build/cdmplace of this tree. The `run` tests preload the real
  * build/libcdmplace.so (`make` builds it) into sh, whose output reports its environment. */
-#include "internal.h"
+#include "core.h"
 #include "testutil.h"
 
 #include <dlfcn.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The config language of cdmplace.conf(5): every key, every class of error, sizes,
  * durations, globs, the environment, files, and the example configs of config/. */
-#include "internal.h"
+#include "core.h"
 #include "testutil.h"
 
 #include <dirent.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Node masks, node sets resolved against hand-built topologies, the warnings of
  * cdm__config_resolve, and which rule places an allocation. */
-#include "internal.h"
+#include "core.h"
 #include "testutil.h"
 
 #define K 1024ull

@@ -4,7 +4,7 @@
  * Each expectation is computed here a second way (stdio, opendir, sysconf, the kernel's
  * has_cpu list), independent of the hand-written parser under test. The single-node checks
  * of the development host (node 0 is DRAM, no CDM node) run only on a single-node machine. */
-#include "internal.h"
+#include "core.h"
 #include "testutil.h"
 
 #include <dirent.h>

@@ -8,7 +8,7 @@
 #ifndef CDMPLACE_CLI_H
 #define CDMPLACE_CLI_H
 
-#include "internal.h"
+#include "core.h"
 
 #include <stdio.h>
 

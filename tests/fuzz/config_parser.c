@@ -5,7 +5,7 @@
  * ours: it must never crash, hang or read out of bounds on what a file holds (ASan, UBSan).
  * tests/fuzz.sh runs it; it then starts a program under the library with configs the run
  * grew, which must run. */
-#include "internal.h"
+#include "core.h"
 
 #include <string.h>
 
