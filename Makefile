@@ -217,6 +217,14 @@ $(B)/tests/cxx_sites_stripped: tests/cxx_sites.cc
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) -O1 -rdynamic -o $@ $<
 	strip --strip-all $@
+# The same with its debug information apart, found through its debug link (as Debian's -dbgsym
+# packages install it under /usr/lib/debug).
+$(B)/tests/cxx_sites_debuglink: tests/cxx_sites.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) -g -O1 -o $@ $<
+	objcopy --only-keep-debug $@ $@.debug
+	strip --strip-all $@
+	objcopy --add-gnu-debuglink=$@.debug $@
 $(B)/tests/alloc_churn: tests/alloc_churn.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lpthread
@@ -237,7 +245,7 @@ $(B)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lnuma -lpthread -ldl
 
-tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader $(B)/fuzz/config_parser $(B)/tests/trace_schema $(B)/tests/alloc_churn $(B)/tests/cxx_sites $(B)/tests/cxx_sites_stripped $(B)/ubsan/libcdmplace.so
+tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader $(B)/fuzz/config_parser $(B)/tests/trace_schema $(B)/tests/alloc_churn $(B)/tests/cxx_sites $(B)/tests/cxx_sites_stripped $(B)/tests/cxx_sites_debuglink $(B)/ubsan/libcdmplace.so
 
 deps:
 	sh tests/install-deps.sh

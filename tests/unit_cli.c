@@ -1108,7 +1108,8 @@ static struct outcome report_of(const char *program, const char *mode)
     char config[PATH_BUF], library_env[PATH_MAX + 32], log[PATH_BUF], path[PATH_MAX];
     write_in_tmp("big.conf", "[rule big]\nsize = 1M-\npolicy = bind 0\n", config, sizeof config);
     snprintf(library_env, sizeof library_env, "CDMPLACE_LIBRARY=%s", library());
-    snprintf(log, sizeof log, "%s/%s.jsonl", tmp_dir, mode ? mode : "trace");
+    snprintf(log, sizeof log, "%s/%s%s.jsonl", tmp_dir, strrchr(program, '/') + 1,
+             mode ? mode : ""); /* a trace of its own: a log is appended to */
     cr_assert(test_source_path(program, path, sizeof path));
     const struct invocation how = {.env = ENV(library_env)};
     struct outcome ran = cli_with(&how, ARGS("run", "-c", config, "--log", log, "--report", "off",
@@ -1122,7 +1123,8 @@ static struct outcome report_of(const char *program, const char *mode)
 
 /* Call sites read as people wrote them: C++ names demangled; a stripped program's static
  * function, which no symbol holds, as the object and the offset into it (not as the nearest
- * exported symbol below, megabytes away). */
+ * exported symbol below, megabytes away); with its debug information installed apart, named
+ * from that. */
 Test(cli, report_names_cxx_and_stripped_call_sites)
 {
     struct outcome cxx = report_of("build/tests/cxx_sites", NULL);
@@ -1137,6 +1139,12 @@ Test(cli, report_names_cxx_and_stripped_call_sites)
     cr_assert(site[-1] == ' ' || site[-1] == '\n', "the name starts with the object: %s",
               stripped.out);
     outcome_free(&stripped);
+
+    /* Stripped, its debug information apart: named from that. */
+    struct outcome apart = report_of("build/tests/cxx_sites_debuglink", NULL);
+    cr_assert(strstr(apart.out, "fixture::Loader::load(unsigned long) (cxx_sites.cc:"), "%s",
+              apart.out);
+    outcome_free(&apart);
 }
 
 /* report --json: valid JSON (Python's reader), with the table's figures for the same
