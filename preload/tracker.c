@@ -309,13 +309,13 @@ static bool is_creation(const struct cdm_tracked *range, size_t i, uint32_t epoc
     return epoch - range->added_epoch <= CREATION_GRACE;
 }
 
-/* A page DAMON saw beside wp-async (tracker.reads). wp-async sees the making write and DAMON
- * cannot tell it from a use: a page not made yet (its making write is the next scan's to see,
- * or it is the zero page read) is left to wp-async, and so is a range's filling. */
-static bool read_counts(const struct cdm_tracked *range, size_t i, uint32_t epoch)
+/* DAMON beside wp-async (tracker.reads): whether its sightings of `range` can count. wp-async
+ * sees the making write and DAMON cannot tell it from a use: a range's filling is left to
+ * wp-async, and so are the epochs after DAMON began watching it, after pages of it were made
+ * and after pages of it moved (reads_from). */
+static bool reads_count(const struct cdm_tracked *range, uint32_t epoch)
 {
-    return cdm_pages_seen(&range->pages, i) && range->reads_from &&
-           (int32_t)(epoch - range->reads_from) >= 0 &&
+    return range->reads_from && (int32_t)(epoch - range->reads_from) >= 0 &&
            (range->rule < 0 || epoch - range->added_epoch > CREATION_GRACE);
 }
 
@@ -325,14 +325,16 @@ static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
                         int user, bool read)
 {
     size_t page = plat_page_size(), used = 0;
+    bool made = false;
     from = from > range->start ? from : range->start;
     to = to < range_end(range) ? to : range_end(range);
     for (uintptr_t at = from & ~(uintptr_t)(page - 1); at < to; at += page) {
         size_t i = (at - range->start) / page;
-        if (read && !read_counts(range, i, epoch))
+        if (read && !cdm_pages_seen(&range->pages, i)) /* made next: the scan's to judge */
             continue;
         if (!read && is_creation(range, i, epoch)) {
             cdm_pages_cool(&range->pages, i);
+            made = true;
             continue;
         }
         range->page_epochs += cdm_pages_touch(&range->pages, i, epoch);
@@ -343,7 +345,17 @@ static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
             *known = (uint8_t)(user + 1);
         used++;
     }
+    /* DAMON's next aggregation may hold the making write: its sampled accessed bit is the
+     * fill's, not a use. */
+    if (made)
+        cdm__track_defer_reads(range, epoch + 2);
     return used; /* the pages counted as used */
+}
+
+void cdm__track_defer_reads(struct cdm_tracked *range, uint32_t epoch)
+{
+    if (range->reads_from && (int32_t)(epoch - range->reads_from) > 0)
+        range->reads_from = epoch;
 }
 
 size_t cdm__track_mark(struct cdm_tracked *range, uintptr_t from, uintptr_t to, uint32_t epoch)
@@ -414,12 +426,18 @@ int cdm__track_pagemap(void)
 
 void cdm__track_mark_regions(const uintptr_t *from, const uintptr_t *to, int n, uint32_t epoch)
 {
+    bool read = tracker.reads != NULL;
     pthread_mutex_lock(&tracker.lock);
-    for (int r = 0; r < n; r++)
-        for (int i = range_index(from[r]); i < tracker.n_ranges && tracker.ranges[i]->start < to[r];
-             i++)
-            mark_used(tracker.ranges[i], from[r], to[r], epoch, tracker.epoch_user,
-                      tracker.reads != NULL);
+    for (int r = 0; r < n; r++) {
+        int first = range_index(from[r]), past = first;
+        bool counts = true;
+        for (; past < tracker.n_ranges && tracker.ranges[past]->start < to[r]; past++)
+            counts &= !read || reads_count(tracker.ranges[past], epoch);
+        /* A region's accesses may be any of its pages': one range whose sightings cannot
+         * count (the one being filled) voids the region's, its neighbours' included. */
+        for (int i = first; counts && i < past; i++)
+            mark_used(tracker.ranges[i], from[r], to[r], epoch, tracker.epoch_user, read);
+    }
     pthread_mutex_unlock(&tracker.lock);
 }
 
@@ -432,7 +450,7 @@ int cdm__track_spans(uintptr_t *starts, uintptr_t *ends, int max, bool *changed)
      * untracked, and shows no access). */
     int per = (tracker.n_ranges + max - 1) / max, n = 0;
     /* DAMON watches a range given now from the next epoch on: its sightings count after one
-     * aggregation of it (read_counts). */
+     * aggregation of it (reads_count). */
     for (int i = 0; i < tracker.n_ranges; i++)
         if (!tracker.ranges[i]->reads_from)
             tracker.ranges[i]->reads_from = tracker.epoch + 3;
