@@ -165,7 +165,7 @@ struct cdm_rule_stats {
     uint64_t pages_to_dram, pages_to_policy; /* moved by migration */
     uint64_t faults;                         /* served by the tracker (wp, missing) */
 };
-/* Index CDM_MAX_RULES counts allocations no rule matched (the profile). */
+/* Index CDM_MAX_RULES counts allocations no rule matched (the profile). budget.c. */
 CDM_HIDDEN extern struct cdm_rule_stats cdm__rule_stats[CDM_MAX_RULES + 1];
 /* Heap: 1 when the request was handled here (*out is the buffer, or NULL with errno),
  * 0 when it goes to the real allocator. */
@@ -191,6 +191,17 @@ CDM_HIDDEN uint64_t cdm__placement_pages(int rule, uint64_t *per_node, int max_n
 CDM_HIDDEN const char *cdm__placement_refused(uint64_t *buffers, uint64_t *bytes);
 CDM_HIDDEN void cdm__placement_prepare_fork(void);
 CDM_HIDDEN void cdm__placement_after_fork(bool child);
+
+/* ---------------------------------------------------------------- budget.c */
+/* Whether `mapped` more bytes would take the rule past its budget. */
+CDM_HIDDEN bool cdm__budget_over(int rule, size_t mapped);
+/* Whether `mapped` bytes fit on the rule's nodes, past a headroom; when they do, they are
+ * counted as taken until the free memory is read again. */
+CDM_HIDDEN bool cdm__budget_take_room(int rule, size_t mapped);
+/* A buffer's bytes (or its growth) taken and given back: the rule's live and peak bytes (-1:
+ * none matched), and with its policy applied its budget and room. */
+CDM_HIDDEN void cdm__budget_take(int rule, bool applied, size_t bytes);
+CDM_HIDDEN void cdm__budget_release(int rule, bool applied, size_t bytes);
 
 /* ---------------------------------------------------------------- tracker.c */
 /* A placed buffer whose rule migrates, or a buffer a profiling run watches, and what is

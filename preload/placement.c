@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Placed buffers: deciding, mapping, applying the policy, budgets, the address table.
+/* Placed buffers: deciding, mapping, applying the policy, the address table (budget.c: what
+ * they take of their rules' budgets and nodes).
  *
  * A placed heap buffer gets a mapping of its own, so that the policy covers exactly its pages
  * and free gives them back; its address is page aligned, which is what lets free() tell it
@@ -24,14 +25,11 @@
 
 
 
-struct cdm_rule_stats cdm__rule_stats[CDM_MAX_RULES + 1];
 int cdm__placed_mappings;
 int cdm__placed_buffers;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cdm_buffer_table table = CDM_BUFFER_TABLE_INIT(table);
-/* Bytes of live buffers with the rule's policy applied: what `budget` caps. */
-static uint64_t budget_used[CDM_MAX_RULES];
 
 /* ------------------------------------------------------------------ deciding */
 
@@ -144,56 +142,14 @@ static bool watch_unplaced(void)
     return cdm__profiling() && cdm__tracker_backend() != CDM_TRACK_OFF;
 }
 
-/* Free memory on a rule's nodes, read from sysfs at most every ROOM_REFRESH_NS and lowered
- * by what the rule places in between: a read per placement costs four system calls. */
-#define ROOM_REFRESH_NS 20000000ull
-static struct {
-    uint64_t free_bytes, read_ns;
-} room[CDM_MAX_RULES];
-
-static uint64_t nodes_free(const cdm_nodemask *nodes, int max_node)
-{
-    uint64_t total = 0;
-    for (int node = 0; node <= max_node; node++)
-        if (cdm__nodemask_has(nodes, node))
-            total += cdm__topology_node_free(node);
-    return total;
-}
-
-/* What a strict bind leaves free on its nodes: a node drained to its watermarks has no page
- * to give, and under MPOL_BIND the kernel's answer to that is the OOM killer. */
-#define ROOM_HEADROOM (4ull << 20)
-
-/* Whether `mapped` bytes fit on the rule's nodes; when they do, they are counted as taken. */
-static bool take_room(int rule_index, size_t mapped)
-{
-    uint64_t now = cdm__now_ns();
-    if (now - __atomic_load_n(&room[rule_index].read_ns, __ATOMIC_RELAXED) > ROOM_REFRESH_NS) {
-        const struct cdm_rule *rule = &cdm__rt.config.rules[rule_index];
-        __atomic_store_n(&room[rule_index].free_bytes,
-                         nodes_free(&rule->nodes, cdm__rt.topology.max_node), __ATOMIC_RELAXED);
-        __atomic_store_n(&room[rule_index].read_ns, now, __ATOMIC_RELAXED);
-    }
-    uint64_t free_bytes = __atomic_load_n(&room[rule_index].free_bytes, __ATOMIC_RELAXED);
-    do {
-        if (free_bytes < mapped + ROOM_HEADROOM)
-            return false;
-    } while (!__atomic_compare_exchange_n(&room[rule_index].free_bytes, &free_bytes,
-                                          free_bytes - mapped, true, __ATOMIC_RELAXED,
-                                          __ATOMIC_RELAXED));
-    return true;
-}
-
 /* Budget and free memory on the rule's nodes: APPLIED when the policy may go on, else
  * on_full decides between FALLBACK (placed, default policy) and FULL (ENOMEM). */
 static enum outcome check_room(int rule_index, size_t mapped)
 {
     const struct cdm_rule *rule = &cdm__rt.config.rules[rule_index];
-    bool over_budget = rule->budget &&
-                       __atomic_load_n(&budget_used[rule_index], __ATOMIC_RELAXED) + mapped >
-                           rule->budget;
+    bool over_budget = cdm__budget_over(rule_index, mapped);
     bool full = !over_budget && rule->policy == CDM_POLICY_BIND &&
-                !cdm__nodemask_empty(&rule->nodes) && !take_room(rule_index, mapped);
+                !cdm__nodemask_empty(&rule->nodes) && !cdm__budget_take_room(rule_index, mapped);
     if (!over_budget && !full)
         return APPLIED;
     cdm__warn_once(CDM_WARN_FULL,
@@ -265,16 +221,6 @@ static struct cdm_rule_stats *stats_of(int rule)
     return &cdm__rule_stats[rule < 0 ? CDM_MAX_RULES : rule];
 }
 
-static void account_live(int rule, int64_t bytes)
-{
-    struct cdm_rule_stats *stats = stats_of(rule);
-    uint64_t live = __atomic_add_fetch(&stats->live_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
-    uint64_t peak = __atomic_load_n(&stats->peak_bytes, __ATOMIC_RELAXED);
-    while (live > peak && !__atomic_compare_exchange_n(&stats->peak_bytes, &peak, live, true,
-                                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        ;
-}
-
 static void record_place(const struct decision *d, void *addr, size_t size, size_t mapped,
                          enum cdm_kind kind)
 {
@@ -325,28 +271,16 @@ static void record_place(const struct decision *d, void *addr, size_t size, size
                outcome_names[d->result], d->error);
 }
 
-/* Gives back what `bytes` of a buffer took of its rule's live bytes, budget and room. */
-static void release_part(const struct cdm_placed *p, size_t bytes)
-{
-    account_live(p->rule, -(int64_t)bytes);
-    if (!p->applied)
-        return;
-    __atomic_fetch_sub(&budget_used[p->rule], bytes, __ATOMIC_RELAXED);
-    if (cdm__rt.config.rules[p->rule].policy == CDM_POLICY_BIND)
-        __atomic_fetch_add(&room[p->rule].free_bytes, bytes, __ATOMIC_RELAXED);
-}
-
-static void release_room(const struct cdm_placed *p)
-{
-    release_part(p, p->mapped);
-}
-
-/* The other way: what a buffer (or its growth) takes. */
+/* What `bytes` of a buffer (or its growth) take of its rule's figures (budget.c), and give
+ * back. */
 static void take_part(const struct cdm_placed *p, size_t bytes)
 {
-    account_live(p->rule, (int64_t)bytes);
-    if (p->applied)
-        __atomic_fetch_add(&budget_used[p->rule], bytes, __ATOMIC_RELAXED);
+    cdm__budget_take(p->rule, p->applied, bytes);
+}
+
+static void release_part(const struct cdm_placed *p, size_t bytes)
+{
+    cdm__budget_release(p->rule, p->applied, bytes);
 }
 
 /* A `free` event (munmap too); the rule may be -1 (a profiling run's buffer). */
@@ -572,7 +506,7 @@ bool cdm__heap_free(void *ptr)
     int saved_errno = errno; /* free never changes errno (glibc 2.33) */
     cdm__tracker_forget(p.start, p.mapped);
     plat_munmap(ptr, p.mapped + heap_spare());
-    release_room(&p);
+    release_part(&p, p.mapped);
     trace_free(&p);
     errno = saved_errno;
     cdm__guard--;
