@@ -23,6 +23,7 @@
 #   make bench-live      the library's cost per mmap, munmap, malloc, free, madvise with 1k-100k buffers live
 #   make bench-thp       random updates over 1 GiB of huge pages: tracking's cost, huge pages kept
 #   make bench-stream    a streaming loop's whole run, fill and first pass included: tracking's cost
+#   make bench-soft-dirty  soft-dirty bits as a tracker, in the 6.12 and 6.1 guests, root and nobody
 #   make bench-track-state  the tracker's memory per GiB tracked, 1 to 64 GiB, each tracker
 #   make bench-own-node  two sockets: the share of a written buffer on its writer's DRAM node
 #   make demo            the demo of the README
@@ -104,7 +105,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra $(WERROR) -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-own-node bench-redis bench-thp bench-stream bench-guest demo demo-host install clean
+.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-own-node bench-redis bench-thp bench-stream bench-soft-dirty bench-guest demo demo-host install clean
 all: $(LIB) $(CLI) $(SPANK)
 
 $(B)/lib/%.o: %.c Makefile
@@ -314,6 +315,8 @@ bench-thp: all $(B)/bench/thp_random
 	sh bench/thp_random.sh
 bench-stream: all $(B)/bench/track_loop
 	sh bench/stream_run.sh
+bench-soft-dirty: all $(B)/bench/soft_dirty guest-kernels
+	sh bench/soft_dirty.sh
 bench-guest: all $(BENCH) guest-kernels
 	sh bench/guest.sh
 	sh tests/guest/run.sh --kernel 6.12 --topology tiers --mem 1G,512M,512M --timeout 1500 -- sh bench/tier_guest.sh
