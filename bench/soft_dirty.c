@@ -18,6 +18,9 @@
  *   pagemap   a second thread, each epoch (100 ms, the library's default): reads the
  *             buffers' pagemap entries (bit 55), then clears the whole process's bits
  *   scan      the same, reading with PAGEMAP_SCAN and PAGE_IS_SOFT_DIRTY instead
+ *   accessed  the control of a clear's side effects: each epoch "1" to clear_refs (accessed
+ *             bits: the same walk of the whole process and TLB flush, no write-protection,
+ *             so no fault after it), nothing read
  *   check     no workload: whether this kernel has soft-dirty bits and the scan category
  *
  * Accuracy needs the truth: the workload marks a byte per 4 KiB page before it writes the
@@ -76,8 +79,9 @@ enum workload { WORKLOAD_RANDOM, WORKLOAD_TRIAD, WORKLOAD_COUNT };
 static const char *const workload_names[WORKLOAD_COUNT] = {"random", "triad"};
 static const int workload_arrays[WORKLOAD_COUNT] = {1, 3};
 
-enum mode { MODE_PLAIN, MODE_PAGEMAP, MODE_SCAN, MODE_CHECK, MODE_COUNT };
-static const char *const mode_names[MODE_COUNT] = {"plain", "pagemap", "scan", "check"};
+enum mode { MODE_PLAIN, MODE_PAGEMAP, MODE_SCAN, MODE_ACCESSED, MODE_CHECK, MODE_COUNT };
+static const char *const mode_names[MODE_COUNT] = {"plain", "pagemap", "scan", "accessed",
+                                                   "check"};
 
 /* The tracked buffers, the workload's marks and the tracker's findings. */
 struct tracking {
@@ -145,11 +149,11 @@ static void mark(struct tracking *t, size_t page)
 
 /* ------------------------------------------------------------------ soft-dirty bits */
 
-static int clear_soft_dirty(struct tracking *t)
+static int clear_refs(struct tracking *t)
 {
     /* "4": soft-dirty only (fs/proc/task_mmu.c, CLEAR_REFS_SOFT_DIRTY), over every VMA of
-     * the process: there is no per-range clear. */
-    return write(t->clear_refs_fd, "4", 1) == 1 ? 0 : errno;
+     * the process: there is no per-range clear. "1": accessed bits (CLEAR_REFS_ALL). */
+    return write(t->clear_refs_fd, t->mode == MODE_ACCESSED ? "1" : "4", 1) == 1 ? 0 : errno;
 }
 
 static int read_pagemap(struct tracking *t)
@@ -207,10 +211,12 @@ static int read_scan(struct tracking *t)
 static void epoch_end(struct tracking *t)
 {
     uint64_t start = now_ns();
-    int error = t->mode == MODE_SCAN ? read_scan(t) : read_pagemap(t);
+    int error = t->mode == MODE_SCAN       ? read_scan(t)
+                : t->mode == MODE_PAGEMAP ? read_pagemap(t)
+                                          : 0;
     uint64_t read_ns = now_ns() - start;
     uint64_t marked = 0, seen = 0, missed = 0, extra = 0;
-    for (size_t p = 0; p < t->pages && !error; p++) {
+    for (size_t p = 0; p < t->pages && !error && t->mode != MODE_ACCESSED; p++) {
         bool written = __atomic_load_n(&t->written[p], __ATOMIC_RELAXED) &&
                        __atomic_exchange_n(&t->written[p], 0, __ATOMIC_RELAXED);
         marked += written;
@@ -220,7 +226,7 @@ static void epoch_end(struct tracking *t)
     }
     start = now_ns();
     if (!error)
-        error = clear_soft_dirty(t);
+        error = clear_refs(t);
     uint64_t clear_ns = now_ns() - start;
     if (error) {
         t->error = error;
@@ -274,7 +280,7 @@ static int check(void)
         return 1;
     }
     memset(t.starts[0], 1, t.size);
-    int error = clear_soft_dirty(&t);
+    int error = clear_refs(&t);
     if (error) {
         fprintf(stderr, "soft_dirty: check: clear_refs: %s\n", strerror(error));
         printf("pagemap=no scan=no\n");
@@ -382,7 +388,7 @@ static bool triad_intact(struct tracking *t)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: soft_dirty random|triad plain|pagemap|scan [MIB (>= 2) "
+    fprintf(stderr, "usage: soft_dirty random|triad plain|pagemap|scan|accessed [MIB (>= 2) "
                     "[ROUNDS (1-%d)]]\n       soft_dirty check\n", ROUNDS_MAX);
     return 2;
 }
@@ -434,7 +440,7 @@ int main(int argc, char **argv)
             perror("soft_dirty: /proc/self/clear_refs or pagemap");
             return 1;
         }
-        int error = clear_soft_dirty(&t);
+        int error = clear_refs(&t);
         if (error || (error = pthread_create(&thread, NULL, tracker, &t)) != 0) {
             fprintf(stderr, "soft_dirty: starting the tracker: %s\n", strerror(error));
             return 1;

@@ -14,6 +14,8 @@
 #   soft-dirty       a thread that each 100 ms epoch reads the buffers' pagemap entries (bit
 #                    55), then clears the soft-dirty bits of the whole process (clear_refs)
 #   soft-dirty-scan  the same, reading with PAGEMAP_SCAN and PAGE_IS_SOFT_DIRTY (6.12)
+#   clear-accessed   the control of a clear's side effects: each epoch "1" to clear_refs (the
+#                    same walk of the process and TLB flush, no write-protection), no read
 #   TRACKER          the library: cdmplace run, [rule big] size = 1M-, policy = bind 0,
 #                    migrate = follow-cpu, track = the tracker `track = auto` picks for this
 #                    user (wp-async on 6.12, wp for root on 6.1, none for nobody there),
@@ -58,6 +60,7 @@ run() {
     plain | plain-again) set -- "$bin" "$workload" plain $args ;;
     soft-dirty) set -- "$bin" "$workload" pagemap $args ;;
     soft-dirty-scan) set -- "$bin" "$workload" scan $args ;;
+    clear-accessed) set -- "$bin" "$workload" accessed $args ;;
     *) set -- "$cli" run -c "$tmp/$config.conf" -- "$bin" "$workload" plain $args ;;
     esac
     if ! line=$(cd "$tmp" && timeout 600 "$@" 2>"$tmp/err"); then
@@ -92,6 +95,11 @@ table() {
             t = (c ~ /^plain/) ? "" : (ratio <= g ? "met" : "NOT met")
             h = (c ~ /^plain/) ? "" : (huge >= ph - 5 ? "met" : "NOT met")
             f = "%-16s %9.0f %6.3f %4.0f%% "
+            if (c == "clear-accessed") {
+                printf f "%6.0f %8s %8.0f %9s %9.0f %9s %9s %7s %7s %7s %6s\n", c, ms, ratio,
+                    huge, ep, "-", cl, "-", cl / gib, "-", "-", "-", "-", t, h
+                exit
+            }
             if (c !~ /^soft-dirty/) {
                 printf f "%6s %8s %8s %9s %9s %9s %9s %7s %7s %7s %6s\n", c, ms, ratio, huge,
                     "-", "-", "-", "-", "-", "-", "-", "-", "-", t, h
@@ -111,6 +119,7 @@ here() {
     check=$("$bin" check 2>"$tmp/err") || { cat "$tmp/err" >&2; exit 1; }
     case $check in *pagemap=yes*) configs="$configs soft-dirty" ;; esac
     case $check in *scan=yes*) configs="$configs soft-dirty-scan" ;; esac
+    case $check in *pagemap=yes*) configs="$configs clear-accessed" ;; esac
     tracker=$("$cli" topo | sed -n 's/^tracker (track = auto): \([a-z-]*\).*/\1/p')
     case $tracker in
     "" | off) tracker="" ;;
