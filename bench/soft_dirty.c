@@ -21,6 +21,9 @@
  *   accessed  the control of a clear's side effects: each epoch "1" to clear_refs (accessed
  *             bits: the same walk of the whole process and TLB flush, no write-protection,
  *             so no fault after it), nothing read
+ *   flush     the control of the TLB flush alone: each epoch a side mapping of FLUSH_PAGES
+ *             pages made read-only and writable again, a range wide enough that x86 flushes
+ *             each CPU's whole TLB (tlb_single_page_flush_ceiling, 33 pages); no clear_refs
  *   check     no workload: whether this kernel has soft-dirty bits and the scan category
  *
  * Accuracy needs the truth: the workload marks a byte per 4 KiB page before it writes the
@@ -74,14 +77,16 @@ struct page_region {
 #define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
 #define PAGE_IS_SOFT_DIRTY (1ull << 7)
 #define SCAN_REGIONS 4096
+#define FLUSH_PAGES 64
 
 enum workload { WORKLOAD_RANDOM, WORKLOAD_TRIAD, WORKLOAD_COUNT };
 static const char *const workload_names[WORKLOAD_COUNT] = {"random", "triad"};
 static const int workload_arrays[WORKLOAD_COUNT] = {1, 3};
 
-enum mode { MODE_PLAIN, MODE_PAGEMAP, MODE_SCAN, MODE_ACCESSED, MODE_CHECK, MODE_COUNT };
+enum mode { MODE_PLAIN, MODE_PAGEMAP, MODE_SCAN, MODE_ACCESSED, MODE_FLUSH, MODE_CHECK,
+            MODE_COUNT };
 static const char *const mode_names[MODE_COUNT] = {"plain", "pagemap", "scan", "accessed",
-                                                   "check"};
+                                                   "flush", "check"};
 
 /* The tracked buffers, the workload's marks and the tracker's findings. */
 struct tracking {
@@ -93,6 +98,7 @@ struct tracking {
     uint8_t *reported; /* this epoch's soft-dirty pages, likewise */
     int clear_refs_fd, pagemap_fd;
     uint64_t *entries; /* one array's pagemap entries */
+    char *flushed;     /* MODE_FLUSH: FLUSH_PAGES populated pages, apart from the buffers */
     struct page_region regions[SCAN_REGIONS];
     volatile int stop;
     size_t epochs;
@@ -156,6 +162,16 @@ static int clear_refs(struct tracking *t)
     return write(t->clear_refs_fd, t->mode == MODE_ACCESSED ? "1" : "4", 1) == 1 ? 0 : errno;
 }
 
+/* Two protection changes over more than 33 pages: two whole-TLB flushes on every CPU the
+ * process runs on (arch/x86/mm/tlb.c), as a clear_refs of soft-dirty ends with one. */
+static int flush_tlb(struct tracking *t)
+{
+    if (mprotect(t->flushed, FLUSH_PAGES * PAGE, PROT_READ) != 0 ||
+        mprotect(t->flushed, FLUSH_PAGES * PAGE, PROT_READ | PROT_WRITE) != 0)
+        return errno;
+    return 0;
+}
+
 static int read_pagemap(struct tracking *t)
 {
     size_t bytes = t->pages_per_array * sizeof(uint64_t);
@@ -216,7 +232,8 @@ static void epoch_end(struct tracking *t)
                                           : 0;
     uint64_t read_ns = now_ns() - start;
     uint64_t marked = 0, seen = 0, missed = 0, extra = 0;
-    for (size_t p = 0; p < t->pages && !error && t->mode != MODE_ACCESSED; p++) {
+    bool reads = t->mode == MODE_PAGEMAP || t->mode == MODE_SCAN;
+    for (size_t p = 0; p < t->pages && !error && reads; p++) {
         bool written = __atomic_load_n(&t->written[p], __ATOMIC_RELAXED) &&
                        __atomic_exchange_n(&t->written[p], 0, __ATOMIC_RELAXED);
         marked += written;
@@ -226,7 +243,7 @@ static void epoch_end(struct tracking *t)
     }
     start = now_ns();
     if (!error)
-        error = clear_refs(t);
+        error = t->mode == MODE_FLUSH ? flush_tlb(t) : clear_refs(t);
     uint64_t clear_ns = now_ns() - start;
     if (error) {
         t->error = error;
@@ -388,7 +405,7 @@ static bool triad_intact(struct tracking *t)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: soft_dirty random|triad plain|pagemap|scan|accessed [MIB (>= 2) "
+    fprintf(stderr, "usage: soft_dirty random|triad plain|pagemap|scan|accessed|flush [MIB (>= 2) "
                     "[ROUNDS (1-%d)]]\n       soft_dirty check\n", ROUNDS_MAX);
     return 2;
 }
@@ -440,7 +457,13 @@ int main(int argc, char **argv)
             perror("soft_dirty: /proc/self/clear_refs or pagemap");
             return 1;
         }
-        int error = clear_refs(&t);
+        t.flushed = mmap(NULL, FLUSH_PAGES * PAGE, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (t.flushed == MAP_FAILED) {
+            perror("soft_dirty: mmap");
+            return 1;
+        }
+        int error = t.mode == MODE_FLUSH ? 0 : clear_refs(&t);
         if (error || (error = pthread_create(&thread, NULL, tracker, &t)) != 0) {
             fprintf(stderr, "soft_dirty: starting the tracker: %s\n", strerror(error));
             return 1;

@@ -14,13 +14,19 @@
 #   soft-dirty       a thread that each 100 ms epoch reads the buffers' pagemap entries (bit
 #                    55), then clears the soft-dirty bits of the whole process (clear_refs)
 #   soft-dirty-scan  the same, reading with PAGEMAP_SCAN and PAGE_IS_SOFT_DIRTY (6.12)
-#   clear-accessed   the control of a clear's side effects: each epoch "1" to clear_refs (the
-#                    same walk of the process and TLB flush, no write-protection), no read
+#   clear-accessed   a control: each epoch "1" to clear_refs (accessed bits: the same walk of
+#                    the process, no write-protection, no TLB flush on x86), no read
+#   tlb-flush        a control: each epoch two whole-TLB flushes of the process (a protection
+#                    change over 64 side pages), nothing else: TCG's emulated TLB is resized
+#                    only when flushed, so a flush alone can speed a program up there
 #   TRACKER          the library: cdmplace run, [rule big] size = 1M-, policy = bind 0,
 #                    migrate = follow-cpu, track = the tracker `track = auto` picks for this
 #                    user (wp-async on 6.12, wp for root on 6.1, none for nobody there),
 #                    named so that DAMON does not join it; on the CPUs' node nothing moves
-# The runs alternate, the order rotated by one each round. The time of a run is the
+# One run of each workload plain comes first, not counted (a fresh guest's first run is the
+# slowest). The runs alternate, the order rotated by one each round; a run still going after
+# SD_RUN_TIMEOUT seconds (default 120) is stopped and counted as that long (its row says how
+# many, its time and ratio are then at least that). The time of a run is the
 # program's own fill and rounds (the CLI's start is not in it). Printed per workload and
 # configuration (medians over the runs): the time, its ratio to plain's, the share of the
 # buffers in huge pages at the end (AnonHugePages, /proc/self/smaps), and for soft-dirty the
@@ -42,6 +48,7 @@ root=$(cd "$(dirname "$0")/.." && pwd -P)
 cli=$root/build/cdmplace
 bin=$root/build/bench/soft_dirty
 runs=${SD_RUNS:-3}
+run_limit=${SD_RUN_TIMEOUT:-120}
 random_args="${SD_RANDOM_MIB:-128} ${SD_RANDOM_ROUNDS:-1}"
 triad_args="${SD_TRIAD_MIB:-32} ${SD_TRIAD_PASSES:-10}"
 unset LD_PRELOAD CDMPLACE_CONFIG CDMPLACE_LOG CDMPLACE_REPORT CDMPLACE_DRY_RUN CDMPLACE_DEBUG
@@ -61,12 +68,22 @@ run() {
     soft-dirty) set -- "$bin" "$workload" pagemap $args ;;
     soft-dirty-scan) set -- "$bin" "$workload" scan $args ;;
     clear-accessed) set -- "$bin" "$workload" accessed $args ;;
+    tlb-flush) set -- "$bin" "$workload" flush $args ;;
+    warm-up) set -- "$bin" "$workload" plain $args ;;
     *) set -- "$cli" run -c "$tmp/$config.conf" -- "$bin" "$workload" plain $args ;;
     esac
-    if ! line=$(cd "$tmp" && timeout 600 "$@" 2>"$tmp/err"); then
+    line=$(cd "$tmp" && timeout "$run_limit" "$@" 2>"$tmp/err")
+    case $? in
+    0) ;;
+    124)
+        echo "$((run_limit * 1000)) -1 0 0 0 0 0 0 0" >>"$tmp/$workload-$config"
+        echo "$config" >>"$tmp/$workload-timed-out"
+        echo "  $config: timed out after ${run_limit}s"
+        return 0 ;;
+    *)
         echo "bench: $workload $config failed: $(cat "$tmp/err")" >&2
-        return 1
-    fi
+        return 1 ;;
+    esac
     echo "$(field total_ms "$line") $(field huge "$line" | cut -d, -f2) $(field epochs "$line")" \
         "$(field read_us "$line") $(field clear_us "$line") $(field written "$line")" \
         "$(field reported "$line") $(field missed "$line") $(field extra "$line")" \
@@ -88,13 +105,22 @@ table() {
     for c in $configs; do
         # shellcheck disable=SC2046 # the nine medians, one a word
         set -- $(for col in 1 2 3 4 5 6 7 8 9; do median "$tmp/$workload-$c" $col; done)
-        awk -v c="$c" -v p="$plain_ms" -v ph="$plain_huge" -v g="$goal" -v gib="$gib" \
-            -v ms="$1" -v huge="$2" -v ep="$3" -v rd="$4" -v cl="$5" -v w="$6" -v r="$7" \
+        late=$(grep -cx -- "$c" "$tmp/$workload-timed-out")
+        awk -v late="$late" -v runs="$runs" -v c="$c" -v p="$plain_ms" -v ph="$plain_huge" \
+            -v g="$goal" -v gib="$gib" -v ms="$1" -v huge="$2" -v ep="$3" -v rd="$4" -v cl="$5" -v w="$6" -v r="$7" \
             -v m="$8" -v x="$9" 'BEGIN {
             ratio = ms / p
             t = (c ~ /^plain/) ? "" : (ratio <= g ? "met" : "NOT met")
             h = (c ~ /^plain/) ? "" : (huge >= ph - 5 ? "met" : "NOT met")
             f = "%-16s %9.0f %6.3f %4.0f%% "
+            if (late) {
+                v = (ratio > g) ? "NOT met" : "-"
+                printf "%-16s %9s %6s %5s %6s %8s %8s %9s %9s %9s %9s %7s %7s %7s %6s",
+                    c, ">=" int(ms), ">=" sprintf("%.2f", ratio), "-", "-", "-", "-", "-", "-",
+                    "-", "-", "-", "-", v, "-"
+                printf " (%d of %d runs timed out)\n", late, runs
+                exit
+            }
             if (c == "clear-accessed") {
                 printf f "%6.0f %8s %8.0f %9s %9.0f %9s %9s %7s %7s %7s %6s\n", c, ms, ratio,
                     huge, ep, "-", cl, "-", cl / gib, "-", "-", "-", "-", t, h
@@ -120,6 +146,7 @@ here() {
     case $check in *pagemap=yes*) configs="$configs soft-dirty" ;; esac
     case $check in *scan=yes*) configs="$configs soft-dirty-scan" ;; esac
     case $check in *pagemap=yes*) configs="$configs clear-accessed" ;; esac
+    configs="$configs tlb-flush"
     tracker=$("$cli" topo | sed -n 's/^tracker (track = auto): \([a-z-]*\).*/\1/p')
     case $tracker in
     "" | off) tracker="" ;;
@@ -144,6 +171,8 @@ EOF
     status=0
     for w in random triad; do
         for c in $configs; do : >"$tmp/$w-$c"; done
+        : >"$tmp/$w-timed-out"
+        run "$w" warm-up || status=1
     done
     i=1
     while [ "$i" -le "$runs" ]; do
@@ -198,6 +227,7 @@ for kernel in ${SD_KERNELS:-6.12 6.1}; do
     echo "=== $kernel guest (tests/guest/run.sh --kernel $kernel)"
     sh tests/guest/run.sh --kernel "$kernel" --timeout "${SD_TIMEOUT:-1500}" \
         --env "SD_RUNS=$runs" --env "SD_USERS=${SD_USERS:-root nobody}" \
+        --env "SD_RUN_TIMEOUT=$run_limit" \
         --env "SD_RANDOM_MIB=${random_args% *}" --env "SD_RANDOM_ROUNDS=${random_args#* }" \
         --env "SD_TRIAD_MIB=${triad_args% *}" --env "SD_TRIAD_PASSES=${triad_args#* }" \
         -- sh bench/soft_dirty.sh --guest || status=1
