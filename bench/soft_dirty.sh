@@ -107,8 +107,8 @@ table() {
         set -- $(for col in 1 2 3 4 5 6 7 8 9; do median "$tmp/$workload-$c" $col; done)
         late=$(grep -cx -- "$c" "$tmp/$workload-timed-out")
         awk -v late="$late" -v runs="$runs" -v c="$c" -v p="$plain_ms" -v ph="$plain_huge" \
-            -v g="$goal" -v gib="$gib" -v ms="$1" -v huge="$2" -v ep="$3" -v rd="$4" -v cl="$5" -v w="$6" -v r="$7" \
-            -v m="$8" -v x="$9" 'BEGIN {
+            -v g="$goal" -v gib="$gib" -v ms="$1" -v huge="$2" -v ep="$3" -v rd="$4" -v cl="$5" \
+            -v w="$6" -v r="$7" -v m="$8" -v x="$9" 'BEGIN {
             ratio = ms / p
             t = (c ~ /^plain/) ? "" : (ratio <= g ? "met" : "NOT met")
             h = (c ~ /^plain/) ? "" : (huge >= ph - 5 ? "met" : "NOT met")
@@ -121,7 +121,7 @@ table() {
                 printf " (%d of %d runs timed out)\n", late, runs
                 exit
             }
-            if (c == "clear-accessed") {
+            if (c == "clear-accessed" || c == "tlb-flush") {
                 printf f "%6.0f %8s %8.0f %9s %9.0f %9s %9s %7s %7s %7s %6s\n", c, ms, ratio,
                     huge, ep, "-", cl, "-", cl / gib, "-", "-", "-", "-", t, h
                 exit
