@@ -18,9 +18,9 @@
  *   pagemap   a second thread, each epoch (100 ms, the library's default): reads the
  *             buffers' pagemap entries (bit 55), then clears the whole process's bits
  *   scan      the same, reading with PAGEMAP_SCAN and PAGE_IS_SOFT_DIRTY instead
- *   accessed  the control of a clear's side effects: each epoch "1" to clear_refs (accessed
- *             bits: the same walk of the whole process and TLB flush, no write-protection,
- *             so no fault after it), nothing read
+ *   accessed  the control of the clear's walk alone: each epoch "1" to clear_refs (accessed
+ *             bits: the same walk of the whole process, but no write-protection, so no
+ *             fault after it, and no TLB flush on x86), nothing read
  *   flush     the control of the TLB flush alone: each epoch a side mapping of FLUSH_PAGES
  *             pages made read-only and writable again, a range wide enough that x86 flushes
  *             each CPU's whole TLB (tlb_single_page_flush_ceiling, 33 pages); no clear_refs
