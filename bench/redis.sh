@@ -9,6 +9,8 @@
 #                1M or more are mapped through our mmap hook and bound)
 #   follow-cpu   the same rule with migrate = follow-cpu (tracked: the tracker's threads,
 #                write-protect faults, an epoch every 100 ms)
+#   profile      cdmplace run with a config of no rule (the profiling default: every large
+#                mapping recorded and tracked, none placed); not run unless REDIS_CONFIGS names it
 #
 # Each round starts a fresh server per configuration (Unix socket, no persistence) and runs
 #   redis-benchmark -s SOCKET -q -n 200000 -d 4096 -t set,get -r 100000
@@ -21,14 +23,18 @@
 #
 # Usage: sh bench/redis.sh (from anywhere, after make; `make bench-redis`).
 # REDIS_ROUNDS (default 7) rounds; REDIS_REQUESTS (default 200000) requests per test;
-# CDMPLACE_LIBRARY another libcdmplace.so (a build of an older commit), as `cdmplace run` reads.
+# REDIS_CONFIGS the configurations (default "plain plain-again placed follow-cpu"; without
+# plain and plain-again, no table); REDIS_NODES the rule's node set (default 0; bench/real.sh's
+# guest part binds to cdm); CDMPLACE_LIBRARY another libcdmplace.so (a build of an older
+# commit), as `cdmplace run` reads.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/bench/lib.sh"
 cli=$root/build/cdmplace
 rounds=${REDIS_ROUNDS:-7}
 requests=${REDIS_REQUESTS:-200000}
-configs="plain plain-again placed follow-cpu"
+configs=${REDIS_CONFIGS:-plain plain-again placed follow-cpu}
+nodes=${REDIS_NODES:-0}
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 unset LD_PRELOAD CDMPLACE_CONFIG CDMPLACE_LOG CDMPLACE_REPORT CDMPLACE_DRY_RUN CDMPLACE_DEBUG
 unset MALLOC_CONF
@@ -46,9 +52,11 @@ server=""
 trap '[ -n "$server" ] && kill -9 "$server" 2>/dev/null; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 
-# conf NAME DIR: the config of a placed run, its trace in DIR.
+# conf NAME DIR: the config of a run under the library, its trace in DIR.
 conf() {
-    printf '[settings]\nlog = %s/trace.%%p.jsonl\nreport = off\n\n[rule big]\nsize = 1M-\npolicy = bind 0\n' "$2"
+    printf '[settings]\nlog = %s/trace.%%p.jsonl\nreport = off\n' "$2"
+    [ "$1" = profile ] && return
+    printf '\n[rule big]\nsize = 1M-\npolicy = bind %s\n' "$nodes"
     [ "$1" = follow-cpu ] && printf 'migrate = follow-cpu\n'
 }
 
@@ -59,7 +67,7 @@ run() {
     socket=$dir/redis.sock
     set -- redis-server --port 0 --unixsocket "$socket" --save '' --appendonly no --dir "$dir"
     case $config in
-    placed | follow-cpu)
+    placed | follow-cpu | profile)
         conf "$config" "$dir" >"$dir/config"
         set -- "$cli" run -c "$dir/config" -- "$@"
         ;;
@@ -88,9 +96,12 @@ run() {
         grep -v '^ *$' "$dir/bench.out" | tail -n 3 >&2
         return 1
     fi
+    # A rule's run must have placed something; a profile records its mappings unplaced.
+    placed='"result":"applied"'
+    [ "$config" = profile ] && placed='"result":"unplaced"'
     if [ -f "$dir/config" ] &&
-        ! grep -h '"ev":"place"' "$dir"/trace.*.jsonl 2>/dev/null | grep -q '"result":"applied"'; then
-        echo "bench: $config placed nothing (no applied place event in $dir)" >&2
+        ! grep -h '"ev":"place"' "$dir"/trace.*.jsonl 2>/dev/null | grep -q "$placed"; then
+        echo "bench: $config recorded nothing (no place event with $placed in $dir)" >&2
         return 1
     fi
     echo "$set_rps $get_rps" >>"$tmp/$config"
@@ -113,6 +124,10 @@ while [ "$round" -le "$rounds" ]; do
     round=$((round + 1))
 done
 [ $status -eq 0 ] || { echo "bench: a run failed" >&2; exit 1; }
+# The table compares each configuration with plain, beside the control.
+for c in plain plain-again; do
+    case " $configs " in *" $c "*) ;; *) exit 0 ;; esac
+done
 
 plain_set=$(median "$tmp/plain" 1)
 plain_get=$(median "$tmp/plain" 2)
@@ -127,7 +142,8 @@ echo "  (medians of $rounds; ratio = plain rps / configuration rps, the time rat
 echo
 control_set=$(median "$tmp/plain-again" 1)
 control_get=$(median "$tmp/plain-again" 2)
-for c in placed follow-cpu; do
+for c in $configs; do
+    case $c in plain*) continue ;; esac
     s=$(median "$tmp/$c" 1) g=$(median "$tmp/$c" 2)
     awk -v c="$c" -v s="$s" -v g="$g" -v ps="$plain_set" -v pg="$plain_get" \
         -v cs="$control_set" -v cg="$control_get" 'BEGIN {
