@@ -26,6 +26,9 @@
 #   make bench-soft-dirty  soft-dirty bits as a tracker, in the 6.12 and 6.1 guests, root and nobody
 #   make bench-track-state  the tracker's memory per GiB tracked, 1 to 64 GiB, each tracker
 #   make bench-own-node  two sockets: the share of a written buffer on its writer's DRAM node
+#   make bench-real      third-party programs (mbw, hpcc, sysbench, numpy, redis) plain, placed,
+#                        follow-cpu and profiled: the library's cost; GUEST=1: where their large
+#                        buffers land in the cdm guest (bench/real.sh)
 #   make demo            the demo of the README
 #   make install PREFIX=/usr/local [DESTDIR=...]   (also BINDIR, LIBDIR, INCLUDEDIR, MANDIR,
 #                        DOCDIR, PKGCONFIGDIR, BASHCOMPDIR, SPANKDIR; pass the same ones to the build:
@@ -105,7 +108,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra $(WERROR) -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-own-node bench-redis bench-thp bench-stream bench-soft-dirty bench-guest demo demo-host install clean
+.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-own-node bench-redis bench-thp bench-stream bench-soft-dirty bench-real bench-guest demo demo-host install clean
 all: $(LIB) $(CLI) $(SPANK)
 
 $(B)/lib/%.o: %.c Makefile
@@ -317,6 +320,9 @@ bench-stream: all $(B)/bench/track_loop
 	sh bench/stream_run.sh
 bench-soft-dirty: all $(B)/bench/soft_dirty guest-kernels
 	sh bench/soft_dirty.sh
+# Installs the programs it lacks (root): hpcc and sysbench are not in make deps.
+bench-real: all $(if $(GUEST),guest-kernels)
+	sh bench/real.sh $(if $(GUEST),guest)
 bench-guest: all $(BENCH) guest-kernels
 	sh bench/guest.sh
 	sh tests/guest/run.sh --kernel 6.12 --topology tiers --mem 1G,512M,512M --timeout 1500 -- sh bench/tier_guest.sh
