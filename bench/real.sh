@@ -83,7 +83,7 @@ done
 
 # Sizes: the host's, and the guest's (TCG), which only has to fill the buffers.
 if [ "$mode" = --in-guest ]; then
-    mbw_args="-q -n 2 32" hpcc_n=600 sysbench_block=4M sysbench_total=256M numpy_mib=16
+    mbw_args="-q -n 10 64" hpcc_n=600 sysbench_block=4M sysbench_total=16G numpy_mib=16
     redis_requests=10000 nodes=cdm
 else
     mbw_args="-q -n 20 256" hpcc_n=2000 sysbench_block=64M sysbench_total=32G numpy_mib=128
@@ -275,14 +275,15 @@ watch() {
     done
 }
 
-# share PROGRAM FILE STATUS: the line of the guest's table for PROGRAM's samples in FILE.
+# share PROGRAM FILE STATUS: the line of the guest's table for PROGRAM's samples in FILE
+# (procs: the processes seen with pages in such mappings).
 share() {
     awk -v program="$1" -v status="$3" '
         { total = 0; for (i = 2; i <= NF; i++) { split($i, kv, "="); total += kv[2] }
           if (!($1 in peak) || total > peak[$1]) { peak[$1] = total; line[$1] = $0 } }
         END {
             for (proc in line) {
-                procs++
+                if (peak[proc]) procs++
                 n = split(line[proc], word, " ")
                 for (i = 2; i <= n; i++) { split(word[i], kv, "="); pages[kv[1]] += kv[2]; all += kv[2] }
             }
@@ -295,6 +296,10 @@ share() {
 
 if [ "$mode" = --in-guest ]; then
     cd "$root" || exit 1
+    # Open MPI wants a host name ("(none)" is refused) and a loopback interface (PMIx listens
+    # on it), which the guest's init leaves unset and down.
+    [ "$(hostname)" = "(none)" ] && hostname cdm-guest
+    ip link set lo up || exit 1
     conf placed >"$tmp/placed.conf"
     echo "guest: kernel $(uname -r), $(nproc) CPUs, THP $(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled)"
     echo "rule: size = 1M-, policy = bind cdm (node 1); each program run once, its processes'"
