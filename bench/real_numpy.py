@@ -2,7 +2,7 @@
 # bench/real_numpy.py MIB: the numpy workload of bench/real.sh. Arrays of MIB MiB each
 # (numpy takes them from malloc: each one a buffer the library may place): a triad over
 # three of them, a sort, an FFT and a matrix product, then the seconds the work took
-# (imports and interpreter start left out) and a checksum that the runs must agree on.
+# (imports and interpreter start left out) and a checksum of the results, for a look.
 import sys
 import time
 
