@@ -43,7 +43,8 @@
 # processes' /proc/PID/numa_maps are read. What is counted: the pages present in a process's
 # anonymous mappings of 1 MiB or more (/proc/PID/maps: no file, no name such as [heap] or
 # [stack]; glibc's thread stacks are among them), per node, at the sample where the process
-# had the most (its peak), summed over the program's processes (hpcc's two ranks). Verdict:
+# had the most (its peak), summed over the program's processes that have the library loaded
+# (hpcc's two ranks). Verdict:
 # at least 95% of them on node 1, the CDM node the rule names.
 #
 # Usage: sh bench/real.sh [PROGRAM...]        this host (`make bench-real`); after make
@@ -253,14 +254,16 @@ run() {
 # ------------------------------------------------------------------ in the guest
 
 # large_pages PID: the pages present per node ("N0=PAGES N1=PAGES") in PID's anonymous
-# mappings of 1 MiB or more; nothing once PID is gone.
+# mappings of 1 MiB or more; nothing once PID is gone, or when the library is not loaded in
+# it (redis.sh's `redis-server --version`).
 large_pages() {
     gawk 'FNR == NR { split($1, range, "-")
                       if (NF == 5 && strtonum("0x" range[2]) - strtonum("0x" range[1]) >= 1048576)
                           large[range[1]] = 1
+                      if ($6 ~ /\/libcdmplace\.so$/) loaded = 1
                       next }
           $1 in large { for (i = 3; i <= NF; i++) if ($i ~ /^N[0-9]+=/) { split($i, kv, "="); n[kv[1]] += kv[2] } }
-          END { for (node in n) printf "%s=%d ", node, n[node]; print "" }' \
+          END { if (loaded) { for (node in n) printf "%s=%d ", node, n[node]; print "" } }' \
         "/proc/$1/maps" "/proc/$1/numa_maps" 2>/dev/null
 }
 
