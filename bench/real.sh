@@ -118,8 +118,8 @@ provide() {
         exit 1
     fi
     echo "bench: installing $missing"
-    # shellcheck disable=SC2086 # one package a word
     export DEBIAN_FRONTEND=noninteractive
+    # shellcheck disable=SC2086 # one package a word
     if ! { apt-get update -q >/dev/null &&
         apt-get install -y -q --no-install-recommends $missing >/dev/null; }; then
         echo "bench: apt-get install $missing failed" >&2
