@@ -61,7 +61,7 @@ ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fno-strict-aliasing
 # Sources shared by the library and the CLI: platform, logging, environment, config,
 # topology, node sets, rules.
 CORE_SRC := $(addprefix preload/,platform.c log.c env.c sysfs.c config.c topology.c nodeset.c rules.c backends.c damon.c)
-LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c callsite.c symtab.c placement.c budget.c buffer_table.c users.c pages.c decide.c tracker.c track_wp.c track_wp_async.c track_damon.c migrate.c profile.c trace.c report.c)
+LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c early.c callsite.c symtab.c placement.c budget.c buffer_table.c users.c pages.c decide.c tracker.c track_wp.c track_wp_async.c track_damon.c migrate.c profile.c trace.c report.c)
 # tools/spank_cdmplace.c is the Slurm plugin, a module of srun and slurmstepd, not the CLI's.
 CLI_SRC := $(filter-out tools/spank_cdmplace.c,$(wildcard tools/*.c))
 # The trace reader is C++: simdjson's parser (tools/trace_read.cc).
@@ -92,7 +92,8 @@ GUEST_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/guest_*.c))
 # tests/process_*.c spawn programs (tests/probe.c, the CLI) under the preload, some under a
 # container's seccomp filter (tests/seccomp_launch.c).
 PROCESS_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/process_*.c)) $(B)/tests/probe $(B)/tests/linked_probe $(B)/tests/seccomp_launch
-TEST_LIBS := $(B)/tests/libcallsite_fixture.so $(B)/tests/liblate_fixture.so $(B)/tests/libatfork_fixture.so
+TEST_LIBS := $(B)/tests/libcallsite_fixture.so $(B)/tests/liblate_fixture.so $(B)/tests/libatfork_fixture.so \
+             $(B)/tests/libearly_fixture.so
 # The MPI job of tests/jobs.sh, built with Open MPI's mpicc (make deps installs it); the
 # library and the CLI never need MPI.
 MPICC ?= mpicc

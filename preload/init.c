@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Bootstrap of the library: the preloading state, the constructor and destructor, fork.
  *
- * Until the constructor has finished every hook only forwards (cdm__min_size is SIZE_MAX,
- * cdm__state PRELOADING): libnuma's constructor and dlsym call malloc before ours runs.
+ * Until the constructor has finished every hook forwards (cdm__state PRELOADING): libnuma's
+ * constructor and dlsym call malloc before ours runs, and an allocator linked into the
+ * program maps its first memory; the mappings are noted (early.c) and placed at the end of
+ * the constructor.
  * The constructor reads the environment, the config and the topology; a bad config never
  * stops the program unless the user asked for `strict`. After the destructor the hooks keep
  * working for destructors and atexit handlers that run later; nothing more is recorded. */
@@ -19,7 +21,7 @@
 #include <unistd.h>
 
 enum cdm_state cdm__state = CDM_STATE_PRELOADING;
-/* 0 until the real functions are resolved (every call takes the slow path), then SIZE_MAX
+/* 0 until the real functions are resolved (every call takes the slow path), then a page
  * until the constructor sets the configured size: the fast paths test only this. */
 size_t cdm__min_size;
 __thread int cdm__guard;
@@ -181,6 +183,7 @@ __attribute__((constructor)) static void cdm_init(void)
     if (min_size < plat_page_size())
         min_size = plat_page_size();
     cdm__rt.min_size = min_size;
+    cdm__early_adopt();
     __atomic_store_n(&cdm__state, CDM_STATE_READY, __ATOMIC_RELEASE);
     __atomic_store_n(&cdm__min_size, min_size, __ATOMIC_RELEASE);
     cdm__tracker_start_early();

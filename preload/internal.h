@@ -83,6 +83,17 @@ CDM_HIDDEN bool cdm__hooks_see_malloc(void);
  * tracker's threads (cdm__tracker_start_threads). */
 CDM_HIDDEN void cdm__hooks_want_call(void);
 
+/* ---------------------------------------------------------------- early.c
+ * The mapping hooks while PRELOADING, outside our own calls: false once the constructor has
+ * taken the noted mappings over (cdm__early_adopt), and the caller goes on as usual. */
+CDM_HIDDEN bool cdm__early_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off,
+                                void **out);
+CDM_HIDDEN bool cdm__early_munmap(void *addr, size_t len, int *out);
+CDM_HIDDEN bool cdm__early_mremap(void *old, size_t old_len, size_t new_len, int flags,
+                                  void *new_addr, void **out);
+/* The constructor's last step before READY: each noted mapping to placement. */
+CDM_HIDDEN void cdm__early_adopt(void);
+
 /* ---------------------------------------------------------------- init.c */
 enum cdm_state {
     CDM_STATE_PRELOADING, /* before our constructor finished: hooks only forward */
@@ -93,8 +104,8 @@ CDM_HIDDEN extern enum cdm_state cdm__state;
 /* Registers the library's fork handlers, once, before any other's that reaches the hooks:
  * handlers registered first run last before fork (doc/design.md, "Fork and exit"). */
 CDM_HIDDEN void cdm__fork_handlers_register(void);
-/* The fast paths' threshold: requests below it go straight to the real functions. SIZE_MAX
- * until READY, then the configured min_size (cdm__rt.min_size, what the slow paths place
+/* The fast paths' threshold: requests below it go straight to the real functions. A page
+ * until READY (early.c notes mappings), then the configured min_size (cdm__rt.min_size, what the slow paths place
  * from); 0 while the program's next malloc-family call is wanted (cdm__hooks_want_call). */
 CDM_HIDDEN extern size_t cdm__min_size;
 /* Set while the library itself runs on this thread: every hook then only forwards. */
@@ -189,6 +200,9 @@ CDM_HIDDEN uint64_t cdm__placement_pages(int rule, uint64_t *per_node, int max_n
 /* Why placing stopped (the kernel refused mbind outright; design.md, "In a container"), with
  * the buffers and bytes left unplaced since; NULL while placing goes on. */
 CDM_HIDDEN const char *cdm__placement_refused(uint64_t *buffers, uint64_t *bytes);
+/* A private anonymous mapping made before the constructor (early.c): decided now, and placed
+ * as a new one would be, its pages already there moved; no call site is known. */
+CDM_HIDDEN void cdm__placement_adopt(void *start, size_t len);
 CDM_HIDDEN void cdm__placement_prepare_fork(void);
 CDM_HIDDEN void cdm__placement_after_fork(bool child);
 

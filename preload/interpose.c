@@ -176,9 +176,10 @@ void cdm__hooks_resolve(void)
     cdm__real = published;
     __atomic_store_n(&cdm__real.free, real_free, __ATOMIC_RELEASE);
     __atomic_store_n(&resolving, 0, __ATOMIC_RELAXED);
-    /* Forward everything until the constructor sets the configured size. */
+    /* Until the constructor sets the configured size, mappings of a page or more are noted
+     * (early.c) and everything else forwards. */
     if (cdm__state == CDM_STATE_PRELOADING)
-        __atomic_store_n(&cdm__min_size, SIZE_MAX, __ATOMIC_RELEASE);
+        __atomic_store_n(&cdm__min_size, plat_page_size(), __ATOMIC_RELEASE);
 }
 
 /* Before resolution (or during it, from dlsym itself) allocations come from the pool. */
@@ -396,8 +397,13 @@ CDM_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t
         return cdm__real.mmap(addr, len, prot, flags, fd, off);
     if (unresolved())
         return raw_mmap(addr, len, prot, flags, fd, off);
-    if (!may_place())
+    if (!may_place()) {
+        void *out;
+        if (cdm__state == CDM_STATE_PRELOADING && !cdm__guard &&
+            cdm__early_mmap(addr, len, prot, flags, fd, off, &out))
+            return out;
         return cdm__real.mmap(addr, len, prot, flags, fd, off);
+    }
     return cdm__mmap_slow(addr, len, prot, flags, fd, off);
 }
 
@@ -414,6 +420,9 @@ CDM_EXPORT int munmap(void *addr, size_t len)
         return raw_munmap(addr, len);
     if (cdm__guard)
         return cdm__real.munmap(addr, len);
+    int result;
+    if (cdm_unlikely(cdm__state == CDM_STATE_PRELOADING) && cdm__early_munmap(addr, len, &result))
+        return result;
     return cdm__munmap_slow(addr, len);
 }
 
@@ -430,6 +439,10 @@ CDM_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ..
         return raw_mremap(old, old_len, new_len, flags, new_addr);
     if (cdm__guard)
         return cdm__real.mremap(old, old_len, new_len, flags, new_addr);
+    void *moved;
+    if (cdm_unlikely(cdm__state == CDM_STATE_PRELOADING) &&
+        cdm__early_mremap(old, old_len, new_len, flags, new_addr, &moved))
+        return moved;
     return cdm__mremap_slow(old, old_len, new_len, flags, new_addr);
 }
 

@@ -109,10 +109,11 @@ static bool stack_wanted(void)
            cdm__rules_need_stack(&cdm__rt.config);
 }
 
-static void decide(size_t size, enum cdm_kind kind, struct decision *d)
+/* `here`: the request is being made on this stack (not one noted before the constructor). */
+static void decide(size_t size, enum cdm_kind kind, bool here, struct decision *d)
 {
     d->stack.depth = d->stack.n_texts = 0;
-    if (stack_wanted())
+    if (here && stack_wanted())
         cdm__stack_capture(&d->stack);
     struct cdm_request request = {
         .size = size,
@@ -445,7 +446,7 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
     int saved_errno = errno; /* the program sees errno change only on ENOMEM */
     uint64_t begin = cdm__now_ns();
     struct decision d;
-    decide(size, CDM_KIND_HEAP, &d);
+    decide(size, CDM_KIND_HEAP, true, &d);
     int handled = 0;
     size_t mapped = heap_pages(size);
     bool watched = d.result != UNDECIDED; /* recorded, not placed */
@@ -685,6 +686,43 @@ static void *map_unplaced(void *addr, size_t len, int prot, int flags, int fd, o
     return cdm__real.mmap(addr, len, prot, flags, fd, off);
 }
 
+/* A mapping that exists: the decided policy on it (mbind_flags: MPOL_MF_MOVE for pages
+ * already there), and its entry in the table when it is placed or watched. */
+static void enter_mapping(struct decision *d, void *start, size_t len, enum cdm_kind kind,
+                          bool watched, bool huge_tlb, unsigned mbind_flags)
+{
+    size_t mapped = plat_page_round(len);
+    bool applied = false;
+    if (d->result == APPLIED) {
+        d->error = apply_policy(d->rule, start, mapped, mbind_flags);
+        applied = d->error == 0;
+        if (d->error)
+            d->result = outcome_of_error(d->error);
+    }
+    struct cdm_placed entry = {.start = (uintptr_t)start, .size = len, .mapped = mapped,
+                               .rule = d->rule, .kind = kind, .applied = applied,
+                               .watched = watched, .error = d->error, .huge_tlb = huge_tlb};
+    if (watched || (d->rule >= 0 && d->result != DRY_RUN))
+        table_insert(&entry);
+}
+
+void cdm__placement_adopt(void *start, size_t len)
+{
+    if (len < cdm__rt.min_size)
+        return;
+    cdm__guard++;
+    struct decision d;
+    decide(len, CDM_KIND_ANON, false, &d);
+    size_t mapped = plat_page_round(len);
+    bool watched = d.result != UNDECIDED && watch_unplaced();
+    /* The mapping exists: with no room it can only keep the default policy. */
+    if (d.result == UNDECIDED && (d.result = check_room(d.rule, mapped)) == FULL)
+        d.result = FALLBACK;
+    enter_mapping(&d, start, len, CDM_KIND_ANON, watched, false, MPOL_MF_MOVE);
+    record_place(&d, start, len, mapped, CDM_KIND_ANON);
+    cdm__guard--;
+}
+
 void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     if (prot == PROT_NONE || len < cdm__rt.min_size)
@@ -694,7 +732,7 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
     uint64_t begin = cdm__now_ns();
     enum cdm_kind kind = kind_of_mapping(flags, fd);
     struct decision d;
-    decide(len, kind, &d);
+    decide(len, kind, true, &d);
     size_t mapped = plat_page_round(len);
     /* Private anonymous memory only: a shared or file mapping's pages are not ours alone, a
      * huge page moves as a whole. */
@@ -711,22 +749,10 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
         result = cdm__real.mmap(addr, len, prot, flags, fd, off);
         mmap_errno = errno;
     }
-    if (result != MAP_FAILED) {
-        bool applied = false;
-        if (d.result == APPLIED) {
-            /* MAP_POPULATE already faulted the pages in: move them too. */
-            d.error = apply_policy(d.rule, result, mapped, (flags & MAP_POPULATE) ? MPOL_MF_MOVE : 0);
-            applied = d.error == 0;
-            if (d.error)
-                d.result = outcome_of_error(d.error);
-        }
-        struct cdm_placed entry = {.start = (uintptr_t)result, .size = len, .mapped = mapped,
-                               .rule = d.rule, .kind = kind, .applied = applied,
-                               .watched = watched, .error = d.error,
-                               .huge_tlb = (flags & MAP_HUGETLB) != 0};
-        if (watched || (d.rule >= 0 && d.result != DRY_RUN))
-            table_insert(&entry);
-    }
+    /* MAP_POPULATE already faulted the pages in: move them too. */
+    if (result != MAP_FAILED)
+        enter_mapping(&d, result, len, kind, watched, (flags & MAP_HUGETLB) != 0,
+                      (flags & MAP_POPULATE) ? MPOL_MF_MOVE : 0);
     record_place(&d, result == MAP_FAILED ? NULL : result, len,
                  result == MAP_FAILED ? 0 : mapped, kind);
     __atomic_fetch_add(&cdm__time_in_library_ns, cdm__now_ns() - begin, __ATOMIC_RELAXED);

@@ -187,16 +187,22 @@ Test(process, fork_child_keeps_working_and_writes_its_own_trace)
     assert_whole_lines(all);
 }
 
+/* LD_PRELOAD with build/tests/libFIXTURE.so after the library: initialised before it. */
+static void preload_behind(const char *fixture, char *env, size_t size)
+{
+    char cwd[1024];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(env, size, "LD_PRELOAD=%s %s/build/tests/lib%s.so", library_path(), cwd, fixture);
+}
+
 /* Fork handlers registered before the library's (an allocator's, which take the allocator's
  * locks) run before the library's takes its own locks: prepare handlers that allocate a
  * placed buffer do not wait forever (tests/atfork_fixture.c). */
 Test(process, fork_handlers_registered_earlier_run_before_ours)
 {
     static struct run run;
-    char library[2200], cwd[1024];
-    cr_assert_not_null(getcwd(cwd, sizeof cwd));
-    snprintf(library, sizeof library,
-             "LD_PRELOAD=%s %s/build/tests/libatfork_fixture.so", library_path(), cwd);
+    char library[2200];
+    preload_behind("atfork_fixture", library, sizeof library);
     const char *argv[] = {PROBE, "fork", NULL};
     const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, "CDMPLACE_REPORT=off", library,
                          log_to("atfork.%p"), NULL};
@@ -210,6 +216,30 @@ Test(process, fork_handlers_registered_earlier_run_before_ours)
     cr_assert_eq(traces("atfork.", all, sizeof all), 2, "one trace per process");
     /* The parent's buffer and the two handlers' buffers, placed; the child's. */
     cr_assert_eq(count(all, "\"rule\":\"big\",\"policy\":\"bind\""), 4, "%s", all);
+}
+
+/* Mappings made before the library's constructor (another library's constructor, as
+ * jemalloc's first arena under redis-server) are placed once it has run, their pages moved;
+ * one unmapped, or cut, before it is not (tests/early_fixture.c). */
+Test(process, mappings_made_before_the_constructor_are_placed)
+{
+    static struct run run;
+    char library[2200];
+    preload_behind("early_fixture", library, sizeof library);
+    const char *argv[] = {PROBE, "exit", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG_TEXT=[rule early]\nsize = 1M-\nkind = anon\n"
+                         "policy = bind 0\n",
+                         "CDMPLACE_REPORT=off", library, log_to("early.%p"), NULL};
+    spawn(&run, argv, env, false, 0);
+    cr_assert_eq(run.status, 0, "%s", run.err);
+    cr_assert(strstr(run.out, "early filled=bind remapped=bind fixed=bind cut=default"),
+              "%s", run.out);
+    static char all[65536];
+    cr_assert_eq(traces("early.", all, sizeof all), 1);
+    cr_assert_eq(count(all, "\"rule\":\"early\",\"policy\""), 3, "%s", all);
+    cr_assert(strstr(all, "\"size\":6291456,\"mapped\":6291456,\"kind\":\"anon\",\"rule\":\"early\""),
+              "%s", all);
+    cr_assert_eq(count(all, "\"caller\":\"\",\"stack\":[],\"result\":\"applied\""), 3, "%s", all);
 }
 
 Test(process, exec_through_the_cli_stays_preloaded)
