@@ -24,6 +24,7 @@
 #   make bench-thp       random updates over 1 GiB of huge pages: tracking's cost, huge pages kept
 #   make bench-stream    a streaming loop's whole run, fill and first pass included: tracking's cost
 #   make bench-soft-dirty  soft-dirty bits as a tracker, in the 6.12 and 6.1 guests, root and nobody
+#   make bench-fault-samples  what sampling a thread's page faults costs it (several sockets)
 #   make bench-track-state  the tracker's memory per GiB tracked, 1 to 64 GiB, each tracker
 #   make bench-own-node  two sockets: the share of a written buffer on its writer's DRAM node
 #   make bench-real      third-party programs (mbw, hpcc, sysbench, numpy, redis) plain, placed,
@@ -109,7 +110,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra $(WERROR) -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-own-node bench-redis bench-thp bench-stream bench-soft-dirty bench-real bench-guest demo demo-host install clean
+.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-own-node bench-redis bench-thp bench-stream bench-soft-dirty bench-fault-samples bench-real bench-guest demo demo-host install clean
 all: $(LIB) $(CLI) $(SPANK)
 
 $(B)/lib/%.o: %.c Makefile
@@ -249,6 +250,10 @@ $(B)/examples/%: examples/%.c examples/where.h
 $(B)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lnuma -lpthread -ldl
+# The platform layer itself, without the library.
+$(B)/bench/fault_samples: bench/fault_samples.c $(B)/core/preload/platform.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ -lnuma -lpthread
 
 tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader $(B)/fuzz/config_parser $(B)/tests/trace_schema $(B)/tests/alloc_churn $(B)/tests/cxx_sites $(B)/tests/cxx_sites_stripped $(B)/tests/cxx_sites_debuglink $(B)/ubsan/libcdmplace.so
 
@@ -321,6 +326,8 @@ bench-stream: all $(B)/bench/track_loop
 	sh bench/stream_run.sh
 bench-soft-dirty: all $(B)/bench/soft_dirty guest-kernels
 	sh bench/soft_dirty.sh
+bench-fault-samples: $(B)/bench/fault_samples
+	$(B)/bench/fault_samples
 # Installs the programs it lacks (root): hpcc and sysbench are not in make deps.
 bench-real: all $(if $(GUEST),guest-kernels)
 	sh bench/real.sh $(if $(GUEST),guest)

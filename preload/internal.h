@@ -247,8 +247,17 @@ struct cdm_tracked {
  * its threads but ours ran on since the last call (-1: none known, or several). */
 CDM_HIDDEN int cdm__users_thread_node(pid_t tid);
 CDM_HIDDEN int cdm__users_epoch_node(pid_t ours_a, pid_t ours_b);
+/* Where the tracker sees no thread (wp-async, DAMON): sample every page fault of the program's
+ * threads (a sampler opened for each as cdm__users_epoch_node first sees it), read each epoch
+ * after that call; the node of the CPU whose fault the epoch sampled last in the 2 MiB block
+ * of `address`, or -1. The child of a fork samples its own threads. */
+CDM_HIDDEN void cdm__users_sample_faults(void);
+CDM_HIDDEN void cdm__users_read_samples(void);
+CDM_HIDDEN int cdm__users_block_node(uintptr_t address);
+CDM_HIDDEN void cdm__users_after_fork_child(void);
 /* Pages a user node stands for: a huge page's worth (several sockets only). */
 #define CDM_USER_SPAN_PAGES 512
+#define CDM_USER_SPAN_SHIFT 21
 /* Epochs count from here (a trace counts from 0). */
 #define CDM_EPOCH_FIRST (1u << 20)
 /* Choose the backend (at startup; warns once when track's choice is not allowed here). */

@@ -9,12 +9,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/perf_event.h>
 #include <linux/userfaultfd.h>
 #include <numaif.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -323,4 +325,72 @@ int plat_eventfd(int *out)
 {
     int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     return fd < 0 ? errno : above_stdio(fd, out);
+}
+
+int plat_fault_sampler_open(pid_t tid, size_t pages, struct plat_fault_sampler *out)
+{
+    /* Faults in user mode only: a normal user may watch its own threads so (perf_event_paranoid
+     * 2, the kernel's default; Debian's 3 refuses any). */
+    struct perf_event_attr attr = {.type = PERF_TYPE_SOFTWARE,
+                                   .size = sizeof attr,
+                                   .config = PERF_COUNT_SW_PAGE_FAULTS,
+                                   .sample_period = 1,
+                                   .sample_type = PERF_SAMPLE_ADDR | PERF_SAMPLE_CPU,
+                                   .exclude_kernel = 1,
+                                   .exclude_hv = 1};
+    long rc = syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    int fd = -1, err = rc < 0 ? errno : above_stdio((int)rc, &fd);
+    if (err)
+        return err;
+    size_t len = (pages + 1) * plat_page_size(); /* the header page, then the data */
+    void *ring = NULL;
+    /* Writable: the reader's tail tells the kernel what it may overwrite. */
+    err = plat_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0, &ring);
+    if (err) {
+        close(fd);
+        return err;
+    }
+    *out = (struct plat_fault_sampler){.fd = fd, .ring = ring, .len = len};
+    return 0;
+}
+
+void plat_fault_sampler_close(struct plat_fault_sampler *sampler)
+{
+    if (!sampler->ring)
+        return;
+    plat_munmap(sampler->ring, sampler->len);
+    close(sampler->fd);
+    *sampler = (struct plat_fault_sampler){.fd = -1};
+}
+
+/* A sample as PERF_SAMPLE_ADDR | PERF_SAMPLE_CPU lay it out after the header. */
+struct fault_record {
+    struct perf_event_header header;
+    uint64_t addr;
+    uint32_t cpu, reserved;
+};
+
+size_t plat_fault_sampler_read(struct plat_fault_sampler *sampler,
+                               void (*each)(uintptr_t address, int cpu, void *arg), void *arg)
+{
+    struct perf_event_mmap_page *meta = sampler->ring;
+    size_t page = plat_page_size(), size = sampler->len - page, seen = 0;
+    const unsigned char *data = (const unsigned char *)sampler->ring + page;
+    uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE), tail = meta->data_tail;
+    while (tail + sizeof(struct perf_event_header) <= head) {
+        struct fault_record record;
+        unsigned char *into = (unsigned char *)&record;
+        size_t at = tail % size, first = size - at < sizeof record ? size - at : sizeof record;
+        memcpy(into, data + at, first); /* a record may wrap past the ring's end */
+        memcpy(into + first, data, sizeof record - first);
+        if (record.header.size == 0)
+            break;
+        if (record.header.type == PERF_RECORD_SAMPLE && record.header.size >= sizeof record) {
+            each((uintptr_t)record.addr, (int)record.cpu, arg);
+            seen++;
+        }
+        tail += record.header.size;
+    }
+    __atomic_store_n(&meta->data_tail, head, __ATOMIC_RELEASE);
+    return seen;
 }

@@ -120,6 +120,21 @@ CDM_HIDDEN int plat_pagemap_scan(int pagemap_fd, uintptr_t start, uintptr_t end,
 CDM_HIDDEN int plat_smaps_huge(bool (*seen)(uintptr_t start, uintptr_t end, size_t huge_kib,
                                             void *arg),
                                void *arg);
+/* Every page fault a thread takes in user mode, sampled with its address and CPU through
+ * perf_event_open(2) into a ring of `pages` pages (a power of two) mapped here; ENOENT, EACCES
+ * (perf_event_paranoid), EPERM (seccomp) or ENOSYS where the kernel or its settings refuse. A
+ * fault that finds the ring full is lost. */
+struct plat_fault_sampler {
+    int fd;
+    void *ring;
+    size_t len;
+};
+CDM_HIDDEN int plat_fault_sampler_open(pid_t tid, size_t pages, struct plat_fault_sampler *out);
+CDM_HIDDEN void plat_fault_sampler_close(struct plat_fault_sampler *sampler);
+/* Calls `each` for the samples since the last read, oldest first; returns how many. */
+CDM_HIDDEN size_t plat_fault_sampler_read(struct plat_fault_sampler *sampler,
+                                          void (*each)(uintptr_t address, int cpu, void *arg),
+                                          void *arg);
 /* eventfd, O_CLOEXEC | O_NONBLOCK: how the tracker thread is told to stop. */
 CDM_HIDDEN int plat_eventfd(int *out);
 

@@ -140,6 +140,9 @@ void cdm__tracker_setup(void)
     tracker.ops = tracker.backend < sizeof ops / sizeof ops[0] && ops[tracker.backend]
                       ? ops[tracker.backend]
                       : &cdm__track_missing;
+    /* Scans and DAMON name no thread: sampled faults tell whose a block is (users.c). */
+    if (tracker.sockets && migrating && !synchronous())
+        cdm__users_sample_faults();
     /* Reads move pages only for migrating rules: a profile alone does not take the machine's
      * one DAMON interface. */
     if (migrating && cdm__backend_reads_too(&probe, config->settings.track, tracker.backend))
@@ -326,6 +329,8 @@ static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
 {
     size_t page = plat_page_size(), used = 0;
     bool made = false;
+    uintptr_t sampled_block = 0;
+    int sampled_user = -1;
     from = from > range->start ? from : range->start;
     to = to < range_end(range) ? to : range_end(range);
     for (uintptr_t at = from & ~(uintptr_t)(page - 1); at < to; at += page) {
@@ -341,8 +346,14 @@ static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
         /* DAMON's sighting may be of an aggregation that began before the epoch's threads
          * ran: it names a user only where none is known. */
         uint8_t *known = range->users ? &range->users[i / CDM_USER_SPAN_PAGES] : NULL;
-        if (known && user >= 0 && !(read && *known))
-            *known = (uint8_t)(user + 1);
+        if (known && (at >> CDM_USER_SPAN_SHIFT) + 1 != sampled_block) {
+            sampled_block = (at >> CDM_USER_SPAN_SHIFT) + 1;
+            sampled_user = cdm__users_block_node(at);
+        }
+        /* A fault sampled in the page's block names its CPU; else the epoch's one user. */
+        int who = sampled_user >= 0 ? sampled_user : user;
+        if (known && who >= 0 && !(read && *known))
+            *known = (uint8_t)(who + 1);
         used++;
     }
     /* DAMON's next aggregation may hold the making write: its sampled accessed bit is the
@@ -501,6 +512,8 @@ static void collect_epoch(uint32_t epoch, bool aggregated)
     int user = tracker.sockets && !synchronous()
                    ? cdm__users_epoch_node(tracker.tracker_tid, tracker.migrator_tid)
                    : -1;
+    if (tracker.sockets && !synchronous())
+        cdm__users_read_samples();
     pthread_mutex_lock(&tracker.lock);
     register_waiting();
     tracker.epoch_user = user >= 0 && cdm__nodemask_has(&cdm__rt.topology.dram, user) ? user : -1;
@@ -1375,6 +1388,7 @@ void cdm__tracker_after_fork(bool child)
         /* The threads are not in this process, the mappings lost their registration, and
          * DAMON watches the parent (damon.c leaves it to the parent). */
         close_descriptors();
+        cdm__users_after_fork_child();
         if (tracker.ops && tracker.ops->forget)
             tracker.ops->forget();
         if (tracker.reads)
