@@ -254,12 +254,15 @@ run() {
 # ------------------------------------------------------------------ in the guest
 
 # large_pages PID: the pages present per node ("N0=PAGES N1=PAGES") in PID's anonymous
-# mappings of 1 MiB or more; nothing once PID is gone, or when the library is not loaded in
-# it (redis.sh's `redis-server --version`).
+# mappings of 1 MiB or more but an object's .bss (the anonymous mapping right after the
+# object's file: static data, which the loader maps; jemalloc's is 2.1 MiB); nothing once
+# PID is gone, or when the library is not loaded in it (redis.sh's `redis-server --version`).
 large_pages() {
     gawk 'FNR == NR { split($1, range, "-")
-                      if (NF == 5 && strtonum("0x" range[2]) - strtonum("0x" range[1]) >= 1048576)
+                      if (NF == 5 && strtonum("0x" range[2]) - strtonum("0x" range[1]) >= 1048576 &&
+                          range[1] != after_file)
                           large[range[1]] = 1
+                      after_file = NF == 6 && $6 ~ /^\// ? range[2] : ""
                       if ($6 ~ /\/libcdmplace\.so$/) loaded = 1
                       next }
           $1 in large { for (i = 3; i <= NF; i++) if ($i ~ /^N[0-9]+=/) { split($i, kv, "="); n[kv[1]] += kv[2] } }

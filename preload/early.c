@@ -14,7 +14,7 @@
 /* Past this many, later ones stay unplaced: a program makes a handful before our constructor. */
 #define EARLY_MAX 64
 
-static struct {
+static struct early_mapping {
     uintptr_t start, end;
 } early[EARLY_MAX];
 static int n_early;
@@ -26,13 +26,23 @@ static bool holding_slow_paths;
 static bool adopted;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Drops what [start, end) covers: an entry that loses any part is dropped whole (its policy
- * would otherwise cover pages that are no longer its own). */
+/* Forgets what [start, end) covers: an entry keeps what lies outside it, as a placed mapping
+ * does (jemalloc maps more than it needs and unmaps the ends to align an extent). */
 static void forget_locked(uintptr_t start, uintptr_t end)
 {
-    for (int i = 0; i < n_early; i++)
-        if (early[i].start < end && start < early[i].end)
-            early[i] = early[--n_early], i--;
+    for (int i = 0; i < n_early; i++) {
+        uintptr_t e_start = early[i].start, e_end = early[i].end;
+        if (e_end <= start || end <= e_start)
+            continue;
+        if (e_start < start && end < e_end && n_early < EARLY_MAX) /* a hole: the tail apart */
+            early[n_early++] = (struct early_mapping){.start = end, .end = e_end};
+        if (e_start < start)
+            early[i].end = start;
+        else if (end < e_end)
+            early[i].start = end;
+        else
+            early[i--] = early[--n_early];
+    }
     if (n_early == 0 && holding_slow_paths) {
         __atomic_fetch_sub(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
         holding_slow_paths = false;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Preloaded behind the library, this object is initialised before it, as an allocator linked
  * into a program is (jemalloc maps its first arena in its constructor). The mappings its
- * constructor makes must be placed when the library's constructor has run, the ones it took
- * apart must not (doc/design.md, "Before the constructor"). Its destructor prints each
+ * constructor makes must be placed when the library's constructor has run, what is left of
+ * them (doc/design.md, "Before the constructor"). Its destructor prints each
  * mapping's policy as the kernel reports it. */
 #include <numaif.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 
 #define MIB (1ul << 20)
 
-static char *filled, *remapped, *fixed, *cut;
+static char *filled, *remapped, *fixed, *trimmed, *small;
 
 static char *map(size_t len)
 {
@@ -39,9 +39,16 @@ __attribute__((constructor)) static void map_early(void)
     if (fixed && mmap(fixed, 4 * MIB, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
         fixed = NULL;
-    cut = map(4 * MIB);
-    if (cut) /* a part gone: the rest is no longer the buffer that was mapped */
-        munmap(cut + 3 * MIB, MIB);
+    /* Mapped large and its ends unmapped, as jemalloc aligns an extent: the middle is placed. */
+    trimmed = map(7 * MIB);
+    if (trimmed) {
+        munmap(trimmed, MIB);
+        munmap(trimmed + 6 * MIB, MIB);
+        trimmed += MIB;
+    }
+    small = map(2 * MIB);
+    if (small) /* what is left is below min_size (1M): not placed */
+        munmap(small + MIB / 2, 3 * MIB / 2);
 }
 
 static const char *policy_of(const void *at)
@@ -55,8 +62,9 @@ static const char *policy_of(const void *at)
 __attribute__((destructor)) static void print_policies(void)
 {
     char line[200];
-    int n = snprintf(line, sizeof line, "early filled=%s remapped=%s fixed=%s cut=%s\n",
-                     policy_of(filled), policy_of(remapped), policy_of(fixed), policy_of(cut));
+    int n = snprintf(line, sizeof line, "early filled=%s remapped=%s fixed=%s trimmed=%s small=%s\n",
+                     policy_of(filled), policy_of(remapped), policy_of(fixed), policy_of(trimmed),
+                     policy_of(small));
     if (write(1, line, (size_t)n) != n)
         _exit(3);
 }

@@ -219,8 +219,9 @@ Test(process, fork_handlers_registered_earlier_run_before_ours)
 }
 
 /* Mappings made before the library's constructor (another library's constructor, as
- * jemalloc's first arena under redis-server) are placed once it has run, their pages moved;
- * one unmapped, or cut, before it is not (tests/early_fixture.c). */
+ * jemalloc's first arena under redis-server) are placed once it has run, their pages moved,
+ * and what is left of one cut before it; one unmapped, or cut below min_size, is not
+ * (tests/early_fixture.c). */
 Test(process, mappings_made_before_the_constructor_are_placed)
 {
     static struct run run;
@@ -232,14 +233,15 @@ Test(process, mappings_made_before_the_constructor_are_placed)
                          "CDMPLACE_REPORT=off", library, log_to("early.%p"), NULL};
     spawn(&run, argv, env, false, 0);
     cr_assert_eq(run.status, 0, "%s", run.err);
-    cr_assert(strstr(run.out, "early filled=bind remapped=bind fixed=bind cut=default"),
+    cr_assert(strstr(run.out, "early filled=bind remapped=bind fixed=bind trimmed=bind small=default"),
               "%s", run.out);
     static char all[65536];
     cr_assert_eq(traces("early.", all, sizeof all), 1);
-    cr_assert_eq(count(all, "\"rule\":\"early\",\"policy\""), 3, "%s", all);
+    cr_assert_eq(count(all, "\"rule\":\"early\",\"policy\""), 4, "%s", all);
     cr_assert(strstr(all, "\"size\":6291456,\"mapped\":6291456,\"kind\":\"anon\",\"rule\":\"early\""),
               "%s", all);
-    cr_assert_eq(count(all, "\"caller\":\"\",\"stack\":[],\"result\":\"applied\""), 3, "%s", all);
+    cr_assert_eq(count(all, "\"caller\":\"\",\"stack\":[],\"result\":\"applied\""), 4, "%s", all);
+    cr_assert(strstr(all, "\"size\":5242880,\"mapped\":5242880"), "the trimmed one's middle: %s", all);
 }
 
 Test(process, exec_through_the_cli_stays_preloaded)

@@ -57,20 +57,31 @@ echo "numa_maps: $1 mappings bound to node 1, $2 pages on node 1, $3 on node 0"
     fail "none of their pages is on node 0" "$3 pages"
 # Every anonymous mapping of 1 MiB or more, bound or not: jemalloc maps its first arena in its
 # own constructor, before ours has read the config (the library places it at the end of its
-# constructor). What may stay off node 1 is the threads' stacks, a few pages each.
+# constructor). What may stay off node 1 is the threads' stacks, a few pages each. Not
+# counted: an object's .bss, which the loader maps right after the object's file (jemalloc's
+# is 2.1 MiB, sometimes in a huge page): static data, no allocation.
 set -- $(gawk 'FNR == NR { split($1, range, "-")
-                           if (NF == 5 && strtonum("0x" range[2]) - strtonum("0x" range[1]) >= 1048576)
+                           if (NF == 5 && strtonum("0x" range[2]) - strtonum("0x" range[1]) >= 1048576 &&
+                               range[1] != after_file)
                                large[range[1]] = 1
+                           after_file = NF == 6 && $6 ~ /^\// ? range[2] : ""
                            next }
                $1 in large { for (i = 3; i <= NF; i++) if ($i ~ /^N[0-9]+=/) {
                                  split($i, kv, "="); all += kv[2]; if (kv[1] == "N1") on += kv[2] } }
                END { printf "%d %d", on, all }' "$TMP/maps" "$TMP/numa_maps")
 echo "large anonymous mappings: $1 of their $2 pages on node 1"
-[ "$2" -gt 0 ] && [ $(($1 * 100)) -ge $(($2 * 98)) ] &&
-    pass "98% of all its large anonymous pages are on node 1, jemalloc's first arena's included" ||
-    fail "98% of all its large anonymous pages are on node 1, jemalloc's first arena's included" \
+[ "$2" -gt 0 ] && [ $(($1 * 100)) -ge $(($2 * 99)) ] &&
+    pass "99% of all its large anonymous pages are on node 1, jemalloc's first arena's included" ||
+    fail "99% of all its large anonymous pages are on node 1, jemalloc's first arena's included" \
         "$1 of $2"
 grep -h '"ev":"place"' "$TMP"/trace.*.jsonl | grep -q '"result":"applied"' &&
     pass "the trace records the placements" || fail "the trace records the placements"
-[ "$failed" -eq 0 ] || { cat "$TMP/server.log"; grep -v 'anon=0' "$TMP/numa_maps" | head -20; }
+# On a failure: the server's log, and the large mappings with pages off node 1, with sizes.
+[ "$failed" -eq 0 ] || {
+    cat "$TMP/server.log"
+    gawk 'FNR == NR { split($1, range, "-"); size[range[1]] = strtonum("0x" range[2]) - strtonum("0x" range[1])
+                      line[range[1]] = $0; next }
+          size[$1] >= 1048576 && / N[02-9][0-9]*=/ { print size[$1] / 1048576 " MiB: " $0; print "  " line[$1] }' \
+        "$TMP/maps" "$TMP/numa_maps"
+}
 finish
