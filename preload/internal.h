@@ -236,6 +236,11 @@ struct cdm_tracked {
      * it watched, or before the page moved (a move keeps them). */
     uint32_t reads_from;
     uint64_t page_epochs; /* pages seen touched in an epoch, summed over the epochs */
+    /* Pages shared with another process (a fork's child) refuse to move (EACCES) until one
+     * of the two writes them or exits: the range's moves wait until this epoch, each refusal
+     * in a row twice as long (migrate.c). */
+    uint32_t moves_wait_until;
+    uint8_t shared_refusals;
     struct cdm_pages pages; /* what is known of each page: when used, where (pages.h) */
     uint8_t *users;       /* several sockets: per CDM_USER_SPAN_PAGES, node + 1 of the last
                            * user seen (0: not known); NULL with one socket */

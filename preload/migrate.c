@@ -50,6 +50,21 @@ static bool waiting_for_room(int rule, bool to_dram, uint32_t epoch)
     return full[rule][to_dram].refused && (int32_t)(full[rule][to_dram].until - epoch) > 0;
 }
 
+/* A range whose pages were refused as shared waits 4, 8, ... up to SHARED_WAIT_MAX epochs
+ * before its moves are tried again: a child that keeps the pages shares them for its life,
+ * and each try copies nothing but costs the call. */
+#define SHARED_WAIT_MAX 128
+
+static void refused_as_shared(struct cdm_tracked *range, uint32_t epoch)
+{
+    if ((int32_t)(range->moves_wait_until - epoch) > 0)
+        return; /* counted once a batch */
+    uint32_t wait = 4u << range->shared_refusals;
+    if (wait < SHARED_WAIT_MAX)
+        range->shared_refusals++;
+    range->moves_wait_until = epoch + (wait < SHARED_WAIT_MAX ? wait : SHARED_WAIT_MAX);
+}
+
 /* The errno of the first move_pages refused as a whole (EPERM: a seccomp filter, as Docker's
  * default profile refuses move_pages whatever the capabilities; ENOSYS), 0 while moves go on.
  * Every later call would be refused the same way: from then on no page is moved. */
@@ -278,6 +293,7 @@ void cdm__migrate_settle(struct cdm_move_batch *b, int err, uint64_t spent)
         int status = b->status[k];
         if (status >= 0 && status == b->nodes[k] && !err) {
             moved++;
+            range->shared_refusals = 0;
             cdm_pages_set_node(&range->pages, page, status);
             /* A move keeps the page's accessed bit: DAMON's next sighting is stale. */
             cdm__track_defer_reads(range, b->epoch + 2);
@@ -298,6 +314,8 @@ void cdm__migrate_settle(struct cdm_move_batch *b, int err, uint64_t spent)
         } else {
             failed++; /* -EACCES: shared with another process; -ENOMEM: target full */
             cdm_pages_set_node(&range->pages, page, status >= 0 ? status : -1);
+            if (status == -EACCES)
+                refused_as_shared(range, b->epoch);
             if (status == -ENOMEM && no_room++ == 0)
                 full_node = b->nodes[k];
         }
@@ -352,7 +370,8 @@ size_t cdm__migrate_plan(struct cdm_move_batch *b, struct cdm_tracked *range,
 {
     int rule = range->rule, dram = dram_node(rule);
     const cdm_nodemask *rule_nodes = &cdm__rt.config.rules[rule].nodes;
-    bool waiting = moves_refused || waiting_for_room(rule, b->to_dram, epoch);
+    bool waiting = moves_refused || waiting_for_room(rule, b->to_dram, epoch) ||
+                   (int32_t)(range->moves_wait_until - epoch) > 0;
     for (size_t i = from; i < range->n_pages; i++) {
         enum cdm_side side = r->tier ? cdm_decide_tier(&range->pages, i, &r->cut)
                                      : cdm_decide_follow(&range->pages, i, epoch, r->idle);

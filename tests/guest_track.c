@@ -1053,6 +1053,37 @@ Test(track, fork_child_uses_buffers_and_parent_keeps_following, .timeout = 120)
     free(buffer);
 }
 
+/* Pages shared with a child (fork, neither writing) cannot move (EACCES) while it lives: the
+ * library tries them again 4, 8, ... epochs apart, not every epoch of the child's life, and
+ * sends them home once it is gone. */
+Test(track, pages_shared_with_a_child_are_not_retried_every_epoch, .timeout = 120)
+{
+    size_t size = 4 * MiB;
+    unsigned char *buffer = tracked_buffer(size, RULE_FOLLOW);
+    fill_and_follow(buffer, size, 15);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    if (pid == 0) { /* keeps the pages shared: the idle ones cannot go back */
+        sleep(8);
+        _exit(0);
+    }
+    int status = wait_for(pid, CHILD_S);
+    cr_assert(status >= 0 && WIFEXITED(status), "the child: %s", how_it_ended(status));
+    char *trace = own_trace();
+    struct migrations m = migrations_in(trace);
+    free(trace);
+    /* 8 s from an idle of 1 s: some 70 epochs of refusals; 4 + 8 + 16 + 32 epochs apart, 5. */
+    printf("shared pages: %d moves with failures over the child's 8 s\n", m.with_failures);
+    cr_assert_leq(m.with_failures, 8, "%d moves refused, tried every epoch: %s",
+                  m.with_failures, m.first_failure);
+    cr_assert_geq(wait_until_on(buffer, size, 1, IDLE_S + 13), 0,
+                  "the child gone, its pages did not go back to node 1: %s",
+                  describe(buffer, size));
+    assert_intact(buffer, 0, size, 15);
+    free(buffer);
+}
+
 /* exit with threads still writing a tracked buffer: the process ends (the tracker stopped
  * and joined, no writer left waiting on a fault nobody serves), with status 0. */
 struct writer {
