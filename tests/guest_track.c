@@ -1014,16 +1014,24 @@ Test(track, short_lived_buffers_cost_no_migration, .timeout = 240)
     cr_assert_eq(moved, 0, "%ld of %zu pages moved", moved, pages);
 }
 
+/* A followed buffer of `size`, on DRAM with `seed`'s words, then fork: its pid, or 0 in the
+ * child. */
+static pid_t fork_when_followed(unsigned char **buffer, size_t size, unsigned seed)
+{
+    *buffer = tracked_buffer(size, RULE_FOLLOW);
+    fill_and_follow(*buffer, size, seed);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    return pid;
+}
+
 Test(track, fork_child_uses_buffers_and_parent_keeps_following, .timeout = 120)
 {
     size_t size = 4 * MiB;
-    unsigned char *buffer = tracked_buffer(size, RULE_FOLLOW);
-    fill_and_follow(buffer, size, 10);
-
-    fflush(NULL);
+    unsigned char *buffer;
     double start = now_s();
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    pid_t pid = fork_when_followed(&buffer, size, 10);
     if (pid == 0)
         exit(forked_child(buffer, size)); /* exit, not _exit: the library's exit runs too */
     int status = wait_for(pid, CHILD_S);
@@ -1059,11 +1067,8 @@ Test(track, fork_child_uses_buffers_and_parent_keeps_following, .timeout = 120)
 Test(track, pages_shared_with_a_child_are_not_retried_every_epoch, .timeout = 120)
 {
     size_t size = 4 * MiB;
-    unsigned char *buffer = tracked_buffer(size, RULE_FOLLOW);
-    fill_and_follow(buffer, size, 15);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    unsigned char *buffer;
+    pid_t pid = fork_when_followed(&buffer, size, 15);
     if (pid == 0) { /* keeps the pages shared: the idle ones cannot go back */
         sleep(8);
         _exit(0);
