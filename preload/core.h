@@ -56,6 +56,7 @@ enum cdm_warning {
     CDM_WARN_HOOK,
     CDM_WARN_LIBNUMA,
     CDM_WARN_MIGRATE_FULL,
+    CDM_WARN_NODE_SHRANK,
     CDM_WARN_MBIND_REFUSED,
     CDM_WARN_MOVE_REFUSED,
 };
@@ -206,8 +207,10 @@ struct cdm_topology {
 };
 /* Read the topology from sysfs. Never allocates. Returns 0 or an errno. */
 CDM_HIDDEN int cdm__topology_read(struct cdm_topology *topology);
-/* The node's memory free right now, from its meminfo. */
+/* The node's memory free, and all it has (less when blocks went offline), right now, from
+ * its meminfo. */
 CDM_HIDDEN uint64_t cdm__topology_node_free(int node);
+CDM_HIDDEN uint64_t cdm__topology_node_total(int node);
 /* The kernel's distance from one node to another (10 = local), or -1 when unknown. */
 CDM_HIDDEN int cdm__topology_distance(int from, int to);
 /* The node of `among` nearest `from` (the lowest on a tie; any when `from` is -1), or -1. */

@@ -65,6 +65,65 @@ static void refused_as_shared(struct cdm_tracked *range, uint32_t epoch)
     range->moves_wait_until = epoch + (wait < SHARED_WAIT_MAX ? wait : SHARED_WAIT_MAX);
 }
 
+/* Memory blocks taken offline (hot-remove): the kernel moves their pages to other nodes,
+ * whatever their policy (mm/memory_hotplug.c, do_migrate_range), and what the tracker
+ * believes of them goes stale. A node's MemTotal, read every NODE_LOOK_EPOCHS, says so when it
+ * falls: its rules' tracked pages are then asked where they are before they move again
+ * (doc/design.md, "When a move fails"). */
+#define NODE_LOOK_EPOCHS 10
+static struct {
+    uint64_t total;  /* MemTotal at the last look */
+    uint32_t looked; /* the epoch of the last look */
+    bool shrank;     /* at that look */
+} node_memory[CDM_MAX_NODES]; /* the migrator thread's */
+
+static bool node_shrank(int node, uint32_t epoch)
+{
+    if (node_memory[node].looked == epoch)
+        return node_memory[node].shrank;
+    uint64_t total = cdm__topology_node_total(node), before = node_memory[node].total;
+    node_memory[node].shrank = total && before && total < before;
+    node_memory[node].looked = epoch;
+    if (total)
+        node_memory[node].total = total;
+    if (node_memory[node].shrank)
+        cdm__warn_once_recorded(CDM_WARN_NODE_SHRANK,
+                                "node %d lost %llu MiB of memory (blocks taken offline): the "
+                                "kernel moved their pages to other nodes, whatever their policy; "
+                                "tracked pages are found and go back where their rule's nodes "
+                                "have room, others stay where they are (`cdmplace report` shows "
+                                "where)",
+                                node, (unsigned long long)((before - total) >> 20));
+    return node_memory[node].shrank;
+}
+
+bool cdm__migrate_nodes_shrank(int rule, uint32_t epoch)
+{
+    static uint32_t look_epoch; /* every rule looks in the same epoch */
+    if (epoch != look_epoch) {
+        if ((int32_t)(epoch - look_epoch) < NODE_LOOK_EPOCHS)
+            return false;
+        look_epoch = epoch;
+    }
+    const cdm_nodemask *nodes = &cdm__rt.config.rules[rule].nodes;
+    bool shrank = false;
+    for (int node = 0; node < CDM_MAX_NODES; node++)
+        if (cdm__nodemask_has(nodes, node))
+            shrank |= node_shrank(node, epoch);
+    return shrank;
+}
+
+void cdm__migrate_forget_nodes(struct cdm_tracked *range)
+{
+    for (size_t i = 0; i < range->n_pages; i++) {
+        /* Never seen used: it was where placement put it, and goes back there (follow-cpu;
+         * tier leaves a page of no heat where it is). */
+        if (!cdm_pages_seen(&range->pages, i))
+            cdm_pages_cool(&range->pages, i);
+        cdm_pages_set_node(&range->pages, i, -1);
+    }
+}
+
 /* The errno of the first move_pages refused as a whole (EPERM: a seccomp filter, as Docker's
  * default profile refuses move_pages whatever the capabilities; ENOSYS), 0 while moves go on.
  * Every later call would be refused the same way: from then on no page is moved. */

@@ -303,7 +303,8 @@ int cdm__topology_read(struct cdm_topology *topology)
     return 0;
 }
 
-uint64_t cdm__topology_node_free(int node)
+/* A field of the node's meminfo right now, in bytes (0: not read). */
+static uint64_t node_meminfo(int node, const char *key)
 {
     char buf[MEMINFO_BUF];
     struct path path;
@@ -314,8 +315,18 @@ uint64_t cdm__topology_node_free(int node)
     int err = cdm__sysfs_read(path.text, buf, sizeof buf);
     if (err && err != EFBIG)
         return 0;
-    meminfo_field(buf, "MemFree:", &bytes);
+    meminfo_field(buf, key, &bytes);
     return bytes;
+}
+
+uint64_t cdm__topology_node_free(int node)
+{
+    return node_meminfo(node, "MemFree:");
+}
+
+uint64_t cdm__topology_node_total(int node)
+{
+    return node_meminfo(node, "MemTotal:");
 }
 
 /* nodeN/distance lists one distance per online node, in node order (drivers/base/node.c

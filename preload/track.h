@@ -127,6 +127,11 @@ CDM_HIDDEN void cdm__migrate_keep_live(struct cdm_move_batch *b);
 /* Whether a page of the batch is where nothing is known of it (asked first). */
 CDM_HIDDEN bool cdm__migrate_unknown(const struct cdm_move_batch *b);
 CDM_HIDDEN void cdm__migrate_drop_there(struct cdm_move_batch *b);
+/* Whether memory of the rule's nodes went offline since the last look (every few epochs): the
+ * kernel moved its pages elsewhere; forget_nodes makes every page of a range asked where it
+ * is before it moves again. */
+CDM_HIDDEN bool cdm__migrate_nodes_shrank(int rule, uint32_t epoch);
+CDM_HIDDEN void cdm__migrate_forget_nodes(struct cdm_tracked *range);
 /* The counts of an epoch's end, and the pages' aging (tier), range by range; its event. */
 CDM_HIDDEN void cdm__migrate_count(struct cdm_rule_epoch *r, struct cdm_tracked *range,
                                    uint32_t epoch);

@@ -784,6 +784,9 @@ static void migrate_epoch(uint32_t epoch, bool epoch_end)
         int n_refs;
         if (!ranges_of(rule, &refs, &ranges, &n_refs) || !n_refs)
             continue;
+        if (epoch_end && cdm__migrate_nodes_shrank(rule, epoch))
+            for (int k = 0; k < n_refs; k++)
+                cdm__migrate_forget_nodes(ranges[k]);
         struct cdm_rule_epoch decided;
         cdm__migrate_rule_start(&decided, rule, ranges, n_refs);
         struct cdm_rule_epoch demoting = decided; /* before the first pass uses up the quota */

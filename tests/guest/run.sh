@@ -21,6 +21,8 @@
 #                         sockets-hmat: the same, with HMAT figures from each socket to
 #                           each node (its device node slower than its DRAM, the other
 #                           socket's slower still), nodes 2 and 3 each attached to its socket
+#                         cdm-dimm: cdm, with 512M more on node 1 in a DIMM plugged at boot
+#                           and onlined movable: its memory blocks can go offline
 #   --mem SIZE,...        each node's memory instead of the topology's (M or G suffix)
 #   --timeout SECONDS     the whole run, boot included (default 600)
 #   --env NAME=VALUE      passed to COMMAND (repeatable); COMMAND sees PATH (this shell's),
@@ -70,17 +72,18 @@ case $limit in ''|*[!0-9]*) echo "guest: --timeout takes seconds" >&2; exit 2 ;;
 # (ns) and bandwidth from an initiator to a node (INITIATOR-TARGET:LATENCY:BANDWIDTH). The
 # `tiers` figures give abstract distances 16 and 240 times node 0's, which the 6.12 kernel
 # puts in memory_tier72 and memory_tier1080 (node 0: memory_tier4).
-cpus="0-1" distances="" initiators="" hmat=""
+cpus="0-1" distances="" initiators="" hmat="" dimm=""
 sockets_distances="0-1:32 0-2:20 0-3:40 1-2:40 1-3:20 2-3:40"
 case $topology in
 cdm) sizes=1G,1G ;;
+cdm-dimm) sizes=1G,1G dimm=512M ;;
 small-cdm) sizes=1G,48M ;;
 tiers) sizes=1G,512M,512M initiators="- 0 0" hmat="0-0:10:10G 0-1:40:2560M 0-2:120:512M" ;;
 sockets) sizes=768M,768M,512M,512M cpus="0 1" distances=$sockets_distances ;;
 sockets-hmat)
     sizes=768M,768M,512M,512M cpus="0 1" distances=$sockets_distances initiators="- - 0 1"
     hmat="0-0:10:10G 0-1:32:5G 0-2:40:2560M 0-3:60:1280M 1-0:32:5G 1-1:10:10G 1-2:60:1280M 1-3:40:2560M" ;;
-*) echo "guest: no topology $topology (cdm, tiers, small-cdm, sockets, sockets-hmat)" >&2; exit 2 ;;
+*) echo "guest: no topology $topology (cdm, cdm-dimm, tiers, small-cdm, sockets, sockets-hmat)" >&2; exit 2 ;;
 esac
 if [ -n "$mem" ]; then
     if [ "$(echo "$mem" | tr , '\n' | wc -l)" -ne "$(echo "$sizes" | tr , '\n' | wc -l)" ]; then
@@ -118,6 +121,15 @@ if [ -n "$hmat" ]; then
         numa="$numa -numa hmat-lb,$to,data-type=access-latency,latency=${figures%:*}"
         numa="$numa -numa hmat-lb,$to,data-type=access-bandwidth,bandwidth=${figures#*:}"
     done
+fi
+
+# A DIMM on node 1, plugged before boot: the kernel onlines its blocks into ZONE_MOVABLE
+# (memhp_default_state), the only memory it lets go offline.
+memory="${total}M" append="console=ttyS0 panic=-1"
+if [ -n "$dimm" ]; then
+    memory="${total}M,slots=1,maxmem=$((total + ${dimm%M}))M"
+    numa="$numa -object memory-backend-ram,id=dimm,size=$dimm -device pc-dimm,memdev=dimm,node=1"
+    append="$append memhp_default_state=online_movable"
 fi
 
 cwd=$(pwd -P)
@@ -177,11 +189,11 @@ trap 'cleanup; rm -rf "$out"; exit 143' TERM
 boot() {
     : >"$out/console"
     # shellcheck disable=SC2086
-    timeout --kill-after=5 "$limit" qemu-system-x86_64 $cpu -smp 2 -m "${total}M" -machine "$machine" \
+    timeout --kill-after=5 "$limit" qemu-system-x86_64 $cpu -smp 2 -m "$memory" -machine "$machine" \
         $numa -nodefaults -no-user-config -display none -monitor none -serial "file:$out/console" \
         -no-reboot -net none \
         -kernel "$repo/build/guest/kernels/$kernel/vmlinuz" -initrd "$repo/build/guest/initrd-$kernel.cpio.gz" \
-        -append "console=ttyS0 panic=-1" \
+        -append "$append" \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
         -virtfs "local,path=$(echo "$out" | sed 's/,/,,/g'),mount_tag=results,security_model=none" \
         </dev/null >"$out/qemu.log" 2>&1 &
