@@ -101,8 +101,10 @@ struct plat_fault {
 CDM_HIDDEN int plat_uffd_read(int fd, struct plat_fault *faults, int max, int *count);
 /* PAGEMAP_SCAN (Linux 6.7) over [start, end) of /proc/self/pagemap: the regions whose pages
  * have every `required` category and none of `excluded` (PLAT_PAGE_IS_*); `protect`
- * write-protects what matched again (async userfaultfd write-protect). *walk_end says where
- * the scan stopped when `regions` filled up. EOPNOTSUPP before 6.7. */
+ * write-protects what matched again (async userfaultfd write-protect; EPERM where a mapping
+ * is not registered with one). *walk_end says where the scan stopped when `regions` filled
+ * up. `protect` with no regions asked for protects every entry not protected yet, whatever
+ * the categories. EOPNOTSUPP before 6.7. */
 #define PLAT_PAGE_IS_WRITTEN (1ull << 1)
 #define PLAT_PAGE_IS_PRESENT (1ull << 3)
 #define PLAT_PAGE_IS_PFNZERO (1ull << 5)

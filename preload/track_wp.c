@@ -7,11 +7,27 @@
  * Also the write-protection that wp-async (track_wp_async.c) uses. */
 #include "track.h"
 
+/* wp-async's ranges through PAGEMAP_SCAN, which changes only the entries not protected yet
+ * (to the state UFFDIO_WRITEPROTECT leaves): UFFDIO_WRITEPROTECT rewrites every entry of the
+ * range, protected or not, and a span re-protected whole after a random writer's epoch holds
+ * mostly protected ones (6.18, 256 MiB with a ninth written: 0.3 ms against 2.5-10 ms). The
+ * price is a TLB flush per 2 MiB page table it changed, where UFFDIO_WRITEPROTECT flushes
+ * once a call. False when it cannot (a huge range's synchronous userfaultfd; before 6.7). */
+static bool protect_unprotected(const struct cdm_tracked *range, uintptr_t start, size_t len)
+{
+    size_t n_regions;
+    uintptr_t walk_end = start;
+    return !range->huge && cdm__track_pagemap() >= 0 &&
+           plat_pagemap_scan(cdm__track_pagemap(), start, start + len, 0, 0, true, NULL, 0,
+                             &n_regions, &walk_end) == 0 &&
+           walk_end >= start + len;
+}
+
 void cdm__track_protect(const struct cdm_tracked *range, uintptr_t start, size_t len)
 {
     size_t page = plat_page_size();
     int uffd = cdm__track_uffd(range);
-    if (plat_uffd_writeprotect(uffd, start, len, true) == 0)
+    if (protect_unprotected(range, start, len) || plat_uffd_writeprotect(uffd, start, len, true) == 0)
         return;
     /* A range the kernel refuses as a whole (split into several mappings before Linux 6.4). */
     for (uintptr_t at = start; at < start + len; at += page)
