@@ -431,6 +431,15 @@ size_t cdm__migrate_plan(struct cdm_move_batch *b, struct cdm_tracked *range,
     const cdm_nodemask *rule_nodes = &cdm__rt.config.rules[rule].nodes;
     bool waiting = moves_refused || waiting_for_room(rule, b->to_dram, epoch) ||
                    (int32_t)(range->moves_wait_until - epoch) > 0;
+    /* Going back, a page moves only from where it is not known or off the rule's nodes: a
+     * range with none such (the rule's node is the DRAM one) is not walked page by page. Its
+     * counts are the first pass's; tier's second pass uses its quota up in order, so not there. */
+    bool staying[CDM_PAGE_NODES];
+    for (int k = 0; k < CDM_PAGE_NODES; k++)
+        staying[k] = range->pages.node[k] >= 0 &&
+                     cdm__nodemask_has(rule_nodes, range->pages.node[k]);
+    if (!b->to_dram && !r->tier && cdm_pages_seen_all_on(&range->pages, staying))
+        return range->n_pages;
     for (size_t i = from; i < range->n_pages; i++) {
         enum cdm_side side = r->tier ? cdm_decide_tier(&range->pages, i, &r->cut)
                                      : cdm_decide_follow(&range->pages, i, epoch, r->idle);

@@ -189,3 +189,14 @@ void cdm_pages_set_node(struct cdm_pages *pages, size_t i, int node)
     }
     pages->byte[i] = (uint8_t)((pages->byte[i] & ~WHERE_MASK) | where);
 }
+
+bool cdm_pages_seen_all_on(const struct cdm_pages *pages, const bool on[CDM_PAGE_NODES])
+{
+    unsigned staying = 0; /* a bit for each `where` that names one of the nodes */
+    for (int k = 0; k < CDM_PAGE_NODES; k++)
+        staying |= (unsigned)(on[k] && pages->node[k] >= 0) << (k + 1);
+    for (size_t i = 0; i < pages->n; i++)
+        if (when_of(pages, i) != WHEN_NEVER && !(staying >> (pages->byte[i] & WHERE_MASK) & 1))
+            return false;
+    return true;
+}

@@ -64,5 +64,8 @@ unsigned cdm_pages_heat(const struct cdm_pages *pages, size_t i);
 /* Where page i is, -1 not known. */
 int cdm_pages_node(const struct cdm_pages *pages, size_t i);
 void cdm_pages_set_node(struct cdm_pages *pages, size_t i, int node);
+/* Whether every page seen is on one of the range's nodes that `on` names (on[k]: its k-th,
+ * pages->node[k]), none where it is not known: where each stays whichever side it is on. */
+bool cdm_pages_seen_all_on(const struct cdm_pages *pages, const bool on[CDM_PAGE_NODES]);
 
 #endif

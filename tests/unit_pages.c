@@ -616,6 +616,39 @@ Test(pages, node_and_use_are_apart)
     }
 }
 
+Test(pages, seen_all_on_names_the_pages_that_would_move)
+{
+    for (int heat = 0; heat < 2; heat++) {
+        uint8_t bytes[PAGES];
+        struct cdm_pages pages;
+        memset(bytes, 0, sizeof bytes);
+        cdm_pages_init(&pages, bytes, PAGES, FIRST, 1, heat);
+        const bool none[CDM_PAGE_NODES] = {false}, all[CDM_PAGE_NODES] = {true, true, true};
+        cr_assert(cdm_pages_seen_all_on(&pages, none), "heat %d: nothing seen", heat);
+        cdm_pages_set_node(&pages, 3, 5); /* slot 0, never seen */
+        cr_assert(cdm_pages_seen_all_on(&pages, none), "heat %d: a page never seen stays", heat);
+        cdm_pages_touch(&pages, 1, FIRST + 1); /* seen, where not known */
+        cr_assert_not(cdm_pages_seen_all_on(&pages, all), "heat %d: not known", heat);
+        cdm_pages_set_node(&pages, 1, 5);
+        cr_assert(cdm_pages_seen_all_on(&pages, all), "heat %d", heat);
+        const bool first[CDM_PAGE_NODES] = {true, false, false};
+        const bool second[CDM_PAGE_NODES] = {false, true, false};
+        cr_assert(cdm_pages_seen_all_on(&pages, first), "heat %d: on node 5", heat);
+        cr_assert_not(cdm_pages_seen_all_on(&pages, second), "heat %d: 5 is not named", heat);
+        cdm_pages_cool(&pages, 2); /* seen long ago, then on a second node */
+        cdm_pages_set_node(&pages, 2, 7);
+        cr_assert_not(cdm_pages_seen_all_on(&pages, first), "heat %d: one on 7", heat);
+        const bool both[CDM_PAGE_NODES] = {true, true, false};
+        cr_assert(cdm_pages_seen_all_on(&pages, both), "heat %d", heat);
+        cdm_pages_set_node(&pages, 2, 9);
+        cdm_pages_set_node(&pages, 0, 9); /* the third slot is 9 now */
+        cdm_pages_set_node(&pages, 2, 11); /* a fourth: not known */
+        cr_assert_not(cdm_pages_seen_all_on(&pages, all), "heat %d: on a fourth", heat);
+        cdm_pages_forget(&pages, 2);
+        cr_assert(cdm_pages_seen_all_on(&pages, both), "heat %d: forgotten", heat);
+    }
+}
+
 /* ---------------------------------------------------------------------- copies */
 
 Test(pages, copy_keeps_each_page)
