@@ -27,7 +27,8 @@ void cdm__track_protect(const struct cdm_tracked *range, uintptr_t start, size_t
 {
     size_t page = plat_page_size();
     int uffd = cdm__track_uffd(range);
-    if (protect_unprotected(range, start, len) || plat_uffd_writeprotect(uffd, start, len, true) == 0)
+    if (protect_unprotected(range, start, len) ||
+        plat_uffd_writeprotect(uffd, start, len, true) == 0)
         return;
     /* A range the kernel refuses as a whole (split into several mappings before Linux 6.4). */
     for (uintptr_t at = start; at < start + len; at += page)

@@ -202,20 +202,21 @@ static size_t scattered(const struct cdm_tracked *range, size_t s)
 }
 
 /* Span s, written at random while faults are over budget, counts as written whole: the
- * pages of it seen before join its cohort, when the cohort holds 1/COARSE_SHARE of them. */
-static void join_cohort(struct cdm_tracked *range, size_t s, uint32_t epoch)
+ * pages of it seen before join its cohort, when the cohort holds 1/COARSE_SHARE of them.
+ * Returns whether they did. */
+static bool join_cohort(struct cdm_tracked *range, size_t s, uint32_t epoch)
 {
     size_t first, last, seen = 0, in_cohort = 0, page = plat_page_size();
     uint32_t cohort = spans_of(range)[s].cohort;
     if ((int32_t)(pressure.coarse_to - epoch) <= 0)
-        return;
+        return false;
     span_pages_of(range, s, &first, &last);
     for (size_t i = first; i < last; i++) {
         seen += cdm_pages_seen(&range->pages, i);
         in_cohort += cdm_pages_used_in(&range->pages, i, cohort);
     }
     if (in_cohort * COARSE_SHARE < seen)
-        return;
+        return false;
     /* Still needed: a span that falls back to whole protection (its probe missed while its
      * program was off the CPU) is counted whole again at its next look, not after a storm. */
     pressure.coarse_to = epoch + COARSE_EPOCHS;
@@ -223,6 +224,7 @@ static void join_cohort(struct cdm_tracked *range, size_t s, uint32_t epoch)
         if (cdm_pages_seen(&range->pages, i) && !cdm_pages_used_in(&range->pages, i, cohort))
             cdm__track_mark(range, range->start + i * page, range->start + (i + 1) * page,
                             cohort);
+    return true;
 }
 
 /* The next probe: the cohort's first page from some 5/8 of the span past the last probe,
@@ -305,9 +307,10 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
             ((span->watch == PROBED || span->watch == SHARED) &&
              age < (span->made ? made_idle : probed_idle) - 1))
             continue;
-        if (in_use && scattered(range, s) > PROBED_GAPS)
-            join_cohort(range, s, epoch);
-        bool probed = made || (in_use && scattered(range, s) <= PROBED_GAPS);
+        bool spread = in_use && scattered(range, s) > PROBED_GAPS;
+        if (spread && join_cohort(range, s, epoch))
+            spread = scattered(range, s) > PROBED_GAPS;
+        bool probed = made || (in_use && !spread);
         long next = probed ? next_in_cohort(range, s) : -1;
         if (next < 0) {
             cdm__track_protect_add(&run, range->start + first * page, (last - first) * page);
