@@ -431,22 +431,15 @@ size_t cdm__migrate_plan(struct cdm_move_batch *b, struct cdm_tracked *range,
     const cdm_nodemask *rule_nodes = &cdm__rt.config.rules[rule].nodes;
     bool waiting = moves_refused || waiting_for_room(rule, b->to_dram, epoch) ||
                    (int32_t)(range->moves_wait_until - epoch) > 0;
-    /* A page moves only from where it is not known, or off the DRAM node (one socket) going
-     * there, or off the rule's nodes going back: a range with none such (one node, or a rule
-     * bound to the DRAM node) is not walked page by page, its counts taken in one pass of
-     * byte compares. Not for tier, whose ranking uses its quota up page by page in order. */
+    /* Going back, a page moves only from where it is not known or off the rule's nodes: a
+     * range with none such (the rule's node is the DRAM one) is not walked page by page. Its
+     * counts are the first pass's; tier's second pass uses its quota up in order, so not there. */
     bool staying[CDM_PAGE_NODES];
-    for (int k = 0; k < CDM_PAGE_NODES; k++) {
-        int node = range->pages.node[k];
-        staying[k] = node >= 0 && (b->to_dram ? node == dram : cdm__nodemask_has(rule_nodes, node));
-    }
-    if (!r->tier && (!b->to_dram || (!range->users && from == 0)) &&
-        cdm_pages_seen_all_on(&range->pages, staying)) {
-        size_t seen, recent = cdm_pages_count_recent(&range->pages, epoch, r->idle, &seen);
-        r->hot += recent;
-        r->cold += seen - recent;
+    for (int k = 0; k < CDM_PAGE_NODES; k++)
+        staying[k] = range->pages.node[k] >= 0 &&
+                     cdm__nodemask_has(rule_nodes, range->pages.node[k]);
+    if (!b->to_dram && !r->tier && cdm_pages_seen_all_on(&range->pages, staying))
         return range->n_pages;
-    }
     for (size_t i = from; i < range->n_pages; i++) {
         enum cdm_side side = r->tier ? cdm_decide_tier(&range->pages, i, &r->cut)
                                      : cdm_decide_follow(&range->pages, i, epoch, r->idle);

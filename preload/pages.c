@@ -172,30 +172,6 @@ bool cdm_pages_idle(const struct cdm_pages *pages, size_t i, uint32_t epoch, int
     return (int32_t)(tick(pages, epoch) - (pages->base + when - WHEN_FIRST)) >= (int32_t)ticks;
 }
 
-size_t cdm_pages_count_recent(const struct cdm_pages *pages, uint32_t epoch, int32_t epochs,
-                              size_t *seen)
-{
-    size_t recent = 0;
-    *seen = 0;
-    if (pages->heat || epochs <= 0) {
-        for (size_t i = 0; i < pages->n; i++) {
-            *seen += cdm_pages_seen(pages, i);
-            recent += cdm_pages_seen(pages, i) && !cdm_pages_idle(pages, i, epoch, epochs);
-        }
-        return recent;
-    }
-    /* A stamp w >= WHEN_FIRST is recent when its tick is less than `ticks` before the epoch's
-     * (cdm_pages_idle): w above `idle_to`. */
-    uint32_t ticks = ((uint32_t)epochs + pages->quantum - 1) / pages->quantum;
-    int64_t idle_to = (int64_t)(int32_t)(tick(pages, epoch) - pages->base - ticks) + WHEN_FIRST;
-    for (size_t i = 0; i < pages->n; i++) {
-        unsigned when = when_of(pages, i);
-        *seen += when != WHEN_NEVER;
-        recent += when >= WHEN_FIRST && (int64_t)when > idle_to;
-    }
-    return recent;
-}
-
 int cdm_pages_node(const struct cdm_pages *pages, size_t i)
 {
     unsigned where = pages->byte[i] & WHERE_MASK;

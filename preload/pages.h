@@ -58,10 +58,6 @@ bool cdm_pages_used_in(const struct cdm_pages *pages, size_t i, uint32_t epoch);
 /* Not used in the `epochs` epochs up to `epoch` (true when never used; epochs <= 0: true). A
  * use marked ahead of `epoch` is recent. */
 bool cdm_pages_idle(const struct cdm_pages *pages, size_t i, uint32_t epoch, int32_t epochs);
-/* Pages used in the `epochs` epochs up to `epoch` (seen and not cdm_pages_idle), and in
- * *seen the pages seen: the range's counts in one pass of byte compares. */
-size_t cdm_pages_count_recent(const struct cdm_pages *pages, uint32_t epoch, int32_t epochs,
-                              size_t *seen);
 /* heat: 0 to CDM_PAGE_HEAT_MAX. */
 unsigned cdm_pages_heat(const struct cdm_pages *pages, size_t i);
 

@@ -538,41 +538,6 @@ Test(pages, heat_follows_the_epoch_counter_across_its_wrap)
     cr_assert(cdm_pages_idle(&pages, 0, e + 3, 2));
 }
 
-Test(pages, count_recent_agrees_with_idle_page_by_page)
-{
-    enum { N = 64 };
-    for (int kind = 0; kind < 3; kind++) { /* stamps a tick an epoch, of 3 epochs, heat */
-        uint8_t bytes[N];
-        struct cdm_pages pages;
-        memset(bytes, 0, sizeof bytes);
-        cdm_pages_init(&pages, bytes, N, FIRST, kind == 1 ? 3 : 1, kind == 2);
-        uint32_t e = FIRST + 1;
-        for (int round = 0; round < 120; round++, e++) {
-            for (size_t i = (size_t)round % 7; i < N; i += 3 + (size_t)round % 5)
-                cdm_pages_touch(&pages, i, e);
-            if (round % 11 == 0)
-                cdm_pages_cool(&pages, (size_t)round % N);
-            for (int32_t epochs = -1; epochs <= 40; epochs += 3) {
-                size_t seen_each = 0, recent_each = 0, seen;
-                for (size_t i = 0; i < N; i++) {
-                    seen_each += cdm_pages_seen(&pages, i);
-                    recent_each += cdm_pages_seen(&pages, i) &&
-                                   !cdm_pages_idle(&pages, i, e + 1, epochs);
-                }
-                size_t recent = cdm_pages_count_recent(&pages, e + 1, epochs, &seen);
-                cr_assert_eq(recent, recent_each, "kind %d, round %d, epochs %d", kind, round,
-                             epochs);
-                cr_assert_eq(seen, seen_each, "kind %d, round %d", kind, round);
-            }
-            if (kind == 2)
-                cdm_pages_age(&pages, e);
-        }
-        size_t seen;
-        cr_assert_gt(cdm_pages_count_recent(&pages, e, 5, &seen), 0, "kind %d", kind);
-        cr_assert_lt(cdm_pages_count_recent(&pages, e + 200, 5, &seen), seen, "kind %d", kind);
-    }
-}
-
 /* ---------------------------------------------------------------------- nodes */
 
 Test(pages, node_set_and_read)
