@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # follow-cpu in the cdm guest (node 1: memory only): the seed flow of examples/seed_flow.c,
 # checked from the program's own move_pages queries and from the trace.
-#   follow-cpu.sh TRACKER          track = auto must pick TRACKER (wp-async on 6.12, wp on 6.1)
+#   follow-cpu.sh                  track = auto must pick what the kernel allows: wp-async
+#                                  where its userfaultfd has WP_ASYNC (6.12), else wp (6.1)
+#   follow-cpu.sh TRACKER          track = auto must pick TRACKER
 #   follow-cpu.sh TRACKER TRACK    track = TRACK (wp; missing, which sees only the first touch,
 #                                  a page's creation, which is no use: nothing moves)
 # FOLLOW_READ=1: the CPU phases only read the buffer, which auto sees where DAMON runs beside
@@ -11,12 +13,17 @@
 # guest FOLLOW_CPU pins the program to a CPU, FOLLOW_CDM binds the buffer to that device node
 # instead of `cdm`, and FOLLOW_DRAM is the DRAM node the CPU phases must find it on (default 0).
 set -u
-tracker=$1 track=${2:-auto}
+tracker=${1:-} track=${2:-auto}
 dram=${FOLLOW_DRAM:-0} cdm=${FOLLOW_CDM:-1}
 pin=""
 [ -n "${FOLLOW_CPU:-}" ] && pin="taskset -c $FOLLOW_CPU"
 . tests/suite.sh
 . tests/guest/phases.sh
+if [ -z "$tracker" ]; then
+    # Asked of the kernel, not of the library under test (tests/kernel_features.h).
+    if said=$(build/tests/probe wp-async); then tracker=wp-async; else tracker=wp; fi
+    echo "track = auto must pick $tracker: $said"
+fi
 # Synchronous faults (wp) are slow under TCG, the slower the busier the machine: a pass of the
 # CPU loop may take most of a second, so idle and the phases are longer there.
 idle=1s seconds=3
