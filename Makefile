@@ -198,21 +198,21 @@ $(B)/fuzz/trace_reader: tests/fuzz/trace_reader.c tools/trace_model.c tools/trac
 $(B)/fuzz/config_parser: tests/fuzz/config_parser.c $(CORE_SRC)
 	@mkdir -p $(@D)
 	clang $(CPPFLAGS) $(FUZZ_FLAGS) -std=gnu11 -o $@ tests/fuzz/config_parser.c $(CORE_SRC) -lnuma
-$(B)/tests/guest_%: tests/guest_%.c $(TEST_LIBS) tests/preload_util.h include/cdmplace.h
+$(B)/tests/guest_%: tests/guest_%.c $(TEST_LIBS) tests/preload_util.h tests/kernel_features.h include/cdmplace.h
 	$(LINK_PRELOADED_TEST)
 $(B)/tests/preload_%: tests/preload_%.c $(TEST_LIBS) tests/preload_util.h include/cdmplace.h
 	$(LINK_PRELOADED_TEST)
 $(B)/tests/process_%: tests/process_%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lcriterion
-$(B)/tests/probe: tests/probe.c include/cdmplace.h
+$(B)/tests/probe: tests/probe.c include/cdmplace.h tests/kernel_features.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -lpthread -lnuma -ldl
 $(B)/tests/seccomp_launch: tests/seccomp_launch.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $<
 # The probe linked to the library itself: secure execution ignores LD_PRELOAD paths.
-$(B)/tests/linked_probe: tests/probe.c $(LIB)
+$(B)/tests/linked_probe: tests/probe.c tests/kernel_features.h $(LIB)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< -L$(B) -lcdmplace -Wl,-rpath,$(CURDIR)/$(B) -lpthread -ldl
 # tests/allocators.sh runs it under tcmalloc and mimalloc.
 # The report's call-site names: C++ frames, and a stripped program's static function.

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cdmplace.h"
+#include "kernel_features.h"
 #include "smaps.h"
 
 #define MiB (1024ul * 1024)
@@ -309,6 +310,12 @@ int main(int argc, char **argv)
     size_t size = argc > 2 ? strtoul(argv[2], NULL, 0) * MiB : 9 * MiB;
     if (!strcmp(command, "alloc"))
         return alloc_and_report("", size);
+    if (!strcmp(command, "wp-async")) { /* exit 0 where the kernel has it (tests/guest/) */
+        const char *said;
+        bool has = kernel_has_wp_async(&said);
+        printf("%s\n", said);
+        return !has;
+    }
     if (!strcmp(command, "sum") && argc > 3)
         return sum_buffers(atoi(argv[2]), strtoul(argv[3], NULL, 0) * MiB);
     if (!strcmp(command, "numa-calls"))

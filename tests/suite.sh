@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # What the script suites share (sourced; POSIX sh): a scratch directory, the lines
-# `ok NAME`, `FAIL NAME (why)` and `skip NAME (why)`, the closing `N passed, M failed`
-# that tests/run-all.sh counts, and a trace's start event and the rows of a many-process report.
+# `ok NAME`, `FAIL NAME (why)` and `skip NAME (why)`, a check whose verdict is a command's
+# status, the closing `N passed, M failed` that tests/run-all.sh counts, and a trace's start
+# event and the rows of a many-process report.
 passed=0 failed=0 skipped=0
 
 # scratch NAME [KEEP]: $TMP, a fresh directory, removed at exit unless KEEP is not empty.
@@ -63,6 +64,13 @@ expect_row() {
 pass() { echo "ok $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1${2:+ ($2)}"; failed=$((failed + 1)); }
 skip() { echo "skip $1 ($2)"; skipped=$((skipped + 1)); }
+
+# check NAME COMMAND...: COMMAND's status is the verdict (a shell expression: `eval '...'`).
+check() {
+    check_name=$1
+    shift
+    if "$@"; then pass "$check_name"; else fail "$check_name"; fi
+}
 
 # The closing line; its status is the suite's.
 finish() {

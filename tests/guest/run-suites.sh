@@ -10,8 +10,17 @@
 # Each guest may take CDMPLACE_GUEST_TIMEOUT seconds (default 1200), boot included.
 set -eu
 cd "$(dirname "$0")/../.."
+# suites: "KERNEL TOPOLOGY NAME COMMAND", a line a suite, from the lines of suites.txt, which
+# may each name several kernels (its header says how).
 suites() {
-    grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' tests/guest/suites.txt
+    awk '/^[ \t]*(#|$)/ { next }
+         {
+             command = $0
+             sub(/^[ \t]*[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]+/, "", command)
+             n = split($1, kernels, ",")
+             for (i = 1; i <= n; i++)
+                 print kernels[i], $2, (i == 1 ? $3 : $3 "-" kernels[i]), command
+         }' tests/guest/suites.txt
 }
 case ${1:-} in
 '')

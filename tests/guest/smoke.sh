@@ -7,21 +7,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 topology=${1:?usage: smoke.sh cdm|tiers|small-cdm|sockets|sockets-hmat}
-passed=0
-failed=0
-
-# check DESCRIPTION COMMAND...: one check; COMMAND's status is the verdict.
-check() {
-    description=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "ok    $description"
-    else
-        failed=$((failed + 1))
-        echo "FAIL  $description"
-    fi
-}
+. tests/suite.sh
 
 topo=$(build/cdmplace topo 2>&1)
 topo_status=$?
@@ -107,5 +93,4 @@ sockets | sockets-hmat)
     check "topology $topology is cdm, tiers, small-cdm, sockets or sockets-hmat" false ;;
 esac
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
