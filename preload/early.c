@@ -22,8 +22,10 @@ static int n_early;
  * take their slow paths, which come here (the table is empty until the constructor). */
 static bool holding_slow_paths;
 /* Set under the lock by the constructor once the mappings are handed over: hooks after it
- * take the normal paths. Held only around one system call and a scan of the list. */
+ * take the normal paths. */
 static bool adopted;
+/* A hook holds it around one system call and a scan of the list; the constructor while it
+ * places what was noted. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Forgets what [start, end) covers: an entry keeps what lies outside it, as a placed mapping
