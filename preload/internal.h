@@ -200,6 +200,10 @@ CDM_HIDDEN uint64_t cdm__placement_pages(int rule, uint64_t *per_node, int max_n
 /* Why placing stopped (the kernel refused mbind outright; design.md, "In a container"), with
  * the buffers and bytes left unplaced since; NULL while placing goes on. */
 CDM_HIDDEN const char *cdm__placement_refused(uint64_t *buffers, uint64_t *bytes);
+/* The placed buffer holding addr (not a profiling run's watched one): its placement's
+ * figures in *info (query.c adds tracking's), or false. */
+struct cdm_buffer_info;
+CDM_HIDDEN bool cdm__placement_lookup(const void *addr, struct cdm_buffer_info *info);
 /* A private anonymous mapping made before the constructor (early.c): decided now, and placed
  * as a new one would be, its pages already there moved; no call site is known. */
 CDM_HIDDEN void cdm__placement_adopt(void *start, size_t len);

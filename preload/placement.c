@@ -867,7 +867,7 @@ int cdm__madvise_slow(void *addr, size_t len, int advice)
 
 /* ------------------------------------------------------------------ queries */
 
-CDM_EXPORT int cdm_query(const void *addr, struct cdm_buffer_info *info)
+bool cdm__placement_lookup(const void *addr, struct cdm_buffer_info *info)
 {
     uintptr_t at = (uintptr_t)addr;
     pthread_mutex_lock(&lock);
@@ -880,16 +880,7 @@ CDM_EXPORT int cdm_query(const void *addr, struct cdm_buffer_info *info)
                                          .kind = hit->kind, .applied = hit->applied,
                                          .error = hit->error};
     pthread_mutex_unlock(&lock);
-    if (hit) {
-        info->tracked = cdm__tracker_watches((uintptr_t)info->start);
-        info->epochs = cdm__tracker_epochs();
-    }
-    return hit ? 0 : -1;
-}
-
-CDM_EXPORT const char *cdm_version(void)
-{
-    return CDM_VERSION;
+    return hit != NULL;
 }
 
 uint64_t cdm__placement_pages(int rule, uint64_t *per_node, int max_node, uint64_t *absent)
