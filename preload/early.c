@@ -17,10 +17,9 @@
 static struct early_mapping {
     uintptr_t start, end;
 } early[EARLY_MAX];
-static int n_early;
 /* While any is noted, cdm__placed_mappings counts one more, so that unmapping and remapping
  * take their slow paths, which come here (the table is empty until the constructor). */
-static bool holding_slow_paths;
+static int n_early;
 /* Set under the lock by the constructor once the mappings are handed over: hooks after it
  * take the normal paths. */
 static bool adopted;
@@ -32,6 +31,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
  * does (jemalloc maps more than it needs and unmaps the ends to align an extent). */
 static void forget_locked(uintptr_t start, uintptr_t end)
 {
+    bool held = n_early > 0;
     for (int i = 0; i < n_early; i++) {
         uintptr_t e_start = early[i].start, e_end = early[i].end;
         if (e_end <= start || end <= e_start)
@@ -45,22 +45,18 @@ static void forget_locked(uintptr_t start, uintptr_t end)
         else
             early[i--] = early[--n_early];
     }
-    if (n_early == 0 && holding_slow_paths) {
+    if (held && n_early == 0)
         __atomic_fetch_sub(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
-        holding_slow_paths = false;
-    }
 }
 
 static void note_locked(void *start, size_t len)
 {
     if (n_early == EARLY_MAX)
         return;
+    if (n_early == 0)
+        __atomic_fetch_add(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
     early[n_early].start = (uintptr_t)start;
     early[n_early++].end = (uintptr_t)start + plat_page_round(len);
-    if (!holding_slow_paths) {
-        __atomic_fetch_add(&cdm__placed_mappings, 1, __ATOMIC_RELAXED);
-        holding_slow_paths = true;
-    }
 }
 
 /* Takes the lock, unless the constructor has taken the noted mappings over. */

@@ -621,8 +621,10 @@ Test(pages, seen_all_on_names_the_pages_that_would_move)
     for (int heat = 0; heat < 2; heat++) {
         uint8_t bytes[PAGES];
         struct cdm_pages pages;
-        memset(bytes, 0, sizeof bytes);
-        cdm_pages_init(&pages, bytes, PAGES, FIRST, 1, heat);
+        if (heat)
+            heat_at(&pages, bytes, PAGES, FIRST);
+        else
+            stamps_at(&pages, bytes, PAGES, FIRST, 1);
         const bool none[CDM_PAGE_NODES] = {false}, all[CDM_PAGE_NODES] = {true, true, true};
         cr_assert(cdm_pages_seen_all_on(&pages, none), "heat %d: nothing seen", heat);
         cdm_pages_set_node(&pages, 3, 5); /* slot 0, never seen */
