@@ -62,7 +62,7 @@ ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fno-strict-aliasing
 # Sources shared by the library and the CLI: platform, logging, environment, config,
 # topology, node sets, rules.
 CORE_SRC := $(addprefix preload/,platform.c log.c env.c sysfs.c config.c topology.c nodeset.c rules.c backends.c damon.c)
-LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c early.c callsite.c symtab.c placement.c query.c budget.c buffer_table.c users.c pages.c decide.c tracker.c track_wp.c track_wp_async.c track_damon.c migrate.c profile.c trace.c report.c)
+LIB_SRC := $(CORE_SRC) $(addprefix preload/,bootstrap.c arena.c interpose.c init.c early.c callsite.c symtab.c placement.c query.c budget.c rule_stats.c buffer_table.c users.c pages.c decide.c tracker.c track_wp.c track_wp_async.c track_damon.c migrate.c profile.c trace.c report.c)
 # tools/spank_cdmplace.c is the Slurm plugin, a module of srun and slurmstepd, not the CLI's.
 CLI_SRC := $(filter-out tools/spank_cdmplace.c,$(wildcard tools/*.c))
 # The trace reader is C++: simdjson's parser (tools/trace_read.cc).

@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* What each rule's placed buffers take: their live and peak bytes (the report's), the bytes
- * its `budget` caps, and the free memory left on its nodes for a strict bind. Placement asks
+/* What each rule's placed buffers take: their live bytes (rule_stats.c), the bytes its
+ * `budget` caps, and the free memory left on its nodes for a strict bind. Placement asks
  * before it applies a policy and gives back when a buffer goes; everything here is atomics,
  * no lock, no system call but a sysfs read every ROOM_REFRESH_NS. */
 #include "internal.h"
-
-struct cdm_rule_stats cdm__rule_stats[CDM_MAX_RULES + 1];
 
 /* Bytes of live buffers with the rule's policy applied: what `budget` caps. */
 static uint64_t budget_used[CDM_MAX_RULES];
@@ -55,27 +53,16 @@ bool cdm__budget_take_room(int rule, size_t mapped)
     return true;
 }
 
-/* Live bytes of the rule (-1: none matched), and the peak they reached. */
-static void account_live(int rule, int64_t bytes)
-{
-    struct cdm_rule_stats *stats = &cdm__rule_stats[rule < 0 ? CDM_MAX_RULES : rule];
-    uint64_t live = __atomic_add_fetch(&stats->live_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
-    uint64_t peak = __atomic_load_n(&stats->peak_bytes, __ATOMIC_RELAXED);
-    while (live > peak && !__atomic_compare_exchange_n(&stats->peak_bytes, &peak, live, true,
-                                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        ;
-}
-
 void cdm__budget_take(int rule, bool applied, size_t bytes)
 {
-    account_live(rule, (int64_t)bytes);
+    cdm__rule_stats_live(rule, (int64_t)bytes);
     if (applied)
         __atomic_fetch_add(&budget_used[rule], bytes, __ATOMIC_RELAXED);
 }
 
 void cdm__budget_release(int rule, bool applied, size_t bytes)
 {
-    account_live(rule, -(int64_t)bytes);
+    cdm__rule_stats_live(rule, -(int64_t)bytes);
     if (!applied)
         return;
     __atomic_fetch_sub(&budget_used[rule], bytes, __ATOMIC_RELAXED);

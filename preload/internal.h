@@ -169,15 +169,32 @@ CDM_HIDDEN void cdm__symtab_locate(uintptr_t ip, struct cdm_code_location *out);
 CDM_HIDDEN void cdm__symtab_prepare_fork(void);
 CDM_HIDDEN void cdm__symtab_after_fork(bool child);
 
-/* ---------------------------------------------------------------- placement.c */
+/* ---------------------------------------------------------------- rule_stats.c */
 struct cdm_rule_stats {
     uint64_t allocations, bytes, live_bytes, peak_bytes;
     uint64_t fallbacks, failures, errors;
     uint64_t pages_to_dram, pages_to_policy; /* moved by migration */
     uint64_t faults;                         /* served by the tracker (wp, missing) */
 };
-/* Index CDM_MAX_RULES counts allocations no rule matched (the profile). budget.c. */
+/* Index CDM_MAX_RULES counts allocations no rule matched (the profile); read only here. */
 CDM_HIDDEN extern struct cdm_rule_stats cdm__rule_stats[CDM_MAX_RULES + 1];
+/* How an allocation counted against its rule (-1: none matched) ended, beyond its count. */
+enum cdm_allocation_end {
+    CDM_ALLOCATION_COUNTED,  /* placed, unplaced, watched: nothing more */
+    CDM_ALLOCATION_FALLBACK, /* no room: the default policy */
+    CDM_ALLOCATION_FAILED,   /* no room, on_full = fail */
+    CDM_ALLOCATION_ERROR,    /* the kernel refused the policy, or no node of it is here */
+};
+CDM_HIDDEN void cdm__rule_stats_allocation(int rule, size_t bytes, enum cdm_allocation_end end);
+/* Live bytes come and go (negative `bytes`); the peak follows. */
+CDM_HIDDEN void cdm__rule_stats_live(int rule, int64_t bytes);
+CDM_HIDDEN void cdm__rule_stats_moved(int rule, bool to_dram, uint64_t pages);
+CDM_HIDDEN void cdm__rule_stats_fault(int rule);
+/* Every rule's and the profile's allocations, bytes, fallbacks, failures and errors. */
+CDM_HIDDEN void cdm__rule_stats_sum(struct cdm_rule_stats *sum);
+CDM_HIDDEN void cdm__rule_stats_after_fork_child(void);
+
+/* ---------------------------------------------------------------- placement.c */
 /* Heap: 1 when the request was handled here (*out is the buffer, or NULL with errno),
  * 0 when it goes to the real allocator. */
 CDM_HIDDEN int cdm__heap_alloc(size_t size, size_t alignment, void **out);

@@ -395,9 +395,7 @@ void cdm__migrate_settle(struct cdm_move_batch *b, int err, uint64_t spent)
                        cdm__rt.config.rules[b->rule].name, full_node, no_room, FULL_WAIT_EPOCHS,
                        full_node);
     }
-    struct cdm_rule_stats *stats = &cdm__rule_stats[b->rule];
-    __atomic_fetch_add(b->to_dram ? &stats->pages_to_dram : &stats->pages_to_policy, moved,
-                       __ATOMIC_RELAXED);
+    cdm__rule_stats_moved(b->rule, b->to_dram, moved);
     __atomic_fetch_add(&cdm__time_in_library_ns, spent, __ATOMIC_RELAXED);
     cdm__trace(migrate, b->pages[0], (char *)b->pages[b->n - 1] + plat_page_size(), from, to, moved,
                busy, failed, err, (unsigned long long)spent, b->reason,

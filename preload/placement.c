@@ -217,23 +217,26 @@ static enum outcome outcome_of_error(int err)
 
 /* ------------------------------------------------------------------ recording */
 
-static struct cdm_rule_stats *stats_of(int rule)
+static enum cdm_allocation_end allocation_end(enum outcome result)
 {
-    return &cdm__rule_stats[rule < 0 ? CDM_MAX_RULES : rule];
+    switch (result) {
+    case FALLBACK:
+        return CDM_ALLOCATION_FALLBACK;
+    case FULL:
+        return CDM_ALLOCATION_FAILED;
+    case ERROR:
+    case NO_NODE:
+    case REFUSED:
+        return CDM_ALLOCATION_ERROR;
+    default:
+        return CDM_ALLOCATION_COUNTED;
+    }
 }
 
 static void record_place(const struct decision *d, void *addr, size_t size, size_t mapped,
                          enum cdm_kind kind)
 {
-    struct cdm_rule_stats *stats = stats_of(d->rule);
-    __atomic_fetch_add(&stats->allocations, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&stats->bytes, size, __ATOMIC_RELAXED);
-    if (d->result == FALLBACK)
-        __atomic_fetch_add(&stats->fallbacks, 1, __ATOMIC_RELAXED);
-    else if (d->result == FULL)
-        __atomic_fetch_add(&stats->failures, 1, __ATOMIC_RELAXED);
-    else if (d->result == ERROR || d->result == NO_NODE || d->result == REFUSED)
-        __atomic_fetch_add(&stats->errors, 1, __ATOMIC_RELAXED);
+    cdm__rule_stats_allocation(d->rule, size, allocation_end(d->result));
     if (d->result == REFUSED) {
         __atomic_fetch_add(&refusal.buffers, 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&refusal.bytes, size, __ATOMIC_RELAXED);
@@ -399,6 +402,34 @@ static bool table_find_heap(const void *ptr, struct cdm_placed *out)
     return p != NULL;
 }
 
+/* ------------------------------------------------------------------ a slow path's frame */
+
+/* Each slow path runs in a frame: the guard, the program's errno, the time in the library
+ * (design.md, "What a hook may call"). */
+struct frame {
+    int program_errno; /* errno as the program left it */
+    bool outermost;
+    uint64_t begin;
+};
+
+static struct frame enter(void)
+{
+    struct frame f = {.program_errno = errno, .outermost = cdm__guard++ == 0};
+    if (f.outermost)
+        f.begin = cdm__now_ns();
+    return f;
+}
+
+/* Leaves with errno `err`: the program's own (f->program_errno), or what the call failed with. */
+static void leave(const struct frame *f, int err)
+{
+    if (f->outermost)
+        __atomic_fetch_add(&cdm__time_in_library_ns, cdm__now_ns() - f->begin,
+                           __ATOMIC_RELAXED);
+    errno = err;
+    cdm__guard--;
+}
+
 /* ------------------------------------------------------------------ heap buffers */
 
 /* A placed heap buffer's mapping ends in one spare page past its `mapped` bytes, never
@@ -442,9 +473,8 @@ static void *map_aligned(size_t mapped, size_t alignment)
 
 int cdm__heap_alloc(size_t size, size_t alignment, void **out)
 {
-    cdm__guard++;
-    int saved_errno = errno; /* the program sees errno change only on ENOMEM */
-    uint64_t begin = cdm__now_ns();
+    struct frame f = enter();
+    int err = f.program_errno; /* the program sees errno change only on ENOMEM */
     struct decision d;
     decide(size, CDM_KIND_HEAP, true, &d);
     int handled = 0;
@@ -459,7 +489,7 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
     if (d.result == FULL) {
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         *out = NULL;
-        saved_errno = ENOMEM;
+        err = ENOMEM;
         handled = 1;
         goto out;
     }
@@ -491,9 +521,7 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
     *out = buffer;
     handled = 1;
 out:
-    __atomic_fetch_add(&cdm__time_in_library_ns, cdm__now_ns() - begin, __ATOMIC_RELAXED);
-    errno = saved_errno;
-    cdm__guard--;
+    leave(&f, err);
     return handled;
 }
 
@@ -503,14 +531,12 @@ bool cdm__heap_free(void *ptr)
     if (!__atomic_load_n(&cdm__placed_buffers, __ATOMIC_RELAXED) ||
         !table_take((uintptr_t)ptr, CDM_KIND_HEAP, &p))
         return false;
-    cdm__guard++;
-    int saved_errno = errno; /* free never changes errno (glibc 2.33) */
+    struct frame f = enter();
     cdm__tracker_forget(p.start, p.mapped);
     plat_munmap(ptr, p.mapped + heap_spare());
     release_part(&p, p.mapped);
     trace_free(&p);
-    errno = saved_errno;
-    cdm__guard--;
+    leave(&f, f.program_errno); /* free never changes errno (glibc 2.33) */
     return true;
 }
 
@@ -595,8 +621,8 @@ int cdm__heap_realloc(void *ptr, size_t size, void **out)
         }
         return 1;
     }
-    cdm__guard++;
-    int saved_errno = errno, handled = 1;
+    struct frame f = enter();
+    int handled = 1;
     if (size == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
         cdm__heap_free(ptr);
         *out = NULL;
@@ -617,9 +643,7 @@ int cdm__heap_realloc(void *ptr, size_t size, void **out)
     } else {
         handled = grow_placed(&p, size, out);
     }
-    if (*out)
-        errno = saved_errno;
-    cdm__guard--;
+    leave(&f, *out ? f.program_errno : errno);
     return handled;
 }
 
@@ -679,9 +703,9 @@ static void forget_range(uintptr_t start, uintptr_t end)
 static void *map_unplaced(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     if (flags & MAP_FIXED) { /* before: the tracker must not move the new mapping's pages */
-        int saved_errno = errno;
+        struct frame f = enter();
         forget_range((uintptr_t)addr, (uintptr_t)addr + plat_page_round(len));
-        errno = saved_errno;
+        leave(&f, f.program_errno);
     }
     return cdm__real.mmap(addr, len, prot, flags, fd, off);
 }
@@ -710,7 +734,7 @@ void cdm__placement_adopt(void *start, size_t len)
 {
     if (len < cdm__rt.min_size)
         return;
-    cdm__guard++;
+    struct frame f = enter();
     struct decision d;
     decide(len, CDM_KIND_ANON, false, &d);
     size_t mapped = plat_page_round(len);
@@ -720,16 +744,14 @@ void cdm__placement_adopt(void *start, size_t len)
         d.result = FALLBACK;
     enter_mapping(&d, start, len, CDM_KIND_ANON, watched, false, MPOL_MF_MOVE);
     record_place(&d, start, len, mapped, CDM_KIND_ANON);
-    cdm__guard--;
+    leave(&f, f.program_errno);
 }
 
 void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     if (prot == PROT_NONE || len < cdm__rt.min_size)
         return map_unplaced(addr, len, prot, flags, fd, off);
-    cdm__guard++;
-    int saved_errno = errno;
-    uint64_t begin = cdm__now_ns();
+    struct frame f = enter();
     enum cdm_kind kind = kind_of_mapping(flags, fd);
     struct decision d;
     decide(len, kind, true, &d);
@@ -745,7 +767,6 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
     if (d.result != FULL) {
         if (flags & MAP_FIXED) /* before: the tracker must not move the new mapping's pages */
             forget_range((uintptr_t)addr, (uintptr_t)addr + mapped);
-        errno = saved_errno;
         result = cdm__real.mmap(addr, len, prot, flags, fd, off);
         mmap_errno = errno;
     }
@@ -755,9 +776,7 @@ void *cdm__mmap_slow(void *addr, size_t len, int prot, int flags, int fd, off_t 
                       (flags & MAP_POPULATE) ? MPOL_MF_MOVE : 0);
     record_place(&d, result == MAP_FAILED ? NULL : result, len,
                  result == MAP_FAILED ? 0 : mapped, kind);
-    __atomic_fetch_add(&cdm__time_in_library_ns, cdm__now_ns() - begin, __ATOMIC_RELAXED);
-    errno = result == MAP_FAILED ? mmap_errno : saved_errno;
-    cdm__guard--;
+    leave(&f, result == MAP_FAILED ? mmap_errno : f.program_errno);
     return result;
 }
 
@@ -766,11 +785,9 @@ int cdm__munmap_slow(void *addr, size_t len)
     /* The entries go first: once the range is unmapped another thread's mmap may get it. */
     if (((uintptr_t)addr & (plat_page_size() - 1)) || len == 0)
         return cdm__real.munmap(addr, len); /* EINVAL, from the kernel */
-    int saved_errno = errno;
-    cdm__guard++;
+    struct frame f = enter();
     forget_range((uintptr_t)addr, (uintptr_t)addr + plat_page_round(len));
-    cdm__guard--;
-    errno = saved_errno;
+    leave(&f, f.program_errno);
     return cdm__real.munmap(addr, len);
 }
 
@@ -778,20 +795,17 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
 {
     /* The entry leaves the table before the move and comes back at the new address (or the
      * old one, if the move fails), so no other thread's mapping can meet a stale key. */
-    int saved_errno = errno;
-    cdm__guard++;
+    struct frame f = enter();
     struct cdm_placed p;
     struct cdm_tracked *history = NULL; /* what the tracker saw of its pages, carried along */
     bool tracked = table_take((uintptr_t)old, CDM_KIND_ANY, &p);
     if (tracked)
         history = cdm__tracker_detach(p.start, p.mapped);
-    cdm__guard--;
-    errno = saved_errno;
+    leave(&f, f.program_errno);
     void *moved = cdm__real.mremap(old, old_len, new_len, flags, new_addr);
     if (!tracked)
         return moved;
-    int mremap_errno = errno;
-    cdm__guard++;
+    f = enter(); /* the program's errno is now mremap's */
     if (moved == MAP_FAILED) {
         if (table_put(&p))
             track_again(&p, history);
@@ -813,8 +827,7 @@ void *cdm__mremap_slow(void *old, size_t old_len, size_t new_len, int flags, voi
         release_part(&p, p.mapped);
         trace_remap(&p, p.mapped, moved, after.mapped);
     }
-    cdm__guard--;
-    errno = mremap_errno;
+    leave(&f, f.program_errno);
     return moved;
 }
 
@@ -842,26 +855,25 @@ static bool discards(int advice)
 int cdm__madvise_slow(void *addr, size_t len, int advice)
 {
     uintptr_t start = (uintptr_t)addr;
-    int saved_errno = errno;
-    cdm__guard++;
+    struct frame f = enter();
     int rule = rule_overlapping(start, start + len);
     /* Before the kernel discards the pages: no migration decided earlier may then move the
      * pages that the program's next writes make in their place. */
     if (rule >= 0 && discards(advice))
         cdm__tracker_discard(start, plat_page_round(len));
-    errno = saved_errno;
+    leave(&f, f.program_errno);
     int rc = cdm__real.madvise(addr, len, advice);
-    saved_errno = errno;
+    if (rule < 0)
+        return rc;
+    f = enter(); /* the program's errno is now madvise's */
     /* Hints move the pages (MADV_COLD, MADV_PAGEOUT to the rule's nodes; MADV_WILLNEED to
      * DRAM) once the kernel took the advice. */
-    if (rule >= 0 && rc == 0 && !discards(advice) &&
+    if (rc == 0 && !discards(advice) &&
         (advice == MADV_COLD || advice == MADV_PAGEOUT || advice == MADV_WILLNEED))
         cdm__tracker_hint(start, plat_page_round(len), advice == MADV_WILLNEED);
-    if (rule >= 0)
-        cdm__trace(advise, addr, len, advice, cdm__rt.config.rules[rule].name,
-                   rc ? saved_errno : 0);
-    cdm__guard--;
-    errno = saved_errno;
+    cdm__trace(advise, addr, len, advice, cdm__rt.config.rules[rule].name,
+               rc ? f.program_errno : 0);
+    leave(&f, f.program_errno);
     return rc;
 }
 
@@ -930,10 +942,6 @@ void cdm__placement_after_fork(bool child)
         return;
     }
     pthread_mutex_init(&lock, NULL);
-    for (int i = 0; i <= CDM_MAX_RULES; i++) {
-        struct cdm_rule_stats *stats = &cdm__rule_stats[i];
-        uint64_t live = stats->live_bytes;
-        *stats = (struct cdm_rule_stats){.live_bytes = live, .peak_bytes = live};
-    }
+    cdm__rule_stats_after_fork_child();
     refusal.buffers = refusal.bytes = 0; /* the refusal stands: the filter is inherited */
 }

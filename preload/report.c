@@ -124,10 +124,9 @@ static void write_report(struct output *out)
 void cdm__report_write(void)
 {
     const struct cdm_settings *settings = &cdm__rt.config.settings;
-    uint64_t allocations = 0;
-    for (int i = 0; i <= CDM_MAX_RULES; i++)
-        allocations += cdm__rule_stats[i].allocations;
-    if (settings->report == CDM_REPORT_OFF || allocations == 0)
+    struct cdm_rule_stats sum;
+    cdm__rule_stats_sum(&sum);
+    if (settings->report == CDM_REPORT_OFF || sum.allocations == 0)
         return;
     struct output out = {.fd = STDERR_FILENO};
     if (settings->report == CDM_REPORT_STDERR && !cdm__stderr_usable())

@@ -384,17 +384,11 @@ void cdm__trace_close(void)
         write_totals(i);
     if (cdm__rule_stats[CDM_MAX_RULES].allocations)
         write_totals(CDM_MAX_RULES);
-    uint64_t allocations = 0, bytes = 0, fallbacks = 0, failures = 0, errors = 0;
-    for (int i = 0; i <= CDM_MAX_RULES; i++) {
-        allocations += cdm__rule_stats[i].allocations;
-        bytes += cdm__rule_stats[i].bytes;
-        fallbacks += cdm__rule_stats[i].fallbacks;
-        failures += cdm__rule_stats[i].failures;
-        errors += cdm__rule_stats[i].errors;
-    }
-    cdm__trace(exit, (unsigned long long)allocations, (unsigned long long)bytes,
-               (unsigned long long)fallbacks, (unsigned long long)failures,
-               (unsigned long long)errors,
+    struct cdm_rule_stats sum;
+    cdm__rule_stats_sum(&sum);
+    cdm__trace(exit, (unsigned long long)sum.allocations, (unsigned long long)sum.bytes,
+               (unsigned long long)sum.fallbacks, (unsigned long long)sum.failures,
+               (unsigned long long)sum.errors,
                (unsigned long long)__atomic_load_n(&cdm__time_in_library_ns, __ATOMIC_RELAXED),
                cdm__tracker_state_peak());
     close(trace_fd);

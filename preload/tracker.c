@@ -573,8 +573,7 @@ static void serve_fault(int uffd, const struct plat_fault *fault)
             at = at > range->start ? at : range->start; /* clipped: one registered range */
             end = end < range_end(range) ? end : range_end(range);
             mark_used(range, at, end, tracker.epoch + 1, user, false);
-            __atomic_fetch_add(&cdm__rule_stats[range->rule < 0 ? CDM_MAX_RULES : range->rule].faults,
-                               1, __ATOMIC_RELAXED);
+            cdm__rule_stats_fault(range->rule);
         }
         pthread_mutex_unlock(&tracker.lock);
     } else {

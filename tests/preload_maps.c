@@ -152,3 +152,42 @@ Test(maps, madvise_passes_through)
     cr_assert_eq(errno, EINVAL, "errors come back unchanged");
     munmap(mem, 8 * MiB);
 }
+
+/* The program's errno through every hook on placed memory: as it was when the call succeeds,
+ * the kernel's when it fails (doc/design.md, "What a hook may call"). */
+Test(maps, errno_is_the_programs_own_through_every_hook)
+{
+    errno = EDOM;
+    char *mem = map(8 * MiB, MAP_PRIVATE | MAP_ANONYMOUS);
+    cr_assert(placed(mem));
+    cr_assert_eq(errno, EDOM, "mmap");
+    cr_assert_eq(madvise(mem, 8 * MiB, MADV_WILLNEED), 0);
+    cr_assert_eq(errno, EDOM, "madvise");
+    char *grown = mremap(mem, 8 * MiB, 16 * MiB, MREMAP_MAYMOVE);
+    cr_assert_neq(grown, MAP_FAILED);
+    cr_assert_eq(errno, EDOM, "mremap");
+    cr_assert_eq(munmap(grown + 8 * MiB, 8 * MiB), 0);
+    cr_assert_eq(errno, EDOM, "munmap");
+    /* The pages after it taken, it cannot grow in place. */
+    void *after = mmap(grown + 8 * MiB, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
+                       MAP_FIXED_NOREPLACE, -1, 0);
+    cr_assert_eq(after, (void *)(grown + 8 * MiB));
+    cr_assert_eq(mremap(grown, 8 * MiB, 16 * MiB, 0), MAP_FAILED);
+    cr_assert_eq(errno, ENOMEM, "mremap's own error");
+    cr_assert(placed(grown), "still placed where it was");
+    errno = EDOM;
+    cr_assert_eq(madvise(grown, 8 * MiB, -1), -1);
+    cr_assert_eq(errno, EINVAL, "madvise's own error");
+    munmap(after, 4096);
+    munmap(grown, 8 * MiB);
+
+    errno = EDOM;
+    unsigned char *heap = malloc(opaque(8 * MiB));
+    cr_assert(placed(heap));
+    cr_assert_eq(errno, EDOM, "malloc");
+    heap = realloc(heap, opaque(12 * MiB));
+    cr_assert(placed(heap));
+    cr_assert_eq(errno, EDOM, "realloc");
+    free(heap);
+    cr_assert_eq(errno, EDOM, "free");
+}
