@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# bench/guest.sh: the benchmarks of issue 4 -- how fast pages migrate, what tracking costs --
+# bench/guest.sh: migration and tracking -- how fast pages migrate, what tracking costs --
 # in QEMU guests with a CPU-less memory node (tests/guest/run.sh, topology cdm with node 0:
 # the 2 CPUs and 3G, node 1: 2G and no CPUs), each against its baseline in the same guest.
 #
@@ -270,7 +270,7 @@ for program in migrate_rate track_loop; do
     fi
 done
 unset LD_PRELOAD CDMPLACE_CONFIG CDMPLACE_LOG CDMPLACE_REPORT CDMPLACE_DRY_RUN CDMPLACE_DEBUG
-echo "cdmplace guest benchmarks (issue 4), $(date -u +%Y-%m-%dT%H:%MZ), host: $(nproc) cores," \
+echo "cdmplace guest benchmarks, $(date -u +%Y-%m-%dT%H:%MZ), host: $(nproc) cores," \
     "kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "library: $lib ($(sha256sum "$lib" | cut -c1-12)), tree at $(git -C "$root" describe --always --dirty 2>/dev/null)"
 if [ "${1:-}" = --host ]; then

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* bench/migrate_rate.c: how fast pages move from a CDM node (memory, no CPUs) to DRAM, five
- * ways, in one process (issue 4: should the library move whole ranges with mbind rather than
- * batches of move_pages?).
+ * ways, in one process: should the library move whole ranges with mbind rather than batches of
+ * move_pages?
  *
  *   batch+query what preload/migrate.c does to pages whose node it does not know yet: per
  *               batch of 256 pages, a move_pages status query (drop_already_there), then

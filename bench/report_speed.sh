@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # bench/report_speed.sh: how long `cdmplace report` takes over the traces of a job, against
-# the cost of only reading the same bytes (issue 5: 64 traces of 100k events in under 5 s).
+# the cost of only reading the same bytes (the goal: 64 traces of 100k events in under 5 s).
 #
 # The traces are real: bench/alloc_events runs under the library (`cdmplace run` with a
 # two-rule config and --log trace.%j.%r.jsonl) once per rank, SLURM_JOB_ID and SLURM_PROCID

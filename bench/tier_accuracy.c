@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* bench/tier_accuracy.c: how closely a tiering mechanism keeps a shifting hot set on DRAM,
- * over time (issue 4, item 9). The workload and its sampler; bench/tier_guest.sh runs it
+ * over time. The workload and its sampler; bench/tier_guest.sh runs it
  * under cdmplace's `migrate = tier`, the kernel's NUMA-balancing tiering and DAMON's
  * migrate_hot / migrate_cold schemes in one guest of the `tiers` topology.
  *

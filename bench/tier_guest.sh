@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# bench/tier_guest.sh: tier accuracy over time (issue 4, item 9): how much of a shifting hot
+# bench/tier_guest.sh: tier accuracy over time: how much of a shifting hot
 # set is on DRAM slot by slot, and how soon after a shift, under three mechanisms run one
 # after the other in ONE boot of the 6.12 `tiers` guest (node 0: the CPUs and DRAM; nodes 1
 # and 2: CPU-less lower tiers by HMAT), on the same workload (bench/tier_accuracy.c):

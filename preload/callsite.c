@@ -70,15 +70,18 @@ static struct cdm_callsite *insert(const struct cdm_callsite *named)
     return site;
 }
 
+/* Room for the library's own frames above the program's (hook, placement, this), skipped. */
+#define OWN_FRAMES 8
+
 void cdm__stack_capture(struct cdm_stack *stack)
 {
     stack->depth = 0;
     stack->n_texts = 0;
     /* unw_backtrace walks from libunwind's frame cache; unw_step on a cursor masks signals
      * around every frame (two system calls each). */
-    void *ips[CDM_STACK_DEPTH + 8];
-    struct cdm_callsite *sites[CDM_STACK_DEPTH + 8];
-    int n = unw_backtrace(ips, CDM_STACK_DEPTH + 8);
+    void *ips[CDM_STACK_DEPTH + OWN_FRAMES];
+    struct cdm_callsite *sites[CDM_STACK_DEPTH + OWN_FRAMES];
+    int n = unw_backtrace(ips, CDM_STACK_DEPTH + OWN_FRAMES);
     bool missing = false;
     pthread_mutex_lock(&lock);
     for (int i = 0; i < n; i++) {

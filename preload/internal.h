@@ -126,7 +126,10 @@ CDM_HIDDEN pid_t cdm__tid(void);
 CDM_HIDDEN extern uint64_t cdm__time_in_library_ns;
 
 /* ---------------------------------------------------------------- callsite.c */
+/* The program's frames kept of an allocating stack (for `caller` rules and the call-site
+ * table), and those of them a `place` event names, innermost first. */
 #define CDM_STACK_DEPTH 24
+#define CDM_TRACE_STACK_DEPTH 8
 struct cdm_callsite {
     uintptr_t ip;             /* return address */
     uintptr_t offset;         /* ip relative to the object's load address */

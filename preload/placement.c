@@ -259,7 +259,7 @@ static void record_place(const struct decision *d, void *addr, size_t size, size
     if (addr)
         snprintf(where, sizeof where, "\"%p\"", addr);
     stack[used++] = '[';
-    for (int i = 0; i < d->stack.depth && i < 8; i++) {
+    for (int i = 0; i < d->stack.depth && i < CDM_TRACE_STACK_DEPTH; i++) {
         char text[400];
         int n = snprintf(stack + used, sizeof stack - used, "%s" CDM_TRACE_FRAME_FORMAT,
                          i ? "," : "", cdm__json_escape(d->stack.frames[i]->text, text, sizeof text),

@@ -19,7 +19,7 @@
  * Each protected page the program writes costs it a minor fault (some 1 us natively), and
  * each protecting call a TLB flush on every CPU running the program (milliseconds in a busy
  * emulated guest): protecting every written page again each epoch made a streaming loop 2.9
- * times slower natively (bench/RESULTS.md, issue 4); a span the program keeps writing costs
+ * times slower natively (bench/RESULTS.md, "Migration and tracking"); a span the program keeps writing costs
  * it one fault and one call per half `idle`, and up to SHARED_SPANS spans it writes whole
  * together share those (on this project's machine each call cost a streaming loop some
  * 20 us: 1-2% at one call per span). */

@@ -1189,7 +1189,7 @@ bool cdm__tracker_forget(uintptr_t start, size_t len)
         return false;
     bool any = false;
     size_t page = plat_page_size();
-    uintptr_t end = (start + len + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t end = plat_page_round(start + len);
     start &= ~(uintptr_t)(page - 1);
     pthread_mutex_lock(&tracker.lock);
     for (int i = range_index(start); i < tracker.n_ranges && tracker.ranges[i]->start < end;) {

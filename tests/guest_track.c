@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Tracking and migration at the edges of a buffer's life (issue 4, items 6 and 7): madvise
+/* Tracking and migration at the edges of a buffer's life: madvise
  * hints and discards, realloc, a partial munmap, fork, exit with threads writing, and a
  * process killed while its pages move. Runs in the guest's `cdm` topology (node 0: CPUs and
  * DRAM, node 1: memory only), on 6.12 (wp-async) and 6.1 (wp), with

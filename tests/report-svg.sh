@@ -46,15 +46,6 @@ fi
 . "$ROOT/tests/suite.sh"
 scratch svg "${SVG_KEEP:-}"
 
-check() { # NAME WHY CONDITION...: CONDITION's status is the check's
-    name=$1 why=$2
-    shift 2
-    if "$@"; then
-        pass "$name"
-    else
-        fail "$name" "$why"
-    fi
-}
 at_least() { [ "${1:-0}" -ge "$2" ] 2>/dev/null; }
 none() { [ "${1:-1}" -eq 0 ] 2>/dev/null; }
 all_set() {
@@ -77,26 +68,26 @@ screenshot() {
 # in PICTURE's png inside its rects of CLASS. An unknown COLOR fails either TEST.
 series_check() {
     n=$($PICTURE count "$TMP/$1.svg" "$TMP/$1.png" "$3" "$4")
-    check "$2" "$n pixels of ${4:-(no color)} in the $3 area" "$5" "$n" "$ENOUGH"
+    check_why "$2" "$n pixels of ${4:-(no color)} in the $3 area" "$5" "$n" "$ENOUGH"
 }
 
 # The real trace: two nodes, migrations both ways.
 "$CLI" report --svg "$TMP/seed.svg" "$TRACE" >"$TMP/report.out" 2>&1
 report_status=$?
-check report-exits-0 "exit $report_status: $(tail -n 3 "$TMP/report.out")" [ "$report_status" -eq 0 ]
-check svg-written "no $TMP/seed.svg" [ -s "$TMP/seed.svg" ]
-check well-formed "$($PICTURE well-formed "$TMP/seed.svg" 2>&1)" \
+check_why report-exits-0 "exit $report_status: $(tail -n 3 "$TMP/report.out")" [ "$report_status" -eq 0 ]
+check_why svg-written "no $TMP/seed.svg" [ -s "$TMP/seed.svg" ]
+check_why well-formed "$($PICTURE well-formed "$TMP/seed.svg" 2>&1)" \
     $PICTURE well-formed "$TMP/seed.svg"
-check screenshot "$(tail -n 3 "$TMP/chromium.log" 2>/dev/null)" \
+check_why screenshot "$(tail -n 3 "$TMP/chromium.log" 2>/dev/null)" \
     screenshot "$TMP/seed.svg" "$TMP/seed.png"
 node0=$($PICTURE color "$TMP/seed.svg" "node 0 (DRAM)")
 node1=$($PICTURE color "$TMP/seed.svg" "node 1 (CDM)")
 to_dram=$($PICTURE color "$TMP/seed.svg" "to DRAM")
 to_cdm=$($PICTURE color "$TMP/seed.svg" "to CDM")
-check labels "colors of node 0 (DRAM), node 1 (CDM), to DRAM, to CDM: '$node0' '$node1' \
+check_why labels "colors of node 0 (DRAM), node 1 (CDM), to DRAM, to CDM: '$node0' '$node1' \
 '$to_dram' '$to_cdm'" \
     all_set "$node0" "$node1" "$to_dram" "$to_cdm"
-check nodes-distinct "node 0 and node 1 drawn in one color, $node0" [ "$node0" != "$node1" ]
+check_why nodes-distinct "node 0 and node 1 drawn in one color, $node0" [ "$node0" != "$node1" ]
 series_check seed node0-shown plot "$node0" at_least
 series_check seed node1-shown plot "$node1" at_least
 series_check seed to-dram-shown migrations "$to_dram" at_least
@@ -106,10 +97,10 @@ series_check seed to-cdm-shown migrations "$to_cdm" at_least
 grep -v '"ev":"migrate"' "$TRACE" |
     sed '/"ev":"epoch"/s/"nodes":{"1":/"nodes":{"0":/' >"$TMP/node0.jsonl"
 "$CLI" report --svg "$TMP/node0.svg" "$TMP/node0.jsonl" >"$TMP/report.out" 2>&1
-check control-report "exit $?: $(tail -n 3 "$TMP/report.out")" [ -s "$TMP/node0.svg" ]
-check control-screenshot "$(tail -n 3 "$TMP/chromium.log" 2>/dev/null)" \
+check_why control-report "exit $?: $(tail -n 3 "$TMP/report.out")" [ -s "$TMP/node0.svg" ]
+check_why control-screenshot "$(tail -n 3 "$TMP/chromium.log" 2>/dev/null)" \
     screenshot "$TMP/node0.svg" "$TMP/node0.png"
-check control-no-node1-label "the picture names node 1" \
+check_why control-no-node1-label "the picture names node 1" \
     no_label "$TMP/node0.svg" "node 1"
 series_check node0 control-node0-shown plot "$node0" at_least
 series_check node0 control-no-node1 plot "$node1" none
@@ -125,27 +116,27 @@ has() { printf '%s\n' "$1" | grep -q -E "$2"; }
 lacks() { ! has "$@"; }
 # picture NAME TRACE...: NAME.svg and NAME.png from the traces, checked to exist.
 picture() {
-    picture=$1 # not `name`, which check sets
+    picture=$1
     shift
     "$CLI" report --svg "$TMP/$picture.svg" "$@" >"$TMP/report.out" 2>&1
-    check "$picture-report" "exit $?: $(tail -n 3 "$TMP/report.out")" [ -s "$TMP/$picture.svg" ]
-    check "$picture-screenshot" "$(tail -n 3 "$TMP/chromium.log" 2>/dev/null)" \
+    check_why "$picture-report" "exit $?: $(tail -n 3 "$TMP/report.out")" [ -s "$TMP/$picture.svg" ]
+    check_why "$picture-screenshot" "$(tail -n 3 "$TMP/chromium.log" 2>/dev/null)" \
         screenshot "$TMP/$picture.svg" "$TMP/$picture.png"
 }
 # inside NAME: no text of NAME's picture runs past its canvas, by the font's measure and in
 # the screenshot (where a text cut by the canvas leaves pixels in its last columns).
 fits() { $PICTURE outside "$1" 2>/dev/null; }
 inside() {
-    check "$1-texts-inside" "past the canvas: $($PICTURE outside "$TMP/$1.svg" 2>&1)" \
+    check_why "$1-texts-inside" "past the canvas: $($PICTURE outside "$TMP/$1.svg" 2>&1)" \
         fits "$TMP/$1.svg"
     n=$($PICTURE margin "$TMP/$1.png" "$MARGIN")
-    check "$1-margin-empty" "$n pixels drawn in the last $MARGIN columns" none "$n"
+    check_why "$1-margin-empty" "$n pixels drawn in the last $MARGIN columns" none "$n"
 }
 MARGIN=4
 
 inside seed
-check seed-legend-nodes "legend: $(legend seed)" has "$(legend seed)" "DRAM nodes in blues"
-check seed-legend-no-live "legend: $(legend seed)" lacks "$(legend seed)" live
+check_why seed-legend-nodes "legend: $(legend seed)" has "$(legend seed)" "DRAM nodes in blues"
+check_why seed-legend-no-live "legend: $(legend seed)" lacks "$(legend seed)" live
 
 # Three ranks, a long rule name, a rule bound to an empty node set that only rank 1 placed
 # with (its heading takes the policy from there). The name is longer than the canvas is wide:
@@ -169,25 +160,25 @@ awk -v place="$spill_place" -v free="$spill_free" \
 picture ranks "$TMP/rank0.jsonl" "$TMP/rank1-spill.jsonl" "$TMP/rank2.jsonl"
 inside ranks
 headings=$(texts ranks | grep -E '^(rule|allocations) ')
-check ranks-empty-node-set "headings: $headings" has "$headings" \
+check_why ranks-empty-node-set "headings: $headings" has "$headings" \
     '^rule spill \(bind to an empty node set'
-check ranks-long-name-cut "headings: $headings" has "$headings" \
+check_why ranks-long-name-cut "headings: $headings" has "$headings" \
     "^rule weights_of_the_model_.*… \\(bind 1\\)\$"
-check ranks-legend-nodes "legend: $(legend ranks)" has "$(legend ranks)" "DRAM nodes in blues"
-check ranks-legend-live "legend: $(legend ranks)" has "$(legend ranks)" live
+check_why ranks-legend-nodes "legend: $(legend ranks)" has "$(legend ranks)" "DRAM nodes in blues"
+check_why ranks-legend-live "legend: $(legend ranks)" has "$(legend ranks)" live
 
 # Rank 1 alone: its heading from its own placement.
 picture spill "$TMP/rank1-spill.jsonl"
 headings=$(texts spill | grep -E '^(rule|allocations) ')
-check spill-empty-node-set "headings: $headings" has "$headings" \
+check_why spill-empty-node-set "headings: $headings" has "$headings" \
     '^rule spill \(bind to an empty node set'
-check spill-no-empty-policy "headings: $headings" lacks "$headings" '\([a-z-]+ \)'
+check_why spill-no-empty-policy "headings: $headings" lacks "$headings" '\([a-z-]+ \)'
 
 # No epochs at all: no node is drawn, and the legend says so.
 cat "$TMP/rank0.jsonl" "$TMP/rank1-spill.jsonl" | grep -v '"ev":"epoch"' >"$TMP/untracked.jsonl"
 picture untracked "$TMP/untracked.jsonl"
-check untracked-legend-live "legend: $(legend untracked)" has "$(legend untracked)" live
-check untracked-legend-no-nodes "legend: $(legend untracked)" lacks "$(legend untracked)" node
+check_why untracked-legend-live "legend: $(legend untracked)" has "$(legend untracked)" live
+check_why untracked-legend-no-nodes "legend: $(legend untracked)" lacks "$(legend untracked)" node
 
 # Bars: one range of 1000 pages at 1 s; four of 1000 at 1.98, 1.99, 2.00 and 2.01 s, in
 # columns of their own but, for this trace's 5.039 s, inside one bar of eight columns (288
@@ -213,11 +204,11 @@ proportional() {
     echo "$1 $2 $3" | awk '{ exit !(NF == 4 && $2 >= 20 && ($1 * 4 - $2) ^ 2 <= $4 ^ 2 &&
                                      ($1 - $3) ^ 2 <= $4 ^ 2) }'
 }
-check bars-drawn-proportional "heights of bars up: $drawn_up, down: $drawn_down" \
+check_why bars-drawn-proportional "heights of bars up: $drawn_up, down: $drawn_down" \
     proportional "$drawn_up" "$drawn_down" 0.1
 seen_up=$($PICTURE bars "$TMP/bars.svg" "$TMP/bars.png" "$to_dram")
 seen_down=$($PICTURE bars "$TMP/bars.svg" "$TMP/bars.png" "$to_cdm")
-check bars-seen-proportional "pixel rows of bars up: $seen_up, down: $seen_down" \
+check_why bars-seen-proportional "pixel rows of bars up: $seen_up, down: $seen_down" \
     proportional "$seen_up" "$seen_down" 5 # an edge row may blend away: four of the single bar's
 
 # A FILE that cannot be written: exit 1 and why.
@@ -227,6 +218,6 @@ said_why() {
     [ "$status" -eq 1 ] &&
         grep -qx "cdmplace: cannot write $TMP/no/such/dir.svg: No such file or directory" "$TMP/err"
 }
-check unwritable-fails "exit $status, said: $(cat "$TMP/err")" said_why
+check_why unwritable-fails "exit $status, said: $(cat "$TMP/err")" said_why
 
 finish

@@ -95,16 +95,22 @@ suite() {
 }
 
 # preload_suites PREFIX LIBRARY [ENV...]: the programs of tests/preload_*.c with LIBRARY
-# preloaded, each with its config (tests/NAME.conf, else preload_heap.conf).
+# preloaded, each with the config its source names in its opening comment ("Run with
+# CDMPLACE_CONFIG=tests/FILE.conf"); a source that names none is a failed suite.
 preload_suites() {
     prefix=$1 preloaded=$2
     shift 2
     for test in build/tests/preload_*; do
         [ -x "$test" ] || continue
         name=$(basename "$test")
-        config="tests/${name#preload_}.conf"
-        [ -f "$config" ] || config=tests/preload_heap.conf
-        suite "$prefix$name" 300 env "$@" CDMPLACE_CONFIG="$config" LD_PRELOAD="$preloaded" "$test"
+        config=$(sed -n 's|.*CDMPLACE_CONFIG=\(tests/[A-Za-z0-9_.-]*\.conf\).*|\1|p' \
+            "tests/$name.c" | head -n 1)
+        if [ -f "$config" ]; then
+            suite "$prefix$name" 300 env "$@" CDMPLACE_CONFIG="$config" LD_PRELOAD="$preloaded" "$test"
+        else
+            suite "$prefix$name" 10 sh -c 'echo "$1 names no config (Run with CDMPLACE_CONFIG=...)"; exit 1' \
+                sh "tests/$name.c"
+        fi
     done
 }
 

@@ -72,6 +72,13 @@ check() {
     if "$@"; then pass "$check_name"; else fail "$check_name"; fi
 }
 
+# check_why NAME WHY COMMAND...: the same, with WHY (what the command saw) when it fails.
+check_why() {
+    check_name=$1 check_reason=$2
+    shift 2
+    if "$@"; then pass "$check_name"; else fail "$check_name" "$check_reason"; fi
+}
+
 # The closing line; its status is the suite's.
 finish() {
     if [ "$skipped" -gt 0 ]; then
