@@ -26,8 +26,7 @@ CDM_HIDDEN void cdm__log(const char *fmt, ...) __attribute__((format(printf, 1, 
 /* "No such file or directory": glibc's untranslated text (strerror may load a message
  * catalog with malloc); "unknown error" for a number it has none for. */
 CDM_HIDDEN const char *cdm__errno_text(int err);
-CDM_HIDDEN void cdm__vlog(const char *fmt, va_list ap);
-/* The same line to another descriptor (the report's file). */
+/* A log line to a descriptor (the report's file). */
 CDM_HIDDEN void cdm__vlog_to(int fd, const char *fmt, va_list ap);
 /* In the library: remember what stderr is; a quiet process (not the one `cdmplace run`
  * started) and one whose fd 2 changed send messages to `divert` instead. */
@@ -64,7 +63,6 @@ enum cdm_warning {
 /* ---------------------------------------------------------------- env.c */
 /* Value of NAME in `environ`, or NULL; always NULL under secure execution (AT_SECURE). */
 CDM_HIDDEN const char *cdm__env(const char *name);
-CDM_HIDDEN bool cdm__secure_execution(void);
 
 /* ---------------------------------------------------------------- sysfs.c */
 /* A small kernel file whole into buf as a string: 0, an errno, or EFBIG when it did not fit. */

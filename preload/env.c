@@ -9,14 +9,14 @@
 
 extern char **environ;
 
-bool cdm__secure_execution(void)
+static bool secure_execution(void)
 {
     return getauxval(AT_SECURE) != 0;
 }
 
 const char *cdm__env(const char *name)
 {
-    if (cdm__secure_execution() || environ == NULL)
+    if (secure_execution() || environ == NULL)
         return NULL;
     size_t len = strlen(name);
     for (char **entry = environ; *entry; entry++)

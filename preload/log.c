@@ -64,7 +64,7 @@ bool cdm__stderr_usable(void)
            st.st_ino == stderr_use.ino;
 }
 
-void cdm__vlog(const char *fmt, va_list ap)
+static void vlog(const char *fmt, va_list ap)
 {
     if (cdm__stderr_usable()) {
         cdm__vlog_to(STDERR_FILENO, fmt, ap);
@@ -81,7 +81,7 @@ void cdm__log(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    cdm__vlog(fmt, ap);
+    vlog(fmt, ap);
     va_end(ap);
 }
 
@@ -99,7 +99,7 @@ void cdm__warn_once(unsigned cause, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    cdm__vlog(fmt, ap);
+    vlog(fmt, ap);
     va_end(ap);
 }
 
@@ -126,7 +126,7 @@ void cdm__debug(int level, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    cdm__vlog(fmt, ap);
+    vlog(fmt, ap);
     va_end(ap);
 }
 
