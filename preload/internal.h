@@ -304,6 +304,9 @@ CDM_HIDDEN void cdm__tracker_start_threads(void);
 /* In the constructor: start the threads now when no malloc-family call of the program's
  * would reach us to start them later (cdm__hooks_see_malloc). */
 CDM_HIDDEN void cdm__tracker_start_early(void);
+/* Whether any range is tracked (a relaxed read: a range is added before its buffer is handed
+ * to the program, so a call on a tracked buffer always sees it). */
+CDM_HIDDEN bool cdm__tracker_tracking(void);
 /* [start, start + len) is unmapped or replaced: ranges inside it are dropped, and ranges
  * reaching into it keep their other parts, tracked as ranges of their own. False when nothing
  * tracked was there. */

@@ -854,6 +854,10 @@ static bool discards(int advice)
 
 int cdm__madvise_slow(void *addr, size_t len, int advice)
 {
+    /* Advice on placed buffers matters to the trace and the tracker alone: without either,
+     * no lookup (design.md, "The table of placed buffers"). */
+    if (!cdm__trace_enabled() && !cdm__tracker_tracking())
+        return cdm__real.madvise(addr, len, advice);
     uintptr_t start = (uintptr_t)addr;
     struct frame f = enter();
     int rule = rule_overlapping(start, start + len);

@@ -1183,9 +1183,14 @@ static void range_cut(int i, uintptr_t start, uintptr_t end)
     range_free(range);
 }
 
+bool cdm__tracker_tracking(void)
+{
+    return __atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED) != 0;
+}
+
 bool cdm__tracker_forget(uintptr_t start, size_t len)
 {
-    if (!__atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED))
+    if (!cdm__tracker_tracking())
         return false;
     bool any = false;
     size_t page = plat_page_size();
@@ -1214,7 +1219,7 @@ bool cdm__tracker_forget(uintptr_t start, size_t len)
 
 struct cdm_tracked *cdm__tracker_detach(uintptr_t start, size_t len)
 {
-    if (!__atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED))
+    if (!cdm__tracker_tracking())
         return NULL;
     pthread_mutex_lock(&tracker.lock);
     int i = range_index(start);
@@ -1265,7 +1270,7 @@ enum advice { DISCARD, HOT, COLD };
  * tracked page is there. */
 static bool advise_pages(uintptr_t start, size_t len, enum advice advice)
 {
-    if (!__atomic_load_n(&tracker.n_ranges, __ATOMIC_RELAXED))
+    if (!cdm__tracker_tracking())
         return false;
     size_t page = plat_page_size();
     uintptr_t end = start + len;
