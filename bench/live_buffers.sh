@@ -4,10 +4,12 @@
 #
 # build/bench/live_buffers maps LIVE placed buffers and times mmap, munmap, malloc, free and
 # madvise with them live (see its comment). It runs plainly, plainly again (the control) and
-# under the library with `[rule big] size = 1M-, policy = bind 0` (log and report off),
+# under the library with `[rule big] size = 1M-, policy = bind 0`, with log and report off
+# (library) and with a log (logged: every placement and advice written to the trace),
 # alternated in LIVE_ROUNDS rounds (default 5), the order rotated each round. Per LIVE and
 # call: the medians of plain, control and library in ns, the library's own cost (library -
-# plain) and that cost over its cost at the first LIVE. The goal: at the largest LIVE the
+# plain) and that cost over its cost at the first LIVE; the same for logged. The goal, for
+# each of the two: at the largest LIVE the
 # library's cost per call within 1.5 times its cost at the first, for mmap, munmap, free and
 # madvise (malloc is printed too). Where the cost at the first LIVE is below the noise (the
 # largest |control - plain| of that call over the counts; a library that is no slower than
@@ -41,17 +43,21 @@ if [ "$old_max" -lt "$needed" ] && ! sysctl -q -w vm.max_map_count="$needed" 2>/
     exit 1
 fi
 printf '[settings]\nlog = off\nreport = off\n\n[rule big]\nsize = 1M-\npolicy = bind 0\n' >"$tmp/big.conf"
+sed "s|^log = off|log = $tmp/trace.%p|" "$tmp/big.conf" >"$tmp/logged.conf"
 
 # run CONFIG: one run of every count, its lines appended to $tmp/CONFIG.
 run() {
     case $1 in
     library) env LD_PRELOAD="$library" CDMPLACE_CONFIG="$tmp/big.conf" "$bin" "$ops" $counts ;;
+    logged)
+        env LD_PRELOAD="$library" CDMPLACE_CONFIG="$tmp/logged.conf" "$bin" "$ops" $counts
+        rm -f "$tmp"/trace.* ;;
     *) "$bin" "$ops" $counts ;;
     esac >>"$tmp/$1" 2>"$tmp/err" || { echo "bench: live_buffers ($1) failed: $(cat "$tmp/err")" >&2; exit 1; }
 }
 
 echo "live_buffers $ops calls of each kind, LIVE = $counts; $rounds rounds ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, kernel $(uname -r))"
-configs="plain control library"
+configs="plain control library logged"
 for c in $configs; do : >"$tmp/$c"; done
 round=1
 while [ "$round" -le "$rounds" ]; do
@@ -67,27 +73,31 @@ call_median() {
 }
 
 first=$(echo $counts | awk '{ print $1 }')
-printf '\n  %-8s %-8s %10s %10s %10s %10s %10s\n' call live "plain ns" "control" "library" "cost ns" "cost/first"
+for lib in library logged; do
+printf '\n  %-8s %-8s %10s %10s %10s %10s %10s\n' call live "plain ns" "control" "$lib" "cost ns" "cost/first"
 for call in $calls; do
     base=""
     for live in $counts; do
-        p=$(call_median plain "$live" "$call") c=$(call_median control "$live" "$call") l=$(call_median library "$live" "$call")
+        p=$(call_median plain "$live" "$call") c=$(call_median control "$live" "$call") l=$(call_median "$lib" "$live" "$call")
         cost=$(awk -v l="$l" -v p="$p" 'BEGIN { print l - p }')
         [ -z "$base" ] && base=$cost
         awk -v call="$call" -v live="$live" -v p="$p" -v c="$c" -v l="$l" -v cost="$cost" -v base="$base" 'BEGIN {
             printf "  %-8s %-8s %10.0f %10.0f %10.0f %10.0f %10.2f\n", call, live, p, c, l, cost, (base > 0 ? cost / base : 0) }'
-        echo "$call $live $cost $base $p $c" >>"$tmp/costs"
+        echo "$call $live $cost $base $p $c" >>"$tmp/costs-$lib"
     done
 done
-echo "  (medians of $rounds rounds; cost = library - plain; control - plain is the noise)"
+echo "  (medians of $rounds rounds; cost = $lib - plain; control - plain is the noise)"
+done
 echo
+for lib in library logged; do
 for call in mmap munmap free madvise; do
-    awk -v call="$call" -v largest="$largest" -v first="$first" '
+    awk -v call="$call" -v largest="$largest" -v first="$first" -v lib="$lib" '
         function abs(x) { return x < 0 ? -x : x }
         $1 == call { if (abs($6 - $5) > noise) noise = abs($6 - $5) }
         $1 == call && $2 == largest { cost = $3; base = $4 }
         END { limit = 1.5 * (base > noise ? base : noise)
-              printf "  goal %s cost at %s live <= 1.5 x at %s: %.0f ns against %.0f ns (noise %.0f ns, limit %.0f ns): %s\n",
-                     call, largest, first, cost, base, noise, limit, (cost <= limit ? "met" : "NOT met") }' "$tmp/costs"
+              printf "  goal %s: %s cost at %s live <= 1.5 x at %s: %.0f ns against %.0f ns (noise %.0f ns, limit %.0f ns): %s\n",
+                     lib, call, largest, first, cost, base, noise, limit, (cost <= limit ? "met" : "NOT met") }' "$tmp/costs-$lib"
+done
 done
 exit 0
