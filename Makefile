@@ -255,7 +255,7 @@ $(B)/bench/fault_samples: bench/fault_samples.c $(B)/core/preload/platform.o
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ -lnuma -lpthread
 
-tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader $(B)/fuzz/config_parser $(B)/tests/trace_schema $(B)/tests/alloc_churn $(B)/tests/cxx_sites $(B)/tests/cxx_sites_stripped $(B)/tests/cxx_sites_debuglink $(B)/ubsan/libcdmplace.so
+tests: all $(TEST_LIBS) $(ASAN_CLI) $(UNIT_BIN) $(ASAN_UNIT_BIN) $(PRELOAD_BIN) $(GUEST_BIN) $(PROCESS_BIN) $(JOBS_BIN) $(EXAMPLES) $(B)/fuzz/trace_reader $(B)/fuzz/config_parser $(B)/tests/trace_schema $(B)/tests/alloc_churn $(B)/tests/cxx_sites $(B)/tests/cxx_sites_stripped $(B)/tests/cxx_sites_debuglink $(B)/ubsan/libcdmplace.so $(B)/tsan/libcdmplace.so $(B)/tsan/tsan_stress
 
 deps:
 	sh tests/install-deps.sh
@@ -277,15 +277,31 @@ check-host: tests
 
 # The library built with UBSan (undefined behaviour aborts the program it is in), preloaded
 # into the suites that run programs under it: the preload and process suites, programs that
-# bring their own allocators, real programs. ASan and TSan are left out: both interpose
-# malloc and must be loaded first, ahead of a library whose job is to interpose malloc.
+# bring their own allocators, real programs. ASan is left out: it interposes malloc and must
+# be loaded first, ahead of a library whose job is to interpose malloc. ThreadSanitizer has
+# a suite of its own (tests/tsan.sh): its runtime is linked into the program, whose malloc
+# family it serves, and reaches the library's mapping hooks as the next definition.
 UBSAN := -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SANITIZE_SUITES := $(notdir $(PRELOAD_BIN)) process_lifecycle allocators real-programs
 $(B)/ubsan/libcdmplace.so: $(LIB_SRC) preload/exports.map Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -O1 $(UBSAN) -shared -fPIC -fvisibility=hidden -ftls-model=initial-exec -o $@ $(LIB_SRC) -Wl,--version-script=preload/exports.map -Wl,-z,now $(LIB_LDLIBS)
 check-sanitize: tests
-	set -e; for suite in $(SANITIZE_SUITES); do sh tests/run-all.sh --suite ubsan/$$suite; done
+	set -e; for suite in $(SANITIZE_SUITES) tsan; do sh tests/run-all.sh --suite $(if $(filter tsan,$$suite),,ubsan/)$$suite; done
+
+# The library for ThreadSanitizer: instrumented but for the hooks' own files, which run inside
+# the runtime's start-up (its fork handlers reach our __register_atfork) before it can count,
+# and linked without the runtime, which the program carries (tests/tsan_stress.c).
+TSAN_PLAIN := preload/interpose.c preload/bootstrap.c preload/init.c preload/platform.c
+TSAN_OBJ := $(patsubst %.c,$(B)/tsan/%.o,$(LIB_SRC))
+$(B)/tsan/%.o: %.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -O1 $(if $(filter $<,$(TSAN_PLAIN)),,-fsanitize=thread) -MMD -MP -fPIC -fvisibility=hidden -ftls-model=initial-exec -c $< -o $@
+$(B)/tsan/libcdmplace.so: $(TSAN_OBJ) preload/exports.map
+	$(CC) -shared -o $@ $(TSAN_OBJ) -Wl,--version-script=preload/exports.map -Wl,-z,now $(LIB_LDLIBS)
+$(B)/tsan/tsan_stress: tests/tsan_stress.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -O1 -fsanitize=thread -static-libtsan -rdynamic -pthread -o $@ $<
 
 # One suite (T, as a full run names it), or only its tests matching F (Criterion suites).
 test: tests

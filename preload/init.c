@@ -129,10 +129,21 @@ static void register_fork_handlers(void)
                  cdm__errno_text(err));
 }
 
+/* Once, and before any other registration returns; without pthread_once, which a runtime
+ * that interposes it (ThreadSanitizer) may not be ready to serve while it registers its own. */
 void cdm__fork_handlers_register(void)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, register_fork_handlers);
+    enum { NOT_YET, REGISTERING, REGISTERED };
+    static int state = NOT_YET;
+    int expected = NOT_YET;
+    if (__atomic_compare_exchange_n(&state, &expected, REGISTERING, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        register_fork_handlers();
+        __atomic_store_n(&state, REGISTERED, __ATOMIC_RELEASE);
+        return;
+    }
+    while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != REGISTERED)
+        sched_yield();
 }
 
 __attribute__((constructor)) static void cdm_init(void)

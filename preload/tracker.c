@@ -228,7 +228,8 @@ static bool range_insert(struct cdm_tracked *range)
     memmove(&tracker.ranges[i + 1], &tracker.ranges[i],
             (size_t)(tracker.n_ranges - i) * sizeof *tracker.ranges);
     tracker.ranges[i] = range;
-    tracker.n_ranges++;
+    /* Stored atomically: cdm__tracker_tracking reads it without the lock. */
+    __atomic_store_n(&tracker.n_ranges, tracker.n_ranges + 1, __ATOMIC_RELAXED);
     tracker.changed = true;
     return true;
 }
@@ -237,7 +238,7 @@ static bool range_insert(struct cdm_tracked *range)
 static struct cdm_tracked *range_unlink(int i)
 {
     struct cdm_tracked *range = tracker.ranges[i];
-    tracker.n_ranges--;
+    __atomic_store_n(&tracker.n_ranges, tracker.n_ranges - 1, __ATOMIC_RELAXED);
     memmove(&tracker.ranges[i], &tracker.ranges[i + 1],
             (size_t)(tracker.n_ranges - i) * sizeof *tracker.ranges);
     tracker.changed = true;

@@ -47,8 +47,9 @@ ALLOWED_FROM = {
     # (cdm__tracker_start_threads)
     ("pthread_create", "start_threads"),
     # the fork handlers' registration runs once, from the constructor or the first other
-    # registration (libraries' constructors, an allocator's first malloc): no lock is held
-    ("pthread_once", "cdm__fork_handlers_register"),
+    # registration (libraries' constructors, an allocator's first malloc): no lock is held;
+    # a second registration at the same moment yields until the first is done
+    ("sched_yield", "cdm__fork_handlers_register"),
     # realloc of a bootstrap-pool pointer, and reallocarray: our own exported malloc/realloc
     ("malloc", "realloc"),
     ("realloc", "reallocarray"),

@@ -145,6 +145,7 @@ host_suites() {
     suite install 120 sh tests/install.sh
     suite real-programs 900 sh tests/real-programs.sh
     suite allocators 900 sh tests/allocators.sh
+    suite tsan 300 sh tests/tsan.sh
     suite report-perfetto 600 sh tests/report-perfetto.sh
     suite jobs 300 sh tests/jobs.sh
     suite slurm 300 sh tests/slurm.sh
