@@ -287,7 +287,7 @@ $(B)/ubsan/libcdmplace.so: $(LIB_SRC) preload/exports.map Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -O1 $(UBSAN) -shared -fPIC -fvisibility=hidden -ftls-model=initial-exec -o $@ $(LIB_SRC) -Wl,--version-script=preload/exports.map -Wl,-z,now $(LIB_LDLIBS)
 check-sanitize: tests
-	set -e; for suite in $(SANITIZE_SUITES) tsan; do sh tests/run-all.sh --suite $(if $(filter tsan,$$suite),,ubsan/)$$suite; done
+	set -e; for suite in $(addprefix ubsan/,$(SANITIZE_SUITES)) tsan; do sh tests/run-all.sh --suite $$suite; done
 
 # The library for ThreadSanitizer: instrumented but for the hooks' own files, which run inside
 # the runtime's start-up (its fork handlers reach our __register_atfork) before it can count,
