@@ -11,7 +11,8 @@
 #                        installed (without the network report-perfetto's consumer skips)
 #   make test T=NAME [F=GLOB]  one suite (unit_config, process_lifecycle, guest/track, ...),
 #                        or its Criterion tests matching GLOB (process/own*)
-#   make check-sanitize  the library built with UBSan, in the suites that run programs under it
+#   make check-sanitize  the library built with UBSan, in the suites that run programs under it,
+#                        and its ThreadSanitizer build under threads and a fork (tests/tsan.sh)
 #   make fuzz            the trace reader and the config parser fuzzed, ten minutes each
 #   make stress          programs with their own allocators (redis/jemalloc, tcmalloc,
 #                        mimalloc, python/jemalloc), each config 20 times (tests/allocators.sh)
