@@ -35,6 +35,11 @@ struct cdm_track_ops {
     void (*collect_range)(struct cdm_tracked *range, uint32_t epoch);
     /* Page i was advised cold; the lock held. */
     void (*cooled)(struct cdm_tracked *range, size_t i);
+    /* Whether the backend saw pages near [from, to) of the range written lately, so that
+     * DAMON's sighting of a region there may be those writes (doc/design.md, "Reads beside
+     * writes"); the lock held, after the epoch's scans. NULL: never. */
+    bool (*written_lately)(const struct cdm_tracked *range, uintptr_t from, uintptr_t to,
+                           uint32_t epoch);
     /* At exit, and in a fork's child (what the parent's backend runs is not the child's). */
     void (*stop)(void);
     void (*forget)(void);

@@ -493,9 +493,61 @@ static void wp_async_collect_range(struct cdm_tracked *range, uint32_t epoch)
             .watch = UNWATCHED, .cohort = block_used_in(range, k, epoch) ? epoch : 0};
 }
 
+/* ------------------------------------------------------------------ beside DAMON */
+
+/* A span's cohort is what wp-async holds in use, unlooked at, until its pages would be idle:
+ * looked at again `after` epochs on (arm_spans), a SHARED span's or a slow loop's probe
+ * later, up to an epoch before `idle`. Within that a sighting of pages near it may be its
+ * writes; from then on DAMON's sightings count, an epoch before its pages would go back. */
+static bool lately(const struct cdm_tracked *range, const struct cdm_span *span, uint32_t epoch)
+{
+    return span->cohort && (int32_t)(epoch - span->cohort) <
+                               (int32_t)cdm__migrate_idle_epochs(range->rule) - 1;
+}
+
+/* Spans [first, last] of the range, or its blocks when huge: whether one was written lately. */
+static bool spans_written_lately(const struct cdm_tracked *range, size_t first, size_t last,
+                                 uint32_t epoch)
+{
+    for (size_t s = first; s <= last; s++)
+        if (lately(range, &spans_of(range)[s], epoch))
+            return true;
+    return false;
+}
+
+/* DAMON's sighting of a region is one sampled page's access, any page's of the region: where
+ * wp-async saw pages of the region's spans written lately (made, or in use), the sighting may
+ * be those writes, and the other pages there are not known read (doc/design.md, "Reads beside
+ * writes"). Called after the epoch's scans, so this epoch's writes are among them. */
+static bool wp_async_written_lately(const struct cdm_tracked *range, uintptr_t from, uintptr_t to,
+                                    uint32_t epoch)
+{
+    size_t page = plat_page_size();
+    from = from > range->start ? from : range->start;
+    to = to < range->start + range->n_pages * page ? to : range->start + range->n_pages * page;
+    if (from >= to)
+        return false;
+    size_t first = (from - range->start) / page, last = (to - 1 - range->start) / page;
+    return spans_written_lately(range, first / span_pages(), last / span_pages(), epoch);
+}
+
+static bool wp_async_huge_written_lately(const struct cdm_tracked *range, uintptr_t from,
+                                         uintptr_t to, uint32_t epoch)
+{
+    uintptr_t base = range->start & ~(uintptr_t)(CDM_HUGE_BLOCK - 1);
+    uintptr_t end = range->start + range->n_pages * plat_page_size();
+    from = from > range->start ? from : range->start;
+    to = to < end ? to : end;
+    if (from >= to)
+        return false;
+    return spans_written_lately(range, (from - base) / CDM_HUGE_BLOCK,
+                                (to - 1 - base) / CDM_HUGE_BLOCK, epoch);
+}
+
 /* A huge range's: only its collection, in blocks. */
 static const struct cdm_track_ops wp_async_huge = {
     .collect_range = wp_async_huge_collect_range,
+    .written_lately = wp_async_huge_written_lately,
 };
 
 const struct cdm_track_ops cdm__track_wp_async = {
@@ -505,5 +557,6 @@ const struct cdm_track_ops cdm__track_wp_async = {
     .collect = wp_async_collect,
     .collect_range = wp_async_collect_range,
     .cooled = wp_async_cooled,
+    .written_lately = wp_async_written_lately,
     .huge = &wp_async_huge,
 };

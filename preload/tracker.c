@@ -336,8 +336,16 @@ static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
     to = to < range_end(range) ? to : range_end(range);
     for (uintptr_t at = from & ~(uintptr_t)(page - 1); at < to; at += page) {
         size_t i = (at - range->start) / page;
-        if (read && !cdm_pages_seen(&range->pages, i)) /* made next: the scan's to judge */
+        if (read && !cdm_pages_seen(&range->pages, i)) {
+            /* Made since the scan: the next scan's to judge. A huge range's blocks are
+             * protected only once there, so a page made in one later is never seen made:
+             * DAMON's first sighting of it is taken for its making. */
+            if (range->huge) {
+                cdm_pages_cool(&range->pages, i);
+                made = true;
+            }
             continue;
+        }
         if (!read && is_creation(range, i, epoch)) {
             cdm_pages_cool(&range->pages, i);
             made = true;
@@ -436,6 +444,15 @@ int cdm__track_pagemap(void)
     return tracker.pagemap_fd;
 }
 
+/* DAMON beside wp-async: whether wp-async saw pages of `range` near [from, to) written
+ * lately (its `written_lately`), which a sighting of the region may be. */
+static bool written_lately(const struct cdm_tracked *range, uintptr_t from, uintptr_t to,
+                           uint32_t epoch)
+{
+    const struct cdm_track_ops *ops = range_ops(range);
+    return ops->written_lately && ops->written_lately(range, from, to, epoch);
+}
+
 void cdm__track_mark_regions(const uintptr_t *from, const uintptr_t *to, int n, uint32_t epoch)
 {
     bool read = tracker.reads != NULL;
@@ -444,9 +461,11 @@ void cdm__track_mark_regions(const uintptr_t *from, const uintptr_t *to, int n, 
         int first = range_index(from[r]), past = first;
         bool counts = true;
         for (; past < tracker.n_ranges && tracker.ranges[past]->start < to[r]; past++)
-            counts &= !read || reads_count(tracker.ranges[past], epoch);
+            counts &= !read || (reads_count(tracker.ranges[past], epoch) &&
+                                !written_lately(tracker.ranges[past], from[r], to[r], epoch));
         /* A region's accesses may be any of its pages': one range whose sightings cannot
-         * count (the one being filled) voids the region's, its neighbours' included. */
+         * count (the one being filled), or pages of it wp-async saw written lately, void the
+         * region's, its neighbours' included. */
         for (int i = first; counts && i < past; i++)
             mark_used(tracker.ranges[i], from[r], to[r], epoch, tracker.epoch_user, read);
     }
@@ -521,9 +540,6 @@ static void collect_epoch(uint32_t epoch, bool aggregated)
     pthread_mutex_unlock(&tracker.lock);
     if (tracker.ops->collect)
         tracker.ops->collect(epoch, aggregated);
-    /* DAMON's reads before the ranges' scans: a page the scan finds made is not one of them. */
-    if (tracker.reads)
-        tracker.reads->collect(epoch, aggregated);
     pthread_mutex_lock(&tracker.lock);
     drain_pending();
     for (int i = 0; i < tracker.n_ranges; i++) {
@@ -533,6 +549,14 @@ static void collect_epoch(uint32_t epoch, bool aggregated)
         if (range_ops(range)->collect_range)
             range_ops(range)->collect_range(range, epoch);
     }
+    pthread_mutex_unlock(&tracker.lock);
+    /* DAMON's reads after the ranges' scans: what DAMON saw was aggregated before them, so
+     * every write in it, a making write included, is known to the scans by now, and a region
+     * where they found writes lately is not taken for a read (doc/design.md, "Reads beside
+     * writes"). A page made since the last scan is seen now: its range's sightings wait. */
+    if (tracker.reads)
+        tracker.reads->collect(epoch, aggregated);
+    pthread_mutex_lock(&tracker.lock);
     __atomic_store_n(&tracker.epoch, epoch, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&tracker.lock);
 }
