@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { WORKERS = 4, ROUNDS = 40 };
+enum { WORKERS = 4, ROUNDS = 20, USES = 4 };
 
 static pthread_barrier_t done;
 static int failed;
@@ -41,8 +41,12 @@ static int churn(unsigned seed)
             return 1;
         write_pages(grown, 2 * size, round + 1);
         munmap(grown + size, size);
-        usleep(20000); /* an epoch or two: the tracker sees the pages, the migrator moves them */
-        write_pages(grown, size, round + 2);
+        /* Written again over a few epochs (the rule's is 20 ms): used, not just made, so the
+         * migrator moves them while this thread writes. */
+        for (int use = 0; use < USES; use++) {
+            usleep(30000);
+            write_pages(grown, size, round + 2 + use);
+        }
         munmap(grown, size);
     }
     return 0;
