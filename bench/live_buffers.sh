@@ -74,30 +74,30 @@ call_median() {
 
 first=$(echo $counts | awk '{ print $1 }')
 for lib in library logged; do
-printf '\n  %-8s %-8s %10s %10s %10s %10s %10s\n' call live "plain ns" "control" "$lib" "cost ns" "cost/first"
-for call in $calls; do
-    base=""
-    for live in $counts; do
-        p=$(call_median plain "$live" "$call") c=$(call_median control "$live" "$call") l=$(call_median "$lib" "$live" "$call")
-        cost=$(awk -v l="$l" -v p="$p" 'BEGIN { print l - p }')
-        [ -z "$base" ] && base=$cost
-        awk -v call="$call" -v live="$live" -v p="$p" -v c="$c" -v l="$l" -v cost="$cost" -v base="$base" 'BEGIN {
-            printf "  %-8s %-8s %10.0f %10.0f %10.0f %10.0f %10.2f\n", call, live, p, c, l, cost, (base > 0 ? cost / base : 0) }'
-        echo "$call $live $cost $base $p $c" >>"$tmp/costs-$lib"
+    printf '\n  %-8s %-8s %10s %10s %10s %10s %10s\n' call live "plain ns" "control" "$lib" "cost ns" "cost/first"
+    for call in $calls; do
+        base=""
+        for live in $counts; do
+            p=$(call_median plain "$live" "$call") c=$(call_median control "$live" "$call") l=$(call_median "$lib" "$live" "$call")
+            cost=$(awk -v l="$l" -v p="$p" 'BEGIN { print l - p }')
+            [ -z "$base" ] && base=$cost
+            awk -v call="$call" -v live="$live" -v p="$p" -v c="$c" -v l="$l" -v cost="$cost" -v base="$base" 'BEGIN {
+                printf "  %-8s %-8s %10.0f %10.0f %10.0f %10.0f %10.2f\n", call, live, p, c, l, cost, (base > 0 ? cost / base : 0) }'
+            echo "$call $live $cost $base $p $c" >>"$tmp/costs-$lib"
+        done
     done
-done
-echo "  (medians of $rounds rounds; cost = $lib - plain; control - plain is the noise)"
+    echo "  (medians of $rounds rounds; cost = $lib - plain; control - plain is the noise)"
 done
 echo
 for lib in library logged; do
-for call in mmap munmap free madvise; do
-    awk -v call="$call" -v largest="$largest" -v first="$first" -v lib="$lib" '
-        function abs(x) { return x < 0 ? -x : x }
-        $1 == call { if (abs($6 - $5) > noise) noise = abs($6 - $5) }
-        $1 == call && $2 == largest { cost = $3; base = $4 }
-        END { limit = 1.5 * (base > noise ? base : noise)
-              printf "  goal %s: %s cost at %s live <= 1.5 x at %s: %.0f ns against %.0f ns (noise %.0f ns, limit %.0f ns): %s\n",
-                     lib, call, largest, first, cost, base, noise, limit, (cost <= limit ? "met" : "NOT met") }' "$tmp/costs-$lib"
-done
+    for call in mmap munmap free madvise; do
+        awk -v call="$call" -v largest="$largest" -v first="$first" -v lib="$lib" '
+            function abs(x) { return x < 0 ? -x : x }
+            $1 == call { if (abs($6 - $5) > noise) noise = abs($6 - $5) }
+            $1 == call && $2 == largest { cost = $3; base = $4 }
+            END { limit = 1.5 * (base > noise ? base : noise)
+                  printf "  goal %s: %s cost at %s live <= 1.5 x at %s: %.0f ns against %.0f ns (noise %.0f ns, limit %.0f ns): %s\n",
+                         lib, call, largest, first, cost, base, noise, limit, (cost <= limit ? "met" : "NOT met") }' "$tmp/costs-$lib"
+    done
 done
 exit 0

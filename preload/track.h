@@ -35,7 +35,7 @@ struct cdm_track_ops {
     void (*collect_range)(struct cdm_tracked *range, uint32_t epoch);
     /* Page i was advised cold; the lock held. */
     void (*cooled)(struct cdm_tracked *range, size_t i);
-    /* Whether the backend saw pages near [from, to) of the range written lately, so that
+    /* Whether the backend saw pages near [from, to) (inside the range) written lately, so that
      * DAMON's sighting of a region there may be those writes (doc/design.md, "Reads beside
      * writes"); the lock held, after the epoch's scans. NULL: never. */
     bool (*written_lately)(const struct cdm_tracked *range, uintptr_t from, uintptr_t to,

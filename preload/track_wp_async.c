@@ -19,10 +19,10 @@
  * Each protected page the program writes costs it a minor fault (some 1 us natively), and
  * each protecting call a TLB flush on every CPU running the program (milliseconds in a busy
  * emulated guest): protecting every written page again each epoch made a streaming loop 2.9
- * times slower natively (bench/RESULTS.md, "Migration and tracking"); a span the program keeps writing costs
- * it one fault and one call per half `idle`, and up to SHARED_SPANS spans it writes whole
- * together share those (on this project's machine each call cost a streaming loop some
- * 20 us: 1-2% at one call per span). */
+ * times slower natively (bench/RESULTS.md, "Migration and tracking"); a span the program
+ * keeps writing costs it one fault and one call per half `idle`, and up to SHARED_SPANS spans
+ * it writes whole together share those (on this project's machine each call cost a streaming
+ * loop some 20 us: 1-2% at one call per span). */
 #define SPAN (2u << 20)
 #define SHARED_SPANS 16
 /* A span just made keeps its probe this many epochs at least (`idle` beyond): the pages a fill
@@ -518,28 +518,20 @@ static bool spans_written_lately(const struct cdm_tracked *range, size_t first, 
 /* DAMON's sighting of a region is one sampled page's access, any page's of the region: where
  * wp-async saw pages of the region's spans written lately (made, or in use), the sighting may
  * be those writes, and the other pages there are not known read (doc/design.md, "Reads beside
- * writes"). Called after the epoch's scans, so this epoch's writes are among them. */
+ * writes"). Called after the epoch's scans, so this epoch's writes are among them; [from, to)
+ * is inside the range. */
 static bool wp_async_written_lately(const struct cdm_tracked *range, uintptr_t from, uintptr_t to,
                                     uint32_t epoch)
 {
-    size_t page = plat_page_size();
-    from = from > range->start ? from : range->start;
-    to = to < range->start + range->n_pages * page ? to : range->start + range->n_pages * page;
-    if (from >= to)
-        return false;
-    size_t first = (from - range->start) / page, last = (to - 1 - range->start) / page;
-    return spans_written_lately(range, first / span_pages(), last / span_pages(), epoch);
+    size_t span = span_pages() * plat_page_size();
+    return spans_written_lately(range, (from - range->start) / span, (to - 1 - range->start) / span,
+                                epoch);
 }
 
 static bool wp_async_huge_written_lately(const struct cdm_tracked *range, uintptr_t from,
                                          uintptr_t to, uint32_t epoch)
 {
     uintptr_t base = range->start & ~(uintptr_t)(CDM_HUGE_BLOCK - 1);
-    uintptr_t end = range->start + range->n_pages * plat_page_size();
-    from = from > range->start ? from : range->start;
-    to = to < end ? to : end;
-    if (from >= to)
-        return false;
     return spans_written_lately(range, (from - base) / CDM_HUGE_BLOCK,
                                 (to - 1 - base) / CDM_HUGE_BLOCK, epoch);
 }

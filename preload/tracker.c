@@ -450,7 +450,9 @@ static bool written_lately(const struct cdm_tracked *range, uintptr_t from, uint
                            uint32_t epoch)
 {
     const struct cdm_track_ops *ops = range_ops(range);
-    return ops->written_lately && ops->written_lately(range, from, to, epoch);
+    from = from > range->start ? from : range->start;
+    to = to < range_end(range) ? to : range_end(range);
+    return from < to && ops->written_lately && ops->written_lately(range, from, to, epoch);
 }
 
 void cdm__track_mark_regions(const uintptr_t *from, const uintptr_t *to, int n, uint32_t epoch)
