@@ -17,7 +17,8 @@
 # temporary directory (each case's outputs and traces) for a look after a failure;
 # RP_VERBOSE=1 prints the seconds each case took.
 # RP_CONFIG names another config (the multi-node guest binds to the CDM node with
-# tests/real-programs-cdm.conf).
+# tests/real-programs-cdm.conf). RP_LINES: the lines of the large input (default 8000000,
+# some 200 MB; the emulated guest makes fewer: its cases still place buffers of 1M or more).
 
 # The cases' commands and scripts are expanded by the shells that run them, not here.
 # shellcheck disable=SC2016
@@ -34,6 +35,7 @@ LIB=${CDMPLACE_LIBRARY:-$ROOT/build/libcdmplace.so} # make check-sanitize's buil
 CONF=${RP_CONFIG:-$ROOT/tests/real-programs.conf}
 case $CONF in /*) ;; *) CONF=$PWD/$CONF ;; esac # the programs run in directories of their own
 TIMEOUT=${RP_TIMEOUT:-120}
+LINES=${RP_LINES:-8000000}
 
 # The Debian programs, not whatever a user's PATH puts first (pyenv shims, /usr/local).
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -135,8 +137,9 @@ run_case() {
 
 # --- Inputs, made deterministically --------------------------------------------------------
 : >"$DATA/stdin"
-# ~200 MB of lines: a Park-Miller sequence (products stay below 2^53, exact in awk's doubles).
-seq 1 8000000 | awk 'BEGIN { x = 12345 }
+# ~200 MB of lines (RP_LINES, default 8000000): a Park-Miller sequence (products stay below
+# 2^53, exact in awk's doubles). d50 is its first 50 MiB, or all of it when it is shorter.
+seq 1 "$LINES" | awk 'BEGIN { x = 12345 }
     { x = (x * 16807) % 2147483647; printf "%010d %d %s\n", x, $1, (x % 7 == 0 ? "seven" : "other") }' \
     >"$DATA/big.txt"
 head -c 52428800 "$DATA/big.txt" >"$DATA/d50"
