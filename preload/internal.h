@@ -260,6 +260,7 @@ struct cdm_tracked {
      * it watched, or before the page moved (a move keeps them). */
     uint32_t reads_from;
     uint64_t page_epochs; /* pages seen touched in an epoch, summed over the epochs */
+    uint32_t releases;    /* faults resolved on it, each unprotecting a block (track_wp.c) */
     /* Pages shared with another process (a fork's child) refuse to move (EACCES) until one
      * of the two writes them or exits: the range's moves wait until this epoch, each refusal
      * in a row twice as long (migrate.c). */

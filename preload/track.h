@@ -62,6 +62,8 @@ CDM_HIDDEN bool cdm__track_go_huge(struct cdm_tracked *range);
  * in huge pages go to huge ranges. No lock held. */
 CDM_HIDDEN void cdm__track_find_huge(uint32_t epoch);
 CDM_HIDDEN int cdm__track_pagemap(void);
+/* Faults resolved while no range could be told (range->releases counts the others). */
+CDM_HIDDEN uint32_t cdm__track_releases_lost(void);
 /* Pages of `range` in [from, to) seen used in `epoch` (the first write of a fresh page where
  * the backend sees it: made, not used); returns how many count as used. The lock held. */
 CDM_HIDDEN size_t cdm__track_mark(struct cdm_tracked *range, uintptr_t from, uintptr_t to,

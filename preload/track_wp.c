@@ -67,15 +67,45 @@ static void wp_registered(struct cdm_tracked *range)
     cdm__track_protect(range, range->start, range->n_pages * plat_page_size());
 }
 
+/* A range whose every page was seen and protected at a collection stays protected until a
+ * fault releases part of it or a discard empties part of it: the next collections skip it.
+ * Protecting it again would change nothing, yet each UFFDIO_WRITEPROTECT flushes the TLB of
+ * every CPU running the program while no fault is served (doc/design.md, "What tracking may
+ * cost": thousands of idle buffers). A page never seen may have been made since (before 6.4
+ * the making write is no fault): its range is looked at every epoch. */
+struct wp_range {
+    bool settled;       /* at the last collection: every page seen, idle and protected */
+    uint32_t releases;  /* the range's, and the lost ones, at that collection */
+    uint32_t discards;
+    uint32_t lost;
+};
+
+static size_t wp_state_size(size_t n_pages)
+{
+    return sizeof(struct wp_range);
+}
+
 static void wp_collect_range(struct cdm_tracked *range, uint32_t epoch)
 {
+    struct wp_range *own = range->backend_state;
+    uint32_t lost = cdm__track_releases_lost();
+    if (own->settled && own->releases == range->releases && own->discards == range->discards &&
+        own->lost == lost)
+        return;
     size_t page = plat_page_size();
     int32_t after = cdm__track_look_after(range);
     struct cdm_protect_run run = {.range = range};
-    for (size_t i = 0; i < range->n_pages; i++)
+    bool settled = true;
+    for (size_t i = 0; i < range->n_pages; i++) {
         if (cdm_pages_idle(&range->pages, i, epoch, after))
             cdm__track_protect_add(&run, range->start + i * page, page);
+        else
+            settled = false;
+        settled &= cdm_pages_seen(&range->pages, i);
+    }
     cdm__track_protect_flush(&run);
+    *own = (struct wp_range){.settled = settled, .releases = range->releases,
+                             .discards = range->discards, .lost = lost};
 }
 
 /* Before the ranges' collections: the new ones in huge pages become huge ranges. */
@@ -112,6 +142,7 @@ static const struct cdm_track_ops wp_huge = {
 };
 
 const struct cdm_track_ops cdm__track_wp = {
+    .state_size = wp_state_size,
     .registered = wp_registered,
     .collect = wp_collect,
     .collect_range = wp_collect_range,

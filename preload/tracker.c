@@ -93,6 +93,7 @@ static struct {
     uintptr_t pending[PENDING];
     int16_t pending_user[PENDING];
     unsigned pending_head, pending_tail;
+    uint32_t releases_lost; /* faults resolved with the ring full: their ranges are not known */
 } tracker = {.lock = PTHREAD_MUTEX_INITIALIZER,
              .range_slab = {.object_size = sizeof(struct cdm_tracked)},
              .uffd = -1, .huge_uffd = -1, .pagemap_fd = -1, .wake_fd = -1, .migrate_fd = -1,
@@ -421,6 +422,7 @@ static void drain_pending(void)
         uintptr_t at, end;
         fault_span(&fault, range->huge, &at, &end);
         mark_used(range, at, end, tracker.epoch + 1, tracker.pending_user[head % PENDING], false);
+        range->releases++;
     }
     __atomic_store_n(&tracker.pending_head, tail, __ATOMIC_RELEASE);
 }
@@ -437,6 +439,11 @@ static const struct cdm_track_ops *range_ops(const struct cdm_tracked *range)
 int cdm__track_uffd(const struct cdm_tracked *range)
 {
     return range->huge ? tracker.huge_uffd : tracker.uffd;
+}
+
+uint32_t cdm__track_releases_lost(void)
+{
+    return __atomic_load_n(&tracker.releases_lost, __ATOMIC_RELAXED);
 }
 
 int cdm__track_pagemap(void)
@@ -600,6 +607,7 @@ static void serve_fault(int uffd, const struct plat_fault *fault)
             at = at > range->start ? at : range->start; /* clipped: one registered range */
             end = end < range_end(range) ? end : range_end(range);
             mark_used(range, at, end, tracker.epoch + 1, user, false);
+            range->releases++;
             cdm__rule_stats_fault(range->rule);
         }
         pthread_mutex_unlock(&tracker.lock);
@@ -609,6 +617,8 @@ static void serve_fault(int uffd, const struct plat_fault *fault)
             tracker.pending[tail % PENDING] = fault->address;
             tracker.pending_user[tail % PENDING] = (int16_t)user;
             __atomic_store_n(&tracker.pending_tail, tail + 1, __ATOMIC_RELEASE);
+        } else {
+            __atomic_add_fetch(&tracker.releases_lost, 1, __ATOMIC_RELAXED);
         }
     }
     int err = resolve(uffd, fault, at, end - at);
