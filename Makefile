@@ -241,8 +241,9 @@ $(B)/tests/mpi_ranks: tests/mpi_ranks.c
 $(B)/tests/lib%.so: tests/%.c include/cdmplace.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -shared -fno-omit-frame-pointer -O0 -o $@ $<
-# DAMON is driven from the tracker thread; its guest test drives the module directly.
-$(B)/tests/guest_damon: tests/guest_damon.c $(CORE_OBJ)
+# DAMON is driven from the tracker thread; its guest test drives the module directly, and the
+# harness's test the platform layer's fault samplers.
+$(B)/tests/guest_damon $(B)/tests/guest_harness: $(B)/tests/guest_%: tests/guest_%.c $(CORE_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ -lcriterion -lnuma -lpthread
 $(B)/examples/%: examples/%.c examples/where.h

@@ -1,9 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # initramfs.sh KERNEL: packs build/guest/initrd-KERNEL.cpio.gz for a kernel fetched by
-# fetch-kernels.sh (6.12 or 6.1): a static busybox, tests/guest/init as /init, and the
-# modules that mounting the host's root over virtio 9p needs, in load order. Rebuilt only
-# when the kernel, init or this script is newer than the archive.
+# fetch-kernels.sh (6.12 or 6.1): a static busybox, tests/guest/init as /init, a static
+# fault_event_holder (tests/guest/fault_event_holder.c) and the modules that mounting the
+# host's root over virtio 9p needs, in load order. Rebuilt only when the kernel, init, the
+# holder or this script is newer than the archive.
 set -eu
 cd "$(dirname "$0")/../.."
 kernel=${1:?usage: initramfs.sh KERNEL}
@@ -13,7 +14,8 @@ if [ ! -f "$tree/release" ]; then
     echo "initramfs: no kernel $kernel in $tree (run tests/guest/fetch-kernels.sh)" >&2
     exit 1
 fi
-if [ -f "$initrd" ] && [ -z "$(find "$tree/release" tests/guest/init tests/guest/initramfs.sh -newer "$initrd")" ]; then
+if [ -f "$initrd" ] && [ -z "$(find "$tree/release" tests/guest/init tests/guest/fault_event_holder.c \
+    tests/guest/initramfs.sh -newer "$initrd")" ]; then
     exit 0
 fi
 busybox=$(command -v busybox || true)
@@ -28,6 +30,8 @@ mkdir -p "$stage/bin" "$stage/modules" "$stage/proc" "$stage/sys" "$stage/dev"
 cp "$busybox" "$stage/bin/busybox"
 cp tests/guest/init "$stage/init"
 chmod 755 "$stage/init"
+${CC:-cc} -static -Os -Wall -Wextra -Werror -o "$stage/bin/fault_event_holder" tests/guest/fault_event_holder.c ||
+    { echo "initramfs: cannot build a static fault_event_holder (needs libc6-dev)" >&2; exit 1; }
 
 # module_file NAME: the module's file under the kernel tree, or nothing when it is built
 # in. Names use - and _ interchangeably.
