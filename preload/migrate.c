@@ -354,8 +354,6 @@ void cdm__migrate_settle(struct cdm_move_batch *b, int err, uint64_t spent)
             moved++;
             range->shared_refusals = 0;
             cdm_pages_set_node(&range->pages, page, status);
-            /* A move keeps the page's accessed bit: DAMON's next sighting is stale. */
-            cdm__track_defer_reads(range, b->epoch + 2);
         } else if (status == -ENOENT) {
             cdm_pages_forget(&range->pages, page);
         } else if (status == NOT_TRIED && err == ENOMEM) {

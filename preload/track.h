@@ -68,9 +68,6 @@ CDM_HIDDEN uint32_t cdm__track_releases_lost(void);
  * the backend sees it: made, not used); returns how many count as used. The lock held. */
 CDM_HIDDEN size_t cdm__track_mark(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
                                   uint32_t epoch);
-/* DAMON beside wp-async: its sightings of `range` count from `epoch` on, if that is later
- * than they did (its next accessed bits are of writes already accounted for). The lock held. */
-CDM_HIDDEN void cdm__track_defer_reads(struct cdm_tracked *range, uint32_t epoch);
 /* The same over every range in [from, to), for each of n regions; takes the lock. */
 CDM_HIDDEN void cdm__track_mark_regions(const uintptr_t *from, const uintptr_t *to, int n,
                                         uint32_t epoch);

@@ -324,6 +324,14 @@ static bool reads_count(const struct cdm_tracked *range, uint32_t epoch)
            (range->rule < 0 || epoch - range->added_epoch > CREATION_GRACE);
 }
 
+/* DAMON beside wp-async: its sightings of `range` count from `epoch` on, if that is later
+ * than they did (its next accessed bits are of writes, or moves, already accounted for). */
+static void defer_reads(struct cdm_tracked *range, uint32_t epoch)
+{
+    if (range->reads_from && (int32_t)(epoch - range->reads_from) > 0)
+        range->reads_from = epoch;
+}
+
 /* As cdm__track_mark, the pages used by a thread on node `user` (-1: not known); `read`: seen
  * by DAMON beside wp-async. */
 static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to, uint32_t epoch,
@@ -369,15 +377,10 @@ static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
     /* DAMON's next aggregation may hold the making write: its sampled accessed bit is the
      * fill's, not a use. */
     if (made)
-        cdm__track_defer_reads(range, epoch + 2);
+        defer_reads(range, epoch + 2);
     return used; /* the pages counted as used */
 }
 
-void cdm__track_defer_reads(struct cdm_tracked *range, uint32_t epoch)
-{
-    if (range->reads_from && (int32_t)(epoch - range->reads_from) > 0)
-        range->reads_from = epoch;
-}
 
 size_t cdm__track_mark(struct cdm_tracked *range, uintptr_t from, uintptr_t to, uint32_t epoch)
 {
@@ -553,7 +556,12 @@ static void collect_epoch(uint32_t epoch, bool aggregated)
     drain_pending();
     for (int i = 0; i < tracker.n_ranges; i++) {
         struct cdm_tracked *range = tracker.ranges[i];
-        if (!range->registered) /* added since register_waiting: next time */
+        /* Added since register_waiting, or a move over it in flight (the migrator released
+         * the lock): next time. Protected while the kernel migrated a huge page of it, pages
+         * of a range came out unprotected, and its next scan took them for written (wp-async:
+         * a hinted half pulled back from the CDM node it was sent to). What is written
+         * meanwhile is seen at the next look. */
+        if (!range->registered || range->moving)
             continue;
         if (range_ops(range)->collect_range)
             range_ops(range)->collect_range(range, epoch);
@@ -723,6 +731,15 @@ static struct cdm_tracked *range_named(struct cdm_range_ref ref)
     return range && range->id == ref.id ? range : NULL;
 }
 
+/* DAMON beside wp-async sights the pages a move went over in the aggregation the move falls
+ * in, used or not (doc/design.md, "Reads beside writes"): the range's sightings count from the
+ * epoch after the one under way, whose aggregation begins after the move. Before the move as
+ * well as after it: the tracker thread may collect while it is in flight. */
+static void defer_reads_past_now(struct cdm_tracked *range)
+{
+    defer_reads(range, tracker.epoch + 2);
+}
+
 /* One system call on the batch (query: where its pages are; else move them) with the lock
  * released, its ranges marked as moving meanwhile
  * (a discard on them waits); then each range is looked up again, and the pages of one that
@@ -731,8 +748,11 @@ static struct cdm_tracked *range_named(struct cdm_range_ref ref)
 static bool batch_call(struct cdm_move_batch *b, bool query, int *err, uint64_t *spent)
 {
     for (int r = 0; r < b->n_ranges; r++)
-        if (b->ranges[r].range)
+        if (b->ranges[r].range) {
             b->ranges[r].range->moving = true;
+            if (!query)
+                defer_reads_past_now(b->ranges[r].range);
+        }
     pthread_mutex_unlock(&tracker.lock);
     uint64_t begin = cdm__now_ns();
     *err = query ? cdm__migrate_query(b) : cdm__migrate_move(b);
@@ -741,8 +761,11 @@ static bool batch_call(struct cdm_move_batch *b, bool query, int *err, uint64_t 
     drain_pending();
     for (int r = 0; r < b->n_ranges; r++) {
         struct cdm_tracked *range = b->ranges[r].range ? range_named(b->ranges[r].ref) : NULL;
-        if (range)
+        if (range) {
             range->moving = false;
+            if (!query) /* an epoch may have been collected meanwhile */
+                defer_reads_past_now(range);
+        }
         b->ranges[r].range = range;
     }
     /* `moving` is clear before the lock goes: a discard waiting for it checks again then,
