@@ -381,7 +381,6 @@ static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
     return used; /* the pages counted as used */
 }
 
-
 size_t cdm__track_mark(struct cdm_tracked *range, uintptr_t from, uintptr_t to, uint32_t epoch)
 {
     return mark_used(range, from, to, epoch, tracker.epoch_user, false);
