@@ -123,11 +123,9 @@ if [ -n "$hmat" ]; then
     done
 fi
 
-# One CPU at boot (maxcpus): the guest's /init changes the kernel's code before the job (see
-# there), and brings the second CPU up after, so that no CPU runs code being patched.
 # A DIMM on node 1, plugged before boot: the kernel onlines its blocks into ZONE_MOVABLE
 # (memhp_default_state), the only memory it lets go offline.
-memory="${total}M" append="console=ttyS0 panic=-1 maxcpus=1"
+memory="${total}M" append="console=ttyS0 panic=-1"
 if [ -n "$dimm" ]; then
     memory="${total}M,slots=1,maxmem=$((total + ${dimm%M}))M"
     numa="$numa -object memory-backend-ram,id=dimm,size=$dimm -device pc-dimm,memdev=dimm,node=1"
