@@ -45,8 +45,10 @@ static bool process_runs(const char *comm)
         FILE *file = fopen(path, "r");
         if (!file)
             continue;
-        if (fgets(name, sizeof name, file))
-            found = strcmp(strtok(name, "\n"), comm) == 0;
+        if (fgets(name, sizeof name, file)) {
+            name[strcspn(name, "\n")] = '\0';
+            found = strcmp(name, comm) == 0;
+        }
         fclose(file);
     }
     closedir(proc);
