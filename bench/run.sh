@@ -5,8 +5,9 @@
 #   small_alloc   plain vs LD_PRELOAD=libcdmplace.so, runs alternated, medians and their
 #                 ratio (goal: preloaded/plain <= 1.02)
 #   placed_alloc  a placed malloc+touch+free vs raw mmap+mbind+touch+munmap in one process
-#                 (goal: placed/raw <= 1.2); also run without the library (raw path only)
-#                 and with a size-only rule (no stack to unwind) to show what the cost is
+#                 (goal: placed/raw <= 1.2, with touches and bare); also run without the
+#                 library (raw path only) and with a size-only rule (no stack to unwind) to
+#                 show what the cost is
 #
 # Run from anywhere after `make bench` has built build/bench/ (`make bench` runs this).
 # BENCH_RUNS (default 7) runs of each side of small_alloc; BENCH_PAIRS (default 5000000)
@@ -131,7 +132,8 @@ echo "placed_alloc preloaded, size-only rule (size = 1M-: no stack is unwound):"
 env LD_PRELOAD="$lib" CDMPLACE_CONFIG="$tmp/placed-size.conf" CDMPLACE_REPORT=off \
     "$bin/placed_alloc" $iters >"$tmp/size.out" 2>&1 || status=1
 sed 's/^/  /' "$tmp/size.out"
-for size in "1 MiB" "64 MiB"; do
+# The touched rows, then the bare ones (the library's own path without page faults to hide it).
+for size in "1 MiB" "64 MiB" "1M bare" "64M bare"; do
     ratio=$(sed -n "s/^$size *ratio placed\/raw: mean [0-9.]*, median \([0-9.]*\).*/\1/p" "$tmp/caller.out")
     [ -n "$ratio" ] || { status=1; continue; }
     awk -v s="$size" -v r="$ratio" 'BEGIN {

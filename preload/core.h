@@ -202,6 +202,7 @@ struct cdm_topology {
     int numa_balancing;             /* kernel.numa_balancing (bit 2: memory tiering); -1 unknown */
     int16_t cpu_node[CDM_MAX_CPUS]; /* the node of each CPU; -1 unknown */
     bool thp;                       /* transparent huge pages are not `never` */
+    size_t pmd_size;                /* a PMD-mapped huge page's size (hpage_pmd_size); 0 unknown */
 };
 /* Read the topology from sysfs. Never allocates. Returns 0 or an errno. */
 CDM_HIDDEN int cdm__topology_read(struct cdm_topology *topology);

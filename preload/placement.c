@@ -290,6 +290,8 @@ static void release_part(const struct cdm_placed *p, size_t bytes)
 /* A `free` event (munmap too); the rule may be -1 (a profiling run's buffer). */
 static void trace_free(const struct cdm_placed *p)
 {
+    if (!cdm__trace_enabled()) /* the rule's name is formatted only for a trace */
+        return;
     char rule[CDM_NAME_MAX + 3];
     cdm__trace(free, (unsigned long)p->start, p->mapped, cdm__kind_name(p->kind),
                cdm__rule_json(p->rule, rule, sizeof rule));
@@ -298,6 +300,8 @@ static void trace_free(const struct cdm_placed *p)
 /* A `remap` event: the buffer `before` (old_size bytes) is now `size` bytes at `to`. */
 static void trace_remap(const struct cdm_placed *before, size_t old_size, const void *to, size_t size)
 {
+    if (!cdm__trace_enabled())
+        return;
     char rule[CDM_NAME_MAX + 3];
     cdm__trace(remap, (unsigned long)before->start, to, old_size, size,
                cdm__kind_name(before->kind), cdm__rule_json(before->rule, rule, sizeof rule));
@@ -432,14 +436,17 @@ static void leave(const struct frame *f, int err)
 
 /* ------------------------------------------------------------------ heap buffers */
 
-/* A placed heap buffer's mapping ends in one spare page past its `mapped` bytes, never
- * touched (no memory, a page of address space), outside the table's range: budget, counts and
- * tracking never see it. Without it, buffers of equal power-of-two sizes placed one after
- * another lie exactly a power of two apart, and a loop over several of them ran up to 1.7
- * times slower than over glibc's chunks (bench/RESULTS.md, "Layout"), whose mappings are a
- * page longer than asked for (their header). The policy covers it too (cdm__heap_alloc). */
-static size_t heap_spare(void)
+/* A placed heap buffer's mapping ends in spare bytes, never touched, outside the table's range
+ * (design.md, "A placed heap buffer's mapping"): equal power-of-two buffers must not lie a
+ * power of two apart. One page, or one PMD for at least SPARE_PMD_MIN whole PMDs, which keeps
+ * the mapping whole PMDs: the kernel then aligns it to a PMD. */
+#define SPARE_PMD_MIN 16
+
+static size_t heap_spare(size_t mapped)
 {
+    size_t pmd = cdm__rt.topology.pmd_size;
+    if (pmd && mapped % pmd == 0 && mapped / pmd >= SPARE_PMD_MIN)
+        return pmd;
     return plat_page_size();
 }
 
@@ -447,7 +454,7 @@ static size_t heap_spare(void)
 static size_t heap_pages(size_t size)
 {
     size_t mapped = plat_page_round(size);
-    return mapped < size || mapped + heap_spare() < mapped ? 0 : mapped;
+    return mapped < size || mapped + heap_spare(mapped) < mapped ? 0 : mapped;
 }
 
 /* A mapping of `mapped` bytes whose start is aligned to `alignment` (beyond a page). */
@@ -493,7 +500,7 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
         handled = 1;
         goto out;
     }
-    void *buffer = map_aligned(mapped + heap_spare(), alignment);
+    void *buffer = map_aligned(mapped + heap_spare(mapped), alignment);
     if (!buffer) { /* no address space for a mapping of its own: the real allocator tries */
         d.result = watched ? d.result : UNMAPPED;
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
@@ -503,7 +510,7 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
     if (d.result == APPLIED) {
         /* The spare page too: a policy on part of a mapping splits it, and mremap cannot
          * grow a buffer across two mappings. */
-        d.error = apply_policy(d.rule, buffer, mapped + heap_spare(), 0);
+        d.error = apply_policy(d.rule, buffer, mapped + heap_spare(mapped), 0);
         applied = d.error == 0;
         if (d.error)
             d.result = outcome_of_error(d.error);
@@ -512,7 +519,7 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
                            .rule = d.rule, .kind = CDM_KIND_HEAP, .applied = applied,
                            .watched = watched, .error = d.error};
     if (!table_insert(&entry)) {
-        plat_munmap(buffer, mapped + heap_spare());
+        plat_munmap(buffer, mapped + heap_spare(mapped));
         d.result = watched ? d.result : UNMAPPED;
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         goto out;
@@ -533,7 +540,7 @@ bool cdm__heap_free(void *ptr)
         return false;
     struct frame f = enter();
     cdm__tracker_forget(p.start, p.mapped);
-    plat_munmap(ptr, p.mapped + heap_spare());
+    plat_munmap(ptr, p.mapped + heap_spare(p.mapped));
     release_part(&p, p.mapped);
     trace_free(&p);
     leave(&f, f.program_errno); /* free never changes errno (glibc 2.33) */
@@ -571,13 +578,13 @@ static int grow_placed(const struct cdm_placed *p, size_t size, void **out)
     entry = table_at(start);
     if (!entry) {
         err = EINVAL; /* freed by another thread meanwhile: the program's own race */
-    } else if ((err = plat_mremap((void *)start, entry->mapped, mapped + heap_spare(),
+    } else if ((err = plat_mremap((void *)start, entry->mapped, mapped + heap_spare(mapped),
                                    MREMAP_MAYMOVE, &moved)) == 0) {
         /* The buffer's pages alone move (a registration with the tracker may have split
          * them from their spare page, and mremap takes one mapping); the grown mapping ends
          * in a spare page of its own, the old one is unmapped. */
         if ((uintptr_t)moved != start)
-            plat_munmap((void *)(start + entry->mapped), heap_spare());
+            plat_munmap((void *)(start + entry->mapped), heap_spare(entry->mapped));
         before = *entry;
         table_del_locked(entry);
         struct cdm_placed grown = before;

@@ -28,6 +28,7 @@
 #define NODE_DIR "/sys/devices/system/node"
 #define TIER_DIR "/sys/devices/virtual/memory_tiering"
 #define THP_ENABLED "/sys/kernel/mm/transparent_hugepage/enabled"
+#define THP_PMD_SIZE "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size"
 #define NUMA_BALANCING "/proc/sys/kernel/numa_balancing"
 
 /* Node lists hold at most CDM_MAX_NODES ids: "0,2,...,1022" fits in 4 KiB. */
@@ -297,6 +298,9 @@ int cdm__topology_read(struct cdm_topology *topology)
     topology->weighted_interleave = path_exists("/sys/kernel/mm/mempolicy/weighted_interleave");
     char thp[128];
     topology->thp = cdm__sysfs_read(THP_ENABLED, thp, sizeof thp) == 0 && !strstr(thp, "[never]");
+    uint64_t pmd_size;
+    topology->pmd_size = cdm__sysfs_number(THP_PMD_SIZE, &pmd_size) == 0 && pmd_size <= SIZE_MAX
+                             ? (size_t)pmd_size : 0;
     uint64_t balancing;
     bool balancing_read = cdm__sysfs_number(NUMA_BALANCING, &balancing) == 0;
     topology->numa_balancing = balancing_read && balancing <= INT32_MAX ? (int)balancing : -1;

@@ -6,6 +6,8 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "preload_util.h"
 
@@ -170,6 +172,56 @@ Test(heap, usable_size_of_placed_and_plain_buffers)
     cr_assert_geq(malloc_usable_size(small), 10);
     free(small);
     cr_assert_eq(malloc_usable_size(NULL), 0);
+}
+
+/* Whether this kernel aligns an anonymous mapping of whole PMDs to a PMD (Linux 6.7 on):
+ * three such raw mappings held at once, all aligned. */
+static bool kernel_aligns_whole_pmds(size_t size)
+{
+    void *raw[3];
+    bool aligned = true;
+    for (int i = 0; i < 3; i++) {
+        raw[i] = (void *)syscall(SYS_mmap, NULL, size, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        cr_assert_neq(raw[i], MAP_FAILED);
+        aligned = aligned && (uintptr_t)raw[i] % (2 * MiB) == 0;
+    }
+    for (int i = 0; i < 3; i++)
+        syscall(SYS_munmap, raw[i], size);
+    return aligned;
+}
+
+static bool power_of_two(uintptr_t n)
+{
+    return n && !(n & (n - 1));
+}
+
+/* Equal power-of-two buffers placed one after another must not lie a power of two apart (a
+ * loop over such arrays runs at about half speed); buffers of whole PMDs (64 MiB) start on a
+ * PMD where the kernel aligns such mappings, smaller ones (8 MiB) have a page to spare. */
+Test(heap, equal_buffers_lie_no_power_of_two_apart_and_whole_pmds_stay_aligned)
+{
+    size_t sizes[] = {8 * MiB, 64 * MiB};
+    for (int s = 0; s < 2; s++) {
+        size_t size = sizes[s];
+        bool aligns = size >= 32 * MiB && kernel_aligns_whole_pmds(size);
+        uintptr_t at[3];
+        for (int i = 0; i < 3; i++) {
+            void *buffer = malloc(size);
+            cr_assert(placed(buffer), "%zu MiB", size / MiB);
+            at[i] = (uintptr_t)buffer;
+            if (aligns)
+                cr_assert_eq(at[i] % (2 * MiB), 0, "a %zu MiB buffer at %#lx: not on a PMD",
+                             size / MiB, (unsigned long)at[i]);
+        }
+        for (int i = 1; i < 3; i++) {
+            uintptr_t apart = at[i] > at[i - 1] ? at[i] - at[i - 1] : at[i - 1] - at[i];
+            cr_assert_not(power_of_two(apart), "%zu MiB buffers %#lx apart", size / MiB,
+                          (unsigned long)apart);
+        }
+        for (int i = 0; i < 3; i++)
+            free((void *)at[i]);
+    }
 }
 
 Test(heap, impossible_sizes_fail_like_glibc)
