@@ -16,3 +16,12 @@ __attribute__((noinline)) void *fixture_scratch(size_t size)
     __asm__ volatile("" ::: "memory");
     return buffer;
 }
+
+/* Named as a compiler names a clone of a function (GCC's fixture_clone_site.constprop.0). */
+void *fixture_clone_site(size_t size) __asm__("fixture_clone_site.constprop.0");
+__attribute__((noinline)) void *fixture_clone_site(size_t size)
+{
+    void *buffer = malloc(size);
+    __asm__ volatile("" ::: "memory");
+    return buffer;
+}

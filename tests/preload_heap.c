@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The malloc family under the preload: each function's contract (as glibc's), and the
  * policy really applied by the kernel. Run with CDMPLACE_CONFIG=tests/preload_heap.conf
- * (rules in file order: weights, partial, absent, mapped, big). */
+ * (rules in file order: weights, partial, absent, mapped, big, clone). */
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -15,10 +15,11 @@
  * reallocarray: by design, not by mistake. */
 #pragma GCC diagnostic ignored "-Wuse-after-free"
 
-enum { RULE_WEIGHTS, RULE_PARTIAL, RULE_ABSENT, RULE_MAPPED, RULE_BIG };
+enum { RULE_WEIGHTS, RULE_PARTIAL, RULE_ABSENT, RULE_MAPPED, RULE_BIG, RULE_CLONE };
 
 void *fixture_load_weights(size_t size);
 void *fixture_scratch(size_t size);
+void *fixture_clone_site(size_t size) __asm__("fixture_clone_site.constprop.0");
 
 Test(heap, large_malloc_is_placed_and_bound)
 {
@@ -61,6 +62,16 @@ Test(heap, caller_rule_places_one_call_site_and_not_another)
     cr_assert_not(placed(scratch), "fixture_scratch matches no rule at 2M");
     free(weights);
     free(scratch);
+}
+
+Test(heap, caller_rule_names_a_compiler_clone_as_its_function)
+{
+    void *buffer = fixture_clone_site(2 * MiB);
+    struct cdm_buffer_info info;
+    cr_assert_eq(query(buffer, &info), 0,
+                 "fixture_clone_site.constprop.0 matches caller = ...:fixture_clone_site");
+    cr_assert_eq(info.rule, RULE_CLONE);
+    free(buffer);
 }
 
 Test(heap, nodeset_with_missing_nodes_keeps_the_present_ones)

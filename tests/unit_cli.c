@@ -1124,7 +1124,7 @@ static struct outcome report_of(const char *program, const char *mode)
 /* Call sites read as people wrote them: C++ names demangled; a stripped program's static
  * function, which no symbol holds, as the object and the offset into it (not as the nearest
  * exported symbol below, megabytes away); with its debug information installed apart, named
- * from that. */
+ * from that; a compiler's clone as its function. */
 Test(cli, report_names_cxx_and_stripped_call_sites)
 {
     struct outcome cxx = report_of("build/tests/cxx_sites", NULL);
@@ -1145,6 +1145,16 @@ Test(cli, report_names_cxx_and_stripped_call_sites)
     cr_assert(strstr(apart.out, "fixture::Loader::load(unsigned long) (cxx_sites.cc:"), "%s",
               apart.out);
     outcome_free(&apart);
+
+    /* A compiler's clone, named as its function: by the library in an unstripped object, by
+     * the report from the debug information of a stripped one. */
+    const char *clones[] = {"build/tests/cxx_sites", "build/tests/cxx_sites_debuglink"};
+    for (int i = 0; i < 2; i++) {
+        struct outcome clone = report_of(clones[i], "clone");
+        cr_assert(strstr(clone.out, "clone_load (cxx_sites.cc:"), "%s", clone.out);
+        cr_assert_null(strstr(clone.out, "constprop"), "%s", clone.out);
+        outcome_free(&clone);
+    }
 }
 
 /* report --json: valid JSON (Python's reader), with the table's figures for the same
