@@ -508,8 +508,8 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
     }
     bool applied = false;
     if (d.result == APPLIED) {
-        /* The spare page too: a policy on part of a mapping splits it, and mremap cannot
-         * grow a buffer across two mappings. */
+        /* The spare too: a policy on part of a mapping splits it, and mremap cannot grow a
+         * buffer across two mappings. */
         d.error = apply_policy(d.rule, buffer, mapped + heap_spare(mapped), 0);
         applied = d.error == 0;
         if (d.error)
@@ -581,8 +581,8 @@ static int grow_placed(const struct cdm_placed *p, size_t size, void **out)
     } else if ((err = plat_mremap((void *)start, entry->mapped, mapped + heap_spare(mapped),
                                    MREMAP_MAYMOVE, &moved)) == 0) {
         /* The buffer's pages alone move (a registration with the tracker may have split
-         * them from their spare page, and mremap takes one mapping); the grown mapping ends
-         * in a spare page of its own, the old one is unmapped. */
+         * them from their spare, and mremap takes one mapping); the grown mapping ends in a
+         * spare of its own, the old one is unmapped. */
         if ((uintptr_t)moved != start)
             plat_munmap((void *)(start + entry->mapped), heap_spare(entry->mapped));
         before = *entry;
