@@ -62,8 +62,8 @@ if [ "$tracker" = missing ]; then
     check "no page moved: the fill made them, no use followed that missing sees" \
         eval "! grep -q '\"ev\":\"migrate\"' /tmp/follow.jsonl"
     for phase in allocated 'cpu phase 1' 'device phase' 'cpu phase 2'; do
-        check "$phase: the buffer is on the CDM node (>= 95%)" \
-            eval "[ $(share $cdm "$phase" /tmp/follow.out) -ge 95 ]"
+        on=$(share $cdm "$phase" /tmp/follow.out)
+        check_why "$phase: the buffer is on the CDM node (>= 95%)" "$on%" eval "[ $on -ge 95 ]"
     done
 elif [ "$mode" = read ] && [ "$reads" = no ]; then
     check "auto sees writes only here" \
@@ -74,12 +74,15 @@ else
         eval "grep -q '\"ev\":\"migrate\".*\"to\":$dram,.*\"reason\":\"touched\"' /tmp/follow.jsonl"
     check "pages went back to the CDM node when idle" \
         eval "grep -q '\"ev\":\"migrate\".*\"from\":$dram,\"to\":$cdm,.*\"reason\":\"idle\"' /tmp/follow.jsonl"
-    check "after allocation the buffer is on the CDM node (>= 95%)" eval "[ $(share $cdm allocated /tmp/follow.out) -ge 95 ]"
-    check "while the CPU computes it is on DRAM (>= 95%)" eval "[ $(share $dram 'cpu phase 1' /tmp/follow.out) -ge 95 ]"
-    check "after the device phase it is back on the CDM node (>= 95%)" \
-        eval "[ $(share $cdm 'device phase' /tmp/follow.out) -ge 95 ]"
-    check "and on DRAM again for the second CPU phase (>= 95%)" \
-        eval "[ $(share $dram 'cpu phase 2' /tmp/follow.out) -ge 95 ]"
+    on=$(share $cdm allocated /tmp/follow.out)
+    check_why "after allocation the buffer is on the CDM node (>= 95%)" "$on%" eval "[ $on -ge 95 ]"
+    on=$(share $dram 'cpu phase 1' /tmp/follow.out)
+    check_why "while the CPU computes it is on DRAM (>= 95%)" "$on%" eval "[ $on -ge 95 ]"
+    on=$(share $cdm 'device phase' /tmp/follow.out)
+    check_why "after the device phase it is back on the CDM node (>= 95%)" "$on%" \
+        eval "[ $on -ge 95 ]"
+    on=$(share $dram 'cpu phase 2' /tmp/follow.out)
+    check_why "and on DRAM again for the second CPU phase (>= 95%)" "$on%" eval "[ $on -ge 95 ]"
 fi
 if [ "$reads" = yes ]; then
     check "the trace says DAMON sees the reads" \
