@@ -44,13 +44,8 @@ static void name_frame(uintptr_t ip, struct cdm_callsite *site)
     site->ip = ip;
     site->offset = where.offset;
     site->in_library = where.in_library;
-    /* A compiler's clone is named as its function (GCC's f.constprop.0, f.part.0, f.cold;
-     * LLVM's f.llvm.N): a rule names the function of the source. C and mangled names have no
-     * dot of their own. */
-    const char *dot = where.function[0] ? strchr(where.function + 1, '.') : NULL;
-    int function_len = dot ? (int)(dot - where.function) : (int)strlen(where.function);
-    int n = snprintf(site->text, sizeof site->text, "%s:%.*s", where.object, function_len,
-                     where.function);
+    int n = snprintf(site->text, sizeof site->text, "%s:%.*s", where.object,
+                     (int)cdm__function_name_length(where.function), where.function);
     if (n < 0 || (size_t)n >= sizeof site->text)
         site->text[sizeof site->text - 1] = '\0';
     const char *colon = strrchr(site->text, ':');

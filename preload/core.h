@@ -342,5 +342,9 @@ struct cdm_request {
 CDM_HIDDEN int cdm__rules_match(const struct cdm_config *config, const struct cdm_request *req);
 /* Whether any rule needs the allocating stack. */
 CDM_HIDDEN bool cdm__rules_need_stack(const struct cdm_config *config);
+/* The length of a function's name as rules and the report name it: a compiler's clone is its
+ * function (GCC's f.constprop.0, f.part.0, f.cold; LLVM's f.llvm.N), since a rule names the
+ * function of the source. C and mangled names have no dot of their own. */
+CDM_HIDDEN size_t cdm__function_name_length(const char *symbol);
 
 #endif

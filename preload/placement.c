@@ -500,7 +500,8 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
         handled = 1;
         goto out;
     }
-    void *buffer = map_aligned(mapped + heap_spare(mapped), alignment);
+    size_t length = mapped + heap_spare(mapped); /* the mapping: the pages, then the spare */
+    void *buffer = map_aligned(length, alignment);
     if (!buffer) { /* no address space for a mapping of its own: the real allocator tries */
         d.result = watched ? d.result : UNMAPPED;
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
@@ -510,7 +511,7 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
     if (d.result == APPLIED) {
         /* The spare too: a policy on part of a mapping splits it, and mremap cannot grow a
          * buffer across two mappings. */
-        d.error = apply_policy(d.rule, buffer, mapped + heap_spare(mapped), 0);
+        d.error = apply_policy(d.rule, buffer, length, 0);
         applied = d.error == 0;
         if (d.error)
             d.result = outcome_of_error(d.error);
@@ -519,7 +520,7 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
                            .rule = d.rule, .kind = CDM_KIND_HEAP, .applied = applied,
                            .watched = watched, .error = d.error};
     if (!table_insert(&entry)) {
-        plat_munmap(buffer, mapped + heap_spare(mapped));
+        plat_munmap(buffer, length);
         d.result = watched ? d.result : UNMAPPED;
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         goto out;

@@ -2,6 +2,8 @@
 /* Which rule places an allocation: the first, in file order, whose size window, kinds,
  * program glob and caller glob all match. Called on every allocation at or above min_size,
  * so it only compares: no allocation, no lock, no system call. */
+#include <string.h>
+
 #include "core.h"
 
 static bool caller_matches(const char *glob, const struct cdm_request *req)
@@ -43,4 +45,10 @@ bool cdm__rules_need_stack(const struct cdm_config *config)
         if (config->rules[i].caller[0])
             return true;
     return false;
+}
+
+size_t cdm__function_name_length(const char *symbol)
+{
+    const char *dot = symbol[0] ? strchr(symbol + 1, '.') : NULL;
+    return dot ? (size_t)(dot - symbol) : strlen(symbol);
 }

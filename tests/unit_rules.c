@@ -508,3 +508,16 @@ Test(match, need_stack)
     parse_clean("[rule a]\npolicy = local\n[rule b]\npolicy = local\ncaller = *\n");
     cr_assert(cdm__rules_need_stack(&config));
 }
+
+/* A compiler's clone is named as its function; a name without a suffix, or one that starts
+ * with a dot, is whole. */
+Test(match, function_name_without_a_clone_suffix)
+{
+    cr_assert_eq(cdm__function_name_length("load_weights.constprop.0"), 12);
+    cr_assert_eq(cdm__function_name_length("load_weights.part.0.isra.0"), 12);
+    cr_assert_eq(cdm__function_name_length("main.cold"), 4);
+    cr_assert_eq(cdm__function_name_length("_ZN7fixture6Loader4loadEm.llvm.42"), 25);
+    cr_assert_eq(cdm__function_name_length("load_weights"), 12);
+    cr_assert_eq(cdm__function_name_length(".annobin_init"), 13);
+    cr_assert_eq(cdm__function_name_length(""), 0);
+}

@@ -86,12 +86,8 @@ bool symbols_lookup(const char *object_path, uint64_t offset, char *function, si
      * them would be named after it, megabytes away. */
     if (!name || symbol.st_size == 0 || into >= symbol.st_size)
         return false;
-    /* A compiler's clone (f.constprop.0, f.cold) is named as its function, as the library
-     * names the frames it found (preload/callsite.c). */
-    char unsuffixed[512];
-    const char *dot = name[0] ? strchr(name + 1, '.') : NULL;
-    snprintf(unsuffixed, sizeof unsuffixed, "%.*s", dot ? (int)(dot - name) : (int)strlen(name),
-             name);
+    char unsuffixed[512]; /* a compiler's clone named as its function, as the library does */
+    snprintf(unsuffixed, sizeof unsuffixed, "%.*s", (int)cdm__function_name_length(name), name);
     symbols_demangle(unsuffixed, function, function_size);
     *function_offset = into + 1;
     where[0] = '\0';
