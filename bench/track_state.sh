@@ -7,8 +7,9 @@
 # tier; `preferred`: a bind larger than the node is refused as full, and spilled untracked)
 # with each tracker the kernel allows here, and the trace's `exit` event says the most the
 # tracked ranges' state took (`track_bytes`). Per tracker, rule and size: bytes, bytes per
-# GiB and per 4 KiB page. The goal: at most 1 byte per tracked 4 KiB page, plus a small
-# constant per buffer; the script prints its verdict per tracker.
+# GiB and per 4 KiB page, and the bytes beyond a byte a page. The goal: at most 1 byte per
+# tracked 4 KiB page, plus a small constant per buffer; the script prints its verdict per
+# tracker.
 #
 # Usage: sh bench/track_state.sh (from anywhere, after make; `make bench-track-state`).
 # STATE_GIB (default "1 4 16 64"), STATE_TRACKERS (default "wp-async wp missing damon"); a
@@ -26,7 +27,7 @@ needs "$bin" "$library"
 scratch state
 
 echo "track_state: tracker state per GiB tracked ($(date -u +%Y-%m-%dT%H:%MZ), kernel $(uname -r))"
-printf '%-9s %-10s %5s %14s %12s %10s\n' tracker rule GiB track_bytes bytes/GiB bytes/page
+printf '%-9s %-10s %5s %14s %12s %10s %13s\n' tracker rule GiB track_bytes bytes/GiB bytes/page beyond_a_byte
 for tracker in $trackers; do
     for migrate in follow-cpu tier; do
         printf '[settings]\nlog = %s/trace\nreport = off\ntrack = %s\n\n[rule big]\nsize = 1G-\npolicy = preferred 0\nmigrate = %s\n' \
@@ -44,7 +45,7 @@ for tracker in $trackers; do
             bytes=$(sed -n 's/.*"ev":"exit".*"track_bytes":\([0-9]*\).*/\1/p' "$tmp/trace")
             [ "${bytes:-0}" -gt 0 ] || { echo "bench: nothing tracked ($tracker, $migrate, $gib GiB): $(cat "$tmp/err")" >&2; exit 1; }
             awk -v t="$tracker" -v m="$migrate" -v g="$gib" -v b="$bytes" 'BEGIN {
-                printf "%-9s %-10s %5d %14d %12.0f %10.4f\n", t, m, g, b, b / g, b / (g * 262144) }'
+                printf "%-9s %-10s %5d %14d %12.0f %10.4f %13d\n", t, m, g, b, b / g, b / (g * 262144), b - g * 262144 }'
             # One byte a page at most, plus 4 KiB for the buffer (a page of our own).
             [ "$bytes" -le $((gib * 262144 + 4096)) ] || eval "over_$(echo "$tracker" | tr - _)=1"
         done

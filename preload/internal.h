@@ -249,8 +249,9 @@ struct cdm_tracked {
     uint32_t discards;    /* counts MADV_DONTNEED and kin: a move decided before one is void */
     bool moving;          /* a move_pages call on it is in flight (the lock released) */
     bool registered;      /* with the userfaultfd: done once the threads run */
-    bool huge;            /* found in huge pages: watched in 2 MiB blocks through the
-                           * synchronous userfaultfd instead (tracker.c, "huge ranges") */
+    bool huge;            /* found in huge pages: watched in blocks of whole huge pages
+                           * through the synchronous userfaultfd instead (tracker.c, "huge
+                           * ranges") */
     uintptr_t start;
     size_t n_pages;
     int rule;             /* -1: a profiling run's buffer that no rule matched */
@@ -267,8 +268,10 @@ struct cdm_tracked {
     uint32_t moves_wait_until;
     uint8_t shared_refusals;
     struct cdm_pages pages; /* what is known of each page: when used, where (pages.h) */
-    uint8_t *users;       /* several sockets: per CDM_USER_SPAN_PAGES, node + 1 of the last
-                           * user seen (0: not known); NULL with one socket */
+    uint32_t span_pages;  /* what is kept by the span, not the page (cdm_pages_spans) */
+    uint32_t n_spans;
+    uint8_t *users;       /* several sockets: per span, node + 1 of the last user seen (0:
+                           * not known); NULL with one socket */
     void *backend_state;  /* the tracker backend's own (track.h), or NULL */
     void *state;          /* the mapping of our own holding it and the pages' bytes */
     size_t state_size;
@@ -285,9 +288,8 @@ CDM_HIDDEN void cdm__users_sample_faults(void);
 CDM_HIDDEN void cdm__users_read_samples(void);
 CDM_HIDDEN int cdm__users_block_node(uintptr_t address);
 CDM_HIDDEN void cdm__users_after_fork_child(void);
-/* Pages a user node stands for: a huge page's worth (several sockets only). */
-#define CDM_USER_SPAN_PAGES 512
-#define CDM_USER_SPAN_SHIFT 21
+/* The 2 MiB block a fault is sampled in (several sockets). */
+#define CDM_USER_BLOCK_SHIFT 21
 /* Epochs count from here (a trace counts from 0). */
 #define CDM_EPOCH_FIRST (1u << 20)
 /* Choose the backend (at startup; warns once when track's choice is not allowed here). */

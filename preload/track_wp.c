@@ -80,7 +80,7 @@ struct wp_range {
     uint32_t lost;
 };
 
-static size_t wp_state_size(size_t n_pages)
+static size_t wp_state_size(size_t n_spans)
 {
     return sizeof(struct wp_range);
 }

@@ -6,8 +6,9 @@
 
 #include <string.h>
 
-/* wp-async watches a range in spans of this many bytes (the size of a huge page, which
- * migrates as a whole anyway), each in one of three ways:
+/* wp-async watches a range in its spans (range->span_pages: a huge page's worth, which
+ * migrates as a whole anyway, or a whole number of them in a range over 1 GiB, so that their
+ * state is a constant a range: cdm_pages_spans), each in one of four ways:
  *   WHOLE      every page protected: the scan tells exactly which were written
  *   PROBED     the span's cohort, the pages seen used at its last sighting, is watched
  *              through one of its pages, all marked again when that one is written; every
@@ -23,7 +24,6 @@
  * keeps writing costs it one fault and one call per half `idle`, and up to SHARED_SPANS spans
  * it writes whole together share those (on this project's machine each call cost a streaming
  * loop some 20 us: 1-2% at one call per span). */
-#define SPAN (2u << 20)
 #define SHARED_SPANS 16
 /* A span just made keeps its probe this many epochs at least (`idle` beyond): the pages a fill
  * made first must still be watched through it when the program's first pass reaches them (a
@@ -35,15 +35,19 @@
 enum span_watch { UNWATCHED, PROBED, WHOLE, SHARED };
 
 struct cdm_span {
-    uint32_t cohort;   /* the epoch the span was last seen used; 0: not in use */
-    uint16_t probe;    /* PROBED: the page watched for the cohort, an index in the span */
-    uint8_t watch : 7; /* enum span_watch */
+    uint32_t cohort;     /* the epoch the span was last seen used; 0: not in use */
+    uint32_t probe : 24; /* PROBED: the page watched for the cohort, an index in the span */
+    uint32_t watch : 2;  /* enum span_watch */
     /* The cohort is the pages made in its epoch (every page seen), none used yet: the span
      * was filled, and is probed at once, so that the program's first pass over what it filled
      * costs a fault a span (or fewer, shared), not one a page (follow-cpu and profiles). */
-    bool made : 1;
-    int8_t prober; /* SHARED: where the span watching it is (PROBED; a huge range's: WHOLE) */
+    uint32_t made : 1;
+    /* SHARED: where the span watching it is (PROBED; a huge range's: WHOLE), fewer than
+     * SHARED_SPANS away */
+    int32_t prober : 5;
 };
+_Static_assert(sizeof(struct cdm_span) == 8, "a span's state is 8 bytes");
+_Static_assert(CDM_PAGE_SPAN_PAGES_MAX <= 1u << 24, "a probe's index fits its field");
 
 /* Each protected page the program writes is an in-kernel fault, some 1-2 us natively (more
  * while a protecting call is in flight: the fault then flushes the TLB of every CPU running
@@ -69,22 +73,18 @@ static struct cdm_span *spans_of(const struct cdm_tracked *range)
     return range->backend_state;
 }
 
-static size_t span_pages(void)
+/* The spans from the range's start (its blocks, from the boundary below, are n_spans). */
+static size_t range_spans(const struct cdm_tracked *range)
 {
-    size_t pages = SPAN / plat_page_size();
-    return pages ? pages : 1;
-}
-
-static size_t range_spans(size_t n_pages)
-{
-    return (n_pages + span_pages() - 1) / span_pages();
+    return (range->n_pages + range->span_pages - 1) / range->span_pages;
 }
 
 /* Span s of the range: its pages [*first, *last), the last span cut at the range's end. */
 static void span_pages_of(const struct cdm_tracked *range, size_t s, size_t *first, size_t *last)
 {
-    *first = s * span_pages();
-    *last = *first + span_pages() < range->n_pages ? *first + span_pages() : range->n_pages;
+    *first = s * range->span_pages;
+    *last = *first + range->span_pages < range->n_pages ? *first + range->span_pages
+                                                        : range->n_pages;
 }
 
 /* Whether page i is in the cohort of `span` (its own). */
@@ -97,7 +97,7 @@ static bool in_cohort(const struct cdm_tracked *range, const struct cdm_span *sp
 /* Marks the cohorts of the spans that span s watches (SHARED, on either side of it). */
 static void mark_shared(struct cdm_tracked *range, size_t s, uint32_t epoch)
 {
-    size_t page = plat_page_size(), n_spans = range_spans(range->n_pages);
+    size_t page = plat_page_size(), n_spans = range_spans(range);
     for (int dir = -1; dir <= 1; dir += 2) {
         for (long t = (long)s + dir; t >= 0 && (size_t)t < n_spans; t += dir) {
             struct cdm_span *other = &spans_of(range)[t];
@@ -266,7 +266,7 @@ static bool due_whole(const struct cdm_tracked *range, size_t s, int32_t after, 
 static size_t shared_run(const struct cdm_tracked *range, size_t s, int32_t after,
                          uint32_t epoch)
 {
-    size_t n = 0, n_spans = range_spans(range->n_pages);
+    size_t n = 0, n_spans = range_spans(range);
     if (range->pages.heat)
         return 1;
     while (n < SHARED_SPANS && s + n < n_spans && due_whole(range, s + n, after, epoch) &&
@@ -296,7 +296,7 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
                               : idle;
     int32_t made_idle = probed_idle > MADE_EPOCHS ? probed_idle : MADE_EPOCHS;
     struct cdm_protect_run run = {.range = range};
-    for (size_t s = 0; s < range_spans(range->n_pages); s++) {
+    for (size_t s = 0; s < range_spans(range); s++) {
         struct cdm_span *span = &spans_of(range)[s];
         size_t first, last;
         span_pages_of(range, s, &first, &last);
@@ -326,14 +326,14 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
             for (size_t t = s; t < sharing_end; t++)
                 spans_of(range)[t] = (struct cdm_span){.watch = SHARED, .cohort = cohort,
                                                     .made = made,
-                                                    .prober = (int8_t)(prober - (long)t)};
+                                                    .prober = (int32_t)(prober - (long)t)};
             s = (size_t)prober;
             span = &spans_of(range)[s];
             span_pages_of(range, s, &first, &last);
             next = next_in_cohort(range, s);
         }
         /* The probe, and the pages outside the cohort. */
-        span->probe = (uint16_t)next;
+        span->probe = (uint32_t)next;
         span->watch = PROBED;
         for (size_t i = first; i < last; i++)
             if (!in_cohort(range, span, i) || i == first + span->probe)
@@ -345,14 +345,17 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
 
 /* ------------------------------------------------------------------ huge ranges */
 
-/* A huge range's blocks: the aligned 2 MiB from the boundary at or below its start. Block
- * k's state is the k-th span's entry (one more than its spans: where the range does not
- * start on a boundary, its blocks straddle its spans). */
-static size_t range_blocks(const struct cdm_tracked *range)
+/* A huge range's blocks: span-sized, from the huge page's boundary at or below its start,
+ * so that none splits a huge page; there are n_spans of them (one more than its spans where
+ * the range does not start on a boundary). Block k's state is the k-th span's entry. */
+static uintptr_t blocks_base(const struct cdm_tracked *range)
 {
-    uintptr_t base = range->start & ~(uintptr_t)(CDM_HUGE_BLOCK - 1);
-    uintptr_t end = range->start + range->n_pages * plat_page_size();
-    return (end - base + CDM_HUGE_BLOCK - 1) / CDM_HUGE_BLOCK;
+    return range->start & ~(uintptr_t)(CDM_HUGE_BLOCK - 1);
+}
+
+static size_t block_bytes(const struct cdm_tracked *range)
+{
+    return (size_t)range->span_pages * plat_page_size();
 }
 
 /* Block k's pages [*first, *last), cut at the range's ends. */
@@ -360,9 +363,8 @@ static void block_pages_of(const struct cdm_tracked *range, size_t k, size_t *fi
                            size_t *last)
 {
     size_t page = plat_page_size();
-    uintptr_t base = range->start & ~(uintptr_t)(CDM_HUGE_BLOCK - 1);
     uintptr_t end = range->start + range->n_pages * page;
-    uintptr_t from = base + k * CDM_HUGE_BLOCK, to = from + CDM_HUGE_BLOCK;
+    uintptr_t from = blocks_base(range) + k * block_bytes(range), to = from + block_bytes(range);
     *first = (from > range->start ? from - range->start : 0) / page;
     *last = ((to < end ? to : end) - range->start) / page;
 }
@@ -378,8 +380,9 @@ static bool block_used_in(const struct cdm_tracked *range, size_t k, uint32_t ep
     return false;
 }
 
-/* A huge range (tracker.c, "huge ranges") is watched in aligned 2 MiB blocks through the
- * synchronous userfaultfd, where a fault marks and releases its whole block. A block is
+/* A huge range (tracker.c, "huge ranges") is watched in blocks of whole huge pages (one, or
+ * a span's worth over 1 GiB) through the synchronous userfaultfd, where a fault marks and
+ * releases its aligned 2 MiB (a block of several takes a fault for each written). A block is
  * protected again, whole, once its pages are due (a write-protect change over part of a huge
  * page splits it); one not there yet is protected to no effect (its making is not seen, and
  * is not a use). Each protected block a program keeps writing costs it a fault round trip
@@ -389,7 +392,7 @@ static bool block_used_in(const struct cdm_tracked *range, size_t k, uint32_t ep
  * idle, each is protected on its own. tier ranks each block's own heat: none share. */
 static void wp_async_huge_collect_range(struct cdm_tracked *range, uint32_t epoch)
 {
-    size_t page = plat_page_size(), n_spans = range_blocks(range);
+    size_t page = plat_page_size(), n_spans = range->n_spans;
     int32_t after = cdm__track_look_after(range);
     int32_t idle = (int32_t)cdm__migrate_idle_epochs(range->rule);
     struct cdm_protect_run run = {.range = range};
@@ -424,7 +427,7 @@ static void wp_async_huge_collect_range(struct cdm_tracked *range, uint32_t epoc
         size_t prober = s + (cohort * 2654435761u >> 16) % sharing;
         for (size_t t = s; t < s + sharing; t++)
             spans[t] = (struct cdm_span){.watch = SHARED, .cohort = cohort,
-                                         .prober = (int8_t)((long)prober - (long)t)};
+                                         .prober = (int32_t)((long)prober - (long)t)};
         spans[prober].watch = WHOLE;
         size_t first, last;
         block_pages_of(range, prober, &first, &last);
@@ -438,15 +441,15 @@ static void wp_async_huge_collect_range(struct cdm_tracked *range, uint32_t epoc
  * its next report would count as a write: the span is watched whole from its next look. */
 static void wp_async_cooled(struct cdm_tracked *range, size_t i)
 {
-    struct cdm_span *span = &spans_of(range)[i / span_pages()];
+    struct cdm_span *span = &spans_of(range)[i / range->span_pages];
     if (span->watch != WHOLE)
         *span = (struct cdm_span){.watch = UNWATCHED};
 }
 
-/* A span's state each, and one more for huge ranges (range_blocks). */
-static size_t wp_async_state_size(size_t n_pages)
+/* A block's state each (its spans are as many or one fewer). */
+static size_t wp_async_state_size(size_t n_spans)
 {
-    return (range_spans(n_pages) + 1) * sizeof(struct cdm_span);
+    return n_spans * sizeof(struct cdm_span);
 }
 
 /* Watched whole from the start, with nothing protected: the pages are not there yet, or were
@@ -454,7 +457,7 @@ static size_t wp_async_state_size(size_t n_pages)
  * (cdm__track_mark). */
 static void wp_async_state_init(struct cdm_tracked *range)
 {
-    for (size_t s = 0; s < range_spans(range->n_pages); s++)
+    for (size_t s = 0; s < range_spans(range); s++)
         spans_of(range)[s] = (struct cdm_span){.watch = WHOLE};
 }
 
@@ -480,7 +483,7 @@ static void wp_async_collect(uint32_t epoch, bool ended)
 static void wp_async_collect_range(struct cdm_tracked *range, uint32_t epoch)
 {
     bool huge = false;
-    for (size_t s = 0; s < range_spans(range->n_pages); s++)
+    for (size_t s = 0; s < range_spans(range); s++)
         if (spans_of(range)[s].watch == PROBED || spans_of(range)[s].watch == WHOLE)
             huge |= collect_span(range, s, epoch);
     if (!huge || !cdm__track_go_huge(range)) {
@@ -488,7 +491,7 @@ static void wp_async_collect_range(struct cdm_tracked *range, uint32_t epoch)
         return;
     }
     /* Its spans start again as blocks (wp_async_huge_collect_range): used now, or not lately. */
-    for (size_t k = 0; k < range_blocks(range); k++)
+    for (size_t k = 0; k < range->n_spans; k++)
         spans_of(range)[k] = (struct cdm_span){
             .watch = UNWATCHED, .cohort = block_used_in(range, k, epoch) ? epoch : 0};
 }
@@ -523,7 +526,7 @@ static bool spans_written_lately(const struct cdm_tracked *range, size_t first, 
 static bool wp_async_written_lately(const struct cdm_tracked *range, uintptr_t from, uintptr_t to,
                                     uint32_t epoch)
 {
-    size_t span = span_pages() * plat_page_size();
+    size_t span = block_bytes(range); /* a span's bytes */
     return spans_written_lately(range, (from - range->start) / span, (to - 1 - range->start) / span,
                                 epoch);
 }
@@ -531,9 +534,9 @@ static bool wp_async_written_lately(const struct cdm_tracked *range, uintptr_t f
 static bool wp_async_huge_written_lately(const struct cdm_tracked *range, uintptr_t from,
                                          uintptr_t to, uint32_t epoch)
 {
-    uintptr_t base = range->start & ~(uintptr_t)(CDM_HUGE_BLOCK - 1);
-    return spans_written_lately(range, (from - base) / CDM_HUGE_BLOCK,
-                                (to - 1 - base) / CDM_HUGE_BLOCK, epoch);
+    size_t block = block_bytes(range);
+    return spans_written_lately(range, (from - blocks_base(range)) / block,
+                                (to - 1 - blocks_base(range)) / block, epoch);
 }
 
 /* A huge range's: only its collection, in blocks. */

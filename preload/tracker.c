@@ -268,20 +268,23 @@ static struct cdm_tracked *range_new(uintptr_t start, size_t n_pages, int rule)
     if (!range)
         return NULL;
     /* The backend's state first (aligned), then a byte a page, then the users' spans. */
-    size_t own = tracker.ops->state_size ? tracker.ops->state_size(n_pages) : 0;
+    uint32_t span_pages;
+    size_t n_spans = cdm_pages_spans(start, n_pages, plat_page_size(), CDM_HUGE_BLOCK, &span_pages);
+    size_t own = tracker.ops->state_size ? tracker.ops->state_size(n_spans) : 0;
     own = (own + 7) & ~(size_t)7;
-    size_t spans = tracker.sockets ? (n_pages + CDM_USER_SPAN_PAGES - 1) / CDM_USER_SPAN_PAGES : 0;
-    size_t size = own + n_pages + spans;
+    size_t users = tracker.sockets ? n_spans : 0;
+    size_t size = own + n_pages + users;
     void *state = cdm__arena_map(size);
     if (!state) {
         cdm__slab_free(&tracker.range_slab, range);
         return NULL;
     }
     *range = (struct cdm_tracked){.id = ++tracker.next_id, .start = start, .n_pages = n_pages,
-                                  .rule = rule, .added_epoch = tracker.epoch, .state = state,
-                                  .state_size = size};
+                                  .rule = rule, .added_epoch = tracker.epoch,
+                                  .span_pages = span_pages, .n_spans = (uint32_t)n_spans,
+                                  .state = state, .state_size = size};
     range->backend_state = own ? state : NULL;
-    range->users = spans ? (uint8_t *)state + own + n_pages : NULL;
+    range->users = users ? (uint8_t *)state + own + n_pages : NULL;
     bool tier = rule >= 0 && cdm__rt.config.rules[rule].migrate == CDM_MIGRATE_TIER;
     cdm_pages_init(&range->pages, (uint8_t *)state + own, n_pages, tracker.epoch,
                    cdm_pages_quantum(cdm__migrate_idle_epochs(rule)), tier);
@@ -363,9 +366,9 @@ static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
         range->page_epochs += cdm_pages_touch(&range->pages, i, epoch);
         /* DAMON's sighting may be of an aggregation that began before the epoch's threads
          * ran: it names a user only where none is known. */
-        uint8_t *known = range->users ? &range->users[i / CDM_USER_SPAN_PAGES] : NULL;
-        if (known && (at >> CDM_USER_SPAN_SHIFT) + 1 != sampled_block) {
-            sampled_block = (at >> CDM_USER_SPAN_SHIFT) + 1;
+        uint8_t *known = range->users ? &range->users[i / range->span_pages] : NULL;
+        if (known && (at >> CDM_USER_BLOCK_SHIFT) + 1 != sampled_block) {
+            sampled_block = (at >> CDM_USER_BLOCK_SHIFT) + 1;
             sampled_user = cdm__users_block_node(at);
         }
         /* A fault sampled in the page's block names its CPU; else the epoch's one user. */
@@ -1189,8 +1192,8 @@ static struct cdm_tracked *range_from(const struct cdm_tracked *from, size_t fir
         return NULL;
     size_t kept = n_pages < from->n_pages - first ? n_pages : from->n_pages - first;
     cdm_pages_copy(&range->pages, &from->pages, first, kept);
-    for (size_t i = 0; range->users && i < kept; i += CDM_USER_SPAN_PAGES)
-        range->users[i / CDM_USER_SPAN_PAGES] = from->users[(first + i) / CDM_USER_SPAN_PAGES];
+    for (size_t i = 0; range->users && i < kept; i += range->span_pages)
+        range->users[i / range->span_pages] = from->users[(first + i) / from->span_pages];
     range->added_epoch = from->added_epoch;
     range->discards = from->discards;
     range->huge = from->huge;

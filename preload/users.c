@@ -182,7 +182,7 @@ static void note_sample(uintptr_t address, int cpu, void *arg)
     int node = node_of_cpu((uint64_t)cpu);
     if (node < 0 || !cdm__nodemask_has(&cdm__rt.topology.dram, node))
         return;
-    uintptr_t block = (address >> CDM_USER_SPAN_SHIFT) + 1;
+    uintptr_t block = (address >> CDM_USER_BLOCK_SHIFT) + 1;
     unsigned slot = (unsigned)(block * 2654435761u) % SAMPLED_BLOCKS;
     for (unsigned probe = 0; probe < 8; probe++) { /* a full neighbourhood: not remembered */
         unsigned i = (slot + probe) % SAMPLED_BLOCKS;
@@ -208,7 +208,7 @@ int cdm__users_block_node(uintptr_t address)
 {
     if (sampling != SAMPLES_ON)
         return -1;
-    uintptr_t block = (address >> CDM_USER_SPAN_SHIFT) + 1;
+    uintptr_t block = (address >> CDM_USER_BLOCK_SHIFT) + 1;
     unsigned slot = (unsigned)(block * 2654435761u) % SAMPLED_BLOCKS;
     for (unsigned probe = 0; probe < 8; probe++) {
         unsigned i = (slot + probe) % SAMPLED_BLOCKS;

@@ -374,13 +374,16 @@ Test(process, own_userfaultfd_takes_the_buffer_from_tracking)
  * the tracker never stops protecting them whole. Once such spans count whole, the faults
  * of the last two seconds (of four) stay far below that, under a follow-cpu rule and in a
  * profiling run (the default config: no rule, every buffer tracked). */
-/* The probe run with `config` (NULL: none, the built-in profiling default), to its end;
- * skipped where no tracker is allowed or the default is not built in. */
-static void run_tracked_probe(struct run *run, const char *config, const char *const *argv)
+/* The probe run with `config` (NULL: none, the built-in profiling default), its trace to
+ * `log` in the directory (NULL: none), to its end; skipped where no tracker is allowed or
+ * the default is not built in. */
+static void run_tracked_probe(struct run *run, const char *config, const char *const *argv,
+                              const char *log)
 {
     char setting[256];
     snprintf(setting, sizeof setting, "CDMPLACE_CONFIG=%s", config ? config : "");
-    const char *env[] = {"CDMPLACE_REPORT=off", config ? setting : NULL, NULL};
+    const char *env[] = {"CDMPLACE_REPORT=off", log ? log_to(log) : NULL, NULL, NULL};
+    env[log ? 2 : 1] = config ? setting : NULL;
     if (!config && access("/etc/cdmplace.conf", F_OK) == 0)
         cr_skip_test("/etc/cdmplace.conf exists: the built-in default is not what runs here");
     spawn(run, argv, env, true, 0);
@@ -393,7 +396,7 @@ static void random_writes_not_held_back(const char *config)
 {
     static struct run run;
     const char *argv[] = {PROBE, "random-writes", "512", "4", NULL};
-    run_tracked_probe(&run, config, argv);
+    run_tracked_probe(&run, config, argv, NULL);
     long faults[4];
     int tracked;
     cr_assert_eq(sscanf(run.out, "tracked=%d faults %ld %ld %ld %ld", &tracked, &faults[0],
@@ -421,12 +424,13 @@ Test(process, random_writes_are_not_held_back_by_faults_in_a_profile)
  * for longer than the fill, and over the fault budget so are spans in use: the slow loop's
  * second pass still faults on its pages (its spans' probes expired after `idle`), which puts
  * it over the budget, and from its fourth on it must not. */
-static void stream_passes(const char *config, const char *fill_ms, const char *pass_ms,
-                          int from_pass)
+static void stream_passes(const char *config, const char *mib, const char *fill_ms,
+                          const char *pass_ms, int from_pass, const char *log)
 {
     static struct run run;
-    const char *argv[] = {PROBE, "stream", "64", fill_ms, "6", pass_ms, NULL};
-    run_tracked_probe(&run, config, argv);
+    const char *argv[] = {PROBE, "stream", mib, fill_ms, "6", pass_ms, NULL};
+    long pages = atol(mib) * 256;
+    run_tracked_probe(&run, config, argv, log);
     long faults[6];
     int tracked;
     cr_assert_eq(sscanf(run.out, "tracked=%d faults %ld %ld %ld %ld %ld %ld", &tracked,
@@ -434,27 +438,44 @@ static void stream_passes(const char *config, const char *fill_ms, const char *p
                  7, "%s%s", run.out, run.err);
     cr_assert_eq(tracked, config != NULL, "a rule's buffer is tracked (%s)", run.out);
     for (int p = from_pass; p < 6; p++)
-        cr_assert_lt(faults[p], 16384 / 8, "pass %d: %ld faults (%s)", p + 1, faults[p], run.out);
+        cr_assert_lt(faults[p], pages / 8, "pass %d: %ld faults (%s)", p + 1, faults[p], run.out);
 }
 
 Test(process, first_pass_after_a_slow_fill_faults_once_a_span_under_follow_cpu)
 {
-    stream_passes("tests/process-track.conf", "400", "0", 0);
+    stream_passes("tests/process-track.conf", "64", "400", "0", 0, NULL);
 }
 
 Test(process, first_pass_after_a_slow_fill_faults_once_a_span_in_a_profile)
 {
-    stream_passes(NULL, "400", "0", 0);
+    stream_passes(NULL, "64", "400", "0", 0, NULL);
 }
 
 Test(process, loop_slower_than_idle_is_not_held_back_under_follow_cpu)
 {
-    stream_passes("tests/process-track.conf", "0", "400", 3);
+    stream_passes("tests/process-track.conf", "64", "0", "400", 3, NULL);
 }
 
 Test(process, loop_slower_than_idle_is_not_held_back_in_a_profile)
 {
-    stream_passes(NULL, "0", "400", 3);
+    stream_passes(NULL, "64", "0", "400", 3, NULL);
+}
+
+/* A buffer over 1 GiB (1,100 MiB, 550 huge pages) is watched in spans of two huge pages, so
+ * that the tracker's state for it is a byte a page and 4 KiB at most (before: 8 bytes a huge
+ * page, 4,408 bytes beside the pages' 281,600); and those spans are watched as smaller ones
+ * are: its first pass after a slow fill faults once a span, not once a page. */
+Test(process, buffer_over_a_gib_takes_a_byte_a_page_and_faults_once_a_span, .timeout = 120)
+{
+    stream_passes("tests/process-track.conf", "1100", "400", "0", 0, "big.%p");
+    static char trace[1 << 20];
+    cr_assert_eq(traces("big.", trace, sizeof trace), 1);
+    const char *exit_event = strstr(trace, "\"ev\":\"exit\"");
+    const char *field = exit_event ? strstr(exit_event, "\"track_bytes\":") : NULL;
+    cr_assert_not_null(field, "an exit event with track_bytes: %.300s", trace);
+    long bytes = atol(field + strlen("\"track_bytes\":"));
+    cr_assert_gt(bytes, 1100l * 256, "the buffer was tracked: %ld bytes", bytes);
+    cr_assert_leq(bytes, 1100l * 256 + 4096, "%ld bytes for 281,600 pages", bytes);
 }
 
 /* A tracked buffer in huge pages, written over and over for 2 s (20 epochs): it keeps its
@@ -464,7 +485,7 @@ static void huge_pages_kept(const char *config, const char *from)
 {
     static struct run run;
     const char *argv[] = {PROBE, "huge-writes", "64", "2", from, NULL};
-    run_tracked_probe(&run, config, argv);
+    run_tracked_probe(&run, config, argv, NULL);
     int tracked;
     long filled, end;
     cr_assert_eq(sscanf(run.out, "tracked=%d huge-filled=%ld huge-end=%ld", &tracked, &filled,

@@ -711,3 +711,68 @@ Test(pages, copy_keeps_each_page)
         cr_assert_eq(cdm_pages_used_in(&pages, FROM + 3, e + 1), used_before, "heat %d", heat);
     }
 }
+
+/* ----------------------------------------------------------------------- spans */
+
+#define KiB4 4096ul
+#define BLOCK (2ul << 20)
+
+/* Up to 1 GiB from a boundary a span is a huge page; past it a whole number of them, so that
+ * the spans from the boundary stay at most CDM_PAGE_SPANS_MAX. */
+Test(pages, spans_a_huge_page_each_up_to_the_most)
+{
+    struct {
+        uintptr_t start;
+        size_t bytes;
+        uint32_t span_pages;
+        size_t spans;
+    } cases[] = {
+        {1ul << 30, 1ul << 20, 512, 1},                /* 1 MiB on a boundary */
+        {(1ul << 30) + KiB4, BLOCK, 512, 2},           /* straddling one */
+        {1ul << 30, 1ul << 30, 512, 512},              /* 1 GiB on a boundary */
+        {(1ul << 30) + KiB4, 1ul << 30, 1024, 257},    /* a page past: 513 blocks */
+        {1ul << 40, 64ul << 30, 32768, 512},           /* 64 GiB */
+        {(1ul << 40) + 3 * KiB4, 64ul << 30, 33280, 505}, /* 32,769 blocks: 65 a span */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        uint32_t span_pages = 0;
+        size_t spans = cdm_pages_spans(cases[c].start, cases[c].bytes / KiB4, KiB4, BLOCK,
+                                       &span_pages);
+        cr_assert_eq(span_pages, cases[c].span_pages, "case %zu: %u pages a span", c, span_pages);
+        cr_assert_eq(spans, cases[c].spans, "case %zu: %zu spans", c, spans);
+    }
+}
+
+/* Any start and size: the spans cover the pages from the boundary, there are at most the
+ * most of them, and the spans from the range's start are never more. */
+Test(pages, spans_cover_the_range_within_the_most)
+{
+    uint64_t x = 88172645463325252u;
+    for (int k = 0; k < 100000; k++) {
+        x ^= x << 13; /* xorshift64 */
+        x ^= x >> 7;
+        x ^= x << 17;
+        uintptr_t start = (uintptr_t)(x % (1ul << 46)) & ~(KiB4 - 1);
+        size_t n = (size_t)(x >> 20) % ((k % 2 ? 1ul << 20 : 1ul << 24) + 1); /* to 64 GiB */
+        uint32_t span_pages = 0;
+        size_t spans = cdm_pages_spans(start, n, KiB4, BLOCK, &span_pages);
+        size_t from_boundary = (start & (BLOCK - 1)) / KiB4 + n;
+        cr_assert_eq(span_pages % 512, 0, "start %#lx, %zu pages: %u a span", start, n, span_pages);
+        cr_assert_leq(spans, CDM_PAGE_SPANS_MAX, "start %#lx, %zu pages: %zu spans", start, n, spans);
+        cr_assert_geq(spans * span_pages, from_boundary, "start %#lx, %zu pages", start, n);
+        cr_assert_lt((spans - (spans > 0)) * span_pages, from_boundary + (n == 0),
+                     "start %#lx, %zu pages: a span too many", start, n);
+        cr_assert_leq((n + span_pages - 1) / span_pages, spans, "start %#lx, %zu pages", start, n);
+        cr_assert(span_pages == 512 || from_boundary > (size_t)CDM_PAGE_SPANS_MAX * 512,
+                  "start %#lx, %zu pages: %u a span where a huge page does", start, n, span_pages);
+    }
+}
+
+/* Past 32 TiB a span is at its largest, and there are more of them. */
+Test(pages, spans_at_their_largest_past_32_tib)
+{
+    uint32_t span_pages = 0;
+    size_t spans = cdm_pages_spans(0, (64ul << 40) / KiB4, KiB4, BLOCK, &span_pages);
+    cr_assert_eq(span_pages, CDM_PAGE_SPAN_PAGES_MAX);
+    cr_assert_eq(spans, 1024);
+}
