@@ -44,14 +44,14 @@ uint32_t cdm_pages_quantum(uint32_t idle_epochs)
     return idle_epochs / CDM_PAGE_KEPT_TICKS + (idle_epochs % CDM_PAGE_KEPT_TICKS != 0);
 }
 
-size_t cdm_pages_spans(uintptr_t start, size_t n, size_t page, size_t block,
+size_t cdm_pages_spans(uintptr_t start, size_t n, size_t page, size_t block, size_t most,
                        uint32_t *span_pages)
 {
     size_t bytes = (start & (block - 1)) + n * page, block_pages = block / page;
     size_t blocks = (bytes + block - 1) / block;
-    size_t per = (blocks + CDM_PAGE_SPANS_MAX - 1) / CDM_PAGE_SPANS_MAX; /* blocks a span */
-    size_t most = CDM_PAGE_SPAN_PAGES_MAX / block_pages;
-    per = per < 1 ? 1 : per > most ? most : per;
+    size_t per = (blocks + most - 1) / most; /* blocks a span */
+    size_t largest = CDM_PAGE_SPAN_PAGES_MAX / block_pages;
+    per = per < 1 ? 1 : per > largest ? largest : per;
     *span_pages = (uint32_t)(per * block_pages);
     return (bytes + per * block - 1) / (per * block);
 }

@@ -18,13 +18,12 @@
 
 /* What is kept by the span rather than by the page (wp-async's watch, several sockets' last
  * user) takes a constant a range: a span is a `block` of bytes (a huge page), or a whole
- * number of blocks, so that the n pages at `start` make at most CDM_PAGE_SPANS_MAX spans
- * counted from the block boundary at or below `start` (a huge range's blocks; the spans from
- * `start` are never more). Sets *span_pages, at most CDM_PAGE_SPAN_PAGES_MAX (past 32 TiB on
- * 4 KiB pages there are more spans), and returns the spans from the boundary. */
-#define CDM_PAGE_SPANS_MAX 512u
+ * number of blocks, so that the n pages at `start` make at most `most` spans counted from
+ * the block boundary at or below `start` (a huge range's blocks; the spans from `start` are
+ * never more). Sets *span_pages, at most CDM_PAGE_SPAN_PAGES_MAX (past 32 TiB on 4 KiB
+ * pages and 512 spans there are more), and returns the spans from the boundary. */
 #define CDM_PAGE_SPAN_PAGES_MAX (1u << 24)
-size_t cdm_pages_spans(uintptr_t start, size_t n, size_t page, size_t block,
+size_t cdm_pages_spans(uintptr_t start, size_t n, size_t page, size_t block, size_t most,
                        uint32_t *span_pages);
 
 /* A range's pages. Two ways to read `when`, chosen per range:

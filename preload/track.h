@@ -15,9 +15,9 @@
 
 /* What a backend does at each point of a range's and an epoch's life; NULL: nothing. */
 struct cdm_track_ops {
-    /* Bytes of state of its own a range of n_spans spans (cdm_pages_spans) needs, and making
-     * it (range->backend_state, zeroed). */
-    size_t (*state_size)(size_t n_spans);
+    /* Bytes of state of its own a range needs, and more for each of its spans
+     * (cdm_pages_spans); making it (range->backend_state, zeroed). */
+    size_t range_state_bytes, span_state_bytes;
     void (*state_init)(struct cdm_tracked *range);
     /* A range was registered with the userfaultfd; the lock held. */
     void (*registered)(struct cdm_tracked *range);

@@ -80,11 +80,6 @@ struct wp_range {
     uint32_t lost;
 };
 
-static size_t wp_state_size(size_t n_spans)
-{
-    return sizeof(struct wp_range);
-}
-
 static void wp_collect_range(struct cdm_tracked *range, uint32_t epoch)
 {
     struct wp_range *own = range->backend_state;
@@ -142,7 +137,7 @@ static const struct cdm_track_ops wp_huge = {
 };
 
 const struct cdm_track_ops cdm__track_wp = {
-    .state_size = wp_state_size,
+    .range_state_bytes = sizeof(struct wp_range),
     .registered = wp_registered,
     .collect = wp_collect,
     .collect_range = wp_collect_range,

@@ -446,12 +446,6 @@ static void wp_async_cooled(struct cdm_tracked *range, size_t i)
         *span = (struct cdm_span){.watch = UNWATCHED};
 }
 
-/* A block's state each (its spans are as many or one fewer). */
-static size_t wp_async_state_size(size_t n_spans)
-{
-    return n_spans * sizeof(struct cdm_span);
-}
-
 /* Watched whole from the start, with nothing protected: the pages are not there yet, or were
  * written before; either way what the first scan reports is the write that made them
  * (cdm__track_mark). */
@@ -546,7 +540,7 @@ static const struct cdm_track_ops wp_async_huge = {
 };
 
 const struct cdm_track_ops cdm__track_wp_async = {
-    .state_size = wp_async_state_size,
+    .span_state_bytes = sizeof(struct cdm_span), /* a block's each (its spans: one fewer at most) */
     .state_init = wp_async_state_init,
     .adopted = wp_async_adopted,
     .collect = wp_async_collect,

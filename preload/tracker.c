@@ -53,6 +53,10 @@
 #include <unistd.h>
 
 #define PENDING 1024 /* faults served while the lock was busy, marked by its next holder */
+/* A range's state beyond its byte a page (its backend's own, by the range and by the span,
+ * and a last user a span on several sockets) is at most a page's worth: its spans grow with
+ * it (doc/design.md, "Page state"). */
+#define SPAN_STATE_MAX 4096u
 /* A write-protect fault releases this many bytes around it (aligned): one round trip per
  * block instead of per page, for a sequential writer 16 times fewer. The block counts as
  * written: finer than the epoch's idea of time needs. */
@@ -269,8 +273,11 @@ static struct cdm_tracked *range_new(uintptr_t start, size_t n_pages, int rule)
         return NULL;
     /* The backend's state first (aligned), then a byte a page, then the users' spans. */
     uint32_t span_pages;
-    size_t n_spans = cdm_pages_spans(start, n_pages, plat_page_size(), CDM_HUGE_BLOCK, &span_pages);
-    size_t own = tracker.ops->state_size ? tracker.ops->state_size(n_spans) : 0;
+    size_t per_span = tracker.ops->span_state_bytes + tracker.sockets;
+    size_t room = SPAN_STATE_MAX - tracker.ops->range_state_bytes;
+    size_t n_spans = cdm_pages_spans(start, n_pages, plat_page_size(), CDM_HUGE_BLOCK,
+                                     per_span ? room / per_span : room, &span_pages);
+    size_t own = tracker.ops->range_state_bytes + n_spans * tracker.ops->span_state_bytes;
     own = (own + 7) & ~(size_t)7;
     size_t users = tracker.sockets ? n_spans : 0;
     size_t size = own + n_pages + users;
