@@ -66,7 +66,8 @@ OTHERS = ["tracker_main", "migrator_main", "prepare_fork", "after_fork_parent",
 
 def backend_operations():
     """The tracker's backends are called through their tables of operations (preload/track.h),
-    from the threads and the hooks: every function a table names is followed as a root."""
+    from the threads and the hooks: every function a table names is followed as a root (its
+    sizes, `sizeof(...)`, are not functions)."""
     import glob
     import os
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -74,7 +75,7 @@ def backend_operations():
     for path in sorted(glob.glob(os.path.join(root, "preload", "track_*.c"))):
         text = open(path).read()
         for table in re.findall(r"const struct cdm_track_ops \w+ = \{(.*?)\};", text, re.S):
-            names += re.findall(r"\.\w+\s*=\s*(\w+)", table)
+            names += re.findall(r"\.\w+\s*=\s*(?!sizeof\b)(\w+)", table)
     return names
 
 
