@@ -7,8 +7,9 @@
 #include <string.h>
 
 /* wp-async watches a range in its spans (range->span_pages: a huge page's worth, which
- * migrates as a whole anyway, or a whole number of them in a range over 1 GiB, so that their
- * state is a constant a range: cdm_pages_spans), each in one of four ways:
+ * migrates as a whole anyway, or a whole number of them in a range too large for 512 of
+ * those, so that their state is a constant a range: cdm_pages_spans), each in one of four
+ * ways:
  *   WHOLE      every page protected: the scan tells exactly which were written
  *   PROBED     the span's cohort, the pages seen used at its last sighting, is watched
  *              through one of its pages, all marked again when that one is written; every
@@ -381,8 +382,8 @@ static bool block_used_in(const struct cdm_tracked *range, size_t k, uint32_t ep
 }
 
 /* A huge range (tracker.c, "huge ranges") is watched in blocks of whole huge pages (one, or
- * a span's worth over 1 GiB) through the synchronous userfaultfd, where a fault marks and
- * releases its aligned 2 MiB (a block of several takes a fault for each written). A block is
+ * a span's worth in a larger range) through the synchronous userfaultfd, where a fault marks
+ * and releases its aligned 2 MiB (a block of several takes a fault for each written). A block is
  * protected again, whole, once its pages are due (a write-protect change over part of a huge
  * page splits it); one not there yet is protected to no effect (its making is not seen, and
  * is not a use). Each protected block a program keeps writing costs it a fault round trip
