@@ -27,6 +27,7 @@
 #   make bench-soft-dirty  soft-dirty bits as a tracker, in the 6.12 and 6.1 guests, root and nobody
 #   make bench-fault-samples  what sampling a thread's page faults costs it (several sockets)
 #   make bench-track-state  the tracker's memory per GiB tracked, 1 to 64 GiB, each tracker
+#   make bench-short-lived  buffers filled and freed in the cdm guest: the pages moved, each tracker
 #   make bench-own-node  two sockets: the share of a written buffer on its writer's DRAM node
 #   make bench-real      third-party programs (mbw, hpcc, sysbench, numpy, redis) plain, placed,
 #                        follow-cpu and profiled: the library's cost; GUEST=1: where their large
@@ -111,7 +112,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra $(WERROR) -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-own-node bench-redis bench-thp bench-stream bench-soft-dirty bench-fault-samples bench-real bench-guest demo demo-host install clean
+.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-short-lived bench-own-node bench-redis bench-thp bench-stream bench-soft-dirty bench-fault-samples bench-real bench-guest demo demo-host install clean
 all: $(LIB) $(CLI) $(SPANK)
 
 $(B)/lib/%.o: %.c Makefile
@@ -334,6 +335,8 @@ bench-live: all $(B)/bench/live_buffers
 	sh bench/live_buffers.sh
 bench-track-state: all $(B)/bench/track_state
 	sh bench/track_state.sh
+bench-short-lived: all $(B)/bench/short_lived guest-kernels
+	sh bench/short_lived.sh
 bench-own-node: all $(B)/bench/own_node guest-kernels
 	sh bench/own_node.sh
 bench-redis: all
