@@ -239,9 +239,15 @@ static bool range_insert(struct cdm_tracked *range)
     return true;
 }
 
-/* Takes range i out of the registry and returns it. */
+static void drain_pending(void);
+
+/* Takes range i out of the registry and returns it. The faults served in it while the lock
+ * was busy are marked first: marked later, a fault in a buffer freed would land in the one
+ * mapped next at its address, as a write to pages that buffer's fill had made (a use, where
+ * there was none). */
 static struct cdm_tracked *range_unlink(int i)
 {
+    drain_pending();
     struct cdm_tracked *range = tracker.ranges[i];
     __atomic_store_n(&tracker.n_ranges, tracker.n_ranges - 1, __ATOMIC_RELAXED);
     memmove(&tracker.ranges[i], &tracker.ranges[i + 1],
