@@ -81,8 +81,11 @@ Test(small_cdm, fallback_spills_to_dram_when_the_node_is_full)
 
 Test(small_cdm, fail_returns_enomem_when_the_node_is_full)
 {
+    size_t free_before = node_free(1);
     unsigned char *first = take(14 * MiB), *second = take(14 * MiB);
-    cr_assert(placed(first) && placed(second));
+    cr_assert(placed(first) && placed(second), "node 1 had %zu KiB free: two 14M and the %zu MiB "
+              "left free need %zu KiB", free_before / 1024, HEADROOM / MiB,
+              (28 * MiB + HEADROOM) / 1024);
     pages_on_node(first, 14 * MiB, 1);
     pages_on_node(second, 14 * MiB, 1);
     errno = 0;
