@@ -18,9 +18,8 @@ root=$(cd "$(dirname "$0")/.." && pwd -P)
 seconds=${OWN_SECONDS:-3}
 after=$root/build/libcdmplace.so
 before=${OWN_BEFORE:-}
-for need in "$root/build/bench/own_node" "$after" ${before:+"$before"}; do
-    [ -f "$need" ] || { echo "bench: $need is missing: run make bench" >&2; exit 1; }
-done
+. "$root/bench/lib.sh"
+needs "$root/build/bench/own_node" "$after" ${before:+"$before"}
 cd "$root" || exit 1
 echo "own_node: 16 MiB written for ${seconds}s by a thread pinned to CPU 1, then CPU 0 ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) host cores)"
 for kernel in 6.12 6.1; do

@@ -11,10 +11,9 @@
 # (default 200). Prints a line per kernel and tracker, and its verdict.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd -P)
+. "$root/bench/lib.sh"
 n=${SHORT_N:-200}
-for need in "$root/build/bench/short_lived" "$root/build/libcdmplace.so"; do
-    [ -f "$need" ] || { echo "bench: $need is missing: run make bench" >&2; exit 1; }
-done
+needs "$root/build/bench/short_lived" "$root/build/libcdmplace.so"
 cd "$root" || exit 1
 echo "short_lived: $n buffers of 1-7 MiB allocated, filled and freed ($(date -u +%Y-%m-%dT%H:%MZ))"
 for kernel in 6.12 6.1; do
