@@ -262,6 +262,9 @@ struct cdm_tracked {
     uint32_t reads_from;
     uint64_t page_epochs; /* pages seen touched in an epoch, summed over the epochs */
     uint32_t releases;    /* faults resolved on it, each unprotecting a block (track_wp.c) */
+    /* Since the last collection, the bounds of the blocks that faults making a page released,
+     * and the page the last of them made (tracker.c, mark_fault); equal bounds: none. */
+    uintptr_t making_from, making_to, making_page;
     /* Pages shared with another process (a fork's child) refuse to move (EACCES) until one
      * of the two writes them or exits: the range's moves wait until this epoch, each refusal
      * in a row twice as long (migrate.c). */

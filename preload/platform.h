@@ -107,6 +107,7 @@ CDM_HIDDEN int plat_uffd_read(int fd, struct plat_fault *faults, int max, int *c
  * the categories. EOPNOTSUPP before 6.7. */
 #define PLAT_PAGE_IS_WRITTEN (1ull << 1)
 #define PLAT_PAGE_IS_PRESENT (1ull << 3)
+#define PLAT_PAGE_IS_SWAPPED (1ull << 4) /* a swap entry: swapped out, migrating, or a marker */
 #define PLAT_PAGE_IS_PFNZERO (1ull << 5)
 #define PLAT_PAGE_IS_HUGE (1ull << 6) /* a transparent huge page: always in the regions' categories */
 struct plat_page_region {

@@ -80,6 +80,30 @@ struct wp_range {
     uint32_t lost;
 };
 
+/* The pages that faults making a page since the last collection counted made with their own
+ * (tracker.c, mark_fault), in [from, to), and that are still not there were not made: they are
+ * forgotten, and once protected the write making one is a fault of its own (a fill's front
+ * across a collection would otherwise count its block used). One the program makes between
+ * the scan and the protection counts made at its next fault instead: one use not seen. Before
+ * PAGEMAP_SCAN (6.7) they stay made, and the write making one later counts as a use of its
+ * block. */
+static void forget_unmade(struct cdm_tracked *range, uintptr_t from, uintptr_t to)
+{
+    size_t page = plat_page_size(), n = 16;
+    struct plat_page_region regions[16];
+    for (uintptr_t at = from, walk_end; at < to && n == 16; at = walk_end) {
+        walk_end = to;
+        if (cdm__track_pagemap() < 0 ||
+            plat_pagemap_scan(cdm__track_pagemap(), at, to, 0,
+                              PLAT_PAGE_IS_PRESENT | PLAT_PAGE_IS_SWAPPED, false, regions, 16,
+                              &n, &walk_end) != 0)
+            return;
+        for (size_t r = 0; r < n; r++)
+            for (uintptr_t p = regions[r].start; p < regions[r].end; p += page)
+                cdm_pages_forget(&range->pages, (p - range->start) / page);
+    }
+}
+
 static void wp_collect_range(struct cdm_tracked *range, uint32_t epoch)
 {
     struct wp_range *own = range->backend_state;
@@ -88,11 +112,19 @@ static void wp_collect_range(struct cdm_tracked *range, uint32_t epoch)
         own->lost == lost)
         return;
     size_t page = plat_page_size();
+    /* The page the last making fault made waits for the next collection: its thread may not
+     * be back from the fault to write it yet, and that write would count as a use. */
+    size_t making = SIZE_MAX;
+    if (range->making_to > range->making_from) {
+        forget_unmade(range, range->making_from, range->making_to);
+        making = (range->making_page - range->start) / page;
+        range->making_from = range->making_to = 0;
+    }
     int32_t after = cdm__track_look_after(range);
     struct cdm_protect_run run = {.range = range};
     bool settled = true;
     for (size_t i = 0; i < range->n_pages; i++) {
-        if (cdm_pages_idle(&range->pages, i, epoch, after))
+        if (cdm_pages_idle(&range->pages, i, epoch, after) && i != making)
             cdm__track_protect_add(&run, range->start + i * page, page);
         else
             settled = false;

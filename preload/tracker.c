@@ -59,7 +59,7 @@
 #define SPAN_STATE_MAX 4096u
 /* A write-protect fault releases this many bytes around it (aligned): one round trip per
  * block instead of per page, for a sequential writer 16 times fewer. The block counts as
- * written: finer than the epoch's idea of time needs. */
+ * written, or made (mark_fault): finer than the epoch's idea of time needs. */
 #define WP_BLOCK (64u << 10)
 static struct {
     pthread_mutex_t lock; /* everything below but the descriptors and `pending` */
@@ -426,6 +426,37 @@ static int fault_user(pid_t tid)
 
 static void fault_span(const struct plat_fault *fault, bool huge, uintptr_t *at, uintptr_t *end);
 
+/* What a fault at `address` on `range` released, [at, end), marked as used in the epoch under
+ * way by the thread on node `user`. A write-protect fault releases a block of 4 KiB pages.
+ * When it is its page's making (sees_creation), it is no use of the block's other pages, and
+ * those not seen yet count made with it: the writes making them next are no faults. What the
+ * collection needs to tell which were made is kept (track_wp.c). */
+static void mark_fault(struct cdm_tracked *range, uintptr_t address, uintptr_t at, uintptr_t end,
+                       int user)
+{
+    size_t page = plat_page_size();
+    uint32_t epoch = tracker.epoch + 1;
+    at = at > range->start ? at : range->start;
+    end = end < range_end(range) ? end : range_end(range);
+    range->releases++;
+    bool making = tracker.sees_creation && !range->huge && end - at > page &&
+                  !cdm_pages_seen(&range->pages, (address - range->start) / page);
+    if (!making) {
+        mark_used(range, at, end, epoch, user, false);
+        return;
+    }
+    for (uintptr_t p = at; p < end; p += page)
+        if (!cdm_pages_seen(&range->pages, (p - range->start) / page))
+            mark_used(range, p, p + page, epoch, user, false);
+    if (range->making_from == range->making_to) {
+        range->making_from = at;
+        range->making_to = end;
+    }
+    range->making_from = at < range->making_from ? at : range->making_from;
+    range->making_to = end > range->making_to ? end : range->making_to;
+    range->making_page = address & ~(uintptr_t)(page - 1);
+}
+
 /* Marks the faults served while someone else held the lock. */
 static void drain_pending(void)
 {
@@ -439,8 +470,7 @@ static void drain_pending(void)
                                    .write_protect = tracker.backend == CDM_TRACK_WP || range->huge};
         uintptr_t at, end;
         fault_span(&fault, range->huge, &at, &end);
-        mark_used(range, at, end, tracker.epoch + 1, tracker.pending_user[head % PENDING], false);
-        range->releases++;
+        mark_fault(range, address, at, end, tracker.pending_user[head % PENDING]);
     }
     __atomic_store_n(&tracker.pending_head, tail, __ATOMIC_RELEASE);
 }
@@ -629,8 +659,7 @@ static void serve_fault(int uffd, const struct plat_fault *fault)
         if (range) {
             at = at > range->start ? at : range->start; /* clipped: one registered range */
             end = end < range_end(range) ? end : range_end(range);
-            mark_used(range, at, end, tracker.epoch + 1, user, false);
-            range->releases++;
+            mark_fault(range, fault->address, at, end, user);
             cdm__rule_stats_fault(range->rule);
         }
         pthread_mutex_unlock(&tracker.lock);

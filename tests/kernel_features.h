@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -27,6 +28,22 @@ static inline bool kernel_has_wp_async(const char **said)
     if (uffd >= 0)
         close(uffd);
     *said = has ? "userfaultfd has WP_ASYNC" : "userfaultfd has no WP_ASYNC (Linux 6.7)";
+    return has;
+}
+
+/* Whether /proc/self/pagemap answers PAGEMAP_SCAN (Linux 6.7): an empty scan, which fails
+ * with ENOTTY before. *said: which, as a test prints it. */
+static inline bool kernel_has_pagemap_scan(const char **said)
+{
+    struct { /* include/uapi/linux/fs.h's pm_scan_arg, absent from Debian 12's headers */
+        uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+        uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+    } arg = {.size = sizeof arg, .return_mask = 1};
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    bool has = fd >= 0 && ioctl(fd, _IOWR('f', 16, arg), &arg) >= 0;
+    if (fd >= 0)
+        close(fd);
+    *said = has ? "the kernel has PAGEMAP_SCAN" : "the kernel has no PAGEMAP_SCAN (Linux 6.7)";
     return has;
 }
 
