@@ -12,12 +12,13 @@
  * range, protected or not, and a span re-protected whole after a random writer's epoch holds
  * mostly protected ones (6.18, 256 MiB with a ninth written: 0.3 ms against 2.5-10 ms). The
  * price is a TLB flush per 2 MiB page table it changed, where UFFDIO_WRITEPROTECT flushes
- * once a call. False when it cannot (a huge range's synchronous userfaultfd; before 6.7). */
+ * once a call. False when it cannot: a synchronous userfaultfd's ranges (wp's, huge ranges),
+ * or before 6.7. */
 static bool protect_unprotected(const struct cdm_tracked *range, uintptr_t start, size_t len)
 {
     size_t n_regions;
     uintptr_t walk_end = start;
-    return !range->huge && cdm__track_pagemap() >= 0 &&
+    return !range->huge && cdm__tracker_backend() == CDM_TRACK_WP_ASYNC &&
            plat_pagemap_scan(cdm__track_pagemap(), start, start + len, 0, 0, true, NULL, 0,
                              &n_regions, &walk_end) == 0 &&
            walk_end >= start + len;
@@ -85,8 +86,8 @@ struct wp_range {
  * forgotten, and once protected the write making one is a fault of its own (a fill's front
  * across a collection would otherwise count its block used). One the program makes between
  * the scan and the protection counts made at its next fault instead: one use not seen. Before
- * PAGEMAP_SCAN (6.7) they stay made, and the write making one later counts as a use of its
- * block. */
+ * PAGEMAP_SCAN (6.7) only the migrator forgets them, when it finds them not there, after they
+ * were protected again. */
 static void forget_unmade(struct cdm_tracked *range, uintptr_t from, uintptr_t to)
 {
     size_t page = plat_page_size(), n = 16;

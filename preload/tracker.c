@@ -1107,7 +1107,8 @@ static bool open_locked(void)
     if (tracker.opened || tracker.failed)
         return tracker.opened;
     int err = tracker.backend == CDM_TRACK_DAMON ? 0 : open_uffd();
-    if (!err && tracker.backend == CDM_TRACK_WP_ASYNC)
+    /* wp-async scans and protects through it; wp asks it which pages are there (track_wp.c). */
+    if (!err && (tracker.backend == CDM_TRACK_WP_ASYNC || tracker.backend == CDM_TRACK_WP))
         err = plat_open_above_stdio("/proc/self/pagemap", O_RDONLY, 0, &tracker.pagemap_fd);
     if (!err)
         err = plat_eventfd(&tracker.wake_fd);
