@@ -62,6 +62,11 @@ int plat_munmap(void *addr, size_t len)
     return errno_of(syscall(SYS_munmap, addr, len));
 }
 
+int plat_madvise(void *addr, size_t len, int advice)
+{
+    return errno_of(syscall(SYS_madvise, addr, len, advice));
+}
+
 size_t plat_page_size(void)
 {
     static size_t page;

@@ -60,10 +60,11 @@ CDM_HIDDEN int plat_mbind(void *addr, size_t len, int mode, const cdm_nodemask *
 /* nodes == NULL queries: status[i] gets the node of pages[i] or a negative errno. */
 CDM_HIDDEN int plat_move_pages(unsigned long count, void **pages, const int *nodes,
                                int *status, int flags);
-/* mmap/munmap that bypass our own hooks. */
+/* mmap, munmap and madvise that bypass our own hooks. */
 CDM_HIDDEN int plat_mmap(void *hint, size_t len, int prot, int flags, int fd, off_t off,
                          void **out);
 CDM_HIDDEN int plat_munmap(void *addr, size_t len);
+CDM_HIDDEN int plat_madvise(void *addr, size_t len, int advice);
 /* mremap without MREMAP_FIXED. */
 CDM_HIDDEN int plat_mremap(void *old, size_t old_len, size_t new_len, int flags, void **out);
 CDM_HIDDEN size_t plat_page_size(void);

@@ -2,9 +2,12 @@
 /* preload/buffer_table.c, the table of placed buffers: every lookup checked against a plain list of
  * the live ranges, through random puts, deletes and cuts, with one size class (the hash answers), a
  * few (still the hash), many (the tree) and ranges wide or empty. The addresses are never touched:
- * the table only compares them. */
+ * the table only compares them. Also the arena it takes its memory from (preload/arena.c). */
 #include "buffer_table.h"
 #include "testutil.h"
+
+#include <stdio.h>
+#include <sys/mman.h>
 
 #define PAGE 4096ul
 #define BASE 0x100000000000ul
@@ -225,4 +228,46 @@ Test(buffer_table, straddling_neighbours)
                           "buffer %zu, page %zu", i, page);
         }
     free(m.live);
+}
+
+/* The bounds of the mapping that holds `address`, from /proc/self/maps. */
+static void mapping_of(uintptr_t address, uintptr_t *start, uintptr_t *end)
+{
+    FILE *maps = fopen("/proc/self/maps", "r");
+    cr_assert_not_null(maps);
+    unsigned long from, to;
+    char rest[512];
+    *start = *end = 0;
+    while (!*end && fscanf(maps, "%lx-%lx%511[^\n]", &from, &to, rest) == 3)
+        if (from <= address && address < to) {
+            *start = from;
+            *end = to;
+        }
+    fclose(maps);
+}
+
+/* The arena's memory is kept apart from the program's: a mapping the program makes right next
+ * to one of its blocks is not merged with it, so the program's mbind or munmap there splits
+ * nothing of ours (a placed 1 MiB buffer between two blocks of ours cost half again as much). */
+Test(arena, blocks_are_not_merged_with_the_programs_mappings)
+{
+    size_t size = 16 * PAGE;
+    unsigned char *ours = cdm__arena_map(size);
+    cr_assert_not_null(ours);
+    unsigned char *theirs = ours - PAGE; /* below: mappings are made top-down */
+    if (mmap(theirs, PAGE, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != theirs) {
+        theirs = ours + size;
+        cr_assert_eq(mmap(theirs, PAGE, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0),
+                     theirs, "no free page next to the arena's block");
+    }
+    uintptr_t start, end;
+    mapping_of((uintptr_t)ours, &start, &end);
+    cr_assert(start == (uintptr_t)ours && end == (uintptr_t)(ours + size),
+              "the arena's block %p-%p is in the mapping %#lx-%#lx with the program's page at %p",
+              (void *)ours, (void *)(ours + size), (unsigned long)start, (unsigned long)end,
+              (void *)theirs);
+    munmap(theirs, PAGE);
+    cdm__arena_unmap(ours, size);
 }
