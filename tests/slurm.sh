@@ -126,8 +126,23 @@ trap 'exit 141' PIPE
 
 # ------------------------------------------------------------------ the cluster
 HOST=$(hostname -s)
-# Ports of their own, so that a Slurm already on this host (default 6817, 6818) is not ours.
-PORT=$((20000 + $$ % 20000))
+# ports_in_use: the local port of every TCP socket on this host, listening or connected, one a
+# line in decimal.
+ports_in_use() {
+    for hex in $(awk 'FNR > 1 { split($2, a, ":"); print a[2] }' /proc/net/tcp /proc/net/tcp6 \
+        2>/dev/null); do
+        echo $((0x$hex))
+    done
+}
+# Ports of their own, so that a Slurm already on this host (default 6817, 6818) is not ours:
+# two free ones side by side, below the ephemeral range (32768 up), where no socket of another
+# program's connections takes them while the daemons start.
+in_use=$(ports_in_use)
+PORT=$((20000 + $$ % 12000 / 2 * 2))
+while printf '%s\n' "$in_use" | grep -qx -e "$PORT" -e "$((PORT + 1))"; do
+    PORT=$((PORT + 2))
+    [ "$PORT" -lt 32767 ] || PORT=20000
+done
 mkdir -p "$TMP/state" "$TMP/spool" "$TMP/job"
 # munged checks its directories: the socket's must be searchable by all, the key only ours.
 mkdir -m 711 "$TMP/munge"
