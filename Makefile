@@ -22,6 +22,7 @@
 #   make bench-layout    placed buffers against glibc's: mbw and a triad over power-of-two arrays
 #   make bench-redis     redis-server (jemalloc) plain, placed and follow-cpu: redis-benchmark's rps
 #   make bench-live      the library's cost per mmap, munmap, malloc, free, madvise with 1k-100k buffers live
+#   make bench-memory-given  what the memory a run is given costs it (why timed runs warm memory)
 #   make bench-thp       random updates over 1 GiB of huge pages: tracking's cost, huge pages kept
 #   make bench-stream    a streaming loop's whole run, fill and first pass included: tracking's cost
 #   make bench-soft-dirty  soft-dirty bits as a tracker, in the 6.12 and 6.1 guests, root and nobody
@@ -112,7 +113,7 @@ CXX ?= c++
 ALL_CXXFLAGS = $(CFLAGS) -Wall -Wextra $(WERROR) -std=gnu++17
 CLI_CXX_LDLIBS := -lsimdjson -ldw
 
-.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-short-lived bench-own-node bench-redis bench-thp bench-stream bench-soft-dirty bench-fault-samples bench-real bench-guest demo demo-host install clean
+.PHONY: FORCE uninstall all deps tests test check check-host check-sanitize check-guest fuzz stress guest-kernels bench bench-report bench-layout bench-live bench-track-state bench-short-lived bench-own-node bench-redis bench-memory-given bench-thp bench-stream bench-soft-dirty bench-fault-samples bench-real bench-guest demo demo-host install clean
 all: $(LIB) $(CLI) $(SPANK)
 
 $(B)/lib/%.o: %.c Makefile
@@ -341,16 +342,18 @@ bench-own-node: all $(B)/bench/own_node guest-kernels
 	sh bench/own_node.sh
 bench-redis: all
 	sh bench/redis.sh
+bench-memory-given: $(B)/bench/warm_memory
+	sh bench/memory_given.sh
 bench-thp: all $(B)/bench/thp_random
 	sh bench/thp_random.sh
-bench-stream: all $(B)/bench/track_loop
+bench-stream: all $(B)/bench/track_loop $(B)/bench/warm_memory
 	sh bench/stream_run.sh
 bench-soft-dirty: all $(B)/bench/soft_dirty guest-kernels
 	sh bench/soft_dirty.sh
 bench-fault-samples: $(B)/bench/fault_samples
 	$(B)/bench/fault_samples
 # Installs the programs it lacks (root): hpcc and sysbench are not in make deps.
-bench-real: all $(if $(GUEST),guest-kernels)
+bench-real: all $(B)/bench/warm_memory $(if $(GUEST),guest-kernels)
 	sh bench/real.sh $(if $(GUEST),guest)
 bench-guest: all $(BENCH) guest-kernels
 	sh bench/guest.sh

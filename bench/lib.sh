@@ -34,3 +34,11 @@ scratch() {
     trap 'rm -rf "$tmp"' EXIT
     trap 'exit 130' INT TERM
 }
+
+# warm_memory MIB: writes and frees MIB MiB just before a timed run, so that the run is given
+# memory its machine backs, whatever the machine did before it (bench/warm_memory.c). Needs
+# $root.
+warm_memory() {
+    # shellcheck disable=SC2154 # root: set by the script that sources this file
+    "$root/build/bench/warm_memory" "$1" >/dev/null
+}

@@ -29,7 +29,10 @@
 # each program under each library configuration, with a trace, checks that the library did
 # its part (placed: a place event applied; follow-cpu: that, and an epoch event; profile: a
 # place event, unplaced); its figures are not counted. redis runs its rounds in
-# bench/redis.sh, after the others, and checks its own runs so.
+# bench/redis.sh, after the others, and checks its own runs so. On the host each timed run of
+# the others is given memory its machine backs: warm_memory writes and frees 1 GiB just
+# before it (bench/warm_memory.c; on a machine whose balloon hands freed memory back to its
+# host, a run's first writes otherwise cost what the machine's idle time before it decides).
 #
 # Printed: each run's figures; then per program and figure the median over the rounds under
 # plain and each configuration's ratio to it as a time ratio (configuration over plain for
@@ -89,6 +92,9 @@ if [ "$mode" = --in-guest ]; then
 else
     mbw_args="-q -n 20 256" hpcc_n=2000 sysbench_block=64M sysbench_total=32G numpy_mib=128
     redis_requests=200000 nodes=0
+    # Written and freed before each timed run (bench/warm_memory.c): more than any of these
+    # programs allocates (numpy's some 700 MiB).
+    warm_mib=1024
 fi
 
 # provide: installs what the chosen programs need (root), else names it and stops.
@@ -127,7 +133,7 @@ provide() {
     fi
 }
 
-needs "$cli" "$root/build/libcdmplace.so"
+needs "$cli" "$root/build/libcdmplace.so" "$root/build/bench/warm_memory"
 if [ "$mode" = guest ]; then
     provide
     cd "$root" || exit 1
@@ -382,6 +388,7 @@ while [ "$round" -le "$rounds" ]; do
     order=$(rotated "$round" $configs)
     for program in $others; do
         for config in $order; do
+            warm_memory "$warm_mib" || exit 1
             figures=$(run "$program" "$config" "$tmp/$program-$config-$round") || { status=1; continue; }
             echo "$figures" | sed "s/^/$program $config /" >>"$tmp/data"
             echo "  round $round $program $config: $(echo "$figures" | awk '{ printf "%s%s %s %s", (NR > 1 ? ", " : ""), $1, $3, $2 }')"

@@ -11,7 +11,10 @@
 #   profile      cdmplace run with a config of no rule (the profiling default: every array
 #                is tracked)
 # The runs alternate, the order rotated by one each round. The time of a run is the
-# program's own: its fill and all its passes (the CLI's start is not in it). Printed per
+# program's own: its fill and all its passes (the CLI's start is not in it). Each run is given
+# memory its machine backs: warm_memory writes and frees the arrays' worth and more just before
+# it (bench/warm_memory.c; on a machine whose balloon hands freed memory back to its host, the
+# fill's time otherwise depends on how long the machine was idle). Printed per
 # configuration and pass count: the median over the rounds of that time, its ratio to
 # plain's, and the ratio of the first pass and of the later passes' median alone; the
 # verdict: whole-run ratio <= 1.03. A goal not met is reported, not failed; the script fails
@@ -32,7 +35,7 @@ configs="plain plain-again follow-cpu profile"
 unset LD_PRELOAD CDMPLACE_CONFIG CDMPLACE_LOG CDMPLACE_REPORT CDMPLACE_DRY_RUN CDMPLACE_DEBUG
 export CDMPLACE_LIBRARY="${STREAM_LIBRARY:-$root/build/libcdmplace.so}"
 
-needs "$cli" "$bin"
+needs "$cli" "$bin" "$root/build/bench/warm_memory"
 scratch stream
 printf '[settings]\nreport = off\n\n[rule arrays]\nsize = 1M-\npolicy = bind 0\nmigrate = follow-cpu\n' >"$tmp/follow-cpu.conf"
 printf '[settings]\nreport = off\n' >"$tmp/profile.conf"
@@ -48,6 +51,7 @@ run() {
     follow-cpu) set -- "$cli" run -c "$tmp/$config.conf" -- "$bin" "$mib" "$n" ;;
     profile) set -- "$cli" run -c "$tmp/$config.conf" -- "$bin" "$mib" "$n" profile ;;
     esac
+    warm_memory $((mib * 4)) || return 1
     if ! line=$(cd "$tmp" && timeout 600 "$@" 2>"$tmp/err"); then
         echo "bench: $config failed: $(cat "$tmp/err")" >&2
         return 1
