@@ -340,7 +340,7 @@ bench-short-lived: all $(B)/bench/short_lived guest-kernels
 	sh bench/short_lived.sh
 bench-own-node: all $(B)/bench/own_node guest-kernels
 	sh bench/own_node.sh
-bench-redis: all
+bench-redis: all $(B)/bench/warm_memory
 	sh bench/redis.sh
 bench-memory-given: $(B)/bench/warm_memory
 	sh bench/memory_given.sh
