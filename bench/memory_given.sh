@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # bench/memory_given.sh: what the memory a run is given costs it on this machine, the reason
-# bench/real.sh and bench/stream_run.sh warm memory before each timed run (bench/warm_memory.c).
+# bench/real.sh, bench/stream_run.sh and bench/redis.sh warm memory before each timed run
+# (bench/warm_memory.c).
 # Each round, once after the machine was idle IDLE seconds ("idle") and once right after
 # writing and freeing 1 GiB ("warmed"):
 #   write      build/bench/warm_memory 1024: 1 GiB advised MADV_HUGEPAGE written, in ms
@@ -43,7 +44,7 @@ for r in $(seq "$rounds"); do
     warmed_write=$(write_ms)
     sleep "$idle"
     idle_numpy=$(numpy_s)
-    warm_memory 1024
+    "$warm" 1024 >/dev/null
     warmed_numpy=$(numpy_s)
     for v in "$idle_write" "$warmed_write" "$idle_numpy" "$warmed_numpy"; do
         [ -n "$v" ] || { echo "bench: round $r printed no figure" >&2; exit 1; }

@@ -10,8 +10,8 @@
  * of huge pages took 2,244-3,115 ms to write, against 93-208 ms right after the same was
  * written and freed, and numpy's work in bench/real.sh 1.74-2.25 s against 0.86-1.02 s
  * (bench/memory_given.sh; bench/RESULTS.md, "Memory a run is given"). Written here and
- * freed, the memory is backed again and is what the kernel hands out next. On a machine
- * without such a balloon this costs a fraction of a second. */
+ * freed, the memory is backed again and is what the kernel hands out next. The scripts run
+ * it only on a machine with a virtio balloon (bench/lib.sh, warm_memory). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
