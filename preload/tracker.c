@@ -1107,9 +1107,14 @@ static bool open_locked(void)
     if (tracker.opened || tracker.failed)
         return tracker.opened;
     int err = tracker.backend == CDM_TRACK_DAMON ? 0 : open_uffd();
-    /* wp-async scans and protects through it; wp asks it which pages are there (track_wp.c). */
-    if (!err && (tracker.backend == CDM_TRACK_WP_ASYNC || tracker.backend == CDM_TRACK_WP))
-        err = plat_open_above_stdio("/proc/self/pagemap", O_RDONLY, 0, &tracker.pagemap_fd);
+    /* wp-async scans and protects through it; wp only asks it which pages are there
+     * (track_wp.c) and goes on without it, as it did before it asked. */
+    if (!err && (tracker.backend == CDM_TRACK_WP_ASYNC || tracker.backend == CDM_TRACK_WP)) {
+        int pagemap_err =
+            plat_open_above_stdio("/proc/self/pagemap", O_RDONLY, 0, &tracker.pagemap_fd);
+        if (tracker.backend == CDM_TRACK_WP_ASYNC)
+            err = pagemap_err;
+    }
     if (!err)
         err = plat_eventfd(&tracker.wake_fd);
     if (!err)
