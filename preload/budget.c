@@ -9,7 +9,9 @@
 static uint64_t budget_used[CDM_MAX_RULES];
 
 /* Free memory on a rule's nodes, read from sysfs at most every ROOM_REFRESH_NS and lowered
- * by what the rule places in between: a read per placement costs four system calls. */
+ * by what the rule places in between: a read per placement costs four system calls. MemFree
+ * leaves out the pages on the kernel's per-CPU free lists (a few MiB a node), so the room
+ * read errs low. */
 #define ROOM_REFRESH_NS 20000000ull
 static struct {
     uint64_t free_bytes, read_ns;

@@ -87,8 +87,12 @@ suite() {
         suites_failed="$suites_failed $name"
         if [ "$uncounted" = yes ]; then
             tail -n 50 "$out" # e.g. a guest's console when it hung or crashed
+            tail -n 3 "$out" | sed "s|^|$name: |" >>"$log/failures"
         else
             grep -v '^\[----\] *$' "$out" | grep -E -B2 -A6 'FAIL|Assertion|CRASH|Timeout|FAIL ' | head -60
+            grep -v '^\[----\] *$' "$out" |
+                awk '/Assertion Failed/ { print; getline; print } /^\[FAIL\]|CRASH|FAIL / { print }' |
+                head -n 6 | sed "s|^|$name: |" >>"$log/failures"
         fi
     fi
     grep -E '^(\[SKIP\] |skip )' "$out" | grep -v ': Test is disabled$' | sed 's/^/    /'
@@ -170,6 +174,8 @@ if [ -n "$suite_name" ] && [ "$ran" = no ]; then
 fi
 
 echo
+# Each failure's first lines again, where the end of a long run's output shows them.
+[ -f "$log/failures" ] && cat "$log/failures"
 [ -n "$suites_failed" ] && echo "failed suites:$suites_failed"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ -z "$suites_failed" ]
