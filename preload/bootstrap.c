@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <string.h>
 
-#define POOL_SIZE (64 * 1024)
 #define POOL_ALIGN 16
 
 struct pool_header {
@@ -18,13 +17,8 @@ struct pool_header {
     size_t pad; /* keeps the payload 16-byte aligned */
 };
 
-static _Alignas(4096) unsigned char pool[POOL_SIZE];
+_Alignas(4096) unsigned char cdm__bootstrap_pool[CDM_BOOTSTRAP_POOL_SIZE];
 static size_t pool_used;
-
-bool cdm__bootstrap_owns(const void *ptr)
-{
-    return (uintptr_t)ptr - (uintptr_t)pool < POOL_SIZE;
-}
 
 void *cdm__bootstrap_alloc(size_t size, size_t alignment)
 {
@@ -35,15 +29,15 @@ void *cdm__bootstrap_alloc(size_t size, size_t alignment)
     do {
         start = (offset + sizeof(struct pool_header) + alignment - 1) & ~(alignment - 1);
         end = start + ((size + POOL_ALIGN - 1) & ~(size_t)(POOL_ALIGN - 1));
-        if (end > POOL_SIZE || end < start) {
+        if (end > CDM_BOOTSTRAP_POOL_SIZE || end < start) {
             errno = ENOMEM;
             return NULL;
         }
     } while (!__atomic_compare_exchange_n(&pool_used, &offset, end, false, __ATOMIC_RELAXED,
                                           __ATOMIC_RELAXED));
-    struct pool_header *header = (struct pool_header *)(pool + start) - 1;
+    struct pool_header *header = (struct pool_header *)(cdm__bootstrap_pool + start) - 1;
     header->size = size;
-    return pool + start; /* static memory: already zero, as calloc needs */
+    return cdm__bootstrap_pool + start; /* static memory: already zero, as calloc needs */
 }
 
 size_t cdm__bootstrap_size(const void *ptr)

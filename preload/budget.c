@@ -8,13 +8,20 @@
 /* Bytes of live buffers with the rule's policy applied: what `budget` caps. */
 static uint64_t budget_used[CDM_MAX_RULES];
 
-/* Free memory on a rule's nodes, read from sysfs at most every ROOM_REFRESH_NS and lowered
- * by what the rule places in between: a read per placement costs four system calls. MemFree
- * leaves out the pages on the kernel's per-CPU free lists (a few MiB a node), so the room
- * read errs low. */
+/* Room on a rule's nodes for a strict bind, computed from sysfs at most every ROOM_REFRESH_NS
+ * (a read costs four system calls) and lowered by what the rule places in between.
+ *
+ * MemFree counts a bound buffer only once the program writes it, so a room read from it alone
+ * forgets every buffer bound and not written yet: three such buffers, each fitting what was
+ * free, filled the node past its end and the kernel killed the program. So the room is also
+ * at most the most ever read free there less every live buffer bound there: the node's free
+ * memory without our buffers is at least MemFree at any time, and the most read is the best
+ * such bound known (it misses what other programs took since; MemFree, the second bound,
+ * sees that once written). MemFree also leaves out the pages on the kernel's per-CPU free
+ * lists (a few MiB a node): the room errs low. */
 #define ROOM_REFRESH_NS 20000000ull
 static struct {
-    uint64_t free_bytes, read_ns;
+    uint64_t free_bytes, read_ns, most_read;
 } room[CDM_MAX_RULES];
 
 /* What a strict bind leaves free on its nodes: a node drained to its watermarks has no page
@@ -30,6 +37,30 @@ static uint64_t nodes_free(const cdm_nodemask *nodes, int max_node)
     return total;
 }
 
+/* The live bytes every bind rule sharing a node with `nodes` keeps bound there. */
+static uint64_t bound_on(const cdm_nodemask *nodes)
+{
+    uint64_t total = 0;
+    for (int rule = 0; rule < cdm__rt.config.n_rules; rule++) {
+        const struct cdm_rule *other = &cdm__rt.config.rules[rule];
+        if (other->policy == CDM_POLICY_BIND && cdm__nodemask_intersects(&other->nodes, nodes))
+            total += __atomic_load_n(&budget_used[rule], __ATOMIC_RELAXED);
+    }
+    return total;
+}
+
+static uint64_t read_room(int rule)
+{
+    const cdm_nodemask *nodes = &cdm__rt.config.rules[rule].nodes;
+    uint64_t free_now = nodes_free(nodes, cdm__rt.topology.max_node);
+    uint64_t most = __atomic_load_n(&room[rule].most_read, __ATOMIC_RELAXED);
+    if (free_now > most)
+        __atomic_store_n(&room[rule].most_read, most = free_now, __ATOMIC_RELAXED);
+    uint64_t bound = bound_on(nodes);
+    uint64_t without_unwritten = most > bound ? most - bound : 0;
+    return free_now < without_unwritten ? free_now : without_unwritten;
+}
+
 bool cdm__budget_over(int rule, size_t mapped)
 {
     uint64_t budget = cdm__rt.config.rules[rule].budget;
@@ -40,9 +71,7 @@ bool cdm__budget_take_room(int rule, size_t mapped)
 {
     uint64_t now = cdm__now_ns();
     if (now - __atomic_load_n(&room[rule].read_ns, __ATOMIC_RELAXED) > ROOM_REFRESH_NS) {
-        __atomic_store_n(&room[rule].free_bytes,
-                         nodes_free(&cdm__rt.config.rules[rule].nodes, cdm__rt.topology.max_node),
-                         __ATOMIC_RELAXED);
+        __atomic_store_n(&room[rule].free_bytes, read_room(rule), __ATOMIC_RELAXED);
         __atomic_store_n(&room[rule].read_ns, now, __ATOMIC_RELAXED);
     }
     uint64_t free_bytes = __atomic_load_n(&room[rule].free_bytes, __ATOMIC_RELAXED);

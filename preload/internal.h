@@ -24,7 +24,13 @@
 #include "trace_schema.h"
 
 /* ---------------------------------------------------------------- bootstrap.c */
-CDM_HIDDEN bool cdm__bootstrap_owns(const void *ptr);
+#define CDM_BOOTSTRAP_POOL_SIZE (64 * 1024)
+CDM_HIDDEN extern unsigned char cdm__bootstrap_pool[CDM_BOOTSTRAP_POOL_SIZE];
+/* Inline: every free() the program makes asks it. */
+static inline bool cdm__bootstrap_owns(const void *ptr)
+{
+    return (uintptr_t)ptr - (uintptr_t)cdm__bootstrap_pool < CDM_BOOTSTRAP_POOL_SIZE;
+}
 CDM_HIDDEN void *cdm__bootstrap_alloc(size_t size, size_t alignment);
 CDM_HIDDEN size_t cdm__bootstrap_size(const void *ptr);
 

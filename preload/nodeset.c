@@ -28,6 +28,14 @@ int cdm__nodemask_count(const cdm_nodemask *mask)
     return count;
 }
 
+bool cdm__nodemask_intersects(const cdm_nodemask *a, const cdm_nodemask *b)
+{
+    for (size_t i = 0; i < sizeof a->bits / sizeof a->bits[0]; i++)
+        if (a->bits[i] & b->bits[i])
+            return true;
+    return false;
+}
+
 /* "" for an empty mask; a list cut short by a small buffer ends at a whole item. */
 char *cdm__nodemask_format(const cdm_nodemask *mask, char *buf, size_t size)
 {

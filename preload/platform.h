@@ -44,6 +44,7 @@ static inline bool cdm__nodemask_has(const cdm_nodemask *mask, int node)
 }
 CDM_HIDDEN bool cdm__nodemask_empty(const cdm_nodemask *mask);
 CDM_HIDDEN int cdm__nodemask_count(const cdm_nodemask *mask);
+CDM_HIDDEN bool cdm__nodemask_intersects(const cdm_nodemask *a, const cdm_nodemask *b);
 /* "0-1,3" into buf; returns buf. */
 CDM_HIDDEN char *cdm__nodemask_format(const cdm_nodemask *mask, char *buf, size_t size);
 
