@@ -63,11 +63,19 @@ _Static_assert(CDM_PAGE_SPAN_PAGES_MAX <= 1u << 24, "a probe's index fits its fi
 #define FAULTS_PER_SECOND 20000u
 #define COARSE_EPOCHS 20
 #define COARSE_SHARE 8
+/* Over the budget a probe is kept `probe_epochs`, COARSE_EPOCHS at first. Faults over the
+ * budget for a quarter as many epochs in a row double it, up to COARSE_EPOCHS_MAX: a loop whose pass
+ * over its buffers takes longer than that comes back to each span after its probe expired,
+ * faults on every page of it, and never catches up (a pass over 1.1 GB on a host where a
+ * fault took 8 us: 281,600 faults a pass, every pass). */
+#define COARSE_EPOCHS_MAX 160
 
 static struct {
-    size_t faults;      /* protected pages seen written in this epoch's scans */
-    uint32_t coarse_to; /* spans written at random count whole before this epoch */
-} pressure;
+    size_t faults;         /* protected pages seen written in this epoch's scans */
+    uint32_t coarse_to;    /* spans written at random count whole before this epoch */
+    uint32_t probe_epochs; /* a probe's life over the budget */
+    uint32_t over_run;     /* epochs over the budget in a row */
+} pressure = {.probe_epochs = COARSE_EPOCHS};
 
 static struct cdm_span *spans_of(const struct cdm_tracked *range)
 {
@@ -220,7 +228,7 @@ static bool join_cohort(struct cdm_tracked *range, size_t s, uint32_t epoch)
         return false;
     /* Still needed: a span that falls back to whole protection (its probe missed while its
      * program was off the CPU) is counted whole again at its next look, not after a storm. */
-    pressure.coarse_to = epoch + COARSE_EPOCHS;
+    pressure.coarse_to = epoch + pressure.probe_epochs;
     for (size_t i = first; i < last; i++)
         if (cdm_pages_seen(&range->pages, i) && !cdm_pages_used_in(&range->pages, i, cohort))
             cdm__track_mark(range, range->start + i * page, range->start + (i + 1) * page,
@@ -288,13 +296,13 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
 {
     size_t page = plat_page_size();
     int32_t idle = (int32_t)cdm__migrate_idle_epochs(range->rule), after = cdm__track_look_after(range);
-    /* Over the fault budget a probe is kept COARSE_EPOCHS at least: a loop that takes longer
+    /* Over the fault budget a probe is kept `probe_epochs` at least: a loop that takes longer
      * than `idle` over its buffers reaches a span after its probe expired, and protecting it
      * whole made the loop fault on every page and slow down further (a profile's `idle` is
      * one epoch; process_lifecycle's `loop_slower_than_idle_*`). */
-    int32_t probed_idle = (int32_t)(pressure.coarse_to - epoch) > 0 && idle < COARSE_EPOCHS
-                              ? COARSE_EPOCHS
-                              : idle;
+    int32_t coarse = (int32_t)pressure.probe_epochs;
+    int32_t probed_idle = (int32_t)(pressure.coarse_to - epoch) > 0 && idle < coarse ? coarse
+                                                                                      : idle;
     int32_t made_idle = probed_idle > MADE_EPOCHS ? probed_idle : MADE_EPOCHS;
     struct cdm_protect_run run = {.range = range};
     for (size_t s = 0; s < range_spans(range); s++) {
@@ -468,8 +476,16 @@ static void wp_async_adopted(struct cdm_tracked *range)
 static void wp_async_collect(uint32_t epoch, bool ended)
 {
     uint64_t budget = FAULTS_PER_SECOND * cdm__rt.config.settings.epoch_ns / 1000000000u;
-    if (pressure.faults > (budget ? budget : 1))
-        pressure.coarse_to = epoch + COARSE_EPOCHS;
+    if (pressure.faults > (budget ? budget : 1)) {
+        if ((++pressure.over_run >= COARSE_EPOCHS / 4 || pressure.faults > 4 * budget) &&
+            pressure.probe_epochs < COARSE_EPOCHS_MAX) {
+            pressure.probe_epochs *= 2;
+            pressure.over_run = 0;
+        }
+        pressure.coarse_to = epoch + pressure.probe_epochs;
+    } else {
+        pressure.over_run = 0;
+    }
     pressure.faults = 0;
 }
 
