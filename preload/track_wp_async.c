@@ -300,7 +300,8 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
      * than `idle` over its buffers reaches a span after its probe expired, and protecting it
      * whole made the loop fault on every page and slow down further (a profile's `idle` is
      * one epoch; process_lifecycle's `loop_slower_than_idle_*`). */
-    int32_t coarse = (int32_t)pressure.probe_epochs;
+    /* Tier ranks each page's own heat: its probes keep COARSE_EPOCHS, riding no longer. */
+    int32_t coarse = range->pages.heat ? COARSE_EPOCHS : (int32_t)pressure.probe_epochs;
     int32_t probed_idle = (int32_t)(pressure.coarse_to - epoch) > 0 && idle < coarse ? coarse
                                                                                       : idle;
     int32_t made_idle = probed_idle > MADE_EPOCHS ? probed_idle : MADE_EPOCHS;
