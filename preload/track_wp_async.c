@@ -228,7 +228,7 @@ static bool join_cohort(struct cdm_tracked *range, size_t s, uint32_t epoch)
         return false;
     /* Still needed: a span that falls back to whole protection (its probe missed while its
      * program was off the CPU) is counted whole again at its next look, not after a storm. */
-    pressure.coarse_to = epoch + pressure.probe_epochs;
+    pressure.coarse_to = epoch + COARSE_EPOCHS;
     for (size_t i = first; i < last; i++)
         if (cdm_pages_seen(&range->pages, i) && !cdm_pages_used_in(&range->pages, i, cohort))
             cdm__track_mark(range, range->start + i * page, range->start + (i + 1) * page,
@@ -483,7 +483,7 @@ static void wp_async_collect(uint32_t epoch, bool ended)
             pressure.probe_epochs *= 2;
             pressure.over_run = 0;
         }
-        pressure.coarse_to = epoch + pressure.probe_epochs;
+        pressure.coarse_to = epoch + COARSE_EPOCHS;
     } else {
         pressure.over_run = 0;
     }
