@@ -478,7 +478,7 @@ static void wp_async_collect(uint32_t epoch, bool ended)
 {
     uint64_t budget = FAULTS_PER_SECOND * cdm__rt.config.settings.epoch_ns / 1000000000u;
     if (pressure.faults > (budget ? budget : 1)) {
-        if ((++pressure.over_run >= COARSE_EPOCHS / 4 || pressure.faults > 4 * budget) &&
+        if (++pressure.over_run >= COARSE_EPOCHS / 4 &&
             pressure.probe_epochs < COARSE_EPOCHS_MAX) {
             pressure.probe_epochs *= 2;
             pressure.over_run = 0;
