@@ -64,10 +64,10 @@ _Static_assert(CDM_PAGE_SPAN_PAGES_MAX <= 1u << 24, "a probe's index fits its fi
 #define COARSE_EPOCHS 20
 #define COARSE_SHARE 8
 /* Over the budget a probe is kept `probe_epochs`, COARSE_EPOCHS at first. Faults over the
- * budget for a quarter as many epochs in a row double it, up to COARSE_EPOCHS_MAX: a loop whose pass
- * over its buffers takes longer than that comes back to each span after its probe expired,
- * faults on every page of it, and never catches up (a pass over 1.1 GB on a host where a
- * fault took 8 us: 281,600 faults a pass, every pass). */
+ * budget for COARSE_EPOCHS / 4 epochs in a row double it, up to COARSE_EPOCHS_MAX: a loop
+ * whose pass over its buffers takes longer than that comes back to each span after its probe
+ * expired, faults on every page of it, and never catches up (a pass over 1.1 GB on a host
+ * where a fault took 8 us: 281,600 faults a pass, every pass). */
 #define COARSE_EPOCHS_MAX 160
 
 static struct {
@@ -299,8 +299,8 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
     /* Over the fault budget a probe is kept `probe_epochs` at least: a loop that takes longer
      * than `idle` over its buffers reaches a span after its probe expired, and protecting it
      * whole made the loop fault on every page and slow down further (a profile's `idle` is
-     * one epoch; process_lifecycle's `loop_slower_than_idle_*`). */
-    /* Tier ranks each page's own heat: its probes keep COARSE_EPOCHS, riding no longer. */
+     * one epoch; process_lifecycle's `loop_slower_than_idle_*`). Tier ranks each page's own
+     * heat: its probes keep COARSE_EPOCHS, riding no longer. */
     int32_t coarse = range->pages.heat ? COARSE_EPOCHS : (int32_t)pressure.probe_epochs;
     int32_t probed_idle = (int32_t)(pressure.coarse_to - epoch) > 0 && idle < coarse ? coarse
                                                                                       : idle;

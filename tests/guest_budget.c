@@ -80,7 +80,7 @@ Test(small_cdm, fallback_spills_to_dram_when_the_node_is_full)
 }
 
 /* The pages of node 1 on the kernel's per-CPU free lists (/proc/zoneinfo's "count:" lines),
- * which MemFree leaves out: 4-8 MiB here after a test frees its buffers, given back over
+ * which MemFree leaves out: 4-10 MiB here after a test frees its buffers, given back over
  * seconds. */
 static size_t node_listed_free(int node)
 {
@@ -99,12 +99,21 @@ static size_t node_listed_free(int node)
     return pages * 4096;
 }
 
+#define SPARE (MiB / 2)
+
+/* A share of `room` for the strict rule after the headroom and the spare: whole MiB, at
+ * most 15M (0 when none is left). */
+static size_t strict_size(size_t room, size_t share)
+{
+    size_t size = room > HEADROOM + SPARE ? (room - HEADROOM - SPARE) / share / MiB * MiB : 0;
+    return size > 15 * MiB ? 15 * MiB : size;
+}
+
 /* A size for the strict rule (5M-15M) of which two fit in node 1 as the library reads it and
  * three do not fit in what it has, per-CPU lists included, each with half a MiB to spare (the
  * kernel's own allocations may land there meanwhile): whole MiB. Right after the test before
  * freed its buffers the lists may hold too much of the node for any size (9.7 MiB seen); the
  * kernel gives it back within seconds, so this waits for that, 30 s at most. */
-#define SPARE (MiB / 2)
 static size_t two_fit(void)
 {
     size_t read = 0, listed = 0, size = 0;
@@ -114,9 +123,7 @@ static size_t two_fit(void)
             usleep(100000);
         read = node_free(1);
         listed = node_listed_free(1);
-        size = read > HEADROOM + SPARE ? (read - HEADROOM - SPARE) / 2 / MiB * MiB : 0;
-        if (size > 15 * MiB)
-            size = 15 * MiB;
+        size = strict_size(read, 2);
         fits = size >= 5 * MiB && 3 * size + HEADROOM > read + listed + SPARE;
     }
     cr_assert(fits, "node 1 has %zu KiB free and %zu KiB on per-CPU lists: no size of the "
@@ -189,12 +196,8 @@ Test(small_cdm, a_written_buffer_of_another_rule_counts_once)
     cr_assert_eq(pages_on_node(spilled, 16 * MiB, 1), 16 * MiB / 4096);
     /* Both bounds as the library reads them: MemFree now, and before less what is bound (the
      * 16M's writes may have taken pages from per-CPU lists that MemFree left out before). */
-    size_t left = node_free(1), size = 0;
-    size_t room = left < before - 16 * MiB ? left : before - 16 * MiB;
-    if (room > HEADROOM + SPARE)
-        size = (room - HEADROOM - SPARE) / MiB * MiB;
-    if (size > 15 * MiB)
-        size = 15 * MiB;
+    size_t left = node_free(1);
+    size_t size = strict_size(left < before - 16 * MiB ? left : before - 16 * MiB, 1);
     cr_assert_geq(size, 5 * MiB, "node 1 had %zu KiB free, and %zu KiB past the 16M written",
                   before / 1024, left / 1024);
     usleep(50000); /* past the library's next read */
