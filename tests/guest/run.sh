@@ -125,7 +125,9 @@ fi
 
 # A DIMM on node 1, plugged before boot: the kernel onlines its blocks into ZONE_MOVABLE
 # (memhp_default_state), the only memory it lets go offline.
-memory="${total}M" append="console=ttyS0 panic=-1"
+# One CPU at boot (maxcpus): the guest's /init brings the others up once the code patches
+# are made (see there).
+memory="${total}M" append="console=ttyS0 panic=-1 maxcpus=1"
 if [ -n "$dimm" ]; then
     memory="${total}M,slots=1,maxmem=$((total + ${dimm%M}))M"
     numa="$numa -object memory-backend-ram,id=dimm,size=$dimm -device pc-dimm,memdev=dimm,node=1"
