@@ -128,6 +128,14 @@ fi
 # One CPU at boot (maxcpus): the guest's /init brings the others up once the code patches
 # are made (see there).
 memory="${total}M" append="console=ttyS0 panic=-1 maxcpus=1"
+# The delay loop's calibration on the second CPU takes 0.7-0.9 s under TCG (the guest has no
+# constant TSC to take the first CPU's from); TCG's TSC is the host's, so it is preset from the
+# host's clock (loops per jiffy: TSC ticks per jiffy, as the first CPU computes it).
+host_mhz=$(awk -F': *' '/^cpu MHz/ { print $2; exit }' /proc/cpuinfo)
+kernel_hz=$(sed -n 's/^CONFIG_HZ=//p' "$repo/build/guest/kernels/$kernel/boot/config-"* 2>/dev/null)
+if [ "$accel" = tcg ] && [ -n "$host_mhz" ] && [ -n "$kernel_hz" ]; then
+    append="$append lpj=$(awk -v mhz="$host_mhz" -v hz="$kernel_hz" 'BEGIN { printf "%d", mhz * 1e6 / hz }')"
+fi
 if [ -n "$dimm" ]; then
     memory="${total}M,slots=1,maxmem=$((total + ${dimm%M}))M"
     numa="$numa -object memory-backend-ram,id=dimm,size=$dimm -device pc-dimm,memdev=dimm,node=1"
@@ -196,6 +204,11 @@ trap 'cleanup; rm -rf "$out"; exit 143' TERM
 priority=""
 [ "$(id -u)" = 0 ] && priority="nice -n -10"
 
+# The kernel's ELF image when fetch-kernels.sh unpacked it (booted through its PVH entry, with
+# no decompression under emulation), else its vmlinuz.
+image=$repo/build/guest/kernels/$kernel/vmlinux
+[ -f "$image" ] || image=$repo/build/guest/kernels/$kernel/vmlinuz
+
 # boot: one run of the guest; sets status to QEMU's exit status.
 boot() {
     : >"$out/console"
@@ -203,7 +216,7 @@ boot() {
     $priority timeout --kill-after=5 "$limit" qemu-system-x86_64 $cpu -smp 2 -m "$memory" -machine "$machine" \
         $numa -nodefaults -no-user-config -display none -monitor none -serial "file:$out/console" \
         -no-reboot -net none \
-        -kernel "$repo/build/guest/kernels/$kernel/vmlinuz" -initrd "$repo/build/guest/initrd-$kernel.cpio.gz" \
+        -kernel "$image" -initrd "$repo/build/guest/initrd-$kernel.cpio.gz" \
         -append "$append" \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
         -virtfs "local,path=$(echo "$out" | sed 's/,/,,/g'),mount_tag=results,security_model=none" \
