@@ -316,7 +316,7 @@ check-guest: deps
 	$(MAKE) WERROR=-Werror tests guest-kernels
 	sh tests/guest/run-suites.sh
 
-# The fuzz targets for ten minutes each instead of make check's 60 and 30 seconds.
+# The fuzz targets for ten minutes each instead of make check's 30 seconds.
 fuzz: tests
 	FUZZ_SECONDS=600 sh tests/fuzz-trace.sh
 	FUZZ_SECONDS=600 FUZZ_STARTS=200 sh tests/fuzz-config.sh
