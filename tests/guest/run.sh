@@ -123,8 +123,6 @@ if [ -n "$hmat" ]; then
     done
 fi
 
-# A DIMM on node 1, plugged before boot: the kernel onlines its blocks into ZONE_MOVABLE
-# (memhp_default_state), the only memory it lets go offline.
 # One CPU at boot (maxcpus): the guest's /init brings the others up once the code patches
 # are made (see there). The console has warnings and worse (loglevel): writing the boot's
 # informational lines to it took TCG 0.4 s a boot; dmesg keeps them all.
@@ -137,6 +135,8 @@ kernel_hz=$(sed -n 's/^CONFIG_HZ=//p' "$repo/build/guest/kernels/$kernel/boot/co
 if [ "$accel" = tcg ] && [ -n "$host_mhz" ] && [ -n "$kernel_hz" ]; then
     append="$append lpj=$(awk -v mhz="$host_mhz" -v hz="$kernel_hz" 'BEGIN { printf "%d", mhz * 1e6 / hz }')"
 fi
+# A DIMM on node 1, plugged before boot: the kernel onlines its blocks into ZONE_MOVABLE
+# (memhp_default_state), the only memory it lets go offline.
 if [ -n "$dimm" ]; then
     memory="${total}M,slots=1,maxmem=$((total + ${dimm%M}))M"
     numa="$numa -object memory-backend-ram,id=dimm,size=$dimm -device pc-dimm,memdev=dimm,node=1"
