@@ -38,10 +38,13 @@ if [ -n "${FOLLOW_READ:-}" ]; then
     build/cdmplace topo --json | grep -q '"reads_too":true' && reads=yes
     # DAMON sees a read when the CPU walks the page table. Hardware's TLB loses a reader's
     # translations to its own working set and to other processes; TCG's keeps them until the
-    # address space changes, so a reader alone on its CPU is seen once after each migration.
-    # Two busy processes switch the CPUs' address spaces as other programs would.
-    (while :; do :; done) & busy="$!"
-    (while :; do :; done) & busy="$busy $!"
+    # address space changes, so a reader alone on its CPU is seen once after each migration
+    # (and its buffer goes back idle while it reads). A busy process on each CPU switches the
+    # address space under the reader wherever the scheduler puts it, as other programs would;
+    # unpinned, two of them at times shared one CPU and left the reader alone on the other.
+    for each in $(seq 0 $(($(nproc) - 1))); do
+        taskset -c "$each" sh -c 'while :; do :; done' & busy="$busy $!"
+    done
 fi
 LD_PRELOAD=${FOLLOW_PRELOAD:-} $pin build/cdmplace run -c $conf -- build/examples/seed_flow 8 $seconds $mode \
     >/tmp/follow.out 2>/tmp/follow.err
