@@ -54,6 +54,9 @@ CDM_HIDDEN extern const struct cdm_track_ops cdm__track_wp, cdm__track_missing,
 /* The userfaultfd a range is registered with, and /proc/self/pagemap (wp-async), -1 when
  * not open. */
 CDM_HIDDEN int cdm__track_uffd(const struct cdm_tracked *range);
+/* What a write-protect fault costs a thread on this machine, in ns (0: not known); measured on
+ * the tracker thread, with pages of our own. */
+CDM_HIDDEN uint64_t cdm__track_fault_ns(void);
 /* wp-async found huge pages in `range`: it goes to the synchronous userfaultfd (opened with
  * the first such range), so that writes do not split them; false when it cannot. The lock
  * held, on the tracker thread. */

@@ -55,12 +55,16 @@ _Static_assert(CDM_PAGE_SPAN_PAGES_MAX <= 1u << 24, "a probe's index fits its fi
  * the program). A program that writes more pages at random an epoch than it has time to take
  * faults for falls behind, writes fewer pages an epoch, so its spans look scattered and stay
  * protected whole: it never catches up (bench/RESULTS.md, "Random updates"). So the faults
- * of each epoch are counted, and above FAULTS_PER_SECOND (2% of a CPU at 1 us a fault) a
- * span written at random counts whole, until COARSE_EPOCHS after the last one did: the pages
- * of it seen before join the pages seen used at its last sighting (when at least
- * 1/COARSE_SHARE of them were used in the last COARSE_EPOCHS), and it is probed as a span
- * written whole. Within the budget every page is seen on its own. */
-#define FAULTS_PER_SECOND 20000u
+ * of each epoch are counted, and above a budget (FAULT_SHARE_NS of each second at what a
+ * fault costs here, measured at the first collection: 12 us in a PVM guest, where a fixed
+ * 20,000 faults a second cost a quarter of a CPU) a span written at random counts whole,
+ * until COARSE_EPOCHS after the last one did: the pages of it seen before join the pages seen
+ * used at its last sighting (when at least 1/COARSE_SHARE of them were used in the last
+ * COARSE_EPOCHS), and it is probed as a span written whole. Within the budget every page is
+ * seen on its own. */
+#define FAULT_SHARE_NS 20000000u /* 2% */
+#define FAULTS_PER_SECOND_MAX 20000u
+#define FAULTS_PER_SECOND_MIN 1000u
 #define COARSE_EPOCHS 20
 #define COARSE_SHARE 8
 /* Over the budget a probe is kept `probe_epochs`, COARSE_EPOCHS at first. Faults over the
@@ -71,6 +75,7 @@ _Static_assert(CDM_PAGE_SPAN_PAGES_MAX <= 1u << 24, "a probe's index fits its fi
 #define COARSE_EPOCHS_MAX 160
 
 static struct {
+    uint32_t per_second;   /* the budget; 0: not set yet */
     size_t faults;         /* protected pages seen written in this epoch's scans */
     uint32_t coarse_to;    /* spans written at random count whole before this epoch */
     uint32_t probe_epochs; /* a probe's life over the budget */
@@ -481,10 +486,25 @@ static void wp_async_adopted(struct cdm_tracked *range)
         cdm__track_protect(range, range->start, range->n_pages * plat_page_size());
 }
 
+/* The faults a second that cost the program FAULT_SHARE_NS at what one costs here. */
+static uint32_t faults_per_second(void)
+{
+    if (!pressure.per_second) {
+        uint64_t fault_ns = cdm__track_fault_ns();
+        uint64_t n = fault_ns ? FAULT_SHARE_NS / fault_ns : FAULTS_PER_SECOND_MAX;
+        pressure.per_second = n > FAULTS_PER_SECOND_MAX ? FAULTS_PER_SECOND_MAX
+                              : n < FAULTS_PER_SECOND_MIN ? FAULTS_PER_SECOND_MIN
+                                                          : (uint32_t)n;
+        cdm__debug(1, "wp-async: a write-protect fault costs %llu ns here: a budget of %u faults "
+                   "a second", (unsigned long long)fault_ns, pressure.per_second);
+    }
+    return pressure.per_second;
+}
+
 /* Before the epoch's scans: the last epoch's faults against the budget. */
 static void wp_async_collect(uint32_t epoch, bool ended)
 {
-    uint64_t budget = FAULTS_PER_SECOND * cdm__rt.config.settings.epoch_ns / 1000000000u;
+    uint64_t budget = faults_per_second() * cdm__rt.config.settings.epoch_ns / 1000000000u;
     if (pressure.faults > (budget ? budget : 1)) {
         if (++pressure.over_run >= COARSE_EPOCHS / 4 &&
             pressure.probe_epochs < COARSE_EPOCHS_MAX) {
