@@ -492,14 +492,16 @@ int cdm__track_uffd(const struct cdm_tracked *range)
 
 /* What a write-protect fault on the userfaultfd costs a thread here: FAULT_PROBE_PAGES pages
  * of our own, made, protected and written a byte each, less the same writes unprotected; the
- * least of three rounds (what else runs only adds to it). Tracker thread, once. 0: not known. */
+ * least of three rounds (what else runs only adds to it). Tracker thread, once. 0: not known.
+ * The pages come from our arena and go back to it, which hands them on under its lock: given
+ * back with munmap, the next thread to map them would race our writes as ThreadSanitizer
+ * sees it (it does not see raw mmap). */
 #define FAULT_PROBE_PAGES 32
 uint64_t cdm__track_fault_ns(void)
 {
     size_t page = plat_page_size(), len = FAULT_PROBE_PAGES * page;
-    void *mem;
-    if (tracker.uffd < 0 ||
-        plat_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &mem))
+    void *mem = tracker.uffd < 0 ? NULL : cdm__arena_map(len);
+    if (!mem)
         return 0;
     volatile unsigned char *bytes = mem;
     uint64_t least = 0;
@@ -523,7 +525,7 @@ uint64_t cdm__track_fault_ns(void)
         }
         plat_uffd_unregister(tracker.uffd, (uintptr_t)mem, len);
     }
-    plat_munmap(mem, len);
+    cdm__arena_unmap(mem, len);
     return least;
 }
 
