@@ -406,6 +406,35 @@ static void random_writes_not_held_back(const char *config)
         cr_assert_lt(faults[s], 50000, "second %d: %ld faults (%s)", s + 1, faults[s], run.out);
 }
 
+/* The fault budget is 2% of a CPU at what a write-protect fault was measured to cost here,
+ * between 1,000 and 20,000 a second (doc/design.md, "What tracking may cost"); the debug
+ * line says both. Once the random writer's spans count whole, its faults stay near it. */
+Test(process, fault_budget_is_a_share_of_a_cpu_at_the_measured_fault_cost)
+{
+    static struct run run;
+    const char *argv[] = {PROBE, "random-writes", "512", "4", NULL};
+    const char *env[] = {"CDMPLACE_REPORT=off", "CDMPLACE_DEBUG=1",
+                         "CDMPLACE_CONFIG=tests/process-track.conf", NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_eq(run.status, 0, "%s%s", run.out, run.err);
+    if (strstr(run.err, "no access tracker is allowed here") || strstr(run.err, "tracking with wp"))
+        cr_skip_test("no wp-async tracker here: %s", run.err);
+    const char *line = strstr(run.err, "wp-async: a write-protect fault costs ");
+    unsigned long long fault_ns, budget;
+    cr_assert(line && sscanf(line, "wp-async: a write-protect fault costs %llu ns here: a budget "
+                                   "of %llu faults a second", &fault_ns, &budget) == 2,
+              "no measured fault cost in the debug lines: %s", run.err);
+    cr_assert_gt(fault_ns, 0, "the cost was not measured: %s", line);
+    unsigned long long share = 20000000ull / fault_ns;
+    cr_assert_eq(budget, share > 20000 ? 20000 : share < 1000 ? 1000 : share,
+                 "%llu ns a fault gives %llu faults a second: %s", fault_ns, budget, line);
+    long faults[4];
+    cr_assert_eq(sscanf(run.out, "tracked=1 faults %ld %ld %ld %ld", &faults[0], &faults[1],
+                        &faults[2], &faults[3]), 4, "%s%s", run.out, run.err);
+    cr_assert_lt(faults[3], 4 * (long)budget, "second 4: %ld faults over a budget of %llu (%s)",
+                 faults[3], budget, run.out);
+}
+
 Test(process, random_writes_are_not_held_back_by_faults_under_follow_cpu)
 {
     random_writes_not_held_back("tests/process-track.conf");

@@ -18,7 +18,8 @@
 # RP_VERBOSE=1 prints the seconds each case took.
 # RP_CONFIG names another config (the multi-node guest binds to the CDM node with
 # tests/real-programs-cdm.conf). RP_LINES: the lines of the large input (default 8000000,
-# some 200 MB; the emulated guest makes fewer: its cases still place buffers of 1M or more).
+# some 200 MB), which the sqlite3 and git inputs follow; the emulated guest makes fewer: its
+# cases still place buffers of 1M or more.
 
 # The cases' commands and scripts are expanded by the shells that run them, not here.
 # shellcheck disable=SC2016
@@ -143,6 +144,10 @@ seq 1 "$LINES" | awk 'BEGIN { x = 12345 }
     { x = (x * 16807) % 2147483647; printf "%010d %d %s\n", x, $1, (x % 7 == 0 ? "seven" : "other") }' \
     >"$DATA/big.txt"
 head -c 52428800 "$DATA/big.txt" >"$DATA/d50"
+# The other inputs follow RP_LINES too: sqlite3 makes a row per 16 lines (500,000 by default),
+# git commits a byte per line (8 MB; its clone twice that). The emulated guest's eighth still
+# places buffers of 1M or more in both; at full size their three cases took it 80 s.
+GIT_BYTES=$LINES
 
 cat >"$DATA/lists.py" <<'EOF'
 import hashlib, sys
@@ -269,7 +274,7 @@ printf 'int main(void) { return undeclared_name + ; }\n' >"$DATA/broken.c"
 SQL="PRAGMA cache_size = -65536;
 PRAGMA mmap_size = 268435456;
 CREATE TABLE t(id INTEGER PRIMARY KEY, grp INTEGER, val INTEGER, txt TEXT);
-WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 500000)
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $((LINES / 16)))
 INSERT INTO t SELECT x, x % 1000, (x * 2654435761) % 4294967296, printf('row-%08d-%x', x, x * 7919) FROM c;
 SELECT count(*), sum(val), min(txt), max(txt) FROM t;
 SELECT grp, count(*), sum(val) % 1000003 FROM t GROUP BY grp ORDER BY sum(val) DESC LIMIT 5;
@@ -291,7 +296,7 @@ export GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.invalid
 export GIT_AUTHOR_DATE=2024-01-01T00:00:00Z GIT_COMMITTER_DATE=2024-01-01T00:00:00Z
 set -e
 git init -q -b main repo && cd repo
-head -c 8M "$DATA/d50" >data.txt && seq 1 20000 >numbers.txt
+head -c "$GIT_BYTES" "$DATA/d50" >data.txt && seq 1 20000 >numbers.txt
 git add . && git commit -q -m first
 sed -i "1000,1010s/seven/SEVEN/" data.txt && seq 5 20005 >numbers.txt
 git commit -q -a -m second
@@ -306,13 +311,13 @@ export GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.invalid
 export GIT_AUTHOR_DATE=2024-01-01T00:00:00Z GIT_COMMITTER_DATE=2024-01-01T00:00:00Z
 set -e
 git init -q -b main origin
-head -c 16M "$DATA/d50" >origin/data.txt
+head -c "$((GIT_BYTES * 2))" "$DATA/d50" >origin/data.txt
 git -C origin add data.txt && git -C origin commit -q -m first
 git clone -q --no-local origin copy
 git -C copy log --format="%H %s" && sha256sum <copy/data.txt'
 
 # --- The cases ------------------------------------------------------------------------------
-export DATA
+export DATA GIT_BYTES
 
 run_case python3-lists python3 python3 "$DATA/lists.py"
 run_case python3-threads python3 python3 "$DATA/threads.py"
