@@ -239,7 +239,8 @@ struct plat_pm_scan_arg {
 #define PLAT_PM_SCAN_CHECK_WPASYNC (1 << 1)
 
 int plat_pagemap_scan(int pagemap_fd, uintptr_t start, uintptr_t end, uint64_t required,
-                      uint64_t excluded, bool protect, struct plat_page_region *regions,
+                      uint64_t anyof, uint64_t excluded, bool protect,
+                      struct plat_page_region *regions,
                       size_t max_regions, size_t *n_regions, uintptr_t *walk_end)
 {
     struct plat_pm_scan_arg arg = {
@@ -251,7 +252,8 @@ int plat_pagemap_scan(int pagemap_fd, uintptr_t start, uintptr_t end, uint64_t r
         .vec_len = max_regions,
         .category_inverted = excluded,
         .category_mask = required | excluded,
-        .return_mask = required | excluded | PLAT_PAGE_IS_HUGE,
+        .category_anyof_mask = anyof,
+        .return_mask = required | anyof | excluded | PLAT_PAGE_IS_HUGE,
     };
     long rc = raw_ioctl(pagemap_fd, PLAT_PAGEMAP_SCAN, &arg);
     if (rc < 0)

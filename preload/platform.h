@@ -102,11 +102,11 @@ struct plat_fault {
 /* Read pending page faults (EAGAIN when none). Other events are dropped. */
 CDM_HIDDEN int plat_uffd_read(int fd, struct plat_fault *faults, int max, int *count);
 /* PAGEMAP_SCAN (Linux 6.7) over [start, end) of /proc/self/pagemap: the regions whose pages
- * have every `required` category and none of `excluded` (PLAT_PAGE_IS_*); `protect`
- * write-protects what matched again (async userfaultfd write-protect; EPERM where a mapping
- * is not registered with one). *walk_end says where the scan stopped when `regions` filled
- * up. `protect` with no regions asked for protects every entry not protected yet, whatever
- * the categories. EOPNOTSUPP before 6.7. */
+ * have every `required` category, one of `anyof` at least (0: any) and none of `excluded`
+ * (PLAT_PAGE_IS_*); `protect` write-protects what matched again (async userfaultfd
+ * write-protect; EPERM where a mapping is not registered with one). *walk_end says where the
+ * scan stopped when `regions` filled up. With no regions asked for, every entry that matches
+ * is looked at. EOPNOTSUPP before 6.7. */
 #define PLAT_PAGE_IS_WRITTEN (1ull << 1)
 #define PLAT_PAGE_IS_PRESENT (1ull << 3)
 #define PLAT_PAGE_IS_SWAPPED (1ull << 4) /* a swap entry: swapped out, migrating, or a marker */
@@ -116,7 +116,8 @@ struct plat_page_region {
     uint64_t start, end, categories;
 };
 CDM_HIDDEN int plat_pagemap_scan(int pagemap_fd, uintptr_t start, uintptr_t end,
-                                 uint64_t required, uint64_t excluded, bool protect,
+                                 uint64_t required, uint64_t anyof, uint64_t excluded,
+                                 bool protect,
                                  struct plat_page_region *regions, size_t max_regions,
                                  size_t *n_regions, uintptr_t *walk_end);
 /* /proc/self/smaps, mapping by mapping in address order: each one's range and its

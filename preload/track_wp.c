@@ -12,16 +12,28 @@
  * range, protected or not, and a span re-protected whole after a random writer's epoch holds
  * mostly protected ones (6.18, 256 MiB with a ninth written: 0.3 ms against 2.5-10 ms). The
  * price is a TLB flush per 2 MiB page table it changed, where UFFDIO_WRITEPROTECT flushes
- * once a call. False when it cannot: a synchronous userfaultfd's ranges (wp's, huge ranges),
- * or before 6.7. */
+ * once a call. Only pages that are there (or swapped) are protected: WP_ASYNC implies
+ * WP_UNPOPULATED, so an empty entry would get a marker, the page the program makes there would
+ * be made protected, and its making write would fault twice (redis under follow-cpu: 10,700
+ * of its 108,000 pages); a page made unprotected reads as written all the same. The kernel
+ * looks at the categories only when it has regions to report (without, it protects every
+ * entry), so the matches are asked for, and ignored. False when it cannot: a synchronous
+ * userfaultfd's ranges (wp's, huge ranges), or before 6.7. */
 static bool protect_unprotected(const struct cdm_tracked *range, uintptr_t start, size_t len)
 {
-    size_t n_regions;
-    uintptr_t walk_end = start;
-    return !range->huge && cdm__tracker_backend() == CDM_TRACK_WP_ASYNC &&
-           plat_pagemap_scan(cdm__track_pagemap(), start, start + len, 0, 0, true, NULL, 0,
-                             &n_regions, &walk_end) == 0 &&
-           walk_end >= start + len;
+    struct plat_page_region ignored[256];
+    if (range->huge || cdm__tracker_backend() != CDM_TRACK_WP_ASYNC)
+        return false;
+    for (uintptr_t at = start, walk_end; at < start + len; at = walk_end) {
+        size_t n;
+        walk_end = start + len;
+        if (plat_pagemap_scan(cdm__track_pagemap(), at, start + len, 0,
+                              PLAT_PAGE_IS_PRESENT | PLAT_PAGE_IS_SWAPPED, 0, true, ignored,
+                              sizeof ignored / sizeof ignored[0], &n, &walk_end) != 0 ||
+            walk_end <= at)
+            return false;
+    }
+    return true;
 }
 
 void cdm__track_protect(const struct cdm_tracked *range, uintptr_t start, size_t len)
@@ -95,7 +107,7 @@ static void forget_unmade(struct cdm_tracked *range, uintptr_t from, uintptr_t t
     for (uintptr_t at = from, walk_end; at < to && n == 16; at = walk_end) {
         walk_end = to;
         if (cdm__track_pagemap() < 0 ||
-            plat_pagemap_scan(cdm__track_pagemap(), at, to, 0,
+            plat_pagemap_scan(cdm__track_pagemap(), at, to, 0, 0,
                               PLAT_PAGE_IS_PRESENT | PLAT_PAGE_IS_SWAPPED, false, regions, 16,
                               &n, &walk_end) != 0)
             return;

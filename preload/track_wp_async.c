@@ -147,7 +147,7 @@ static bool collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
         size_t n = 0;
         uintptr_t walk_end = to;
         int err = plat_pagemap_scan(cdm__track_pagemap(), from, to,
-                                    PLAT_PAGE_IS_WRITTEN | PLAT_PAGE_IS_PRESENT,
+                                    PLAT_PAGE_IS_WRITTEN | PLAT_PAGE_IS_PRESENT, 0,
                                     PLAT_PAGE_IS_PFNZERO, false, regions,
                                     sizeof regions / sizeof regions[0], &n, &walk_end);
         if (err) {

@@ -139,6 +139,29 @@ static int stream_passes(size_t mib, int fill_ms, int passes, int pass_ms)
     return munmap(buffer, size);
 }
 
+/* A mapping of `mib` MiB of which every other page is written (records here and there),
+ * then, `wait_ms` later (the tracker has protected what it tracks), the pages between them are
+ * made: whether a rule tracks it, the pages made, and the minor faults making them took (one a
+ * page where nothing marks the pages not made yet as protected). */
+static int make_late(size_t mib, int wait_ms)
+{
+    size_t size = mib << 20, made = 0;
+    char *buffer = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buffer == MAP_FAILED || madvise(buffer, size, MADV_NOHUGEPAGE) != 0)
+        return 1;
+    for (size_t i = 0; i < size; i += 2 * 4096)
+        buffer[i] = 1;
+    usleep((useconds_t)wait_ms * 1000);
+    long before = thread_faults();
+    for (size_t i = 4096; i < size; i += 2 * 4096, made++)
+        buffer[i] = 1;
+    long faults = thread_faults() - before;
+    struct cdm_buffer_info info = {0};
+    printf("tracked=%d made %zu faults %ld\n", query && query(buffer, &info) == 0 && info.tracked,
+           made, faults);
+    return munmap(buffer, size);
+}
+
 /* `mib` MiB advised MADV_HUGEPAGE, filled, then written whole over and over for `seconds`
  * seconds: whether a rule tracks it, and how much of it was in huge pages after the fill and
  * at the end (a write to a huge page under asynchronous write-protection splits it). In a
@@ -328,6 +351,8 @@ int main(int argc, char **argv)
     if (!strcmp(command, "stream") && argc > 5)
         return stream_passes(strtoul(argv[2], NULL, 10), atoi(argv[3]), atoi(argv[4]),
                              atoi(argv[5]));
+    if (!strcmp(command, "make-late") && argc > 3)
+        return make_late(strtoul(argv[2], NULL, 10), atoi(argv[3]));
     if (!strcmp(command, "random-writes") && argc > 3)
         return random_writes(strtoul(argv[2], NULL, 10), atoi(argv[3]));
     if (!strcmp(command, "own-userfaultfd"))
