@@ -262,6 +262,7 @@ struct cdm_tracked {
     size_t n_pages;
     int rule;             /* -1: a profiling run's buffer that no rule matched */
     uint32_t added_epoch; /* the last epoch collected when it was registered */
+    uint32_t made_epoch;  /* the last epoch a page of it was seen made (wp-async) */
     /* DAMON beside wp-async: its sightings of the range count from this epoch on (0: it does
      * not watch the range yet). The first accessed bits DAMON reads of a page were set before
      * it watched, or before the page moved (a move keeps them). */

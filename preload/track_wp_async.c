@@ -26,12 +26,17 @@
  * it writes whole together share those (on this project's machine each call cost a streaming
  * loop some 20 us: 1-2% at one call per span). */
 #define SHARED_SPANS 16
-/* A span just made keeps its probe this many epochs at least (`idle` beyond): the pages a fill
- * made first must still be watched through it when the program's first pass reaches them (a
- * fill of three arrays of 250 MiB takes several epochs: bench/RESULTS.md, "A streaming loop's
- * whole run"), or they are protected whole and that pass takes a fault a page. The price: a
- * later write that misses the probe is seen only then. */
+/* A span just made keeps its probe this many epochs at least (`idle` beyond) after the last
+ * page of its range was made, so while its range is being filled too, up to MADE_EPOCHS_MAX
+ * from its own making: the pages a fill made first must still be watched through it when the
+ * program's first pass reaches them, or they are protected whole and that pass takes a fault a
+ * page. Counted from the span's own making, a fill longer than MADE_EPOCHS (three arrays of
+ * 250 MiB took 23-34 epochs on a host where making a page was slow) had its first spans
+ * protected whole by its end, and the loop's first pass took 25 times a plain one
+ * (bench/RESULTS.md, "A streaming loop's whole run"). The price: a later write that misses
+ * the probe is seen only then. */
 #define MADE_EPOCHS 10
+#define MADE_EPOCHS_MAX 160
 
 enum span_watch { UNWATCHED, PROBED, WHOLE, SHARED };
 
@@ -187,6 +192,8 @@ static bool collect_span(struct cdm_tracked *range, size_t s, uint32_t epoch)
                                  epoch);
     if (seen || probe_seen)
         span->watch = UNWATCHED; /* what was seen written is unprotected now */
+    if (made)
+        range->made_epoch = epoch;
     if (used) {
         span->cohort = epoch;
         span->made = false;
@@ -326,9 +333,11 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
         bool made = span->watch == UNWATCHED && span->made;
         bool in_use = span->watch == UNWATCHED && span->cohort && !made;
         int32_t age = (int32_t)(epoch - span->cohort);
+        int32_t since_made = (int32_t)(epoch - range->made_epoch);
+        int32_t probe_age = !span->made ? age : age < MADE_EPOCHS_MAX && since_made < age ? since_made : age;
         if (span->watch == WHOLE || (in_use && age < after) ||
             ((span->watch == PROBED || span->watch == SHARED) &&
-             age < (span->made ? made_idle : probed_idle) - 1))
+             probe_age < (span->made ? made_idle : probed_idle) - 1))
             continue;
         bool spread = in_use && scattered(range, s) > PROBED_GAPS;
         if (spread && join_cohort(range, s, epoch))

@@ -1283,6 +1283,7 @@ static struct cdm_tracked *range_from(const struct cdm_tracked *from, size_t fir
     for (size_t i = 0; range->users && i < kept; i += range->span_pages)
         range->users[i / range->span_pages] = from->users[(first + i) / from->span_pages];
     range->added_epoch = from->added_epoch;
+    range->made_epoch = from->made_epoch;
     range->discards = from->discards;
     range->huge = from->huge;
     /* A profile's sum over epochs, shared by pages: a page's own share is not kept. */
