@@ -21,7 +21,7 @@
  * userfaultfd's ranges (wp's, huge ranges), or before 6.7. */
 static bool protect_unprotected(const struct cdm_tracked *range, uintptr_t start, size_t len)
 {
-    struct plat_page_region ignored[256];
+    struct plat_page_region ignored[32]; /* on a program's stack too (range_adopt) */
     if (range->huge || cdm__tracker_backend() != CDM_TRACK_WP_ASYNC)
         return false;
     for (uintptr_t at = start, walk_end; at < start + len; at = walk_end) {
