@@ -25,6 +25,10 @@
 #                write-protect faults, an epoch every 100 ms)
 #   profile      cdmplace run with a config of no rule (the profiling default: every large
 #                buffer recorded and tracked, none placed)
+#   glibc-mapped not run unless REAL_CONFIGS names it: the program alone, with glibc's
+#                malloc mapping every buffer of 1 MiB or more afresh (MALLOC_MMAP_THRESHOLD_=
+#                1048576: no threshold raised after a free, so no large chunk is reused), as
+#                a placed buffer is a mapping of its own; no verdict (it is not the library)
 # Every run under the library has `report = off` and no trace. Before the rounds, one run of
 # each program under each library configuration, with a trace, checks that the library did
 # its part (placed: a place event applied; follow-cpu: that, and an epoch event; profile: a
@@ -54,6 +58,8 @@
 #        sh bench/real.sh guest [PROGRAM...]  the cdm guest (`make bench-real GUEST=1`); after
 #                                             make and make guest-kernels
 # PROGRAM: mbw hpcc sysbench numpy redis (default: all). REAL_ROUNDS (default 7) rounds;
+# REAL_CONFIGS the configurations (default "plain plain-again placed follow-cpu profile"; plain
+# and plain-again first);
 # CDMPLACE_LIBRARY another libcdmplace.so (a build of an older commit), as `cdmplace run`
 # reads. A program missing is installed when run as root (apt-get), else named with the
 # command that installs it.
@@ -62,7 +68,11 @@ root=$(cd "$(dirname "$0")/.." && pwd -P)
 . "$root/bench/lib.sh"
 cli=$root/build/cdmplace
 rounds=${REAL_ROUNDS:-7}
-configs="plain plain-again placed follow-cpu profile"
+configs=${REAL_CONFIGS:-plain plain-again placed follow-cpu profile}
+# The library's configurations among them: checked, and judged against the goal.
+library_configs=$(for config in $configs; do
+    case $config in placed | follow-cpu | profile) echo "$config" ;; esac
+done | tr '\n' ' ')
 all_programs="mbw hpcc sysbench numpy redis"
 limit=600 # seconds, any one run
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C
@@ -159,11 +169,17 @@ conf() {
 launch() {
     config=$1 dir=$2 ranks=$3
     shift 3
+    threshold=""
     case $config in
     plain*) ;;
+    glibc-mapped) threshold=1048576 ;;
     *) set -- "$cli" run -c "$tmp/$config.conf" -- "$@" ;;
     esac
-    [ "$ranks" -gt 0 ] && set -- mpirun --allow-run-as-root --oversubscribe -np "$ranks" "$@"
+    if [ "$ranks" -gt 0 ]; then
+        set -- mpirun --allow-run-as-root --oversubscribe ${threshold:+-x MALLOC_MMAP_THRESHOLD_} \
+            -np "$ranks" "$@"
+    fi
+    [ -n "$threshold" ] && set -- env MALLOC_MMAP_THRESHOLD_="$threshold" "$@"
     (cd "$dir" && exec timeout -k 10 "$limit" "$@") </dev/null >"$dir/out" 2>"$dir/err"
 }
 
@@ -363,7 +379,7 @@ others=$(echo $programs | tr ' ' '\n' | grep -vx redis | tr '\n' ' ')
 
 # The check: a run of each program under each library configuration, with a trace.
 for program in $others; do
-    for checked in placed follow-cpu profile; do
+    for checked in $library_configs; do
         rm -f "$tmp"/trace.*
         run "$program" "check-$checked" "$tmp/check-$program-$checked" >/dev/null || { status=1; continue; }
         case $checked in
@@ -379,8 +395,8 @@ for program in $others; do
     done
 done
 [ $status -eq 0 ] || { echo "bench: a check failed" >&2; exit 1; }
-echo "checked: every program placed under placed and follow-cpu, tracked under follow-cpu,"
-echo "  recorded under profile (one traced run each, not counted)"
+echo "checked: each program under $library_configs(placed: placed; follow-cpu: placed and"
+echo "  tracked; profile: recorded; one traced run each, not counted)"
 
 round=1
 while [ "$round" -le "$rounds" ]; do
@@ -404,7 +420,8 @@ fi
 case " $programs " in
 *" redis "*)
     echo "redis: sh bench/redis.sh, $rounds rounds of its own, $configs:"
-    env REDIS_ROUNDS="$rounds" REDIS_REQUESTS="$redis_requests" REDIS_CONFIGS="$configs" \
+    env REDIS_ROUNDS="$rounds" REDIS_REQUESTS="$redis_requests" \
+        REDIS_CONFIGS="$(echo "$configs" | tr ' ' '\n' | grep -vx glibc-mapped | tr '\n' ' ')" \
         sh "$root/bench/redis.sh" >"$tmp/redis.out" 2>&1 || status=1
     sed 's/^/  redis: /' "$tmp/redis.out"
     [ $status -eq 0 ] || { echo "bench: bench/redis.sh failed" >&2; exit 1; }
@@ -449,6 +466,8 @@ awk -v configs="$configs" -v rounds="$rounds" '
         print ""
         print "goal: library/plain time ratio <= 1.03 for each program and configuration (its worst figure)"
         for (j = 3; j <= nc; j++) {
+            if (c[j] == "glibc-mapped")
+                continue
             for (i = 1; i <= n; i++) {
                 k = key[i]; p = program[k]
                 if (!((p, c[j]) in worst) || ratio(k, c[j]) > worst[p, c[j]]) {
@@ -459,6 +478,8 @@ awk -v configs="$configs" -v rounds="$rounds" '
         }
         for (i = 1; i <= np; i++) {
             for (j = 3; j <= nc; j++) {
+                if (c[j] == "glibc-mapped")
+                    continue
                 p = programs[i]; w = worst[p, c[j]]; k = at[p, c[j]]
                 verdict = w <= 1.03 ? "met" : "NOT met"
                 printf "  %-9s %-11s %-7s %6.3f %-13s (control %.3f on it)\n", p, c[j], verdict, w,
