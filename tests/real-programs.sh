@@ -145,7 +145,7 @@ seq 1 "$LINES" | awk 'BEGIN { x = 12345 }
     >"$DATA/big.txt"
 head -c 52428800 "$DATA/big.txt" >"$DATA/d50"
 # The other inputs follow RP_LINES too: sqlite3 makes a row per 16 lines (500,000 by default),
-# git commits a byte per line (8 MB; its clone twice that). The emulated guest's eighth still
+# git commits a byte per line (8 MB; its clone twice that). The emulated guest's sixteenth still
 # places buffers of 1M or more in both; at full size their three cases took it 80 s.
 GIT_BYTES=$LINES
 
