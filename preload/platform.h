@@ -105,8 +105,8 @@ CDM_HIDDEN int plat_uffd_read(int fd, struct plat_fault *faults, int max, int *c
  * have every `required` category, one of `anyof` at least (0: any) and none of `excluded`
  * (PLAT_PAGE_IS_*); `protect` write-protects what matched again (async userfaultfd
  * write-protect; EPERM where a mapping is not registered with one). *walk_end says where the
- * scan stopped when `regions` filled up. With no regions asked for, every entry that matches
- * is looked at. EOPNOTSUPP before 6.7. */
+ * scan stopped when `regions` filled up. `protect` with no regions asked for protects every
+ * entry not protected yet, whatever the categories. EOPNOTSUPP before 6.7. */
 #define PLAT_PAGE_IS_WRITTEN (1ull << 1)
 #define PLAT_PAGE_IS_PRESENT (1ull << 3)
 #define PLAT_PAGE_IS_SWAPPED (1ull << 4) /* a swap entry: swapped out, migrating, or a marker */

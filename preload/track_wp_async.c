@@ -333,8 +333,10 @@ static void arm_spans(struct cdm_tracked *range, uint32_t epoch)
         bool made = span->watch == UNWATCHED && span->made;
         bool in_use = span->watch == UNWATCHED && span->cohort && !made;
         int32_t age = (int32_t)(epoch - span->cohort);
+        /* A made span's probe ages from its range's last making, within MADE_EPOCHS_MAX. */
         int32_t since_made = (int32_t)(epoch - range->made_epoch);
-        int32_t probe_age = !span->made ? age : age < MADE_EPOCHS_MAX && since_made < age ? since_made : age;
+        int32_t probe_age = span->made && age < MADE_EPOCHS_MAX && since_made < age ? since_made
+                                                                                    : age;
         if (span->watch == WHOLE || (in_use && age < after) ||
             ((span->watch == PROBED || span->watch == SHARED) &&
              probe_age < (span->made ? made_idle : probed_idle) - 1))

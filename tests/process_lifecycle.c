@@ -406,6 +406,20 @@ static void random_writes_not_held_back(const char *config)
         cr_assert_lt(faults[s], 50000, "second %d: %ld faults (%s)", s + 1, faults[s], run.out);
 }
 
+/* PROBE's argv under `config` (NULL: the profiling default) with CDMPLACE_DEBUG=1, whose
+ * lines say what wp-async measured; skipped where wp-async is not the tracker. */
+static void run_wp_async_probe(struct run *run, const char *config, const char *const *argv)
+{
+    const char *env[] = {"CDMPLACE_REPORT=off", "CDMPLACE_DEBUG=1", config, NULL};
+    if (!config && access("/etc/cdmplace.conf", F_OK) == 0)
+        cr_skip_test("/etc/cdmplace.conf exists: the built-in default is not what runs here");
+    spawn(run, argv, env, true, 0);
+    cr_assert_eq(run->status, 0, "%s%s", run->out, run->err);
+    if (strstr(run->err, "no access tracker is allowed here") ||
+        strstr(run->err, "tracking with wp"))
+        cr_skip_test("no wp-async tracker here: %s", run->err);
+}
+
 /* The fault budget is 2% of a CPU at what a write-protect fault was measured to cost here,
  * between 1,000 and 20,000 a second (doc/design.md, "What tracking may cost"); the debug
  * line says both. Once the random writer's spans count whole, its faults stay near it. */
@@ -413,12 +427,7 @@ Test(process, fault_budget_is_a_share_of_a_cpu_at_the_measured_fault_cost)
 {
     static struct run run;
     const char *argv[] = {PROBE, "random-writes", "512", "4", NULL};
-    const char *env[] = {"CDMPLACE_REPORT=off", "CDMPLACE_DEBUG=1",
-                         "CDMPLACE_CONFIG=tests/process-track.conf", NULL};
-    spawn(&run, argv, env, true, 0);
-    cr_assert_eq(run.status, 0, "%s%s", run.out, run.err);
-    if (strstr(run.err, "no access tracker is allowed here") || strstr(run.err, "tracking with wp"))
-        cr_skip_test("no wp-async tracker here: %s", run.err);
+    run_wp_async_probe(&run, "CDMPLACE_CONFIG=tests/process-track.conf", argv);
     const char *line = strstr(run.err, "wp-async: a write-protect fault costs ");
     unsigned long long fault_ns, budget;
     cr_assert(line && sscanf(line, "wp-async: a write-protect fault costs %llu ns here: a budget "
@@ -444,13 +453,7 @@ static void pages_made_late_fault_once(const char *config)
 {
     static struct run run;
     const char *argv[] = {PROBE, "make-late", "64", "500", NULL};
-    const char *env[] = {"CDMPLACE_REPORT=off", "CDMPLACE_DEBUG=1", config, NULL};
-    if (!config && access("/etc/cdmplace.conf", F_OK) == 0)
-        cr_skip_test("/etc/cdmplace.conf exists: the built-in default is not what runs here");
-    spawn(&run, argv, env, true, 0);
-    cr_assert_eq(run.status, 0, "%s%s", run.out, run.err);
-    if (strstr(run.err, "no access tracker is allowed here") || strstr(run.err, "tracking with wp"))
-        cr_skip_test("no wp-async tracker here: %s", run.err);
+    run_wp_async_probe(&run, config, argv);
     cr_assert(strstr(run.err, "wp-async: a write-protect fault costs "),
               "wp-async did not collect while the program waited: %s", run.err);
     long made, faults;
