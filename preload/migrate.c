@@ -449,7 +449,7 @@ size_t cdm__migrate_plan(struct cdm_move_batch *b, struct cdm_tracked *range,
         bool on_home = node >= 0 && cdm__nodemask_has(rule_nodes, node);
         /* Several sockets: the DRAM of the CPU that used the page, and back to the rule's
          * node nearest it (doc/design.md, "Several sockets"). */
-        int user = range->users ? range->users[i / range->span_pages] - 1 : -1;
+        int user = range->users ? range->users[cdm__track_user_slot(range, i)] - 1 : -1;
         int home = LEAVE;
         if (side == CDM_SIDE_HOME && !on_home) {
             home = user >= 0 ? policy_node_near(rule, user) : LEAVE;

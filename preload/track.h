@@ -71,6 +71,19 @@ CDM_HIDDEN uint32_t cdm__track_releases_lost(void);
  * the backend sees it: made, not used); returns how many count as used. The lock held. */
 CDM_HIDDEN size_t cdm__track_mark(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
                                   uint32_t epoch);
+/* The same for pages counted used without being seen (the probe watching their span was
+ * written, or their span joins its cohort): no writer is named for them, where the epoch's one
+ * user may not be theirs. */
+CDM_HIDDEN size_t cdm__track_mark_inferred(struct cdm_tracked *range, uintptr_t from,
+                                           uintptr_t to, uint32_t epoch);
+/* Where range->users keeps page i's writer: its span's entry, or in a huge range its block's
+ * (blocks start at huge pages' boundaries, spans at the range's start: a span held parts of two
+ * huge pages, and the writer of one moved the other's pages with it). */
+CDM_HIDDEN size_t cdm__track_user_slot(const struct cdm_tracked *range, size_t i);
+/* Whether the spans of pages i and j may share a probe: with several sockets only when both
+ * have the same known writer, since a probe's write names its own span's writer alone (two
+ * writers' halves of one buffer sharing one probe kept one half on the other's DRAM). */
+CDM_HIDDEN bool cdm__track_same_writer(const struct cdm_tracked *range, size_t i, size_t j);
 /* The same over every range in [from, to), for each of n regions; takes the lock. */
 CDM_HIDDEN void cdm__track_mark_regions(const uintptr_t *from, const uintptr_t *to, int n,
                                         uint32_t epoch);

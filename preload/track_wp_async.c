@@ -126,8 +126,8 @@ static void mark_shared(struct cdm_tracked *range, size_t s, uint32_t epoch)
             span_pages_of(range, (size_t)t, &first, &last);
             for (size_t i = first; i < last; i++)
                 if (in_cohort(range, other, i))
-                    cdm__track_mark(range, range->start + i * page, range->start + (i + 1) * page,
-                                 epoch);
+                    cdm__track_mark_inferred(range, range->start + i * page,
+                                             range->start + (i + 1) * page, epoch);
             *other = (struct cdm_span){.watch = UNWATCHED, .cohort = epoch};
         }
     }
@@ -246,8 +246,8 @@ static bool join_cohort(struct cdm_tracked *range, size_t s, uint32_t epoch)
     pressure.coarse_to = epoch + COARSE_EPOCHS;
     for (size_t i = first; i < last; i++)
         if (cdm_pages_seen(&range->pages, i) && !cdm_pages_used_in(&range->pages, i, cohort))
-            cdm__track_mark(range, range->start + i * page, range->start + (i + 1) * page,
-                            cohort);
+            cdm__track_mark_inferred(range, range->start + i * page,
+                                     range->start + (i + 1) * page, cohort);
     /* The pages that joined are still protected from the span's last look, and a write to one
      * would be a fault no scan counts (a PROBED span's cohort reports nothing): without this the
      * writer above kept taking 40,000 faults a second, its scans finding a tenth of them. */
@@ -300,7 +300,8 @@ static size_t shared_run(const struct cdm_tracked *range, size_t s, int32_t afte
         return 1;
     while (n < SHARED_SPANS && s + n < n_spans && due_whole(range, s + n, after, epoch) &&
            spans_of(range)[s + n].cohort == spans_of(range)[s].cohort &&
-           spans_of(range)[s + n].made == spans_of(range)[s].made)
+           spans_of(range)[s + n].made == spans_of(range)[s].made &&
+           cdm__track_same_writer(range, s * range->span_pages, (s + n) * range->span_pages))
         n++;
     return n ? n : 1;
 }
@@ -414,6 +415,15 @@ static bool block_used_in(const struct cdm_tracked *range, size_t k, uint32_t ep
     return false;
 }
 
+/* Whether blocks j and k may share a probe (cdm__track_same_writer). */
+static bool blocks_same_writer(const struct cdm_tracked *range, size_t j, size_t k)
+{
+    size_t first_j, first_k, last;
+    block_pages_of(range, j, &first_j, &last);
+    block_pages_of(range, k, &first_k, &last);
+    return cdm__track_same_writer(range, first_j, first_k);
+}
+
 /* A huge range (tracker.c, "huge ranges") is watched in blocks of whole huge pages (one, or
  * a span's worth in a larger range) through the synchronous userfaultfd, where a fault marks
  * and releases its aligned 2 MiB (a block of several takes a fault for each written). A block is
@@ -441,8 +451,8 @@ static void wp_async_huge_collect_range(struct cdm_tracked *range, uint32_t epoc
         size_t first, last;
         block_pages_of(range, s, &first, &last);
         if ((int32_t)(spans[s + span->prober].cohort - span->cohort) > 0) {
-            cdm__track_mark(range, range->start + first * page, range->start + last * page,
-                            epoch);
+            cdm__track_mark_inferred(range, range->start + first * page,
+                                     range->start + last * page, epoch);
             *span = (struct cdm_span){.watch = UNWATCHED, .cohort = epoch};
         } else if ((int32_t)(epoch - span->cohort) >= idle - 1) {
             span->watch = WHOLE;
@@ -456,7 +466,8 @@ static void wp_async_huge_collect_range(struct cdm_tracked *range, uint32_t epoc
         size_t sharing = 1;
         while (!range->pages.heat && cohort && span->watch == UNWATCHED &&
                sharing < SHARED_SPANS && s + sharing < n_spans &&
-               spans[s + sharing].watch == UNWATCHED && spans[s + sharing].cohort == cohort)
+               spans[s + sharing].watch == UNWATCHED && spans[s + sharing].cohort == cohort &&
+               blocks_same_writer(range, s, s + sharing))
             sharing++;
         size_t prober = s + (cohort * 2654435761u >> 16) % sharing;
         for (size_t t = s; t < s + sharing; t++)

@@ -380,7 +380,7 @@ static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
         range->page_epochs += cdm_pages_touch(&range->pages, i, epoch);
         /* DAMON's sighting may be of an aggregation that began before the epoch's threads
          * ran: it names a user only where none is known. */
-        uint8_t *known = range->users ? &range->users[i / range->span_pages] : NULL;
+        uint8_t *known = range->users ? &range->users[cdm__track_user_slot(range, i)] : NULL;
         if (known && (at >> CDM_USER_BLOCK_SHIFT) + 1 != sampled_block) {
             sampled_block = (at >> CDM_USER_BLOCK_SHIFT) + 1;
             sampled_user = cdm__users_block_node(at);
@@ -401,6 +401,28 @@ static size_t mark_used(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
 size_t cdm__track_mark(struct cdm_tracked *range, uintptr_t from, uintptr_t to, uint32_t epoch)
 {
     return mark_used(range, from, to, epoch, tracker.epoch_user, false);
+}
+
+size_t cdm__track_mark_inferred(struct cdm_tracked *range, uintptr_t from, uintptr_t to,
+                                uint32_t epoch)
+{
+    return mark_used(range, from, to, epoch, -1, false);
+}
+
+size_t cdm__track_user_slot(const struct cdm_tracked *range, size_t i)
+{
+    if (!range->huge)
+        return i / range->span_pages;
+    uintptr_t base = range->start & ~(uintptr_t)(CDM_HUGE_BLOCK - 1);
+    return (range->start - base + i * plat_page_size()) / (range->span_pages * plat_page_size());
+}
+
+bool cdm__track_same_writer(const struct cdm_tracked *range, size_t i, size_t j)
+{
+    if (!range->users)
+        return true;
+    uint8_t a = range->users[cdm__track_user_slot(range, i)];
+    return a && a == range->users[cdm__track_user_slot(range, j)];
 }
 
 /* The DRAM node of the CPU a faulting thread runs on, remembered for the epoch (a fault
@@ -1052,6 +1074,14 @@ bool cdm__track_go_huge(struct cdm_tracked *range)
         plat_uffd_register(tracker.uffd, range->start, len, UFFDIO_REGISTER_MODE_WP);
         return false;
     }
+    /* Its writers from now on by block: each keeps the writer of the span its first page was in
+     * (slots only move up: block k's first page is in span k or k - 1). */
+    for (size_t k = range->n_spans; range->users && k-- > 0;) {
+        size_t first = k * range->span_pages;
+        size_t offset = (range->start & (CDM_HUGE_BLOCK - 1)) / plat_page_size();
+        first = first > offset ? first - offset : 0;
+        range->users[k] = first < range->n_pages ? range->users[first / range->span_pages] : 0;
+    }
     range->huge = true;
     return true;
 }
@@ -1270,6 +1300,12 @@ void cdm__tracker_add(uintptr_t start, size_t len, int rule)
         want_threads();
 }
 
+/* Page i of `to` had its writer as page j of `from`. */
+static void copy_user(struct cdm_tracked *to, size_t i, const struct cdm_tracked *from, size_t j)
+{
+    to->users[cdm__track_user_slot(to, i)] = from->users[cdm__track_user_slot(from, j)];
+}
+
 /* A new range at `start` of `n_pages` whose first pages have the history of `from`'s pages
  * from `first` on; NULL without memory. */
 static struct cdm_tracked *range_from(const struct cdm_tracked *from, size_t first,
@@ -1280,12 +1316,16 @@ static struct cdm_tracked *range_from(const struct cdm_tracked *from, size_t fir
         return NULL;
     size_t kept = n_pages < from->n_pages - first ? n_pages : from->n_pages - first;
     cdm_pages_copy(&range->pages, &from->pages, first, kept);
+    range->huge = from->huge;
+    /* Page k * span_pages is in slot k; the last page may be in one more (a huge range's
+     * blocks start at a huge page's boundary). */
     for (size_t i = 0; range->users && i < kept; i += range->span_pages)
-        range->users[i / range->span_pages] = from->users[(first + i) / from->span_pages];
+        copy_user(range, i, from, first + i);
+    if (range->users && kept)
+        copy_user(range, kept - 1, from, first + kept - 1);
     range->added_epoch = from->added_epoch;
     range->made_epoch = from->made_epoch;
     range->discards = from->discards;
-    range->huge = from->huge;
     /* A profile's sum over epochs, shared by pages: a page's own share is not kept. */
     range->page_epochs = from->page_epochs * kept / from->n_pages;
     return range;
