@@ -33,7 +33,7 @@
 #define FOLLOW_S 30.0 /* written until there: a few epochs, plus 6.1's faults under TCG */
 #define BURST_S 0.3   /* a pausing writer's: three epochs writing, four resting (well within */
 #define PAUSE_S 0.4   /* `idle`, 1 s), in which the other writer is the process's one user */
-#define KEEP_S 15.0   /* how long the halves are watched once both are there */
+#define KEEP_S 8.0    /* how long the halves are watched once both are there */
 
 static double now_s(void)
 {
