@@ -91,12 +91,24 @@ void cdm__budget_take(int rule, bool applied, size_t bytes)
         __atomic_fetch_add(&budget_used[rule], bytes, __ATOMIC_RELAXED);
 }
 
-void cdm__budget_release(int rule, bool applied, size_t bytes)
+void cdm__budget_release_kept(int rule, size_t bytes)
 {
     cdm__rule_stats_live(rule, -(int64_t)bytes);
-    if (!applied)
-        return;
     __atomic_fetch_sub(&budget_used[rule], bytes, __ATOMIC_RELAXED);
+}
+
+void cdm__budget_room_back(int rule, size_t bytes)
+{
     if (cdm__rt.config.rules[rule].policy == CDM_POLICY_BIND)
         __atomic_fetch_add(&room[rule].free_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+void cdm__budget_release(int rule, bool applied, size_t bytes)
+{
+    if (!applied) {
+        cdm__rule_stats_live(rule, -(int64_t)bytes);
+        return;
+    }
+    cdm__budget_release_kept(rule, bytes);
+    cdm__budget_room_back(rule, bytes);
 }

@@ -205,8 +205,9 @@ CDM_HIDDEN void cdm__rule_stats_after_fork_child(void);
 
 /* ---------------------------------------------------------------- placement.c */
 /* Heap: 1 when the request was handled here (*out is the buffer, or NULL with errno),
- * 0 when it goes to the real allocator. */
-CDM_HIDDEN int cdm__heap_alloc(size_t size, size_t alignment, void **out);
+ * 0 when it goes to the real allocator. `zeroed`: the buffer must read as zeros (calloc; a
+ * fresh mapping does, a kept one is cleared). */
+CDM_HIDDEN int cdm__heap_alloc(size_t size, size_t alignment, bool zeroed, void **out);
 CDM_HIDDEN int cdm__heap_realloc(void *ptr, size_t size, void **out);
 CDM_HIDDEN bool cdm__heap_free(void *ptr);
 /* Usable size of a placed heap buffer, 0 if ptr is not one. */
@@ -246,6 +247,11 @@ CDM_HIDDEN bool cdm__budget_take_room(int rule, size_t mapped);
  * none matched), and with its policy applied its budget and room. */
 CDM_HIDDEN void cdm__budget_take(int rule, bool applied, size_t bytes);
 CDM_HIDDEN void cdm__budget_release(int rule, bool applied, size_t bytes);
+/* The same in two halves for a freed buffer whose pages are kept (placement.c, "freed buffers
+ * kept"): it leaves the live bytes and the budget when freed, and gives its room back only
+ * once unmapped, since its pages take their node's memory until then. */
+CDM_HIDDEN void cdm__budget_release_kept(int rule, size_t bytes);
+CDM_HIDDEN void cdm__budget_room_back(int rule, size_t bytes);
 
 /* ---------------------------------------------------------------- tracker.c */
 /* A placed buffer whose rule migrates, or a buffer a profiling run watches, and what is
@@ -311,6 +317,8 @@ CDM_HIDDEN const char *cdm__tracker_sees(void);
  * records (rule -1: none matched): register it; the threads are wanted with the first one.
  * Call without placement's lock. */
 CDM_HIDDEN void cdm__tracker_add(uintptr_t start, size_t len, int rule);
+/* Whether a buffer of `rule` (-1: none) would be tracked. */
+CDM_HIDDEN bool cdm__tracker_wants(int rule);
 /* Start the threads if a hook wanted them and could not start them itself; from a
  * malloc-family call of the program's, no lock held. */
 CDM_HIDDEN void cdm__tracker_start_threads(void);

@@ -227,9 +227,10 @@ static void program_called(void)
 /* ------------------------------------------------------------------ malloc family */
 
 /* Requests at or above min_size: placed when a rule says so, else forwarded by the caller. */
-static bool try_place(size_t size, size_t alignment, void **out)
+static bool try_place(size_t size, size_t alignment, bool zeroed, void **out)
 {
-    bool placed = size >= cdm__rt.min_size && may_place() && cdm__heap_alloc(size, alignment, out);
+    bool placed = size >= cdm__rt.min_size && may_place() &&
+                  cdm__heap_alloc(size, alignment, zeroed, out);
     program_called();
     return placed;
 }
@@ -241,7 +242,7 @@ CDM_EXPORT void *malloc(size_t size)
     if (unresolved())
         return cdm__bootstrap_alloc(size, 0);
     void *out;
-    return try_place(size, 0, &out) ? out : cdm__real.malloc(size);
+    return try_place(size, 0, false, &out) ? out : cdm__real.malloc(size);
 }
 
 CDM_EXPORT void free(void *ptr)
@@ -264,8 +265,7 @@ CDM_EXPORT void *calloc(size_t count, size_t size)
     if (unresolved())
         return total == SIZE_MAX ? NULL : cdm__bootstrap_alloc(total, 0);
     void *out;
-    /* A fresh placed mapping is already zero. */
-    if (total != SIZE_MAX && try_place(total, 0, &out))
+    if (total != SIZE_MAX && try_place(total, 0, true, &out))
         return out;
     return cdm__real.calloc(count, size);
 }
@@ -322,7 +322,7 @@ CDM_EXPORT int posix_memalign(void **out, size_t alignment, size_t size)
     void *ptr;
     if (unresolved())
         ptr = cdm__bootstrap_alloc(size, alignment);
-    else if (!try_place(size, alignment, &ptr))
+    else if (!try_place(size, alignment, false, &ptr))
         return cdm__real.posix_memalign(out, alignment, size);
     if (!ptr)
         return ENOMEM;
@@ -339,7 +339,7 @@ static bool aligned_slow(size_t alignment, size_t size, void **out)
         *out = cdm__bootstrap_alloc(size, alignment);
         return true;
     }
-    return power_of_two(alignment) && try_place(size, alignment, out);
+    return power_of_two(alignment) && try_place(size, alignment, false, out);
 }
 
 CDM_EXPORT void *aligned_alloc(size_t alignment, size_t size)

@@ -3,7 +3,8 @@
  * they take of their rules' budgets and nodes).
  *
  * A placed heap buffer gets a mapping of its own, so that the policy covers exactly its pages
- * and free gives them back; its address is page aligned, which is what lets free() tell it
+ * and free gives them back (or keeps them for the next such request, as glibc keeps a freed
+ * chunk: "freed buffers kept" below); its address is page aligned, which is what lets free() tell it
  * from the real allocator's pointers with one test. Placed mmap ranges are the program's own
  * mappings with a policy applied. Both are kept in one table (buffer_table.c: by address and
  * by size class, from its own slab; nothing there calls the host's allocator), whose lookups
@@ -143,6 +144,8 @@ static bool watch_unplaced(void)
     return cdm__profiling() && cdm__tracker_backend() != CDM_TRACK_OFF;
 }
 
+static bool drop_kept(void);
+
 /* Budget and free memory on the rule's nodes: APPLIED when the policy may go on, else
  * on_full decides between FALLBACK (placed, default policy) and FULL (ENOMEM). */
 static enum outcome check_room(int rule_index, size_t mapped)
@@ -151,6 +154,8 @@ static enum outcome check_room(int rule_index, size_t mapped)
     bool over_budget = cdm__budget_over(rule_index, mapped);
     bool full = !over_budget && rule->policy == CDM_POLICY_BIND &&
                 !cdm__nodemask_empty(&rule->nodes) && !cdm__budget_take_room(rule_index, mapped);
+    if (full && drop_kept()) /* freed buffers kept may hold what it lacks */
+        full = !cdm__budget_take_room(rule_index, mapped);
     if (!over_budget && !full)
         return APPLIED;
     cdm__warn_once(CDM_WARN_FULL,
@@ -434,7 +439,7 @@ static void leave(const struct frame *f, int err)
     cdm__guard--;
 }
 
-/* ------------------------------------------------------------------ heap buffers */
+/* ------------------------------------------------------------------ heap buffers' mappings */
 
 /* A placed heap buffer's mapping ends in spare bytes, never touched, outside the table's range
  * (design.md, "A placed heap buffer's mapping"): equal power-of-two buffers must not lie a
@@ -478,7 +483,105 @@ static void *map_aligned(size_t mapped, size_t alignment)
     return (void *)start;
 }
 
-int cdm__heap_alloc(size_t size, size_t alignment, void **out)
+/* ------------------------------------------------------------------ freed buffers kept */
+
+/* A freed placed heap buffer's mapping is kept for a later request of its rule and about its
+ * size, as glibc keeps a freed chunk: its pages are made and its policy is on. A program that
+ * frees and allocates the same sizes over and over (numpy's temporaries; tcmalloc's and
+ * mimalloc's large requests, which come here) made every page afresh each time otherwise
+ * (design.md, "Freed buffers kept"). Only buffers no tracker watches (a tracked one's history
+ * ends with it), of KEPT_BUFFER_MAX at most, KEPT_BYTES_MAX in all, the oldest given back
+ * first; all are given back when a rule finds no room (its nodes are full). */
+#define KEPT_MAX 16
+#define KEPT_BUFFER_MAX (32ul << 20) /* glibc maps a request past 32 MiB afresh each time too */
+#define KEPT_BYTES_MAX (64ul << 20)
+
+struct kept_buffer {
+    uintptr_t start;
+    size_t mapped; /* its pages; the spare follows */
+    int rule;
+};
+
+/* Under `lock`, the oldest first. */
+static struct {
+    struct kept_buffer buffers[KEPT_MAX];
+    int n;
+    size_t bytes;
+} kept;
+
+static void kept_remove_locked(int i)
+{
+    kept.bytes -= kept.buffers[i].mapped;
+    memmove(&kept.buffers[i], &kept.buffers[i + 1],
+            (size_t)(kept.n - i - 1) * sizeof kept.buffers[0]);
+    kept.n--;
+}
+
+static void unmap_kept(const struct kept_buffer *gone, int n)
+{
+    for (int i = 0; i < n; i++) {
+        plat_munmap((void *)gone[i].start, gone[i].mapped + heap_spare(gone[i].mapped));
+        cdm__budget_room_back(gone[i].rule, gone[i].mapped);
+    }
+}
+
+/* Keeps a freed buffer's mapping; false when it is not one to keep (the caller unmaps it). */
+static bool keep_freed(const struct cdm_placed *p)
+{
+    if (!p->applied || p->watched || p->mapped > KEPT_BUFFER_MAX || cdm__tracker_wants(p->rule))
+        return false;
+    struct kept_buffer gone[KEPT_MAX];
+    int n_gone = 0;
+    pthread_mutex_lock(&lock);
+    while (kept.n && (kept.n == KEPT_MAX || kept.bytes + p->mapped > KEPT_BYTES_MAX)) {
+        gone[n_gone++] = kept.buffers[0];
+        kept_remove_locked(0);
+    }
+    kept.buffers[kept.n++] = (struct kept_buffer){.start = p->start, .mapped = p->mapped,
+                                                  .rule = p->rule};
+    kept.bytes += p->mapped;
+    pthread_mutex_unlock(&lock);
+    unmap_kept(gone, n_gone);
+    return true;
+}
+
+/* Takes a kept buffer of `rule` for `mapped` bytes aligned to `alignment`, at most an eighth
+ * larger (its own size stays its usable size), into *out; false when none is kept. The newest
+ * first: its pages are likelier in the CPU's caches. */
+static bool take_kept(int rule, size_t mapped, size_t alignment, struct kept_buffer *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&lock);
+    for (int i = kept.n - 1; i >= 0 && !found; i--) {
+        const struct kept_buffer *b = &kept.buffers[i];
+        if (b->rule == rule && b->mapped >= mapped && b->mapped - mapped <= mapped / 8 &&
+            (!alignment || b->start % alignment == 0)) {
+            *out = *b;
+            kept_remove_locked(i);
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return found;
+}
+
+/* Every kept buffer given back (a rule found no room); whether there was one. */
+static bool drop_kept(void)
+{
+    struct kept_buffer gone[KEPT_MAX];
+    pthread_mutex_lock(&lock);
+    int n = kept.n;
+    memcpy(gone, kept.buffers, (size_t)n * sizeof gone[0]);
+    kept.n = 0;
+    kept.bytes = 0;
+    pthread_mutex_unlock(&lock);
+    unmap_kept(gone, n);
+    return n > 0;
+}
+
+/* ------------------------------------------------------------------ heap buffers */
+
+int cdm__heap_alloc(size_t size, size_t alignment, bool zeroed, void **out)
 {
     struct frame f = enter();
     int err = f.program_errno; /* the program sees errno change only on ENOMEM */
@@ -491,8 +594,28 @@ int cdm__heap_alloc(size_t size, size_t alignment, void **out)
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         goto out;
     }
+    /* A kept buffer's pages are on the rule's nodes already: only its budget is checked. */
+    struct kept_buffer reused = {0};
+    if (!watched && mapped && take_kept(d.rule, mapped, alignment, &reused) &&
+        cdm__budget_over(d.rule, reused.mapped)) {
+        unmap_kept(&reused, 1);
+        reused.start = 0;
+    }
     if (!watched)
-        d.result = !mapped ? FULL : check_room(d.rule, mapped);
+        d.result = reused.start ? APPLIED : !mapped ? FULL : check_room(d.rule, mapped);
+    if (reused.start) {
+        struct cdm_placed entry = {.start = reused.start, .size = size, .mapped = reused.mapped,
+                                   .rule = d.rule, .kind = CDM_KIND_HEAP, .applied = true};
+        if (table_insert(&entry)) {
+            if (zeroed)
+                memset((void *)reused.start, 0, reused.mapped);
+            record_place(&d, (void *)reused.start, size, reused.mapped, CDM_KIND_HEAP);
+            *out = (void *)reused.start;
+            handled = 1;
+            goto out;
+        }
+        unmap_kept(&reused, 1);
+    }
     if (d.result == FULL) {
         record_place(&d, NULL, size, 0, CDM_KIND_HEAP);
         *out = NULL;
@@ -541,8 +664,12 @@ bool cdm__heap_free(void *ptr)
         return false;
     struct frame f = enter();
     cdm__tracker_forget(p.start, p.mapped);
-    plat_munmap(ptr, p.mapped + heap_spare(p.mapped));
-    release_part(&p, p.mapped);
+    if (keep_freed(&p)) {
+        cdm__budget_release_kept(p.rule, p.mapped);
+    } else {
+        plat_munmap(ptr, p.mapped + heap_spare(p.mapped));
+        release_part(&p, p.mapped);
+    }
     trace_free(&p);
     leave(&f, f.program_errno); /* free never changes errno (glibc 2.33) */
     return true;
@@ -620,7 +747,7 @@ int cdm__heap_realloc(void *ptr, size_t size, void **out)
     if (!table_find_heap(ptr, &p)) {
         /* Not ours: a request growing past min_size may be placed, copying the old bytes. */
         if (size < cdm__rt.min_size || cdm__state != CDM_STATE_READY ||
-            !cdm__heap_alloc(size, 0, out))
+            !cdm__heap_alloc(size, 0, false, out))
             return 0;
         if (*out) {
             size_t old = cdm__real.malloc_usable_size(ptr);

@@ -1270,10 +1270,14 @@ static void warn_untracked(int rule, int err)
                                     : "it stays where it was placed");
 }
 
+bool cdm__tracker_wants(int rule)
+{
+    return tracker.backend != CDM_TRACK_OFF && (cdm__profiling() || rule_tracks(rule));
+}
+
 void cdm__tracker_add(uintptr_t start, size_t len, int rule)
 {
-    if (tracker.backend == CDM_TRACK_OFF || (!cdm__profiling() && !rule_tracks(rule)) ||
-        cdm__state != CDM_STATE_READY)
+    if (!cdm__tracker_wants(rule) || cdm__state != CDM_STATE_READY)
         return;
     pthread_mutex_lock(&start_lock);
     bool opened = open_locked();

@@ -161,6 +161,37 @@ Test(small_cdm, fail_returns_enomem_when_the_node_is_full)
     free(again);
 }
 
+/* A freed buffer's pages are kept for the next request of its size (placement.c), and so still
+ * take their room on node 1: a request of another size that finds no room without them gets
+ * it once they are given back. */
+Test(small_cdm, a_kept_buffer_gives_its_room_to_another_size)
+{
+    size_t size = two_fit(), other = size - 2 * MiB;
+    cr_assert_geq(other, 5 * MiB, "%zu MiB fit twice: too little to ask for 2 MiB less", size / MiB);
+    unsigned char *first = take(size), *second = take(size);
+    cr_assert(placed(first) && placed(second), "two of %zu MiB did not fit", size / MiB);
+    fill(first, size, 1);
+    fill(second, size, 2);
+    free(first);
+    unsigned char *again = take(size);
+    cr_assert_eq(again, first, "the freed buffer serves the next of its size");
+    cr_assert(intact(again, size, 1), "with its pages");
+    free(again);
+    /* As fail_returns_enomem_when_the_node_is_full, once its room is back: 30 s at most. */
+    unsigned char *smaller = NULL;
+    for (int tries = 0; tries < 3000 && !smaller; tries++) {
+        smaller = take(other);
+        if (!smaller)
+            usleep(10000);
+    }
+    cr_assert_not_null(smaller, "no room for %zu MiB with a freed %zu MiB kept: node 1 has %zu "
+                       "KiB free and %zu KiB on per-CPU lists", other / MiB, size / MiB,
+                       node_free(1) / 1024, node_listed_free(1) / 1024);
+    cr_assert_eq(pages_on_node(smaller, other, 1), other / 4096);
+    free(second);
+    free(smaller);
+}
+
 /* The same three buffers, none written before the next is asked for, each asked for after the
  * library has read node 1's free memory again (every 20 ms): a buffer bound and not written
  * yet takes no memory the kernel can see, and still takes its room. Before, all three were

@@ -99,6 +99,62 @@ Test(heap, nodeset_naming_no_node_places_without_policy)
     free(buffer);
 }
 
+/* Whether [addr, addr + 1 page) is mapped. */
+static bool mapped(uintptr_t addr)
+{
+    unsigned char vec;
+    return mincore((void *)addr, 4096, &vec) == 0;
+}
+
+/* A freed placed buffer's mapping serves the next request of its rule and about its size: its
+ * pages are already made (what it held is still there), its policy on. */
+Test(heap, a_freed_buffer_is_kept_for_the_next_of_its_size)
+{
+    size_t size = 9 * MiB;
+    unsigned char *first = malloc(size);
+    fill(first, size, 5);
+    free(first);
+    unsigned char *again = malloc(size - 100 * 1024);
+    cr_assert_eq(again, first, "the kept mapping is handed out again");
+    cr_assert(intact(again, size - 100 * 1024, 5), "its pages were kept, not made afresh");
+    struct cdm_buffer_info info;
+    cr_assert_eq(query(again, &info), 0);
+    cr_assert_eq(info.rule, RULE_BIG);
+    cr_assert(info.applied);
+    cr_assert_eq(info.size, size - 100 * 1024);
+    cr_assert_eq(policy_of(again, NULL), MPOL_BIND);
+    free(again);
+    unsigned char *zeros = calloc(9, MiB);
+    cr_assert_eq(zeros, first);
+    for (size_t i = 0; i < size; i++)
+        cr_assert_eq(zeros[i], 0, "calloc clears a kept buffer (byte %zu)", i);
+    free(zeros);
+    unsigned char *larger = malloc(2 * size); /* more than an eighth larger: a mapping of its own */
+    cr_assert_neq(larger, first);
+    free(larger);
+}
+
+/* At most 64 MiB of freed buffers are kept, the newest, and none past 32 MiB. */
+Test(heap, kept_buffers_are_bounded)
+{
+    uintptr_t starts[5];
+    for (int i = 0; i < 5; i++) {
+        unsigned char *buffer = malloc(30 * MiB + 4096 * (size_t)i);
+        fill(buffer, 30 * MiB, (unsigned)i);
+        starts[i] = (uintptr_t)buffer;
+    }
+    for (int i = 0; i < 5; i++)
+        free((void *)starts[i]);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(mapped(starts[i]), i >= 3, "buffer %d of 5 %s", i,
+                     i >= 3 ? "is kept" : "was given back");
+    unsigned char *huge = malloc(40 * MiB);
+    fill(huge, 40 * MiB, 9);
+    free(huge);
+    cr_assert_not(mapped((uintptr_t)huge), "a 40 MiB buffer is given back at once");
+    cr_assert(mapped(starts[3]) && mapped(starts[4]));
+}
+
 Test(heap, calloc_zero_fills_and_checks_overflow)
 {
     unsigned char *buffer = calloc(9, MiB);
