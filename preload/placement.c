@@ -4,8 +4,8 @@
  *
  * A placed heap buffer gets a mapping of its own, so that the policy covers exactly its pages
  * and free gives them back (or keeps them for the next such request, as glibc keeps a freed
- * chunk: "freed buffers kept" below); its address is page aligned, which is what lets free() tell it
- * from the real allocator's pointers with one test. Placed mmap ranges are the program's own
+ * chunk: "freed buffers kept" below); its address is page aligned, which is what lets free()
+ * tell it from the real allocator's pointers with one test. Placed mmap ranges are the program's own
  * mappings with a policy applied. Both are kept in one table (buffer_table.c: by address and
  * by size class, from its own slab; nothing there calls the host's allocator), whose lookups
  * stay a few cache misses however many buffers are live; no lock is held across a call out of
