@@ -28,7 +28,7 @@
 #define TIER_SIZE (12 * MiB) /* the `tiered` rule's: hot_set 4M */
 #define HOT (2 * MiB)
 #define IDLE_S 30.0         /* left alone until back: idle (1 s) plus a few epochs */
-#define HALF (SIZE / 2)         /* about: see halves_of */
+#define HALF (SIZE / 2)
 #define SHARE 0.95
 #define FOLLOW_S 30.0 /* written until there: a few epochs, plus 6.1's faults under TCG */
 #define BURST_S 0.3   /* a pausing writer's: three epochs writing, four resting (well within */
@@ -126,9 +126,12 @@ static void run_writers(struct writer *writers, int n)
         pthread_join(threads[i], NULL);
 }
 
+/* Aligned to a huge page, so that its halves part on a huge page's boundary and a span's
+ * (spans start at the buffer): a huge page written by both writers, or a span, has no right
+ * node. The kernel aligns no 16 MiB heap buffer and its spare page by itself. */
 static unsigned char *placed_buffer_of(size_t size)
 {
-    unsigned char *buffer = malloc(size);
+    unsigned char *buffer = aligned_alloc(2 * MiB, size);
     cr_assert_not_null(buffer);
     struct cdm_buffer_info info;
     cr_assert_eq(query(buffer, &info), 0, "the %zu MiB buffer is not placed", size / MiB);
@@ -170,14 +173,11 @@ Test(sockets, a_buffer_follows_its_writer_to_its_socket)
     }
 }
 
-/* The two halves of `buffer`, the first for CPU 0, the second for CPU 1, parted at the huge page
- * boundary at or below its middle: a huge page written by both writers has no right node (a
- * 16 MiB buffer and its spare page are not aligned to a huge page by the kernel). */
+/* The two halves of `buffer` (placed_buffer_of), the first for CPU 0, the second for CPU 1. */
 static void halves_of(unsigned char *buffer, struct writer halves[2])
 {
-    unsigned char *middle = (unsigned char *)((uintptr_t)(buffer + HALF) & ~(2 * MiB - 1));
-    halves[0] = (struct writer){.cpu = 0, .buffer = buffer, .size = (size_t)(middle - buffer)};
-    halves[1] = (struct writer){.cpu = 1, .buffer = middle, .size = SIZE - halves[0].size};
+    halves[0] = (struct writer){.cpu = 0, .buffer = buffer, .size = HALF};
+    halves[1] = (struct writer){.cpu = 1, .buffer = buffer + HALF, .size = HALF};
 }
 
 /* Two writers at once, one a socket, each on half of `buffer`: each half ends on its writer's

@@ -817,7 +817,11 @@ Test(track, mremap_carries_what_was_seen_along, .timeout = 120)
     cr_assert_geq(wait_until_on(moved, size, 1, IDLE_S), 0,
                   "the pages used before the move, left alone, did not go back to node 1: %s",
                   describe(moved, size));
-    write_range(moved, size, grown, 22);
+    /* Made with one write a page, which is no use (a page written again after the tracker
+     * protected it, within write_range's 512 writes, was a use, and under 6.1's wp at load it
+     * moved before this looked: 16 of 1,024 pages once). */
+    for (size_t off = size; off < grown; off += PAGE)
+        *(volatile uint64_t *)(moved + off) = word(off, 22);
     cr_assert(all_on(moved + size, grown - size, 1), "the new part is not on node 1: %s",
               describe(moved + size, grown - size));
     cr_assert_geq(write_until_on(moved + size, grown - size, 0, 23, FOLLOW_S), 0,
