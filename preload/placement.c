@@ -502,7 +502,7 @@ struct kept_buffer {
     int rule;
 };
 
-/* Under `lock`, the oldest first. */
+/* Under `lock`, the oldest first; n is also read without it (take_kept), so stored whole. */
 static struct {
     struct kept_buffer buffers[KEPT_MAX];
     int n;
@@ -514,7 +514,7 @@ static void kept_remove_locked(int i)
     kept.bytes -= kept.buffers[i].mapped;
     memmove(&kept.buffers[i], &kept.buffers[i + 1],
             (size_t)(kept.n - i - 1) * sizeof kept.buffers[0]);
-    kept.n--;
+    __atomic_store_n(&kept.n, kept.n - 1, __ATOMIC_RELAXED);
 }
 
 static void unmap_kept(const struct kept_buffer *gone, int n)
@@ -537,8 +537,9 @@ static bool keep_freed(const struct cdm_placed *p)
         gone[n_gone++] = kept.buffers[0];
         kept_remove_locked(0);
     }
-    kept.buffers[kept.n++] = (struct kept_buffer){.start = p->start, .mapped = p->mapped,
-                                                  .rule = p->rule};
+    kept.buffers[kept.n] = (struct kept_buffer){.start = p->start, .mapped = p->mapped,
+                                                .rule = p->rule};
+    __atomic_store_n(&kept.n, kept.n + 1, __ATOMIC_RELAXED);
     kept.bytes += p->mapped;
     pthread_mutex_unlock(&lock);
     unmap_kept(gone, n_gone);
@@ -551,6 +552,8 @@ static bool keep_freed(const struct cdm_placed *p)
 static bool take_kept(int rule, size_t mapped, size_t alignment, struct kept_buffer *out)
 {
     bool found = false;
+    if (!__atomic_load_n(&kept.n, __ATOMIC_RELAXED)) /* none kept: no lock on the placed path */
+        return false;
     pthread_mutex_lock(&lock);
     for (int i = kept.n - 1; i >= 0 && !found; i--) {
         const struct kept_buffer *b = &kept.buffers[i];
@@ -572,7 +575,7 @@ static bool drop_kept(void)
     pthread_mutex_lock(&lock);
     int n = kept.n;
     memcpy(gone, kept.buffers, (size_t)n * sizeof gone[0]);
-    kept.n = 0;
+    __atomic_store_n(&kept.n, 0, __ATOMIC_RELAXED);
     kept.bytes = 0;
     pthread_mutex_unlock(&lock);
     unmap_kept(gone, n);

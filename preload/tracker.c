@@ -1076,10 +1076,9 @@ bool cdm__track_go_huge(struct cdm_tracked *range)
     }
     /* Its writers from now on by block: each keeps the writer of the span its first page was in
      * (slots only move up: block k's first page is in span k or k - 1). */
+    size_t offset = (range->start & (CDM_HUGE_BLOCK - 1)) / plat_page_size();
     for (size_t k = range->n_spans; range->users && k-- > 0;) {
-        size_t first = k * range->span_pages;
-        size_t offset = (range->start & (CDM_HUGE_BLOCK - 1)) / plat_page_size();
-        first = first > offset ? first - offset : 0;
+        size_t first = k * range->span_pages > offset ? k * range->span_pages - offset : 0;
         range->users[k] = first < range->n_pages ? range->users[first / range->span_pages] : 0;
     }
     range->huge = true;

@@ -131,6 +131,21 @@ static size_t two_fit(void)
     return size;
 }
 
+/* A buffer of `size` once node 1 has room for it again after a free, or NULL: the room is read
+ * again every 20 ms, and the freed pages may wait on per-CPU lists first, which the kernel
+ * empties over seconds (8.6 MiB were still there after 5 s at load 3): 30 s at most, as
+ * two_fit. */
+static unsigned char *take_once_room_is_back(size_t size)
+{
+    unsigned char *buffer = NULL;
+    for (int tries = 0; tries < 3000 && !buffer; tries++) {
+        buffer = take(size);
+        if (!buffer)
+            usleep(10000);
+    }
+    return buffer;
+}
+
 /* Two buffers fit, a third does not, and one fits again once one is freed. */
 Test(small_cdm, fail_returns_enomem_when_the_node_is_full)
 {
@@ -146,15 +161,7 @@ Test(small_cdm, fail_returns_enomem_when_the_node_is_full)
     cr_assert_null(third, "a third buffer of %zu MiB was bound to node 1", size / MiB);
     cr_assert_eq(errno, ENOMEM);
     free(first);
-    /* The room is read again every 20 ms; the freed pages may wait on per-CPU lists first,
-     * which the kernel empties over seconds (8.6 MiB were still there after 5 s at load 3):
-     * 30 s at most, as two_fit. */
-    unsigned char *again = NULL;
-    for (int tries = 0; tries < 3000 && !again; tries++) {
-        again = take(size);
-        if (!again)
-            usleep(10000);
-    }
+    unsigned char *again = take_once_room_is_back(size);
     cr_assert_not_null(again, "no room again after a free: node 1 has %zu KiB free and %zu "
                        "KiB on per-CPU lists", node_free(1) / 1024, node_listed_free(1) / 1024);
     free(second);
@@ -177,13 +184,7 @@ Test(small_cdm, a_kept_buffer_gives_its_room_to_another_size)
     cr_assert_eq(again, first, "the freed buffer serves the next of its size");
     cr_assert(intact(again, size, 1), "with its pages");
     free(again);
-    /* As fail_returns_enomem_when_the_node_is_full, once its room is back: 30 s at most. */
-    unsigned char *smaller = NULL;
-    for (int tries = 0; tries < 3000 && !smaller; tries++) {
-        smaller = take(other);
-        if (!smaller)
-            usleep(10000);
-    }
+    unsigned char *smaller = take_once_room_is_back(other);
     cr_assert_not_null(smaller, "no room for %zu MiB with a freed %zu MiB kept: node 1 has %zu "
                        "KiB free and %zu KiB on per-CPU lists", other / MiB, size / MiB,
                        node_free(1) / 1024, node_listed_free(1) / 1024);
