@@ -240,6 +240,43 @@ Test(sockets, a_pausing_writer_keeps_its_half)
     free(buffer);
 }
 
+/* A buffer as malloc gives it, not on a huge page's boundary, its halves parted at the huge page
+ * boundary nearest its middle: wp-async watches it in blocks that start at huge pages, not at
+ * the buffer, and keeps each block's writer. Writers kept by span from the buffer's start
+ * once named one writer for the parts of two huge pages in a span, and moved some of half 0
+ * to socket 1. Under the other trackers a buffer in 4 KiB pages is told apart by span, whose
+ * boundary is not this one's. */
+Test(sockets, two_writers_split_an_unaligned_buffer_in_huge_pages)
+{
+    unsigned char *buffer = malloc(SIZE);
+    cr_assert_not_null(buffer);
+    cr_assert_neq((uintptr_t)buffer % (2 * MiB), 0, "malloc gave a buffer on a huge page");
+    struct cdm_buffer_info info;
+    cr_assert(query(buffer, &info) == 0 && info.applied && info.tracked,
+              "placed on node 2 and tracked");
+    char tracker[32];
+    tracker_of_this_run(tracker, sizeof tracker);
+    if (strcmp(tracker, "wp-async") != 0) {
+        free(buffer);
+        cr_skip_test("tracker %s keeps writers by span from the buffer's start", tracker);
+    }
+    unsigned char *middle = (unsigned char *)((uintptr_t)(buffer + HALF) & ~(2 * MiB - 1));
+    struct writer halves[2] = {
+        {.cpu = 0, .buffer = buffer, .size = (size_t)(middle - buffer)},
+        {.cpu = 1, .buffer = middle, .size = (size_t)(buffer + SIZE - middle)},
+    };
+    halves[0].keeps = halves[1].keeps = true;
+    run_writers(halves, 2);
+    for (int i = 0; i < 2; i++) {
+        cr_assert(halves[i].reached_s >= 0, "half %d: %.1f%% on node %d after %.0f s", i,
+                  100 * halves[i].share, i, FOLLOW_S);
+        cr_assert_geq(halves[i].lowest, 0.8, "half %d: down to %.1f%% on node %d in the %.0f s "
+                      "after it was there", i, 100 * halves[i].lowest, i, KEEP_S);
+    }
+    cr_assert_gt(smaps_huge_kib(middle), 0, "the buffer has no huge page");
+    free(buffer);
+}
+
 /* On 4 KiB pages: wp-async's scans name no thread, and each 2 MiB block's writer is the CPU of
  * the page faults sampled there (perf_event_open, as root here). */
 Test(sockets, two_writers_split_one_buffer_in_small_pages)
