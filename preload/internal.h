@@ -227,6 +227,14 @@ CDM_HIDDEN uint64_t cdm__placement_pages(int rule, uint64_t *per_node, int max_n
 /* Why placing stopped (the kernel refused mbind outright; design.md, "In a container"), with
  * the buffers and bytes left unplaced since; NULL while placing goes on. */
 CDM_HIDDEN const char *cdm__placement_refused(uint64_t *buffers, uint64_t *bytes);
+/* Freed buffers kept for reuse (design.md, "Freed buffers kept"): frees that kept their
+ * mapping, allocations served from one, and what is kept now. */
+struct cdm_kept_totals {
+    uint64_t frees, reuses;
+    int buffers;
+    size_t bytes;
+};
+CDM_HIDDEN void cdm__placement_kept(struct cdm_kept_totals *totals);
 /* The placed buffer holding addr (not a profiling run's watched one): its placement's
  * figures in *info (query.c adds tracking's), or false. */
 struct cdm_buffer_info;

@@ -58,6 +58,7 @@ struct decision {
     int rule;                 /* -1: no rule matched */
     enum outcome result;
     int error;
+    bool reused; /* a kept buffer serves it ("Freed buffers kept") */
     struct cdm_stack stack;
 };
 
@@ -114,6 +115,7 @@ static bool stack_wanted(void)
 static void decide(size_t size, enum cdm_kind kind, bool here, struct decision *d)
 {
     d->stack.depth = d->stack.n_texts = 0;
+    d->reused = false;
     if (here && stack_wanted())
         cdm__stack_capture(&d->stack);
     struct cdm_request request = {
@@ -277,7 +279,7 @@ static void record_place(const struct decision *d, void *addr, size_t size, size
     stack[used] = '\0';
     cdm__trace(place, where, size, mapped, cdm__kind_name(kind), rule,
                r ? cdm__policy_name(r->policy) : "none", nodes, caller_text, stack,
-               outcome_names[d->result], d->error);
+               outcome_names[d->result], d->error, d->reused ? "true" : "false");
 }
 
 /* What `bytes` of a buffer (or its growth) take of its rule's figures (budget.c), and give
@@ -292,14 +294,15 @@ static void release_part(const struct cdm_placed *p, size_t bytes)
     cdm__budget_release(p->rule, p->applied, bytes);
 }
 
-/* A `free` event (munmap too); the rule may be -1 (a profiling run's buffer). */
-static void trace_free(const struct cdm_placed *p)
+/* A `free` event (munmap too); the rule may be -1 (a profiling run's buffer). `kept`: its
+ * mapping is kept for reuse. */
+static void trace_free(const struct cdm_placed *p, bool kept)
 {
     if (!cdm__trace_enabled()) /* the rule's name is formatted only for a trace */
         return;
     char rule[CDM_NAME_MAX + 3];
     cdm__trace(free, (unsigned long)p->start, p->mapped, cdm__kind_name(p->kind),
-               cdm__rule_json(p->rule, rule, sizeof rule));
+               cdm__rule_json(p->rule, rule, sizeof rule), kept ? "true" : "false");
 }
 
 /* A `remap` event: the buffer `before` (old_size bytes) is now `size` bytes at `to`. */
@@ -502,16 +505,18 @@ struct kept_buffer {
     int rule;
 };
 
-/* Under `lock`, the oldest first; n is also read without it (take_kept), so stored whole. */
+/* Under `lock`, the oldest first; n and bytes are also read without it (take_kept, the
+ * report), so stored whole, as are the counts. */
 static struct {
     struct kept_buffer buffers[KEPT_MAX];
     int n;
     size_t bytes;
+    uint64_t frees, reuses; /* frees that kept their buffer; allocations that took one */
 } kept;
 
 static void kept_remove_locked(int i)
 {
-    kept.bytes -= kept.buffers[i].mapped;
+    __atomic_store_n(&kept.bytes, kept.bytes - kept.buffers[i].mapped, __ATOMIC_RELAXED);
     memmove(&kept.buffers[i], &kept.buffers[i + 1],
             (size_t)(kept.n - i - 1) * sizeof kept.buffers[0]);
     __atomic_store_n(&kept.n, kept.n - 1, __ATOMIC_RELAXED);
@@ -540,10 +545,21 @@ static bool keep_freed(const struct cdm_placed *p)
     kept.buffers[kept.n] = (struct kept_buffer){.start = p->start, .mapped = p->mapped,
                                                 .rule = p->rule};
     __atomic_store_n(&kept.n, kept.n + 1, __ATOMIC_RELAXED);
-    kept.bytes += p->mapped;
+    __atomic_store_n(&kept.bytes, kept.bytes + p->mapped, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&lock);
+    __atomic_fetch_add(&kept.frees, 1, __ATOMIC_RELAXED);
     unmap_kept(gone, n_gone);
     return true;
+}
+
+void cdm__placement_kept(struct cdm_kept_totals *totals)
+{
+    *totals = (struct cdm_kept_totals){
+        .frees = __atomic_load_n(&kept.frees, __ATOMIC_RELAXED),
+        .reuses = __atomic_load_n(&kept.reuses, __ATOMIC_RELAXED),
+        .buffers = __atomic_load_n(&kept.n, __ATOMIC_RELAXED),
+        .bytes = __atomic_load_n(&kept.bytes, __ATOMIC_RELAXED),
+    };
 }
 
 /* Takes a kept buffer of `rule` for `mapped` bytes aligned to `alignment`, at most an eighth
@@ -576,7 +592,7 @@ static bool drop_kept(void)
     int n = kept.n;
     memcpy(gone, kept.buffers, (size_t)n * sizeof gone[0]);
     __atomic_store_n(&kept.n, 0, __ATOMIC_RELAXED);
-    kept.bytes = 0;
+    __atomic_store_n(&kept.bytes, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&lock);
     unmap_kept(gone, n);
     return n > 0;
@@ -612,6 +628,8 @@ int cdm__heap_alloc(size_t size, size_t alignment, bool zeroed, void **out)
         if (table_insert(&entry)) {
             if (zeroed)
                 memset((void *)reused.start, 0, reused.mapped);
+            d.reused = true;
+            __atomic_fetch_add(&kept.reuses, 1, __ATOMIC_RELAXED);
             record_place(&d, (void *)reused.start, size, reused.mapped, CDM_KIND_HEAP);
             *out = (void *)reused.start;
             handled = 1;
@@ -667,13 +685,14 @@ bool cdm__heap_free(void *ptr)
         return false;
     struct frame f = enter();
     cdm__tracker_forget(p.start, p.mapped);
-    if (keep_freed(&p)) {
+    bool kept_mapping = keep_freed(&p);
+    if (kept_mapping) {
         cdm__budget_release_kept(p.rule, p.mapped);
     } else {
         plat_munmap(ptr, p.mapped + heap_spare(p.mapped));
         release_part(&p, p.mapped);
     }
-    trace_free(&p);
+    trace_free(&p, kept_mapping);
     leave(&f, f.program_errno); /* free never changes errno (glibc 2.33) */
     return true;
 }
@@ -833,7 +852,7 @@ static void forget_range(uintptr_t start, uintptr_t end)
     pthread_mutex_unlock(&lock);
     cdm__tracker_forget(start, end - start);
     for (int i = 0; i < n_gone; i++)
-        trace_free(&gone[i]);
+        trace_free(&gone[i], false);
 }
 
 /* A mapping that is no buffer: a reservation (PROT_NONE) or one below min_size. Only a

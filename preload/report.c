@@ -108,6 +108,12 @@ static void write_report(struct output *out)
     const char *unmoved = cdm__migrate_refused();
     if (unmoved)
         emit(out, "not migrated: %s", unmoved);
+    struct cdm_kept_totals kept;
+    cdm__placement_kept(&kept);
+    if (kept.frees)
+        emit(out, "freed buffers kept for reuse: %llu, %llu allocations served from them, %s "
+             "still kept at exit", (unsigned long long)kept.frees,
+             (unsigned long long)kept.reuses, human(kept.bytes, a, sizeof a));
     struct cdm_callsite *top[TOP_CALL_SITES];
     int n_top = cdm__callsites_top(top, TOP_CALL_SITES);
     if (n_top)

@@ -386,11 +386,13 @@ void cdm__trace_close(void)
         write_totals(CDM_MAX_RULES);
     struct cdm_rule_stats sum;
     cdm__rule_stats_sum(&sum);
+    struct cdm_kept_totals kept;
+    cdm__placement_kept(&kept);
     cdm__trace(exit, (unsigned long long)sum.allocations, (unsigned long long)sum.bytes,
                (unsigned long long)sum.fallbacks, (unsigned long long)sum.failures,
                (unsigned long long)sum.errors,
                (unsigned long long)__atomic_load_n(&cdm__time_in_library_ns, __ATOMIC_RELAXED),
-               cdm__tracker_state_peak());
+               cdm__tracker_state_peak(), kept.bytes);
     close(trace_fd);
     trace_fd = -1;
 }

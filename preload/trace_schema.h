@@ -83,13 +83,15 @@
     FIELD(caller, "\"%s\"", "string", OPTIONAL)                                              \
     FIELD(stack, "%s", "array of {" CDM_TRACE_AT ", " CDM_TRACE_OFF "}", OPTIONAL)           \
     FIELD(result, "\"%s\"", "string", NEEDED)                                                \
-    FIELD(errno, "%d", "integer", OPTIONAL)
+    FIELD(errno, "%d", "integer", OPTIONAL)                                                  \
+    FIELD(reused, "%s", "boolean", OPTIONAL)
 
 #define CDM_TRACE_FIELDS_free(FIELD)                                                         \
     FIELD(addr, "\"0x%lx\"", "address", NEEDED)                                              \
     FIELD(size, "%zu", "integer", NEEDED)                                                    \
     FIELD(kind, "\"%s\"", "string", OPTIONAL)                                                \
-    FIELD(rule, "%s", "string or null", NEEDED)
+    FIELD(rule, "%s", "string or null", NEEDED)                                              \
+    FIELD(kept, "%s", "boolean", OPTIONAL)
 
 #define CDM_TRACE_FIELDS_remap(FIELD)                                                        \
     FIELD(from, "\"0x%lx\"", "address", NEEDED)                                              \
@@ -151,7 +153,8 @@
     FIELD(failures, "%llu", "integer", OPTIONAL)                                             \
     FIELD(errors, "%llu", "integer", OPTIONAL)                                               \
     FIELD(library_ns, "%llu", "integer", OPTIONAL)                                           \
-    FIELD(track_bytes, "%zu", "integer", OPTIONAL)
+    FIELD(track_bytes, "%zu", "integer", OPTIONAL)                                           \
+    FIELD(kept_bytes, "%zu", "integer", OPTIONAL)
 
 #define CDM_TRACE_FIELDS_access(FIELD)                                                       \
     FIELD(addr, "\"0x%lx\"", "address", NEEDED)                                              \
@@ -174,7 +177,7 @@
     NAME(cold) NAME(allocations) NAME(bytes) NAME(peak_bytes) NAME(live_bytes)               \
     NAME(fallbacks) NAME(failures) NAME(errors) NAME(to_dram) NAME(to_policy) NAME(faults)   \
     NAME(absent) NAME(message) NAME(library_ns) NAME(track_bytes) NAME(epochs)               \
-    NAME(page_epochs) NAME(touched)
+    NAME(page_epochs) NAME(touched) NAME(reused) NAME(kept) NAME(kept_bytes)
 
 /* A field's `need`, as a value. */
 #define CDM_TRACE_NEEDED 1

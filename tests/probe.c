@@ -333,6 +333,12 @@ int main(int argc, char **argv)
     size_t size = argc > 2 ? strtoul(argv[2], NULL, 0) * MiB : 9 * MiB;
     if (!strcmp(command, "alloc"))
         return alloc_and_report("", size);
+    if (!strcmp(command, "again") && argc > 3) { /* COUNT buffers of MiB, one after the other */
+        for (int i = atoi(argv[3]); i > 0; i--)
+            if (alloc_and_report("", size))
+                return 1;
+        return 0;
+    }
     if (!strcmp(command, "wp-async")) { /* exit 0 where the kernel has it (tests/guest/) */
         const char *said;
         bool has = kernel_has_wp_async(&said);
@@ -389,6 +395,6 @@ int main(int argc, char **argv)
         usleep(!strcmp(command, "loop") ? 100000000 : 50000);
         exit(0);
     }
-    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | sum COUNT MiB | numa-calls | track-start | random-writes MiB SECONDS | huge-writes MiB SECONDS [heap] | secure-alloc [MiB] | exec PROGRAM...\n");
+    fprintf(stderr, "usage: probe alloc|fork|exit|threads-exit|loop [MiB] | again MiB COUNT | sum COUNT MiB | numa-calls | track-start | random-writes MiB SECONDS | huge-writes MiB SECONDS [heap] | secure-alloc [MiB] | exec PROGRAM...\n");
     return 2;
 }

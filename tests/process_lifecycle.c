@@ -859,6 +859,38 @@ Test(process, end_of_run_report_and_cli_agree)
                          "small", 0);
 }
 
+/* Freed buffers kept for reuse are told: three 9 MiB buffers one after the other, the first
+ * mapped and each freed kept, the next two served from it. The end-of-run report, the trace's
+ * events and `cdmplace report` say so alike. */
+Test(process, kept_buffers_are_in_the_report_and_the_trace)
+{
+    static struct run run;
+    char report[600], trace[600], env_report[700], env_log[700];
+    snprintf(report, sizeof report, "%s/kept.report", dir);
+    snprintf(trace, sizeof trace, "%s/kept.jsonl", dir);
+    snprintf(env_report, sizeof env_report, "CDMPLACE_REPORT=%s", report);
+    snprintf(env_log, sizeof env_log, "CDMPLACE_LOG=%s", trace);
+    const char *argv[] = {PROBE, "again", "9", "3", NULL};
+    const char *env[] = {"CDMPLACE_CONFIG=" CONFIG, env_report, env_log, NULL};
+    spawn(&run, argv, env, true, 0);
+    cr_assert_eq(run.status, 0, "%s", run.err);
+    cr_assert_str_eq(run.out, "placed=1\nplaced=1\nplaced=1\n");
+    static char at_exit[8192], events[65536];
+    read_file(report, at_exit, sizeof at_exit);
+    cr_assert(strstr(at_exit, "cdmplace: freed buffers kept for reuse: 3, 2 allocations served "
+                              "from them, 9.0M still kept at exit\n"), "%s", at_exit);
+    read_file(trace, events, sizeof events);
+    cr_assert_eq(count(events, "\"ev\":\"free\""), 3, "%s", events);
+    cr_assert_eq(count(events, "\"kept\":true"), 3, "%s", events);
+    cr_assert_eq(count(events, "\"reused\":true"), 2, "%s", events);
+    cr_assert(strstr(events, "\"kept_bytes\":9437184"), "%s", events);
+    const char *cli[] = {"build/cdmplace", "report", trace, NULL};
+    spawn(&run, cli, NULL, false, 0);
+    cr_assert_eq(run.status, 0, "%s", run.err);
+    cr_assert(strstr(run.out, "freed buffers kept for reuse: 3, 2 allocations served from them, "
+                              "9M still kept at exit\n"), "%s", run.out);
+}
+
 /* ---------------------------------------------------------------- in a container */
 
 #define SECCOMP_LAUNCH "build/tests/seccomp_launch"

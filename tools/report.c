@@ -216,6 +216,18 @@ int report_rule_names(const struct trace_set *set, const char ***names)
     return n;
 }
 
+/* Freed buffers kept for reuse, as the end-of-run report says it. */
+static void print_kept(const struct trace_process *process)
+{
+    printf("freed buffers kept for reuse: %llu, %llu allocations served from them",
+           (unsigned long long)process->kept_frees, (unsigned long long)process->reuses);
+    char bytes[32];
+    if (process->exited)
+        printf(", %s still kept at exit",
+               cli_format_bytes(process->kept_bytes, bytes, sizeof bytes));
+    putchar('\n');
+}
+
 static void print_one_process(const struct trace_process *process)
 {
     print_process_header(process);
@@ -614,7 +626,10 @@ static void print_json(const struct trace_set *set, size_t top)
                 p->dry_run ? "true" : "false", (double)p->last_t / 1e9,
                 p->exited ? "true" : "false");
         if (p->exited)
-            fprintf(out, ",\"library_ns\":%llu", (unsigned long long)p->library_ns);
+            fprintf(out, ",\"library_ns\":%llu,\"kept_bytes\":%llu",
+                    (unsigned long long)p->library_ns, (unsigned long long)p->kept_bytes);
+        fprintf(out, ",\"kept_frees\":%llu,\"reuses\":%llu", (unsigned long long)p->kept_frees,
+                (unsigned long long)p->reuses);
         fputs(",\"rules\":[", out);
         bool first = true;
         for (int r = 0; r < p->n_rules; r++) {
@@ -678,6 +693,8 @@ static int report_one(const struct report_filter *filter, const struct report_ou
         else
             print_many_processes(&set);
         print_call_sites(&set, outputs->top ? outputs->top : TOP_CALL_SITES);
+        if (set.n_processes == 1 && set.processes[0]->kept_frees)
+            print_kept(set.processes[0]);
         if (set.n_processes == 1 && set.processes[0]->exited) {
             uint64_t ns = set.processes[0]->library_ns;
             printf("time in library: %llu.%03llu ms\n", (unsigned long long)(ns / 1000000),

@@ -83,8 +83,10 @@ struct trace_event {
     uint64_t faults, absent;
     /* access (and pages) */
     uint64_t epochs, page_epochs, touched;
+    /* place: a kept buffer served it; free: the mapping is kept for reuse */
+    bool reused, kept;
     /* exit */
-    uint64_t library_ns;
+    uint64_t library_ns, kept_bytes;
     /* error */
     struct trace_str message;
 };
@@ -180,6 +182,9 @@ struct trace_process {
     uint64_t last_t; /* the last event's time: the run's length */
     bool exited;
     uint64_t library_ns;
+    /* freed buffers kept for reuse: frees that kept one, allocations it served, bytes kept at
+     * exit */
+    uint64_t kept_frees, reuses, kept_bytes;
     struct trace_rule *rules;
     int n_rules;
     struct trace_callsite *callsites;

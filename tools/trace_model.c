@@ -461,6 +461,7 @@ static void on_place(struct trace_set *set, struct trace_process *process,
     const char *result = intern(set, event->result);
     rule->allocations++;
     rule->bytes += event->size;
+    process->reuses += event->reused;
     if (!strcmp(result, "fallback"))
         rule->fallbacks++;
     else if (!strcmp(result, "full"))
@@ -603,6 +604,7 @@ void trace_model_event(struct trace_reader *reader, const struct trace_event *ev
         account_live(rule, -(int64_t)event->size);
         bool accessed;
         close_placement(process, event->addr, event->t, &accessed);
+        process->kept_frees += event->kept;
         break;
     }
     case TRACE_REMAP: {
@@ -632,6 +634,7 @@ void trace_model_event(struct trace_reader *reader, const struct trace_event *ev
     case TRACE_EXIT:
         process->exited = true;
         process->library_ns = event->library_ns;
+        process->kept_bytes = event->kept_bytes;
         break;
     case TRACE_ACCESS:
         on_access(process, event);

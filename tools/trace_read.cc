@@ -276,6 +276,7 @@ uint64_t trace_event::*number_member(trace_field name)
     case FIELD_epochs: return &trace_event::epochs;
     case FIELD_failed: return &trace_event::failed;
     case FIELD_faults: return &trace_event::faults;
+    case FIELD_kept_bytes: return &trace_event::kept_bytes;
     case FIELD_library_ns: return &trace_event::library_ns;
     case FIELD_mapped: return &trace_event::mapped;
     case FIELD_min_size: return &trace_event::min_size;
@@ -370,7 +371,11 @@ bool line_reader::fill(simdjson::dom::object object, trace_event *event, field_s
             }
             break;
         case FIELD_dry_run:
-            event->dry_run = value.is_bool() && value.get_bool().value_unsafe();
+        case FIELD_reused:
+        case FIELD_kept:
+            *(name == FIELD_dry_run ? &event->dry_run
+              : name == FIELD_reused ? &event->reused : &event->kept) =
+                value.is_bool() && value.get_bool().value_unsafe();
             break;
         case FIELD_rank:
             if (is_number)
