@@ -73,16 +73,28 @@ static struct cdm_callsite *insert(const struct cdm_callsite *named)
 
 /* Room for the library's own frames above the program's (hook, placement, this), skipped. */
 #define OWN_FRAMES 8
+#define MAX_FRAMES (CDM_STACK_DEPTH + OWN_FRAMES)
 
-void cdm__stack_capture(struct cdm_stack *stack)
+/* The most of our own frames seen above the program's: a capture of a few program frames
+ * walks that many more and no further (a frame costs some 13 ns of a cold walk, and a
+ * Python or C++ stack has dozens). */
+static int own_frames = 4;
+
+/* The calling thread's last walk: a loop that allocates from one place walks the same return
+ * addresses each time, and their sites never change (sites are never freed). */
+static __thread struct {
+    int n;
+    void *ips[MAX_FRAMES];
+    struct cdm_callsite *sites[MAX_FRAMES];
+} last;
+
+/* The sites of n return addresses, each named the first time it is seen. */
+static void sites_of(void *const *ips, int n, struct cdm_callsite **sites)
 {
-    stack->depth = 0;
-    stack->n_texts = 0;
-    /* unw_backtrace walks from libunwind's frame cache; unw_step on a cursor masks signals
-     * around every frame (two system calls each). */
-    void *ips[CDM_STACK_DEPTH + OWN_FRAMES];
-    struct cdm_callsite *sites[CDM_STACK_DEPTH + OWN_FRAMES];
-    int n = unw_backtrace(ips, CDM_STACK_DEPTH + OWN_FRAMES);
+    if (n == last.n && memcmp(ips, last.ips, (size_t)n * sizeof *ips) == 0) {
+        memcpy(sites, last.sites, (size_t)n * sizeof *sites);
+        return;
+    }
     bool missing = false;
     pthread_mutex_lock(&lock);
     for (int i = 0; i < n; i++) {
@@ -96,14 +108,43 @@ void cdm__stack_capture(struct cdm_stack *stack)
             name_frame((uintptr_t)ips[i], &named);
             sites[i] = insert(&named);
         }
-    for (int i = 0; i < n && stack->depth < CDM_STACK_DEPTH; i++) {
-        struct cdm_callsite *site = sites[i];
-        if (!site || site->in_library)
-            continue;
-        stack->frames[stack->depth++] = site;
-        stack->texts[stack->n_texts++] = site->text;
-        if (site->short_text != site->text)
-            stack->texts[stack->n_texts++] = site->short_text;
+    if (!missing) {
+        last.n = n;
+        memcpy(last.ips, ips, (size_t)n * sizeof *ips);
+        memcpy(last.sites, sites, (size_t)n * sizeof *sites);
+    }
+}
+
+void cdm__stack_capture(struct cdm_stack *stack, int frames)
+{
+    /* unw_backtrace walks from libunwind's frame cache; unw_step on a cursor masks signals
+     * around every frame (two system calls each). */
+    void *ips[MAX_FRAMES];
+    struct cdm_callsite *sites[MAX_FRAMES];
+    int want = frames + __atomic_load_n(&own_frames, __ATOMIC_RELAXED);
+    for (;;) {
+        want = want < MAX_FRAMES ? want : MAX_FRAMES;
+        int n = unw_backtrace(ips, want);
+        sites_of(ips, n, sites);
+        int own = 0;
+        while (own < n && sites[own] && sites[own]->in_library)
+            own++;
+        if (own > __atomic_load_n(&own_frames, __ATOMIC_RELAXED))
+            __atomic_store_n(&own_frames, own, __ATOMIC_RELAXED);
+        stack->depth = stack->n_texts = 0;
+        for (int i = 0; i < n && stack->depth < CDM_STACK_DEPTH; i++) {
+            struct cdm_callsite *site = sites[i];
+            if (!site || site->in_library)
+                continue;
+            stack->frames[stack->depth++] = site;
+            stack->texts[stack->n_texts++] = site->text;
+            if (site->short_text != site->text)
+                stack->texts[stack->n_texts++] = site->short_text;
+        }
+        stack->cut = n == want && want < MAX_FRAMES && stack->depth < CDM_STACK_DEPTH;
+        if (!stack->cut || stack->depth >= frames)
+            return;
+        want = MAX_FRAMES; /* more of our own frames than seen before */
     }
 }
 

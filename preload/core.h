@@ -337,8 +337,12 @@ struct cdm_request {
     /* Stack frames as "object:function" strings, innermost first; NULL if not unwound. */
     const char *const *frames;
     int n_frames;
+    bool frames_cut; /* the stack goes on past `frames`: not walked further */
 };
-/* Index of the first matching rule, or -1. */
+/* Index of the first matching rule, -1 for none, or CDM_RULES_DEEPER when the frames not
+ * walked could decide: a rule before the one matched (or any rule, when none matched) matches
+ * but for its caller, and the frames are cut. */
+#define CDM_RULES_DEEPER (-2)
 CDM_HIDDEN int cdm__rules_match(const struct cdm_config *config, const struct cdm_request *req);
 /* Whether any rule needs the allocating stack. */
 CDM_HIDDEN bool cdm__rules_need_stack(const struct cdm_config *config);

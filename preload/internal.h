@@ -150,9 +150,12 @@ struct cdm_stack {
     struct cdm_callsite *frames[CDM_STACK_DEPTH]; /* innermost first, our own frames skipped */
     const char *texts[2 * CDM_STACK_DEPTH];       /* full and short forms, for rule globs */
     int n_texts;
+    bool cut; /* the walk stopped short of the stack's end: deeper frames were not walked */
 };
-/* Unwind the calling thread (libunwind) and name each frame, once per return address. */
-CDM_HIDDEN void cdm__stack_capture(struct cdm_stack *stack);
+/* Unwind the calling thread (libunwind) for at least `frames` of the program's frames (up to
+ * CDM_STACK_DEPTH: the whole stack as far as rules look), and name each frame, once per
+ * return address. */
+CDM_HIDDEN void cdm__stack_capture(struct cdm_stack *stack, int frames);
 /* At start: what unwinding and naming set up once, done before any hook needs it. */
 CDM_HIDDEN void cdm__stack_warm_up(void);
 /* The frame a buffer is attributed to: the innermost one, or NULL. */

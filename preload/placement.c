@@ -105,9 +105,13 @@ const char *cdm__placement_refused(uint64_t *buffers, uint64_t *bytes)
     return err ? refusal_text(err) : NULL;
 }
 
-static bool stack_wanted(void)
+/* The program's frames a decision needs first: the trace's, the report's call site, or one
+ * for the rules to start with (decide walks further when they need it); 0: none. */
+static int frames_wanted(void)
 {
-    return cdm__trace_enabled() || cdm__rt.config.settings.report != CDM_REPORT_OFF ||
+    if (cdm__trace_enabled())
+        return CDM_TRACE_STACK_DEPTH;
+    return cdm__rt.config.settings.report != CDM_REPORT_OFF ||
            cdm__rules_need_stack(&cdm__rt.config);
 }
 
@@ -115,17 +119,26 @@ static bool stack_wanted(void)
 static void decide(size_t size, enum cdm_kind kind, bool here, struct decision *d)
 {
     d->stack.depth = d->stack.n_texts = 0;
+    d->stack.cut = false;
     d->reused = false;
-    if (here && stack_wanted())
-        cdm__stack_capture(&d->stack);
+    int frames = here ? frames_wanted() : 0;
+    if (frames)
+        cdm__stack_capture(&d->stack, frames);
     struct cdm_request request = {
         .size = size,
         .kind = kind,
         .program = cdm__rt.program,
         .frames = d->stack.texts,
         .n_frames = d->stack.n_texts,
+        .frames_cut = d->stack.cut,
     };
     d->rule = cdm__rules_match(&cdm__rt.config, &request);
+    if (d->rule == CDM_RULES_DEEPER) { /* a caller glob may match a frame not walked */
+        cdm__stack_capture(&d->stack, CDM_STACK_DEPTH);
+        request.n_frames = d->stack.n_texts;
+        request.frames_cut = false;
+        d->rule = cdm__rules_match(&cdm__rt.config, &request);
+    }
     d->error = d->rule < 0 ? 0 : __atomic_load_n(&refusal.err, __ATOMIC_RELAXED);
     if (d->rule < 0)
         d->result = UNPLACED;

@@ -18,24 +18,34 @@ static bool caller_matches(const char *glob, const struct cdm_request *req)
     return false;
 }
 
-static bool rule_matches(const struct cdm_rule *rule, const struct cdm_request *req)
+enum match { NO_MATCH, MATCH, BUT_CALLER };
+
+static enum match rule_matches(const struct cdm_rule *rule, const struct cdm_request *req)
 {
     if (req->size < rule->size_min || req->size > rule->size_max)
-        return false;
+        return NO_MATCH;
     if (!(rule->kinds & (unsigned)req->kind))
-        return false;
+        return NO_MATCH;
     if (rule->program[0] && !cdm__glob_match(rule->program, req->program ? req->program : ""))
-        return false;
+        return NO_MATCH;
     if (rule->caller[0] && !caller_matches(rule->caller, req))
-        return false;
-    return true;
+        return BUT_CALLER;
+    return MATCH;
 }
 
 int cdm__rules_match(const struct cdm_config *config, const struct cdm_request *req)
 {
     for (int i = 0; i < config->n_rules; i++)
-        if (rule_matches(&config->rules[i], req))
+        switch (rule_matches(&config->rules[i], req)) {
+        case MATCH:
             return i;
+        case BUT_CALLER:
+            if (req->frames_cut)
+                return CDM_RULES_DEEPER;
+            break;
+        case NO_MATCH:
+            break;
+        }
     return -1;
 }
 

@@ -17,6 +17,21 @@ __attribute__((noinline)) void *fixture_scratch(size_t size)
     return buffer;
 }
 
+/* `calls` frames of its own between malloc and the caller: a rule's frame calls down. */
+__attribute__((noinline)) static void *nested_step(size_t size, int calls)
+{
+    void *buffer = calls ? nested_step(size, calls - 1) : malloc(size);
+    __asm__ volatile("" ::: "memory");
+    return buffer;
+}
+
+__attribute__((noinline)) void *fixture_load_nested(size_t size, int calls)
+{
+    void *buffer = nested_step(size, calls);
+    __asm__ volatile("" ::: "memory");
+    return buffer;
+}
+
 /* Named as a compiler names a clone of a function (GCC's fixture_clone_site.constprop.0). */
 void *fixture_clone_site(size_t size) __asm__("fixture_clone_site.constprop.0");
 __attribute__((noinline)) void *fixture_clone_site(size_t size)

@@ -19,6 +19,7 @@ enum { RULE_WEIGHTS, RULE_PARTIAL, RULE_ABSENT, RULE_MAPPED, RULE_BIG, RULE_CLON
 
 void *fixture_load_weights(size_t size);
 void *fixture_scratch(size_t size);
+void *fixture_load_nested(size_t size, int calls);
 void *fixture_clone_site(size_t size) __asm__("fixture_clone_site.constprop.0");
 
 Test(heap, large_malloc_is_placed_and_bound)
@@ -62,6 +63,19 @@ Test(heap, caller_rule_places_one_call_site_and_not_another)
     cr_assert_not(placed(scratch), "fixture_scratch matches no rule at 2M");
     free(weights);
     free(scratch);
+}
+
+/* The frame the glob names is ten calls down: a walk of the innermost frames alone does not
+ * reach it, and the stack is walked on. (An allocation first, so that the library knows how
+ * many of its own frames a walk passes.) */
+Test(heap, caller_rule_matches_a_frame_calls_down)
+{
+    free(fixture_load_weights(2 * MiB));
+    void *buffer = fixture_load_nested(2 * MiB, 10);
+    struct cdm_buffer_info info;
+    cr_assert_eq(query(buffer, &info), 0, "fixture_load_nested matches the caller glob");
+    cr_assert_eq(info.rule, RULE_WEIGHTS);
+    free(buffer);
 }
 
 Test(heap, caller_rule_names_a_compiler_clone_as_its_function)

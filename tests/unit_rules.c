@@ -497,6 +497,32 @@ Test(match, frames_may_hold_null_entries)
     cr_assert_eq(cdm__rules_match(&config, &req), 0);
 }
 
+/* A stack walked only part way decides when a frame it has matches, or when no rule before
+ * the one matched names a caller; otherwise a frame further down might, and the caller must
+ * walk on. */
+Test(match, a_cut_stack_decides_only_what_its_frames_can)
+{
+    parse_clean("[rule loader]\nsize = 1M-\ncaller = *:load_*\npolicy = local\n"
+                "[rule any]\nsize = 1M-\npolicy = default\n");
+    const char *const inner[] = {"app:read_block"};
+    const char *const loading[] = {"libm.so:load_table"};
+    struct cdm_request req = {.size = 4 * M, .kind = CDM_KIND_HEAP, .program = "app",
+                              .frames = inner, .n_frames = 1, .frames_cut = true};
+    cr_assert_eq(cdm__rules_match(&config, &req), CDM_RULES_DEEPER);
+    req.frames_cut = false;
+    cr_assert_eq(cdm__rules_match(&config, &req), 1, "the whole stack: no loader frame");
+    req.frames = loading;
+    req.frames_cut = true;
+    cr_assert_eq(cdm__rules_match(&config, &req), 0, "a frame walked matches");
+    req.size = 512 * 1024;
+    req.frames = inner;
+    cr_assert_eq(cdm__rules_match(&config, &req), -1, "no rule takes its size: nothing to walk");
+    parse_clean("[rule any]\nsize = 1M-\npolicy = default\n"
+                "[rule loader]\nsize = 1M-\ncaller = *:load_*\npolicy = local\n");
+    req.size = 4 * M;
+    cr_assert_eq(cdm__rules_match(&config, &req), 0, "the first rule names no caller");
+}
+
 Test(match, need_stack)
 {
     cdm__config_default(&config);
