@@ -234,7 +234,6 @@ CDM_HIDDEN const char *cdm__placement_refused(uint64_t *buffers, uint64_t *bytes
  * mapping, allocations served from one, and what is kept now. */
 struct cdm_kept_totals {
     uint64_t frees, reuses;
-    int buffers;
     size_t bytes;
 };
 CDM_HIDDEN void cdm__placement_kept(struct cdm_kept_totals *totals);

@@ -570,7 +570,6 @@ void cdm__placement_kept(struct cdm_kept_totals *totals)
     *totals = (struct cdm_kept_totals){
         .frees = __atomic_load_n(&kept.frees, __ATOMIC_RELAXED),
         .reuses = __atomic_load_n(&kept.reuses, __ATOMIC_RELAXED),
-        .buffers = __atomic_load_n(&kept.n, __ATOMIC_RELAXED),
         .bytes = __atomic_load_n(&kept.bytes, __ATOMIC_RELAXED),
     };
 }
