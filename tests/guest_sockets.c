@@ -220,6 +220,20 @@ Test(sockets, two_writers_split_one_buffer)
     free(buffer);
 }
 
+/* Both halves' writers at once, until each half is on its writer's DRAM and KEEP_S after: each
+ * gets there, and stays at 80% or more. */
+static void halves_stay_with_their_writers(struct writer halves[2])
+{
+    halves[0].keeps = halves[1].keeps = true;
+    run_writers(halves, 2);
+    for (int i = 0; i < 2; i++) {
+        cr_assert(halves[i].reached_s >= 0, "half %d: %.1f%% on node %d after %.0f s", i,
+                  100 * halves[i].share, i, FOLLOW_S);
+        cr_assert_geq(halves[i].lowest, 0.8, "half %d: down to %.1f%% on node %d in the %.0f s "
+                      "after it was there", i, 100 * halves[i].lowest, i, KEEP_S);
+    }
+}
+
 /* The same, the writer on CPU 0 in bursts: in its pauses the other is the process's one user,
  * and each half stays on its writer's DRAM. Huge blocks of both halves once shared one probe,
  * and a write to it in such a pause counted the paused half as the other socket's. */
@@ -229,14 +243,8 @@ Test(sockets, a_pausing_writer_keeps_its_half)
     writers_told_apart_in_huge_pages(buffer);
     struct writer halves[2];
     halves_of(buffer, halves);
-    halves[0].pausing = halves[0].keeps = halves[1].keeps = true;
-    run_writers(halves, 2);
-    for (int i = 0; i < 2; i++) {
-        cr_assert(halves[i].reached_s >= 0, "half %d: %.1f%% on node %d after %.0f s", i,
-                  100 * halves[i].share, i, FOLLOW_S);
-        cr_assert_geq(halves[i].lowest, 0.8, "half %d: down to %.1f%% on node %d in the %.0f s "
-                      "after it was there", i, 100 * halves[i].lowest, i, KEEP_S);
-    }
+    halves[0].pausing = true;
+    halves_stay_with_their_writers(halves);
     free(buffer);
 }
 
@@ -266,14 +274,7 @@ Test(sockets, two_writers_split_an_unaligned_buffer_in_huge_pages)
         {.cpu = 0, .buffer = buffer, .size = (size_t)(middle - buffer)},
         {.cpu = 1, .buffer = middle, .size = (size_t)(buffer + SIZE - middle)},
     };
-    halves[0].keeps = halves[1].keeps = true;
-    run_writers(halves, 2);
-    for (int i = 0; i < 2; i++) {
-        cr_assert(halves[i].reached_s >= 0, "half %d: %.1f%% on node %d after %.0f s", i,
-                  100 * halves[i].share, i, FOLLOW_S);
-        cr_assert_geq(halves[i].lowest, 0.8, "half %d: down to %.1f%% on node %d in the %.0f s "
-                      "after it was there", i, 100 * halves[i].lowest, i, KEEP_S);
-    }
+    halves_stay_with_their_writers(halves);
     cr_assert_gt(smaps_huge_kib(middle), 0, "the buffer has no huge page");
     free(buffer);
 }
